@@ -1,0 +1,214 @@
+"""One error tree for every service, rendered as RFC 9457 problem details.
+
+Services raise a `DomainError` subclass; the handlers installed by `install_error_handlers` turn it, and every
+framework error (validation, unknown route, wrong method, unexpected exception), into the same
+`application/problem+json` shape with a stable machine `code`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://groupbuy.dev/problems/"
+
+log = logging.getLogger("services.errors")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details with a stable machine-readable `code`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    code: str
+    instance: str | None = None
+
+
+class DomainError(Exception):
+    """Base of every error a service raises on purpose. Subclasses set `status` and `code`."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "BAD_REQUEST"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+
+
+class Unauthorized(DomainError):
+    status = 401
+    code = "UNAUTHORIZED"
+    title = "Authentication required"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "FORBIDDEN"
+    title = "Not allowed"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "NOT_FOUND"
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "CONFLICT"
+    title = "Conflict with the current state"
+
+
+class InvalidInput(DomainError):
+    status = 422
+    code = "VALIDATION_ERROR"
+    title = "Invalid input"
+
+
+class ServiceUnavailable(DomainError):
+    status = 503
+    code = "SERVICE_UNAVAILABLE"
+    title = "A service this request needs is unavailable"
+
+
+class UpstreamTimeout(DomainError):
+    status = 504
+    code = "UPSTREAM_TIMEOUT"
+    title = "A service this request needs did not answer in time"
+
+
+def problem_response(
+    status: int,
+    code: str,
+    title: str | None = None,
+    detail: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + code.lower().replace("_", "-"),
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail or title or HTTPStatus(status).phrase,
+        "code": code,
+    }
+    body.update(extra)
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def problem_bytes(status: int, code: str, title: str, detail: str | None = None) -> bytes:
+    """The body of a problem response, for pure ASGI code (the gateway) that writes bytes itself."""
+    return orjson.dumps(
+        {
+            "type": PROBLEM_TYPE_BASE + code.lower().replace("_", "-"),
+            "title": title,
+            "status": status,
+            "detail": detail or title,
+            "code": code,
+        }
+    )
+
+
+def _request_id(request: Request) -> str | None:
+    rid = request.scope.get("request_id")
+    return rid if isinstance(rid, str) else None
+
+
+async def _domain_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+
+
+_HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+
+
+async def _http_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"No route matches {request.url.path}"
+    return problem_response(exc.status_code, code, detail=detail, headers=exc.headers)
+
+
+def _clean_validation_errors(errors: Iterable[Any]) -> list[dict[str, Any]]:
+    # Pydantic may put exception objects in `ctx`; keep only what serialises and helps the caller.
+    cleaned = []
+    for err in errors:
+        cleaned.append(
+            {
+                "loc": list(err.get("loc", ())),
+                "msg": str(err.get("msg", "")),
+                "type": str(err.get("type", "")),
+            }
+        )
+    return cleaned
+
+
+async def _validation_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = _clean_validation_errors(exc.errors())
+    first = errors[0] if errors else None
+    detail = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}" if first else "The request is not valid"
+    return problem_response(422, "VALIDATION_ERROR", "Invalid input", detail, errors=errors)
+
+
+async def _unexpected_error_handler(request: Request, exc: Exception) -> Response:
+    # The stack trace goes to the log with the request id, never to the caller.
+    log.exception("unhandled error", extra={"request_id": _request_id(request), "path": request.url.path})
+    return problem_response(
+        500,
+        "INTERNAL_ERROR",
+        "Internal error",
+        "Something went wrong on our side; quote the request id when reporting it.",
+        request_id=_request_id(request),
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_error_handler)
+    app.add_exception_handler(RequestValidationError, _validation_error_handler)
+    app.add_exception_handler(Exception, _unexpected_error_handler)
+
+
+def problem_docs(*errors: type[DomainError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for a route: each status it can answer with, and the codes behind it."""
+    by_status: dict[int, list[str]] = {}
+    documented: tuple[type[DomainError], ...] = (InvalidInput, *errors)
+    for err in documented:
+        by_status.setdefault(err.status, [])
+        if err.code not in by_status[err.status]:
+            by_status[err.status].append(err.code)
+    return {
+        status: {
+            "model": Problem,
+            "description": "Problem codes: " + ", ".join(codes),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status, codes in sorted(by_status.items())
+    }

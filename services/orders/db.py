@@ -1,0 +1,16 @@
+"""The orders service's own table registry: its tables never share a metadata with another service's."""
+
+from __future__ import annotations
+
+from sqlmodel import SQLModel
+
+from services.common.db import new_registry
+from services.common.idempotency import idempotency_table
+
+
+class OrdersBase(SQLModel, registry=new_registry()):
+    """Base of every table of this service."""
+
+
+metadata = OrdersBase.metadata
+idempotency_table(metadata)

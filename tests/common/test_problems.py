@@ -1,0 +1,88 @@
+"""Every error, whatever raised it, reaches the caller as application/problem+json with a stable code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jwt
+from fastapi import FastAPI
+
+from services.common.testing import TEST_JWT_SECRET, asgi_client, bearer
+
+
+async def test_unknown_route_is_a_404_problem(orders_client: Any) -> None:
+    response = await orders_client.get("/api/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == "NOT_FOUND" and body["status"] == 404 and body["type"] and body["title"]
+
+
+async def test_wrong_method_is_a_405_problem(orders_client: Any) -> None:
+    response = await orders_client.delete("/api/v1/products")
+    assert response.status_code == 405
+    assert response.json()["code"] == "METHOD_NOT_ALLOWED"
+
+
+async def test_malformed_json_is_a_422_problem(orders_client: Any) -> None:
+    response = await orders_client.post(
+        "/api/v1/products",
+        content=b"{not json",
+        headers={**bearer("o", ["ops"]), "content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "VALIDATION_ERROR"
+
+
+async def test_unexpected_exception_is_a_500_problem_without_stack_trace(orders_app: FastAPI) -> None:
+    @orders_app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    async with asgi_client(orders_app) as client:
+        response = await client.get("/boom", headers={"X-Request-Id": "req-123"})
+    assert response.status_code == 500
+    body = response.json()
+    assert body["code"] == "INTERNAL_ERROR"
+    assert body["request_id"] == "req-123"
+    assert "secret internals" not in response.text and "Traceback" not in response.text
+
+
+async def test_request_id_is_echoed_or_generated(orders_client: Any) -> None:
+    given = await orders_client.get("/healthz", headers={"X-Request-Id": "abc-1"})
+    assert given.headers["x-request-id"] == "abc-1"
+    generated = await orders_client.get("/healthz")
+    assert len(generated.headers["x-request-id"]) == 32
+
+
+async def test_health_and_readiness(orders_client: Any) -> None:
+    assert (await orders_client.get("/healthz")).json() == {"status": "ok"}
+    assert (await orders_client.get("/readyz")).json() == {"status": "ready"}
+
+
+def _token(claims: dict[str, Any], key: str = TEST_JWT_SECRET, alg: str = "HS256") -> dict[str, str]:
+    return {"Authorization": f"Bearer {jwt.encode(claims, key, algorithm=alg)}"}
+
+
+async def test_bad_tokens_are_401(orders_client: Any) -> None:
+    import time
+
+    now = int(time.time())
+    good = {"sub": "u1", "roles": ["customer"], "iat": now, "exp": now + 60}
+    cases = {
+        "expired": _token({**good, "iat": now - 120, "exp": now - 60}),
+        "no exp": _token({k: v for k, v in good.items() if k != "exp"}),
+        "no sub": _token({k: v for k, v in good.items() if k != "sub"}),
+        "no iat": _token({k: v for k, v in good.items() if k != "iat"}),
+        "other key": _token(good, key="another-secret-0123456789abcdef0123456789"),
+        "other algorithm": _token(good, key=TEST_JWT_SECRET + "x" * 40, alg="HS512"),
+        "unsigned": {"Authorization": "Bearer " + jwt.encode(good, None, algorithm="none")},
+        "unknown role": _token({**good, "roles": ["admin"]}),
+        "garbage": {"Authorization": "Bearer not.a.token"},
+        "basic scheme": {"Authorization": "Basic dTE6cHc="},
+    }
+    for name, headers in cases.items():
+        response = await orders_client.get("/api/v1/products", headers=headers)
+        assert response.status_code == 401, name
+        assert response.json()["code"] == "INVALID_TOKEN", name
+    assert (await orders_client.get("/api/v1/products", headers=_token(good))).status_code == 200
