@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import SQLModel
 
 from services.common.db import new_registry
+from services.common.events import Inbox, Outbox
 from services.common.idempotency import idempotency_table
 
 
@@ -14,3 +15,7 @@ class PointsBase(SQLModel, registry=new_registry()):
 
 metadata = PointsBase.metadata
 idempotency_table(metadata)
+#: Events this service publishes, written in the same transaction as the change they describe.
+outbox = Outbox(metadata, source="points")
+#: Ids of events this service has applied, written in the same transaction as the effect.
+inbox = Inbox(metadata)

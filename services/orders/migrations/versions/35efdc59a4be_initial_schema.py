@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: c075c38809c9
+Revision ID: 35efdc59a4be
 Revises:
-Create Date: 2026-12-01 22:26:02.973285
+Create Date: 2026-12-01 22:28:12.542403
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 
 import services.common.db
 
-revision: str = "c075c38809c9"
+revision: str = "35efdc59a4be"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -34,6 +34,33 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_keys")),
         sa.UniqueConstraint("user_id", "route", "key", name=op.f("uq_idempotency_keys_user_id_route_key")),
     )
+    op.create_table(
+        "inbox",
+        sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("type", sa.String(length=100), nullable=False),
+        sa.Column("source", sa.String(length=50), nullable=False),
+        sa.Column("received_at", services.common.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("event_id", name=op.f("pk_inbox")),
+    )
+    op.create_table(
+        "outbox",
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("type", sa.String(length=100), nullable=False),
+        sa.Column("aggregate", sa.String(length=100), nullable=False),
+        sa.Column("occurred_at", services.common.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("status", sa.String(length=16), server_default="pending", nullable=False),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("next_attempt_at", services.common.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("delivered_at", services.common.db.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_outbox")),
+        sa.UniqueConstraint("event_id", name=op.f("uq_outbox_event_id")),
+    )
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.create_index("ix_outbox_status_seq", ["status", "seq"], unique=False)
+
     op.create_table(
         "products",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -60,5 +87,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_products_category"))
 
     op.drop_table("products")
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_status_seq")
+
+    op.drop_table("outbox")
+    op.drop_table("inbox")
     op.drop_table("idempotency_keys")
     # ### end Alembic commands ###
