@@ -1,23 +1,44 @@
 """Shared fixtures: each service gets a database migrated once per run (SQLite by default, PostgreSQL when
-TEST_POSTGRES_URL is set) and emptied before every test; apps are built per test and called in-process."""
+TEST_POSTGRES_URL is set) and emptied before every test; apps are built per test and called in-process.
+
+Markers: tests marked `postgres` run only when TEST_POSTGRES_URL is set (real parallel connections), tests marked
+`redis` only when TEST_REDIS_URL is set, tests marked `nats` only when TEST_NATS_URL is set.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 
 from services.common import migrate
 from services.common.testing import (
+    POSTGRES_ENV,
     TEST_JWT_SECRET,
     asgi_client,
     drop_database,
     prepare_database,
     reset_database,
 )
+
+_ENV_FOR_MARKER = {"postgres": POSTGRES_ENV, "redis": "TEST_REDIS_URL", "nats": "TEST_NATS_URL"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker, env in _ENV_FOR_MARKER.items():
+        config.addinivalue_line("markers", f"{marker}: needs {env} (skipped otherwise)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for marker, env in _ENV_FOR_MARKER.items():
+            if item.get_closest_marker(marker) and not os.environ.get(env):
+                item.add_marker(pytest.mark.skip(reason=f"{env} is not set"))
 
 
 @pytest.fixture(scope="session")
@@ -33,24 +54,59 @@ def database_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
 
 def service_settings(service: str, database_urls: dict[str, str], **overrides: Any) -> Any:
     module = __import__(f"services.{service}.config", fromlist=["Settings"])
-    return module.Settings(database_url=database_urls[service], jwt_secret=TEST_JWT_SECRET, log_json=False, **overrides)
+    values: dict[str, Any] = {"database_url": database_urls[service], "jwt_secret": TEST_JWT_SECRET, "log_json": False}
+    return module.Settings(**(values | overrides))
 
 
-async def _service_app(service: str, database_urls: dict[str, str], **overrides: Any) -> FastAPI:
-    module = __import__(f"services.{service}.app", fromlist=["create_app"])
-    app: FastAPI = module.create_app(service_settings(service, database_urls, **overrides))
-    await reset_database(app.state.db)
-    return app
+AppFactory = Callable[..., Awaitable[FastAPI]]
 
 
 @pytest.fixture
-async def orders_app(database_urls: dict[str, str]) -> AsyncIterator[FastAPI]:
-    app = await _service_app("orders", database_urls)
-    yield app
-    await app.state.db.dispose()
+async def make_app(database_urls: dict[str, str]) -> AsyncIterator[AppFactory]:
+    """`await make_app("points", signin_schedule=...)`: a service app on an emptied database, settings overridden."""
+    apps: list[FastAPI] = []
+
+    async def factory(service: str, **overrides: Any) -> FastAPI:
+        module = __import__(f"services.{service}.app", fromlist=["create_app"])
+        app: FastAPI = module.create_app(service_settings(service, database_urls, **overrides))
+        if not apps or all(a.state.service != service for a in apps):
+            await reset_database(app.state.db)
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        await app.state.db.dispose()
 
 
 @pytest.fixture
-async def orders_client(orders_app: FastAPI) -> AsyncIterator[Any]:
+async def orders_app(make_app: AppFactory) -> FastAPI:
+    return await make_app("orders")
+
+
+@pytest.fixture
+async def leaders_app(make_app: AppFactory) -> FastAPI:
+    return await make_app("leaders")
+
+
+@pytest.fixture
+async def points_app(make_app: AppFactory) -> FastAPI:
+    return await make_app("points")
+
+
+@pytest.fixture
+async def orders_client(orders_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with asgi_client(orders_app) as client:
+        yield client
+
+
+@pytest.fixture
+async def leaders_client(leaders_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(leaders_app) as client:
+        yield client
+
+
+@pytest.fixture
+async def points_client(points_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(points_app) as client:
         yield client

@@ -104,3 +104,8 @@ OpsUser = Annotated[Principal, Depends(require_roles("ops"))]
 CustomerUser = Annotated[Principal, Depends(require_roles("customer"))]
 LeaderUser = Annotated[Principal, Depends(require_roles("leader"))]
 ServiceUser = Annotated[Principal, Depends(require_roles("service"))]
+
+
+def service_token(*, source: str, secret: str, algorithm: str = "HS256", ttl_seconds: int = 300) -> str:
+    """A short-lived token one service presents to another (role `service`, sub `<source>-service`)."""
+    return issue_token(f"{source}-service", ["service"], secret=secret, algorithm=algorithm, ttl_seconds=ttl_seconds)

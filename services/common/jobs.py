@@ -1,0 +1,37 @@
+"""Periodic jobs that run inside a service process (settlement, expiry, payment timeouts, the outbox relay).
+
+Each job is idempotent and safe to run in several processes at once (its effects are guarded updates and unique
+keys), so scaling a service out needs no leader election.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from fastapi import FastAPI
+
+log = logging.getLogger("services.jobs")
+
+
+def every(
+    seconds: float, work: Callable[[FastAPI], Awaitable[Any]], *, name: str | None = None
+) -> Callable[[FastAPI], Coroutine[Any, Any, None]]:
+    """A background job for `build_service_app(background_jobs=...)` that runs `work(app)` every `seconds`."""
+    job_name = name or getattr(work, "__name__", "job")
+
+    async def run(app: FastAPI) -> None:
+        while True:
+            try:
+                await work(app)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A failing run is logged and retried on the next tick; the job never dies silently.
+                log.exception("periodic job failed", extra={"job": job_name})
+            await asyncio.sleep(seconds)
+
+    run.__name__ = job_name
+    return run
