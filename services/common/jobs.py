@@ -20,7 +20,7 @@ def every(
     seconds: float, work: Callable[[FastAPI], Awaitable[Any]], *, name: str | None = None
 ) -> Callable[[FastAPI], Coroutine[Any, Any, None]]:
     """A background job for `build_service_app(background_jobs=...)` that runs `work(app)` every `seconds`."""
-    job_name = name or getattr(work, "__name__", "job")
+    job_name: str = name or str(getattr(work, "__name__", "job"))
 
     async def run(app: FastAPI) -> None:
         while True:
