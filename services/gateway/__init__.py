@@ -1,0 +1,5 @@
+"""The gateway: one public entry point that routes `/api/v1/...` prefixes to the service owning them.
+
+Proxied requests are forwarded by a pure ASGI reverse proxy (`proxy.py`) over one pooled aiohttp client; only the
+gateway's own endpoints (auth, merged OpenAPI document, docs pages, health) go through FastAPI.
+"""

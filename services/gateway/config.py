@@ -1,0 +1,71 @@
+"""Gateway settings: read from `GATEWAY_*` variables, plus the JWT settings every process shares."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.settings import ServiceSettings
+
+# The gateway signs tokens the services verify, so its defaults must be theirs: take them from the one definition.
+_SHARED = ServiceSettings.model_fields
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", populate_by_name=True, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    dev_auth: bool = Field(default=False, description="Serve POST /api/v1/auth/dev-token (never in production)")
+    wechat_fake_identity: bool = Field(
+        default=False, description="Use the deterministic fake WeChat identity provider even without dev auth"
+    )
+    dev_token_ttl_seconds: int = Field(default=3600, ge=60, le=30 * 86400)
+
+    leaders_url: str = "http://127.0.0.1:8001"
+    orders_url: str = "http://127.0.0.1:8002"
+    points_url: str = "http://127.0.0.1:8003"
+
+    upstream_connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    upstream_read_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Longest silence while waiting for an upstream's response"
+    )
+    upstream_pool_size: int = Field(default=200, ge=1, le=10_000, description="Open connections, all upstreams")
+    # Below uvicorn's 5 s keep-alive, so the gateway drops an idle connection before the upstream does and never
+    # sends a request down a socket the upstream is closing.
+    upstream_keepalive_seconds: float = Field(default=4.0, gt=0)
+    openapi_fetch_timeout_seconds: float = Field(default=3.0, gt=0)
+    openapi_cache_seconds: float = Field(default=300.0, ge=0, description="How long a fetched document is reused")
+    readiness_timeout_seconds: float = Field(default=1.0, gt=0)
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    api_title: str = "Community group-buying API"
+    api_version: str = "1.0.0"
+
+    jwt_secret: str = Field(
+        default=_SHARED["jwt_secret"].default,
+        min_length=32,
+        validation_alias=AliasChoices("JWT_SECRET", "jwt_secret"),
+    )
+    jwt_algorithm: str = Field(
+        default=_SHARED["jwt_algorithm"].default,
+        validation_alias=AliasChoices("JWT_ALGORITHM", "jwt_algorithm"),
+    )
+
+    @field_validator("leaders_url", "orders_url", "points_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        # Paths are appended verbatim, so `http://host/` would produce `//api/...`.
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    def upstream_urls(self) -> dict[str, str]:
+        """Base URL of every upstream service, by the service name the route table uses."""
+        return {"leaders": self.leaders_url, "orders": self.orders_url, "points": self.points_url}
+
+
+def get_settings() -> GatewaySettings:
+    return GatewaySettings()

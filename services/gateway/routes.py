@@ -1,0 +1,60 @@
+"""Which service owns which public path: the one routing table of the gateway.
+
+To route a new resource, add its prefix to the owning service below (and, for a new service, its URL to
+`GatewaySettings.upstream_urls`). Prefixes match whole path segments: `/api/v1/products` owns
+`/api/v1/products` and `/api/v1/products/42`, never `/api/v1/productsX`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+SERVICE_PREFIXES: Mapping[str, tuple[str, ...]] = {
+    "leaders": (
+        "/api/v1/leader-applications",
+        "/api/v1/leaders",
+        "/api/v1/commission",
+        "/api/v1/withdrawals",
+    ),
+    "orders": (
+        "/api/v1/products",
+        "/api/v1/orders",
+        "/api/v1/payments",
+        "/api/v1/flash-sales",
+        "/api/v1/delivery-batches",
+    ),
+    "points": (
+        "/api/v1/points",
+        "/api/v1/referrals",
+    ),
+}
+
+
+class RouteTable:
+    """Prefix → service lookup that costs one `split` and a dict lookup per prefix depth in use."""
+
+    def __init__(self, service_prefixes: Mapping[str, Iterable[str]] = SERVICE_PREFIXES) -> None:
+        self._owner: dict[str, str] = {}
+        for service, prefixes in service_prefixes.items():
+            for prefix in prefixes:
+                if not prefix.startswith("/") or prefix.endswith("/") or "//" in prefix:
+                    raise ValueError(f"Route prefix {prefix!r} must start with '/' and not end with one")
+                if prefix in self._owner:
+                    raise ValueError(f"Route prefix {prefix!r} is claimed by {self._owner[prefix]} and {service}")
+                self._owner[prefix] = service
+        # Number of '/'-separated parts of each prefix ("/api/v1/products" -> 4), longest first, so the most
+        # specific prefix wins if one is ever nested in another.
+        self._depths = sorted({prefix.count("/") + 1 for prefix in self._owner}, reverse=True)
+        self._max_split = self._depths[0] if self._depths else 0
+        self.services: tuple[str, ...] = tuple(sorted(set(self._owner.values())))
+
+    def match(self, path: str) -> str | None:
+        """The service owning `path`, or None when no prefix matches on a segment boundary."""
+        parts = path.split("/", self._max_split)
+        for depth in self._depths:
+            if len(parts) >= depth and (service := self._owner.get("/".join(parts[:depth]))) is not None:
+                return service
+        return None
+
+    def prefixes(self, service: str) -> list[str]:
+        return sorted(p for p, s in self._owner.items() if s == service)
