@@ -1,0 +1,195 @@
+"""The production path, for real: the gateway and a stand-in service as separate uvicorn processes on loopback.
+
+This proves the pooled aiohttp client (the in-process tests use httpx.ASGITransport instead): forwarding,
+streaming both ways, 503 for a service that is not listening and 504 for one that is too slow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_uvicorn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        app,
+        "--app-dir",
+        str(REPO),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+    ]
+    return subprocess.Popen(command, cwd=REPO, env={**os.environ, **env})
+
+
+def wait_until_serving(process: subprocess.Popen[bytes], url: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: process exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=0.5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up within {START_TIMEOUT} s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def gateway_url() -> Iterator[str]:
+    upstream_port, gateway_port = free_port(), free_port()
+    nobody = f"http://127.0.0.1:{free_port()}"  # bound and released: nothing listens there
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        processes.append(start_uvicorn("tests.gateway.gateway_upstream_app:create_app", upstream_port, {}))
+        processes.append(
+            start_uvicorn(
+                "services.gateway.app:create_app",
+                gateway_port,
+                {
+                    "GATEWAY_ORDERS_URL": f"http://127.0.0.1:{upstream_port}",
+                    "GATEWAY_LEADERS_URL": nobody,
+                    "GATEWAY_POINTS_URL": nobody,
+                    "GATEWAY_UPSTREAM_READ_TIMEOUT_SECONDS": "0.5",
+                    "GATEWAY_DEV_AUTH": "true",
+                },
+            )
+        )
+        wait_until_serving(processes[0], f"http://127.0.0.1:{upstream_port}/healthz")
+        wait_until_serving(processes[1], f"http://127.0.0.1:{gateway_port}/healthz")
+        yield f"http://127.0.0.1:{gateway_port}"
+    finally:
+        for process in processes:
+            stop(process)
+
+
+@pytest.fixture
+async def client(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=10) as c:
+        yield c
+
+
+async def test_a_resource_is_fetched_through_the_real_client(client: httpx.AsyncClient) -> None:
+    for product_id in (1, 2, 3):  # several requests over the pooled connection
+        response = await client.get(f"/api/v1/products/{product_id}")
+        assert response.status_code == 200
+        assert response.json() == {"id": product_id, "name": "apples 5kg", "price_fen": 2990}
+        assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
+        assert len(response.headers.get_list("date")) == 1
+        assert len(response.headers.get_list("server")) == 1
+
+
+async def test_headers_body_and_query_reach_the_real_upstream(client: httpx.AsyncClient) -> None:
+    body = bytes(range(256)) * 64
+    response = await client.post(
+        "/api/v1/orders/echo?b=2&a=%E8%8B%B9",
+        content=body,
+        headers={
+            "Authorization": "Bearer t0k3n",
+            "Idempotency-Key": "k-1",
+            "X-Payment-Signature": "abc123",
+            "X-Request-Id": "real-1",
+            "Connection": "keep-alive, X-Hop",
+            "X-Hop": "secret",
+        },
+    )
+    echo = response.json()
+    received = {name: value for name, value in echo["headers"]}
+    assert received["authorization"] == "Bearer t0k3n"
+    assert received["idempotency-key"] == "k-1"
+    assert received["x-payment-signature"] == "abc123"
+    assert received["x-request-id"] == "real-1"
+    assert "x-hop" not in received and "user-agent" in received  # the caller's, not one aiohttp made up
+    assert received["user-agent"].startswith("python-httpx")
+    assert echo["query"] == "b=2&a=%E8%8B%B9"
+    assert (echo["body_length"], echo["body_sha256"]) == (len(body), hashlib.sha256(body).hexdigest())
+    assert response.headers["x-request-id"] == "real-1"
+
+
+async def test_a_streamed_upload_and_a_streamed_download_pass_through(client: httpx.AsyncClient) -> None:
+    chunks = [os.urandom(50_000) for _ in range(8)]
+
+    async def upload() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            yield chunk
+
+    echo = (await client.post("/api/v1/orders/echo", content=upload())).json()
+    whole = b"".join(chunks)
+    assert (echo["body_length"], echo["body_sha256"]) == (len(whole), hashlib.sha256(whole).hexdigest())
+
+    download = await client.get("/api/v1/orders/export", params={"size": 1_000_000})
+    assert download.status_code == 200
+    assert download.content == (bytes(range(256)) * 256 * 16)[:1_000_000]
+
+
+async def test_a_service_that_is_not_listening_gives_503(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/points/me")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "SERVICE_UNAVAILABLE"
+    assert response.json()["service"] == "points"
+
+
+async def test_a_slow_service_gives_504(client: httpx.AsyncClient) -> None:
+    started = time.monotonic()
+    response = await client.get("/api/v1/orders/slow", params={"seconds": 3})
+    assert response.status_code == 504
+    assert response.json()["code"] == "UPSTREAM_TIMEOUT"
+    assert response.json()["service"] == "orders"
+    assert time.monotonic() - started < 2.5
+    assert (await client.get("/api/v1/products/1")).status_code == 200  # and the gateway is fine afterwards
+
+
+async def test_internal_routes_stay_unreachable(client: httpx.AsyncClient) -> None:
+    for target in ("/internal/x", "/api/v1/products/../../internal/x"):
+        request = client.build_request("GET", target)
+        request.url = request.url.copy_with(raw_path=target.encode())
+        response = await client.send(request)
+        assert response.status_code == 404
+        assert "secret" not in response.text
+
+
+async def test_the_merged_document_comes_through_the_real_client(client: httpx.AsyncClient) -> None:
+    doc = (await client.get("/openapi.json")).json()
+    assert "/api/v1/products/{product_id}" in doc["paths"]
+    assert "/internal/x" not in doc["paths"]
+    assert doc["x-missing-services"] == ["leaders", "points"]
