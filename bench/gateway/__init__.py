@@ -1,0 +1,1 @@
+"""Gateway benchmark: throughput through the gateway compared with calling the service directly."""
