@@ -1,0 +1,67 @@
+# The two commands: `make run` (everything up on http://127.0.0.1:8000) and `make test` (the suite on SQLite).
+# Only python3.11 is needed: the virtualenv is created and filled on first use, and refilled when pyproject.toml
+# changes (the stamp file below is older than it).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-dev
+
+TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+TEST_NATS_URL ?= nats://127.0.0.1:4222
+
+.DEFAULT_GOAL := help
+.PHONY: help install run migrate test test-pg lint bench relay crash-test clean
+
+help:
+	@echo "make run        install if needed, migrate every service, start the services and the gateway (:8000)"
+	@echo "make test       the whole suite on SQLite"
+	@echo "make test-pg    the same suite on PostgreSQL (+ Redis, NATS): TEST_POSTGRES_URL, TEST_REDIS_URL, TEST_NATS_URL"
+	@echo "make lint       ruff check, ruff format --check, mypy --strict"
+	@echo "make bench      benchmarks, results in bench/results/"
+	@echo "make migrate    apply every service's migrations"
+	@echo "make clean      remove the local databases and caches (keeps .venv)"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstalled only when pyproject.toml is newer than the stamp: a plain `make test` does not touch the network.
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+migrate: $(STAMP)
+	$(PY) -m services.common.migrate upgrade all
+
+run: migrate
+	$(PY) -m services.launcher
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-pg: $(STAMP)
+	TEST_POSTGRES_URL='$(TEST_POSTGRES_URL)' TEST_REDIS_URL='$(TEST_REDIS_URL)' TEST_NATS_URL='$(TEST_NATS_URL)' \
+		$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy services tests bench
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+# The event relay (outbox -> bus) as its own process; the module lands with the bus.
+relay: $(STAMP)
+	$(PY) -m services.common.relay
+
+crash-test: $(STAMP)
+	$(PY) -m tests.e2e.crash
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache .hypothesis tests/.generated
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,215 @@
+"""Demo data, loaded through the gateway's public API exactly as a client would (`make run` does it on start-up).
+
+    python -m services.demo [--gateway http://127.0.0.1:8000]
+
+Every step is idempotent: it looks up what exists before creating, and sends fixed `Idempotency-Key`s, so running
+it again changes nothing. A step names the operations it needs ("POST /api/v1/leader-applications"); when the
+merged OpenAPI document does not offer one of them yet, the step is skipped and says why. To add demo data for a new
+resource, append a `DemoStep` to `STEPS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+
+from services.common.auth import issue_token
+from services.common.settings import ServiceSettings
+
+TOKEN_TTL_SECONDS = 3600
+OPS_SUB = "demo-ops"
+CUSTOMER_SUB = "demo-customer"
+LEADER_SUB = "demo-leader"  # becomes the leader id once the demo application is approved
+_ROLES = {OPS_SUB: ("ops",), CUSTOMER_SUB: ("customer",), LEADER_SUB: ("customer", "leader")}
+_HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+
+DEMO_PRODUCTS: tuple[dict[str, Any], ...] = (
+    {"name": "烟台红富士苹果 5kg", "price_fen": 3990, "stock": 200, "category": "fruit"},
+    {"name": "东北五常大米 10kg", "price_fen": 6990, "stock": 100, "category": "grain"},
+    {"name": "农家土鸡蛋 30枚", "price_fen": 2590, "stock": 300, "category": "eggs"},
+    {"name": "有机小白菜 500g", "price_fen": 590, "stock": 500, "category": "vegetables"},
+)
+
+
+class StepFailed(Exception):
+    """The API answered, but not as the step needs (the detail says what it answered)."""
+
+
+@dataclass(frozen=True)
+class StepResult:
+    name: str
+    outcome: Literal["done", "skipped", "failed"]
+    detail: str
+
+
+@dataclass
+class DemoContext:
+    client: httpx.Client
+    settings: ServiceSettings
+    _tokens: dict[str, str] = field(default_factory=dict)
+
+    def auth(self, sub: str) -> dict[str, str]:
+        if sub not in self._tokens:
+            self._tokens[sub] = issue_token(
+                sub,
+                _ROLES[sub],
+                secret=self.settings.jwt_secret,
+                algorithm=self.settings.jwt_algorithm,
+                ttl_seconds=TOKEN_TTL_SECONDS,
+            )
+        return {"Authorization": f"Bearer {self._tokens[sub]}"}
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    name: str
+    #: Operations the step calls, as "METHOD /path/{param}" (parameter names do not matter).
+    requires: tuple[str, ...]
+    run: Callable[[DemoContext], str]
+
+
+def _expect(response: httpx.Response, *statuses: int) -> httpx.Response:
+    if response.status_code not in statuses:
+        raise StepFailed(f"{response.request.method} {response.request.url.path} -> {response.status_code}: "
+                         f"{response.text[:300]}")  # fmt: skip
+    return response
+
+
+def _problem_code(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("code") if isinstance(body, dict) else None
+
+
+def seed_products(ctx: DemoContext) -> str:
+    existing: set[str] = set()
+    cursor: str | None = None
+    while True:
+        params: dict[str, str | int] = {"limit": 200}
+        if cursor:
+            params["cursor"] = cursor
+        page = _expect(ctx.client.get("/api/v1/products", params=params, headers=ctx.auth(CUSTOMER_SUB)), 200).json()
+        existing.update(item["name"] for item in page["items"])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    created = 0
+    for number, product in enumerate(DEMO_PRODUCTS, start=1):
+        if product["name"] in existing:
+            continue
+        headers = {**ctx.auth(OPS_SUB), "Idempotency-Key": f"demo-product-{number}"}
+        _expect(ctx.client.post("/api/v1/products", json=product, headers=headers), 201)
+        created += 1
+    return f"{len(DEMO_PRODUCTS)} products ({created} created)"
+
+
+def seed_leader(ctx: DemoContext) -> str:
+    if ctx.client.get(f"/api/v1/leaders/{LEADER_SUB}", headers=ctx.auth(OPS_SUB)).status_code == 200:
+        return f"leader {LEADER_SUB} (already approved)"
+    application = {
+        "name": "王阿姨",
+        "phone": "13800000000",
+        "pickup_point": {"name": "阳光小区 3 栋门卫室", "address": "阳光路 88 号", "community": "阳光小区"},
+    }
+    headers = {**ctx.auth(LEADER_SUB), "Idempotency-Key": "demo-leader-application"}
+    applied = _expect(ctx.client.post("/api/v1/leader-applications", json=application, headers=headers), 200, 201)
+    application_id = applied.json()["id"]
+    approve = f"/api/v1/leader-applications/{application_id}/approve"
+    _expect(ctx.client.post(approve, headers=ctx.auth(OPS_SUB)), 200)
+    return f"leader {LEADER_SUB} (application {application_id} approved)"
+
+
+def seed_membership(ctx: DemoContext) -> str:
+    response = ctx.client.post(f"/api/v1/leaders/{LEADER_SUB}/members", headers=ctx.auth(CUSTOMER_SUB))
+    if response.status_code == 409:
+        return f"{CUSTOMER_SUB} in {LEADER_SUB}'s community (already a member: {_problem_code(response)})"
+    _expect(response, 200, 201)
+    return f"{CUSTOMER_SUB} joined {LEADER_SUB}'s community"
+
+
+def seed_sign_in(ctx: DemoContext) -> str:
+    response = ctx.client.post("/api/v1/points/sign-ins", headers=ctx.auth(CUSTOMER_SUB))
+    if response.status_code == 409 and _problem_code(response) == "ALREADY_SIGNED_IN":
+        return f"{CUSTOMER_SUB} already signed in today"
+    body = _expect(response, 200, 201).json()
+    return f"{CUSTOMER_SUB} signed in on {body.get('date')}, awarded {body.get('awarded')} points"
+
+
+STEPS: tuple[DemoStep, ...] = (
+    DemoStep("products", ("GET /api/v1/products", "POST /api/v1/products"), seed_products),
+    DemoStep(
+        "leader",
+        ("GET /api/v1/leaders/{}", "POST /api/v1/leader-applications", "POST /api/v1/leader-applications/{}/approve"),
+        seed_leader,
+    ),
+    DemoStep("community member", ("POST /api/v1/leaders/{}/members",), seed_membership),
+    DemoStep("points sign-in", ("POST /api/v1/points/sign-ins",), seed_sign_in),
+)
+
+
+def _normalise(operation: str) -> str:
+    return re.sub(r"\{[^}]*\}", "{}", operation)
+
+
+def offered_operations(document: dict[str, Any]) -> set[str]:
+    """Every "METHOD /path/{}" of an OpenAPI document."""
+    return {
+        _normalise(f"{method.upper()} {path}")
+        for path, item in document.get("paths", {}).items()
+        for method in item
+        if method in _HTTP_METHODS
+    }
+
+
+def run_steps(ctx: DemoContext, steps: Iterable[DemoStep], offered: set[str]) -> list[StepResult]:
+    results: list[StepResult] = []
+    for step in steps:
+        missing = [op for op in step.requires if _normalise(op) not in offered]
+        if missing:
+            results.append(StepResult(step.name, "skipped", "the API does not offer " + ", ".join(missing) + " yet"))
+            continue
+        try:
+            results.append(StepResult(step.name, "done", step.run(ctx)))
+        except StepFailed as failure:
+            # Later steps may still work (they do not all depend on this one); each reports for itself.
+            results.append(StepResult(step.name, "failed", str(failure)))
+    return results
+
+
+def seed(
+    gateway_url: str,
+    *,
+    settings: ServiceSettings | None = None,
+    steps: Iterable[DemoStep] = STEPS,
+    timeout: float = 10.0,
+) -> list[StepResult]:
+    """Load the demo data through the gateway at `gateway_url`; tokens are signed with the shared JWT settings."""
+    settings = settings or ServiceSettings()
+    with httpx.Client(base_url=gateway_url, timeout=timeout) as client:
+        document = _expect(client.get("/openapi.json"), 200).json()
+        return run_steps(DemoContext(client=client, settings=settings), steps, offered_operations(document))
+
+
+def format_report(results: Iterable[StepResult]) -> list[str]:
+    return [f"{r.name:17} {r.outcome:8} {r.detail}" for r in results]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gateway", default="http://127.0.0.1:8000")
+    args = parser.parse_args(argv)
+    results = seed(args.gateway)
+    print("\n".join(format_report(results)))
+    return 1 if any(r.outcome == "failed" for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

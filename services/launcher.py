@@ -1,0 +1,285 @@
+"""`python -m services.launcher` (what `make run` starts): the three services and the gateway as separate processes.
+
+Each service runs under uvicorn on its own port (LEADERS_PORT, ORDERS_PORT, POINTS_PORT: 8001-8003), the gateway
+on GATEWAY_PORT (8000) with dev login on unless GATEWAY_DEV_AUTH says otherwise. The launcher waits for every
+/healthz, loads the demo data through the gateway, prints the URLs and demo tokens, then watches its children.
+
+Stopping: Ctrl-C or SIGTERM stops every child (its whole process group: SIGTERM, then SIGKILL after a grace
+period). If one child dies, the others are stopped too and the launcher exits non-zero, so a half-running system
+never looks healthy. Children also get SIGTERM from the kernel if the launcher itself is killed (Linux), so even
+`kill -9` of the launcher leaves no orphans.
+
+    --var-dir DIR   keep the SQLite databases in DIR instead of var/ (ignored for a service whose
+                    <SERVICE>_DATABASE_URL is set)
+    --migrate       apply every service's migrations first (`make run` does this as its own step)
+    --no-demo       do not load the demo data
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import importlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+from services.common.auth import issue_token
+from services.common.settings import PROJECT_ROOT, ServiceSettings
+from services.gateway.config import GatewaySettings
+
+SERVICES = ("leaders", "orders", "points")
+HOST = "127.0.0.1"  # the services are internal: only the gateway is meant to be reached from outside
+START_TIMEOUT_SECONDS = 60.0
+STOP_GRACE_SECONDS = 10.0
+POLL_SECONDS = 0.2
+DEMO_TOKEN_TTL_SECONDS = 7 * 86400
+#: Demo identities: (label, sub, roles). The leader's sub is the leader id once the demo application is approved.
+DEMO_USERS = (
+    ("ops", "demo-ops", ("ops",)),
+    ("customer", "demo-customer", ("customer",)),
+    ("leader", "demo-leader", ("customer", "leader")),
+)
+
+
+class Stop(Exception):
+    """Raised in the main loop when SIGINT/SIGTERM arrives, so start-up waits are interrupted too."""
+
+
+class ChildDied(Exception):
+    def __init__(self, name: str, returncode: int) -> None:
+        super().__init__(f"{name} exited with code {returncode}")
+        self.name = name
+        self.returncode = returncode
+
+
+@dataclass
+class Child:
+    name: str
+    command: list[str]
+    health_url: str
+    process: subprocess.Popen[bytes] | None = None
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: ask the kernel for SIGTERM when the launcher goes away (Linux only)."""
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def service_port(service: str) -> int:
+    settings = importlib.import_module(f"services.{service}.config").get_settings()
+    return int(settings.port)
+
+
+def child_environment(var_dir: Path | None, ports: Mapping[str, int]) -> dict[str, str]:
+    """The environment every child gets: the launcher's, plus where the gateway finds the services."""
+    env = dict(os.environ)
+    env.setdefault("GATEWAY_DEV_AUTH", "true")
+    # The gateway must reach the services where the launcher put them, whatever else was configured.
+    for service, port in ports.items():
+        env[f"GATEWAY_{service.upper()}_URL"] = f"http://{HOST}:{port}"
+    if var_dir is not None:
+        for service in SERVICES:
+            env.setdefault(f"{service.upper()}_DATABASE_URL", f"sqlite+aiosqlite:///{var_dir / (service + '.db')}")
+    return env
+
+
+def build_children(ports: Mapping[str, int], gateway: GatewaySettings) -> list[Child]:
+    children = [
+        Child(
+            name=service,
+            # No uvicorn access log: each service logs one structured line per request itself, with the request id.
+            command=[
+                *(sys.executable, "-m", "uvicorn", "--factory", f"services.{service}.app:create_app"),
+                *("--host", HOST, "--port", str(ports[service]), "--no-access-log"),
+            ],
+            health_url=f"http://{HOST}:{ports[service]}/healthz",
+        )
+        for service in SERVICES
+    ]
+    gateway_host = "127.0.0.1" if gateway.host in ("0.0.0.0", "::") else gateway.host  # noqa: S104 - compared, not bound
+    children.append(
+        Child(
+            name="gateway",
+            command=[sys.executable, "-m", "services.gateway"],
+            health_url=f"http://{gateway_host}:{gateway.port}/healthz",
+        )
+    )
+    return children
+
+
+class Supervisor:
+    def __init__(self, children: list[Child], env: Mapping[str, str]) -> None:
+        self.children = children
+        self.env = dict(env)
+
+    def start(self, child: Child) -> None:
+        # A session (process group) of its own: a terminal's Ctrl-C reaches only the launcher, which then stops
+        # each child's whole group, including anything the child started.
+        child.process = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
+            child.command,
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # safe here: the launcher is single-threaded
+        )
+
+    def check_alive(self) -> None:
+        for child in self.children:
+            if child.process is not None and (code := child.process.poll()) is not None:
+                raise ChildDied(child.name, code)
+
+    def wait_healthy(self, child: Child, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                if httpx.get(child.health_url, timeout=1.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(POLL_SECONDS)
+        raise TimeoutError(f"{child.name} did not answer {child.health_url} within {timeout:.0f} s")
+
+    def stop_all(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """SIGTERM every child's process group, wait, then SIGKILL what is left. Safe to call twice."""
+        running = [c.process for c in self.children if c.process is not None]
+        for process in running:
+            _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for process in running:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        for process in running:
+            # The group too: a child that exited may have left a process of its own behind.
+            _signal_group(process, signal.SIGKILL)
+            if process.poll() is None:
+                process.wait()
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signum)  # the group id is the child's pid (start_new_session)
+
+
+def demo_tokens(settings: ServiceSettings) -> dict[str, str]:
+    return {
+        label: issue_token(
+            sub, roles, secret=settings.jwt_secret, algorithm=settings.jwt_algorithm, ttl_seconds=DEMO_TOKEN_TTL_SECONDS
+        )
+        for label, sub, roles in DEMO_USERS
+    }
+
+
+def print_banner(gateway_url: str, tokens: Mapping[str, str], demo_report: list[str]) -> None:
+    lines = [
+        "",
+        f"Gateway ready: {gateway_url}",
+        f"  Swagger UI   {gateway_url}/docs",
+        f"  ReDoc        {gateway_url}/redoc",
+        f"  OpenAPI      {gateway_url}/openapi.json",
+        "",
+        "Demo data:",
+        *(f"  {line}" for line in demo_report),
+        "",
+        f"Demo tokens (valid {DEMO_TOKEN_TTL_SECONDS // 86400} days; send as 'Authorization: Bearer <token>'):",
+    ]
+    for label, sub, roles in DEMO_USERS:
+        lines.append(f"  {label:9} sub={sub} roles={','.join(roles)}")
+        lines.append(f"            {tokens[label]}")
+    lines += [
+        "",
+        f"Try: curl -H 'Authorization: Bearer {tokens['customer']}' {gateway_url}/api/v1/products",
+        "Stop with Ctrl-C.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def run_migrations(env: Mapping[str, str]) -> None:
+    command = [sys.executable, "-m", "services.common.migrate", "upgrade", "all"]
+    subprocess.run(command, cwd=PROJECT_ROOT, env=dict(env), check=True)  # noqa: S603 - fixed command
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--var-dir", type=Path, default=None, help="directory for the SQLite databases")
+    parser.add_argument("--migrate", action="store_true", help="apply every service's migrations first")
+    parser.add_argument("--no-demo", action="store_true", help="do not load the demo data")
+    args = parser.parse_args(argv)
+
+    var_dir: Path | None = args.var_dir.resolve() if args.var_dir else None
+    if var_dir is not None:
+        var_dir.mkdir(parents=True, exist_ok=True)
+    ports = {service: service_port(service) for service in SERVICES}
+    env = child_environment(var_dir, ports)
+    # Read the gateway's and the shared settings as the children will (same environment), so the tokens printed
+    # here are signed with the key the services verify.
+    os.environ.update(env)
+    gateway_settings = GatewaySettings()
+    shared_settings = ServiceSettings()
+    if args.migrate:
+        run_migrations(env)
+
+    supervisor = Supervisor(build_children(ports, gateway_settings), env)
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        raise Stop(signal.Signals(signum).name)
+
+    stop_signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in stop_signals:
+        signal.signal(signum, request_stop)
+    exit_code = 0
+    try:
+        for child in supervisor.children:
+            supervisor.start(child)
+        for child in supervisor.children:
+            supervisor.wait_healthy(child)
+        gateway_url = supervisor.children[-1].health_url.removesuffix("/healthz")
+        tokens = demo_tokens(shared_settings)
+        demo_report = ["skipped (--no-demo)"] if args.no_demo else _load_demo(gateway_url, shared_settings)
+        print_banner(gateway_url, tokens, demo_report)
+        while True:
+            supervisor.check_alive()
+            time.sleep(POLL_SECONDS)
+    except Stop as stop:
+        print(f"\n{stop}: stopping every process...", file=sys.stderr, flush=True)
+    except ChildDied as died:
+        print(f"\n{died}: stopping the others.", file=sys.stderr, flush=True)
+        exit_code = died.returncode if died.returncode > 0 else 1  # killed by a signal: negative code
+    except (TimeoutError, OSError) as error:
+        print(f"\nstart-up failed: {error}", file=sys.stderr, flush=True)
+        exit_code = 1
+    finally:
+        # A second Ctrl-C while stopping must not leave children behind: ignore it until everything is down.
+        for signum in stop_signals:
+            signal.signal(signum, signal.SIG_IGN)
+        supervisor.stop_all()
+    print("stopped.", file=sys.stderr, flush=True)
+    return exit_code
+
+
+def _load_demo(gateway_url: str, settings: ServiceSettings) -> list[str]:
+    # Imported here: the demo module is only needed once everything is up.
+    from services.demo import format_report, seed
+
+    try:
+        return format_report(seed(gateway_url, settings=settings))
+    except httpx.HTTPError as error:
+        # The system is up and usable without demo data; say what went wrong and keep serving.
+        return [f"failed: {error!r}"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
