@@ -13,6 +13,7 @@ from sqlalchemy import MetaData
 
 from services.common.db import Database
 from services.common.errors import Problem, ServiceUnavailable, install_error_handlers
+from services.common.eventing import ServiceEvents, build_bus, consume_nats, event_routers, relay_for
 from services.common.observability import RequestContextMiddleware, configure_logging
 from services.common.settings import ServiceSettings
 
@@ -54,22 +55,36 @@ def build_service_app(
     background_jobs: Sequence[BackgroundJob] = (),
     on_startup: Sequence[Callable[[FastAPI], Awaitable[None]]] = (),
     extra_state: dict[str, Any] | None = None,
+    events: ServiceEvents | None = None,
 ) -> FastAPI:
-    """Create a service app. Nothing connects here: the engine connects lazily, jobs start in the lifespan."""
+    """Create a service app. Nothing connects here: the engine connects lazily, jobs start in the lifespan.
+
+    With `events`, the app gets the event pieces every service shares (see `services.common.eventing`): the
+    internal endpoint the HTTP bus pushes to, the ops dead-letter endpoints, the outbox relay and, on NATS, the
+    durable consumer. Tests may put their own `bus` in `extra_state`.
+    """
     configure_logging(service, settings.log_level, settings.log_json)
     db = Database(settings.resolved_database_url(), metadata, pool_size=settings.database_pool_size)
+    jobs = list(background_jobs)
+    if events is not None:
+        jobs.extend(_event_jobs(service, settings, events))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_bus = events is not None and getattr(app.state, "bus", None) is None
+        if own_bus:
+            app.state.bus = build_bus(settings, source=service)
         for hook in on_startup:
             await hook(app)
-        tasks = [asyncio.create_task(job(app), name=job.__name__) for job in background_jobs]
+        tasks = [asyncio.create_task(job(app), name=job.__name__) for job in jobs]
         try:
             yield
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if own_bus:
+                await app.state.bus.aclose()
             await db.dispose()
 
     app = FastAPI(
@@ -90,4 +105,24 @@ def build_service_app(
     app.include_router(_health_router())
     for router in routers:
         app.include_router(router)
+    if events is not None:
+        for router in event_routers(service, events):
+            app.include_router(router)
     return app
+
+
+def _event_jobs(service: str, settings: ServiceSettings, events: ServiceEvents) -> list[BackgroundJob]:
+    jobs: list[BackgroundJob] = []
+    if settings.events_relay_in_process:
+
+        async def outbox_relay(app: FastAPI) -> None:
+            await relay_for(app, events).run_forever(settings.events_poll_seconds)
+
+        jobs.append(outbox_relay)
+    if settings.events_nats_url and events.handlers:
+
+        async def nats_consumer(app: FastAPI) -> None:
+            await consume_nats(app, service=service, inbox=events.inbox, handlers=events.handlers)
+
+        jobs.append(nats_consumer)
+    return jobs

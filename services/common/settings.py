@@ -40,6 +40,33 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    # Events between services (shared by every process, so no service prefix).
+    events_nats_url: str | None = Field(
+        default=None,
+        description="NATS JetStream URL; when set, events travel over NATS instead of HTTP push",
+        validation_alias=AliasChoices("EVENTS_NATS_URL", "events_nats_url"),
+    )
+    events_relay_in_process: bool = Field(
+        default=True,
+        description="Run the outbox relay inside the service; false when `make relay` runs it as its own process",
+        validation_alias=AliasChoices("EVENTS_RELAY_IN_PROCESS", "events_relay_in_process"),
+    )
+    events_max_attempts: int = Field(
+        default=10, ge=1, le=100, validation_alias=AliasChoices("EVENTS_MAX_ATTEMPTS", "events_max_attempts")
+    )
+    events_poll_seconds: float = Field(
+        default=0.5, gt=0, le=60, validation_alias=AliasChoices("EVENTS_POLL_SECONDS", "events_poll_seconds")
+    )
+    events_leaders_url: str = Field(
+        default="http://127.0.0.1:8001", validation_alias=AliasChoices("EVENTS_LEADERS_URL", "events_leaders_url")
+    )
+    events_orders_url: str = Field(
+        default="http://127.0.0.1:8002", validation_alias=AliasChoices("EVENTS_ORDERS_URL", "events_orders_url")
+    )
+    events_points_url: str = Field(
+        default="http://127.0.0.1:8003", validation_alias=AliasChoices("EVENTS_POINTS_URL", "events_points_url")
+    )
+
     @field_validator("business_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -49,6 +76,10 @@ class ServiceSettings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.business_timezone)
+
+    def event_subscriber_urls(self) -> dict[str, str]:
+        """Base URL of each service that may subscribe to events (HTTP push)."""
+        return {"leaders": self.events_leaders_url, "orders": self.events_orders_url, "points": self.events_points_url}
 
     def resolved_database_url(self) -> str:
         if self.database_url:

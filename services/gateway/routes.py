@@ -15,6 +15,7 @@ SERVICE_PREFIXES: Mapping[str, tuple[str, ...]] = {
         "/api/v1/leaders",
         "/api/v1/commission",
         "/api/v1/withdrawals",
+        "/api/v1/events/leaders",
     ),
     "orders": (
         "/api/v1/products",
@@ -22,10 +23,13 @@ SERVICE_PREFIXES: Mapping[str, tuple[str, ...]] = {
         "/api/v1/payments",
         "/api/v1/flash-sales",
         "/api/v1/delivery-batches",
+        "/api/v1/events/orders",
+        "/api/v1/reconciliation",
     ),
     "points": (
         "/api/v1/points",
         "/api/v1/referrals",
+        "/api/v1/events/points",
     ),
 }
 

@@ -1,0 +1,152 @@
+"""The event bus: one small interface, two implementations chosen by settings.
+
+- `HttpBus` (the embedded default): the relay POSTs each event to the `/internal/events` endpoint of every service
+  that subscribes to its type, with a short-lived service token. No extra server to run.
+- `NatsBus` (at scale, `EVENTS_NATS_URL`): the relay publishes to JetStream subject `events.<type>` with the event id
+  as `Nats-Msg-Id` (the stream drops a duplicate publish inside its window); each consuming service reads a durable
+  consumer with explicit acks (`services.common.nats_consumer`).
+
+Either way delivery is at least once; the consumer's inbox makes the effect happen once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import httpx
+import orjson
+
+from services.common import event_types as et
+from services.common.events import Event
+
+#: Which service applies which event types. The relay of the producing service pushes an event only to these;
+#: `tests/common/test_event_wiring.py` checks this table against each service's `subscriptions.HANDLERS`.
+SUBSCRIPTIONS: Mapping[str, frozenset[str]] = {
+    "leaders": frozenset({et.ORDER_PAID, et.ORDER_PICKED_UP, et.ORDER_REFUNDED}),
+    "points": frozenset({et.ORDER_PAID, et.ORDER_PICKED_UP, et.ORDER_CANCELLED, et.ORDER_REFUNDED}),
+}
+
+STREAM = "EVENTS"
+SUBJECT_PREFIX = "events."
+INTERNAL_EVENTS_PATH = "/internal/events"
+
+
+class PublishFailed(Exception):
+    """The bus could not take the event; the relay retries it later."""
+
+
+class EventBus(Protocol):
+    async def publish(self, event: Event) -> None:
+        """Return once the event is durably accepted (raise `PublishFailed` otherwise)."""
+
+    async def aclose(self) -> None: ...
+
+
+def subscribers_of(event_type: str) -> list[str]:
+    return sorted(service for service, types in SUBSCRIPTIONS.items() if event_type in types)
+
+
+def event_bytes(event: Event) -> bytes:
+    return orjson.dumps(event.model_dump(mode="json"))
+
+
+class HttpBus:
+    """Push each event to its subscribers' internal endpoint; accepted when every subscriber answered 2xx.
+
+    A subscriber that already applied the event answers 2xx again (its inbox ignores the duplicate), so retrying the
+    whole event after one subscriber failed is safe.
+    """
+
+    def __init__(
+        self,
+        subscriber_urls: Mapping[str, str],
+        token: Callable[[], str],
+        *,
+        client: httpx.AsyncClient | None = None,
+        timeout_seconds: float = 5.0,
+    ) -> None:
+        self._urls = {service: url.rstrip("/") for service, url in subscriber_urls.items()}
+        self._token = token
+        self._client = client or httpx.AsyncClient(timeout=timeout_seconds)
+        self._owns_client = client is None
+
+    async def publish(self, event: Event) -> None:
+        body = event_bytes(event)
+        headers = {"Authorization": f"Bearer {self._token()}", "Content-Type": "application/json"}
+        for service in subscribers_of(event.type):
+            url = self._urls.get(service)
+            if url is None:
+                raise PublishFailed(f"no URL configured for subscriber {service}")
+            try:
+                response = await self._client.post(url + INTERNAL_EVENTS_PATH, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                raise PublishFailed(f"{service}: {type(exc).__name__}: {exc}") from exc
+            if response.status_code >= 300:
+                raise PublishFailed(f"{service}: HTTP {response.status_code}: {response.text[:300]}")
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+
+class NatsBus:
+    """Publish to JetStream; the stream is created on first use (idempotent)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        stream: str = STREAM,
+        subject_prefix: str = SUBJECT_PREFIX,
+        duplicate_window_seconds: float = 600.0,
+    ) -> None:
+        self._url = url
+        self.stream = stream
+        self.subject_prefix = subject_prefix
+        self._window = duplicate_window_seconds
+        self._nc: Any = None
+        self._js: Any = None
+
+    async def _jetstream(self) -> Any:
+        if self._js is None:
+            self._nc, self._js = await connect_jetstream(
+                self._url, stream=self.stream, subject_prefix=self.subject_prefix, duplicate_window_seconds=self._window
+            )
+        return self._js
+
+    async def publish(self, event: Event) -> None:
+        try:
+            js = await self._jetstream()
+            await js.publish(
+                self.subject_prefix + event.type,
+                event_bytes(event),
+                stream=self.stream,
+                headers={"Nats-Msg-Id": event.id},
+            )
+        except Exception as exc:  # nats raises many unrelated types; all mean "not accepted"
+            raise PublishFailed(f"nats: {type(exc).__name__}: {exc}") from exc
+
+    async def aclose(self) -> None:
+        if self._nc is not None:
+            await self._nc.drain()
+            self._nc = self._js = None
+
+
+async def connect_jetstream(
+    url: str, *, stream: str = STREAM, subject_prefix: str = SUBJECT_PREFIX, duplicate_window_seconds: float = 600.0
+) -> tuple[Any, Any]:
+    """Connect and make sure the events stream exists."""
+    import nats
+    from nats.js.api import StreamConfig
+    from nats.js.errors import NotFoundError
+
+    nc = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=-1)
+    js = nc.jetstream()
+    try:
+        await js.stream_info(stream)
+    except NotFoundError:
+        await js.add_stream(
+            StreamConfig(name=stream, subjects=[subject_prefix + ">"], duplicate_window=duplicate_window_seconds)
+        )
+    return nc, js

@@ -1,0 +1,279 @@
+"""Wiring events into a service app: the bus, the relay job, the consumer side and the ops endpoints.
+
+`build_service_app(events=ServiceEvents(...))` calls into this module, so every service gets the same pieces:
+- `POST /internal/events` (role `service`, never routed by the gateway): the HTTP bus pushes one event; the service
+  applies it exactly once through its inbox and answers 200 (also for a duplicate or a type it does not consume).
+  Any failure is a non-2xx, so the producer's relay retries.
+- `GET /api/v1/events/<service>/dead-letters`, `POST .../dead-letters/{event_id}/replay`, `GET .../outbox` (ops).
+- the relay as a background job (unless `EVENTS_RELAY_IN_PROCESS=false`), and with `EVENTS_NATS_URL` a durable
+  JetStream consumer feeding the same `apply_event`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Path, Request
+from pydantic import BaseModel
+from sqlalchemy import select, update
+
+from services.common.auth import InvalidToken, MissingRole, OpsUser, ServiceUser, service_token
+from services.common.bus import STREAM, SUBJECT_PREFIX, EventBus, HttpBus, NatsBus, connect_jetstream
+from services.common.clock import as_utc, utcnow
+from services.common.consumer import EventHandler, apply_event
+from services.common.db import SessionDep
+from services.common.errors import Conflict, NotFound, problem_docs
+from services.common.events import Event, Inbox, Outbox
+from services.common.pagination import InvalidCursor, Page, PageDep
+from services.common.relay import DEAD, PENDING, Relay, outbox_counts
+from services.common.settings import ServiceSettings
+
+log = logging.getLogger("services.events")
+
+
+@dataclass(frozen=True)
+class ServiceEvents:
+    """What a service publishes (its outbox) and consumes (its inbox and handlers)."""
+
+    outbox: Outbox
+    inbox: Inbox
+    handlers: Mapping[str, EventHandler]
+
+
+def build_bus(settings: ServiceSettings, *, source: str) -> EventBus:
+    if settings.events_nats_url:
+        return NatsBus(settings.events_nats_url)
+    return HttpBus(settings.event_subscriber_urls(), _cached_token(settings, source))
+
+
+def _cached_token(settings: ServiceSettings, source: str, ttl_seconds: int = 300) -> Any:
+    """A service token reused until it is half-way to expiry (signing per event would be wasted work)."""
+    state: dict[str, Any] = {"token": "", "renew_at": 0.0}
+
+    def token() -> str:
+        now = time.monotonic()
+        if now >= state["renew_at"]:
+            state["token"] = service_token(
+                source=source, secret=settings.jwt_secret, algorithm=settings.jwt_algorithm, ttl_seconds=ttl_seconds
+            )
+            state["renew_at"] = now + ttl_seconds / 2
+        return str(state["token"])
+
+    return token
+
+
+# ----------------------------------------------------------------------------------------------- consumer side
+
+
+class EventAck(BaseModel):
+    event_id: str
+    applied: bool
+
+
+def internal_events_router(inbox: Inbox, handlers: Mapping[str, EventHandler]) -> APIRouter:
+    router = APIRouter(tags=["internal"], include_in_schema=False)
+
+    @router.post("/internal/events", response_model=EventAck, summary="Apply one event (service-to-service)")
+    async def receive_event(event: Event, request: Request, caller: ServiceUser) -> EventAck:
+        applied = await apply_event(request.app.state.db, inbox, handlers, event)
+        return EventAck(event_id=event.id, applied=applied)
+
+    return router
+
+
+async def consume_nats(
+    app: FastAPI,
+    *,
+    service: str,
+    inbox: Inbox,
+    handlers: Mapping[str, EventHandler],
+    stream: str = STREAM,
+    subject_prefix: str = SUBJECT_PREFIX,
+) -> None:
+    """Apply events from a durable JetStream consumer, one at a time, acking only after the effect committed.
+
+    `max_ack_pending=1` keeps each aggregate's events in order even across redeliveries (a failed event is retried
+    before anything after it); scale out by partitioning subjects, not by raising it.
+    """
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+    from nats.js.errors import FetchTimeoutError
+
+    settings: ServiceSettings = app.state.settings
+    assert settings.events_nats_url
+    while True:
+        nc = None
+        try:
+            nc, js = await connect_jetstream(settings.events_nats_url, stream=stream, subject_prefix=subject_prefix)
+            subscription = await js.pull_subscribe(
+                subject_prefix + ">",
+                durable=service,
+                stream=stream,
+                config=ConsumerConfig(
+                    ack_policy=AckPolicy.EXPLICIT,
+                    deliver_policy=DeliverPolicy.ALL,
+                    max_ack_pending=1,
+                    ack_wait=30,
+                ),
+            )
+            while True:
+                try:
+                    messages = await subscription.fetch(1, timeout=1)
+                except (FetchTimeoutError, TimeoutError):
+                    continue
+                for message in messages:
+                    try:
+                        event = Event.model_validate_json(message.data)
+                    except ValueError:
+                        log.error("unreadable event dropped", extra={"subject": message.subject})
+                        await message.term()
+                        continue
+                    try:
+                        await apply_event(app.state.db, inbox, handlers, event)
+                    except Exception:
+                        log.exception("event failed; redelivered later", extra={"event_id": event.id})
+                        await message.nak(delay=1)
+                        continue
+                    await message.ack()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("NATS consumer lost its connection; reconnecting", extra={"service": service})
+            await asyncio.sleep(1)
+        finally:
+            if nc is not None:
+                # Closing a broken connection may fail too; there is nothing left to do about it.
+                with contextlib.suppress(Exception):
+                    await nc.close()
+
+
+# ------------------------------------------------------------------------------------------- producer side (ops)
+
+
+class DeadLetterNotFound(NotFound):
+    code = "DEAD_LETTER_NOT_FOUND"
+    title = "No such dead letter"
+
+
+class EventNotDead(Conflict):
+    code = "EVENT_NOT_DEAD"
+    title = "Only dead letters can be replayed"
+
+
+class OutboxEvent(BaseModel):
+    seq: int
+    event_id: str
+    type: str
+    aggregate: str
+    occurred_at: datetime
+    status: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+    data: dict[str, Any]
+
+
+class OutboxSummary(BaseModel):
+    pending: int
+    delivered: int
+    dead: int
+
+
+def _outbox_event(row: Any) -> OutboxEvent:
+    return OutboxEvent(
+        seq=row.seq,
+        event_id=row.event_id,
+        type=row.type,
+        aggregate=row.aggregate,
+        occurred_at=as_utc(row.occurred_at),
+        status=row.status,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        next_attempt_at=as_utc(row.next_attempt_at) if row.next_attempt_at else None,
+        delivered_at=as_utc(row.delivered_at) if row.delivered_at else None,
+        data=row.data,
+    )
+
+
+EventId = Annotated[str, Path(min_length=1, max_length=64, description="The event's id")]
+
+
+def dead_letters_router(service: str, outbox: Outbox) -> APIRouter:
+    router = APIRouter(prefix=f"/api/v1/events/{service}", tags=["events"])
+    t = outbox.table
+
+    @router.get(
+        "/outbox",
+        response_model=OutboxSummary,
+        summary="Count this service's outgoing events by status (ops)",
+        responses=problem_docs(InvalidToken, MissingRole),
+    )
+    async def outbox_summary(request: Request, user: OpsUser) -> OutboxSummary:
+        return OutboxSummary(**await outbox_counts(request.app.state.db, t))
+
+    @router.get(
+        "/dead-letters",
+        response_model=Page[OutboxEvent],
+        summary="Events parked after too many failed deliveries (ops)",
+        responses=problem_docs(InvalidToken, MissingRole, InvalidCursor),
+    )
+    async def list_dead_letters(session: SessionDep, user: OpsUser, page: PageDep) -> Page[OutboxEvent]:
+        query = select(t).where(t.c.status == DEAD).order_by(t.c.seq).limit(page.limit + 1)
+        after = page.after_int()
+        if after is not None:
+            query = query.where(t.c.seq > after)
+        conn = await session.connection()
+        rows = (await conn.execute(query)).all()
+        return page.page(rows, key=lambda r: [r.seq], convert=_outbox_event)
+
+    @router.post(
+        "/dead-letters/{event_id}/replay",
+        response_model=OutboxEvent,
+        summary="Send a dead letter again (ops)",
+        responses=problem_docs(InvalidToken, MissingRole, DeadLetterNotFound, EventNotDead),
+    )
+    async def replay_dead_letter(event_id: EventId, session: SessionDep, user: OpsUser) -> OutboxEvent:
+        """Put the event back in the queue with a fresh attempt count; it and the events after it flow again."""
+        conn = await session.connection()
+        result = await conn.execute(
+            update(t)
+            .where(t.c.event_id == event_id, t.c.status == DEAD)
+            .values(status=PENDING, attempts=0, next_attempt_at=utcnow(), last_error=None)
+        )
+        row = (await conn.execute(select(t).where(t.c.event_id == event_id))).first()
+        if row is None:
+            raise DeadLetterNotFound(f"No event {event_id} in the {service} outbox")
+        if result.rowcount == 0:
+            raise EventNotDead(f"Event {event_id} is {row.status}, not dead")
+        log.info("dead letter replayed", extra={"event_id": event_id, "by": user.sub})
+        return _outbox_event(row)
+
+    return router
+
+
+# --------------------------------------------------------------------------------------------------- app wiring
+
+
+def relay_for(app: FastAPI, events: ServiceEvents) -> Relay:
+    settings: ServiceSettings = app.state.settings
+    return Relay(
+        app.state.db,
+        events.outbox.table,
+        app.state.bus,
+        source=app.state.service,
+        max_attempts=settings.events_max_attempts,
+    )
+
+
+def event_routers(service: str, events: ServiceEvents) -> list[APIRouter]:
+    routers = [dead_letters_router(service, events.outbox)]
+    if events.handlers:
+        routers.append(internal_events_router(events.inbox, events.handlers))
+    return routers

@@ -1,0 +1,232 @@
+"""The outbox relay: delivers a service's pending events to the bus, in order per aggregate, at least once.
+
+Runs inside each service (the embedded default, a background job) or as its own process at scale:
+
+    python -m services.common.relay orders      # with EVENTS_RELAY_IN_PROCESS=false in the service itself
+
+Rules:
+- Events of one aggregate (one order) are published in `seq` order; a later event waits while an earlier one is
+  failing, waiting for its retry, or parked as a dead letter (replaying it unblocks the rest). Different
+  aggregates are published concurrently.
+- A failed publish is retried with exponential backoff; after `max_attempts` failures the event is parked as
+  `dead` for ops to inspect and replay.
+- On PostgreSQL one relay per database works at a time (an advisory lock), so several processes running the relay
+  never reorder an aggregate's events. A crash between publish and "mark delivered" republishes: the consumers'
+  inboxes make that harmless.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Row, Table, func, select, text, update
+
+from services.common.bus import EventBus, PublishFailed
+from services.common.clock import as_utc, utcnow
+from services.common.db import Database
+from services.common.events import Event
+
+log = logging.getLogger("services.events.relay")
+
+PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+
+
+@dataclass
+class RelayStats:
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    waiting: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.delivered or self.retried or self.dead)
+
+
+def backoff_seconds(attempts: int, *, base: float, cap: float) -> float:
+    """Delay before retry number `attempts` (1, 2, 4, 8 ... times `base`, at most `cap`)."""
+    return float(min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+class Relay:
+    def __init__(
+        self,
+        db: Database,
+        outbox_table: Table,
+        bus: EventBus,
+        *,
+        source: str,
+        max_attempts: int = 10,
+        batch_size: int = 200,
+        base_delay_seconds: float = 0.5,
+        max_delay_seconds: float = 60.0,
+    ) -> None:
+        self.db = db
+        self.table = outbox_table
+        self.bus = bus
+        self.source = source
+        self.max_attempts = max_attempts
+        self.batch_size = batch_size
+        self.base_delay = base_delay_seconds
+        self.max_delay = max_delay_seconds
+        # Stable across processes (Python's hash() is salted per process).
+        self._lock_key = zlib.crc32(f"outbox-relay:{source}".encode())
+
+    async def run_once(self) -> RelayStats:
+        """Deliver what is due now; returns what happened. Safe to call from several processes."""
+        if self.db.is_sqlite:
+            return await self._deliver_batch()
+        async with self.db.engine.connect() as lock_conn:
+            got = (await lock_conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._lock_key})).scalar()
+            if not got:
+                return RelayStats()
+            try:
+                return await self._deliver_batch()
+            finally:
+                await lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._lock_key})
+                await lock_conn.commit()
+
+    async def run_forever(self, poll_seconds: float) -> None:
+        while True:
+            try:
+                stats = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay run failed", extra={"source": self.source})
+                stats = RelayStats()
+            # A full batch means more may be waiting: go again at once.
+            if stats.delivered + stats.retried + stats.dead < self.batch_size:
+                await asyncio.sleep(poll_seconds)
+
+    async def _deliver_batch(self) -> RelayStats:
+        t = self.table
+        blocked_by_dead = select(t.c.aggregate).where(t.c.status == DEAD, t.c.aggregate != "")
+        query = (
+            select(t)
+            .where(t.c.status == PENDING, t.c.aggregate.not_in(blocked_by_dead))
+            .order_by(t.c.seq)
+            .limit(self.batch_size)
+        )
+        async with self.db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        if not rows:
+            return RelayStats()
+
+        chains: dict[str, list[Row[Any]]] = {}
+        for row in rows:
+            # An event without an aggregate is ordered with nothing: its own chain.
+            chains.setdefault(row.aggregate or f"event:{row.event_id}", []).append(row)
+
+        stats = RelayStats()
+        outcomes = await asyncio.gather(*(self._publish_chain(chain, stats) for chain in chains.values()))
+        delivered = [seq for chain_delivered, _ in outcomes for seq in chain_delivered]
+        failures = [failure for _, failure in outcomes if failure is not None]
+
+        now = utcnow()
+        async with self.db.engine.begin() as conn:
+            if delivered:
+                await conn.execute(
+                    update(t)
+                    .where(t.c.seq.in_(delivered), t.c.status == PENDING)
+                    .values(status=DELIVERED, delivered_at=now, last_error=None)
+                )
+            for row, error in failures:
+                attempts = row.attempts + 1
+                if attempts >= self.max_attempts:
+                    values: dict[str, Any] = {"status": DEAD, "attempts": attempts, "last_error": error}
+                    stats.dead += 1
+                    log.error(
+                        "event parked as dead letter",
+                        extra={"event_id": row.event_id, "event_type": row.type, "error": error},
+                    )
+                else:
+                    delay = backoff_seconds(attempts, base=self.base_delay, cap=self.max_delay)
+                    values = {
+                        "attempts": attempts,
+                        "last_error": error,
+                        "next_attempt_at": now + timedelta(seconds=delay),
+                    }
+                    stats.retried += 1
+                await conn.execute(update(t).where(t.c.seq == row.seq, t.c.status == PENDING).values(**values))
+        stats.delivered = len(delivered)
+        return stats
+
+    async def _publish_chain(
+        self, chain: Sequence[Row[Any]], stats: RelayStats
+    ) -> tuple[list[int], tuple[Row[Any], str] | None]:
+        """Publish one aggregate's events in order; stop at the first that is not due or fails."""
+        delivered: list[int] = []
+        now = utcnow()
+        for row in chain:
+            if row.next_attempt_at is not None and as_utc(row.next_attempt_at) > now:
+                stats.waiting += len(chain) - len(delivered)
+                return delivered, None
+            try:
+                await self.bus.publish(row_to_event(row, self.source))
+            except PublishFailed as exc:
+                stats.errors.append(str(exc))
+                return delivered, (row, str(exc)[:1000])
+            delivered.append(row.seq)
+        return delivered, None
+
+
+def row_to_event(row: Row[Any], source: str) -> Event:
+    return Event(
+        id=row.event_id,
+        type=row.type,
+        occurred_at=as_utc(row.occurred_at),
+        source=source,
+        aggregate=row.aggregate,
+        data=row.data,
+    )
+
+
+async def outbox_counts(db: Database, table: Table) -> dict[str, int]:
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(select(table.c.status, func.count()).group_by(table.c.status))).all()
+    counts = {PENDING: 0, DELIVERED: 0, DEAD: 0}
+    counts.update({status: int(n) for status, n in rows})
+    return counts
+
+
+async def _main(service: str) -> None:
+    import importlib
+
+    from services.common.eventing import build_bus
+    from services.common.migrate import service_settings
+    from services.common.observability import configure_logging
+
+    settings = service_settings(service)
+    configure_logging(f"{service}-relay", settings.log_level, settings.log_json)
+    service_db = importlib.import_module(f"services.{service}.db")
+    db = Database(settings.resolved_database_url(), service_db.metadata)
+    bus = build_bus(settings, source=service)
+    relay = Relay(db, service_db.outbox.table, bus, source=service, max_attempts=settings.events_max_attempts)
+    log.info("outbox relay started", extra={"source": service})
+    try:
+        await relay.run_forever(settings.events_poll_seconds)
+    finally:
+        await bus.aclose()
+        await db.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Deliver a service's outbox to the event bus")
+    parser.add_argument("service", choices=["leaders", "orders", "points"])
+    args = parser.parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_main(args.service))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,371 @@
+"""The outbox relay, the HTTP bus and the consumer endpoint, with stand-in producer and consumer apps.
+
+The producer is an app on the orders schema (it owns an outbox); the consumer an app on the points schema whose
+handler writes a row per applied event, so "applied once" is checked in the consumer's database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import MetaData, func, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.common.app import build_service_app
+from services.common.bus import HttpBus, NatsBus, PublishFailed
+from services.common.clock import utcnow
+from services.common.consumer import apply_event
+from services.common.eventing import ServiceEvents, consume_nats, relay_for
+from services.common.events import Event, Inbox, Outbox
+from services.common.relay import Relay
+from services.common.testing import asgi_client, bearer, reset_database
+from tests.conftest import service_settings
+
+
+class _Schema:
+    """Only the event tables of a service's schema (they are the same in every service), so these tests do not
+    depend on the service's other tables."""
+
+    def __init__(self, source: str) -> None:
+        self.metadata = MetaData()
+        self.outbox = Outbox(self.metadata, source=source)
+        self.inbox = Inbox(self.metadata)
+
+
+orders_db = _Schema("orders")
+points_db = _Schema("points")
+
+ORDER_PAID = "order.paid"
+ORDER_REFUNDED = "order.refunded"
+
+
+async def _applied(app: FastAPI) -> list[str]:
+    """Event ids the consumer applied, in the order it applied them (its inbox, by arrival)."""
+    t = points_db.inbox.table
+    async with app.state.db.engine.connect() as conn:
+        rows = (await conn.execute(select(t.c.event_id).order_by(t.c.received_at, t.c.event_id))).all()
+    return [r.event_id for r in rows]
+
+
+class RecordingHandlers:
+    """Handlers that remember the order of effects and can be told to fail."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.fail = False
+
+    async def handle(self, session: AsyncSession, event: Event) -> None:
+        if self.fail:
+            raise RuntimeError("consumer is broken")
+        self.seen.append(event.id)
+
+    def mapping(self) -> dict[str, Any]:
+        return {ORDER_PAID: self.handle, ORDER_REFUNDED: self.handle}
+
+
+@pytest.fixture
+async def producer(database_urls: dict[str, str]) -> AsyncIterator[FastAPI]:
+    settings = service_settings("orders", database_urls, events_max_attempts=3)
+    app = build_service_app(
+        service="orders",
+        title="producer",
+        settings=settings,
+        metadata=orders_db.metadata,
+        routers=[],
+        events=ServiceEvents(outbox=orders_db.outbox, inbox=orders_db.inbox, handlers={}),
+    )
+    await reset_database(app.state.db)
+    yield app
+    await app.state.db.dispose()
+
+
+@pytest.fixture
+def handlers() -> RecordingHandlers:
+    return RecordingHandlers()
+
+
+@pytest.fixture
+async def consumer(database_urls: dict[str, str], handlers: RecordingHandlers) -> AsyncIterator[FastAPI]:
+    settings = service_settings("points", database_urls)
+    app = build_service_app(
+        service="points",
+        title="consumer",
+        settings=settings,
+        metadata=points_db.metadata,
+        routers=[],
+        events=ServiceEvents(outbox=points_db.outbox, inbox=points_db.inbox, handlers=handlers.mapping()),
+    )
+    await reset_database(app.state.db)
+    yield app
+    await app.state.db.dispose()
+
+
+class SwitchableTransport(httpx.AsyncBaseTransport):
+    """The consumer's ASGI app, or a refused connection while `down` is set."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.inner = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        self.down = False
+        self.calls = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        return await self.inner.handle_async_request(request)
+
+
+@pytest.fixture
+async def link(producer: FastAPI, consumer: FastAPI) -> AsyncIterator[SwitchableTransport]:
+    """An HTTP bus from the producer to the consumer (as the `points` subscriber); leaders is not subscribed here."""
+    transport = SwitchableTransport(consumer)
+    client = httpx.AsyncClient(mounts={"http://points": transport})
+    token = bearer("orders", ["service"])["Authorization"].removeprefix("Bearer ")
+    producer.state.bus = HttpBus({"points": "http://points", "leaders": "http://points"}, lambda: token, client=client)
+    yield transport
+    await client.aclose()
+
+
+async def _record(app: FastAPI, type_: str, aggregate: str) -> Event:
+    async with app.state.db.sessionmaker() as session, session.begin():
+        return await orders_db.outbox.record(session, type=type_, aggregate=aggregate, data={"n": 1})
+
+
+async def _statuses(app: FastAPI) -> dict[str, str]:
+    t = orders_db.outbox.table
+    async with app.state.db.engine.connect() as conn:
+        return {r.event_id: r.status for r in (await conn.execute(select(t.c.event_id, t.c.status))).all()}
+
+
+async def _make_due(app: FastAPI) -> None:
+    """Skip the backoff wait (the tests check what happens on retry, not how long the wait is)."""
+    t = orders_db.outbox.table
+    async with app.state.db.engine.begin() as conn:
+        await conn.execute(update(t).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+
+
+def _relay(app: FastAPI) -> Relay:
+    return relay_for(app, ServiceEvents(outbox=orders_db.outbox, inbox=orders_db.inbox, handlers={}))
+
+
+async def test_relay_delivers_each_event_once_in_order_per_order(
+    producer: FastAPI, consumer: FastAPI, link: SwitchableTransport, handlers: RecordingHandlers
+) -> None:
+    paid = await _record(producer, ORDER_PAID, "order:1")
+    refunded = await _record(producer, ORDER_REFUNDED, "order:1")
+    other = await _record(producer, ORDER_PAID, "order:2")
+
+    stats = await _relay(producer).run_once()
+
+    assert stats.delivered == 3
+    assert handlers.seen.index(paid.id) < handlers.seen.index(refunded.id)
+    assert sorted(handlers.seen) == sorted([paid.id, refunded.id, other.id])
+    assert set((await _statuses(producer)).values()) == {"delivered"}
+    again = await _relay(producer).run_once()
+    assert again.delivered == 0 and len(handlers.seen) == 3
+
+
+async def test_duplicate_push_is_acknowledged_without_a_second_effect(
+    consumer: FastAPI, handlers: RecordingHandlers
+) -> None:
+    event = Event(id=str(uuid.uuid4()), type=ORDER_PAID, occurred_at=utcnow(), source="orders", data={"n": 1})
+    async with asgi_client(consumer) as client:
+        headers = bearer("orders", ["service"])
+        first = await client.post("/internal/events", json=event.model_dump(mode="json"), headers=headers)
+        second = await client.post("/internal/events", json=event.model_dump(mode="json"), headers=headers)
+    assert first.status_code == 200 and first.json()["applied"] is True
+    assert second.status_code == 200 and second.json()["applied"] is False
+    assert handlers.seen == [event.id]
+    assert await _applied(consumer) == [event.id]
+
+
+async def test_internal_event_endpoint_refuses_callers_without_the_service_role(consumer: FastAPI) -> None:
+    event = Event(id=str(uuid.uuid4()), type=ORDER_PAID, occurred_at=utcnow(), source="orders", data={})
+    async with asgi_client(consumer) as client:
+        anonymous = await client.post("/internal/events", json=event.model_dump(mode="json"))
+        customer = await client.post(
+            "/internal/events", json=event.model_dump(mode="json"), headers=bearer("u1", ["customer"])
+        )
+    assert anonymous.status_code == 401
+    assert customer.status_code == 403
+    assert await _applied(consumer) == []
+
+
+async def test_a_failing_effect_is_rolled_back_with_its_inbox_row_and_applied_on_retry(
+    consumer: FastAPI, handlers: RecordingHandlers
+) -> None:
+    event = Event(id=str(uuid.uuid4()), type=ORDER_PAID, occurred_at=utcnow(), source="orders", data={})
+    handlers.fail = True
+    with pytest.raises(RuntimeError):
+        await apply_event(consumer.state.db, points_db.inbox, handlers.mapping(), event)
+    assert await _applied(consumer) == []
+    handlers.fail = False
+    assert await apply_event(consumer.state.db, points_db.inbox, handlers.mapping(), event) is True
+    assert await _applied(consumer) == [event.id]
+
+
+async def test_subscriber_that_is_down_receives_everything_once_it_is_back(
+    producer: FastAPI, consumer: FastAPI, link: SwitchableTransport, handlers: RecordingHandlers
+) -> None:
+    events = [await _record(producer, ORDER_PAID, f"order:{n}") for n in range(5)]
+    link.down = True
+    stats = await _relay(producer).run_once()
+    assert stats.delivered == 0 and stats.retried == 5
+    assert handlers.seen == []
+
+    link.down = False
+    await _make_due(producer)
+    stats = await _relay(producer).run_once()
+    assert stats.delivered == 5
+    assert sorted(handlers.seen) == sorted(e.id for e in events)
+
+
+async def test_a_failing_event_holds_back_later_events_of_the_same_order_only(
+    producer: FastAPI, consumer: FastAPI, link: SwitchableTransport, handlers: RecordingHandlers
+) -> None:
+    first = await _record(producer, ORDER_PAID, "order:1")
+    handlers.fail = True
+    await _relay(producer).run_once()  # order:1 paid fails once
+    handlers.fail = False
+    later_same_order = await _record(producer, ORDER_REFUNDED, "order:1")
+    other_order = await _record(producer, ORDER_PAID, "order:2")
+
+    stats = await _relay(producer).run_once()  # order:1 is waiting for its retry; order:2 goes
+    assert handlers.seen == [other_order.id]
+    assert stats.waiting == 2
+
+    await _make_due(producer)
+    await _relay(producer).run_once()
+    assert handlers.seen == [other_order.id, first.id, later_same_order.id]
+
+
+async def test_dead_letters_appear_after_max_attempts_and_replay_delivers_them(
+    producer: FastAPI, consumer: FastAPI, link: SwitchableTransport, handlers: RecordingHandlers
+) -> None:
+    doomed = await _record(producer, ORDER_PAID, "order:7")
+    blocked = await _record(producer, ORDER_REFUNDED, "order:7")
+    handlers.fail = True
+    for _ in range(3):  # events_max_attempts=3 for this producer
+        await _make_due(producer)
+        await _relay(producer).run_once()
+    assert (await _statuses(producer))[doomed.id] == "dead"
+    assert (await _statuses(producer))[blocked.id] == "pending"
+
+    handlers.fail = False
+    await _relay(producer).run_once()
+    assert handlers.seen == []  # the later event of the same order waits behind the dead letter
+
+    ops = bearer("ops1", ["ops"])
+    async with asgi_client(producer) as client:
+        listed = await client.get("/api/v1/events/orders/dead-letters", headers=ops)
+        assert listed.status_code == 200
+        [item] = listed.json()["items"]
+        assert item["event_id"] == doomed.id and item["attempts"] == 3 and "500" in item["last_error"]
+        forbidden = await client.get("/api/v1/events/orders/dead-letters", headers=bearer("u1", ["customer"]))
+        assert forbidden.status_code == 403
+
+        replayed = await client.post(f"/api/v1/events/orders/dead-letters/{doomed.id}/replay", headers=ops)
+        assert replayed.status_code == 200 and replayed.json()["status"] == "pending"
+        again = await client.post(f"/api/v1/events/orders/dead-letters/{doomed.id}/replay", headers=ops)
+        assert again.status_code == 409 and again.json()["code"] == "EVENT_NOT_DEAD"
+        missing = await client.post("/api/v1/events/orders/dead-letters/nope/replay", headers=ops)
+        assert missing.status_code == 404 and missing.json()["code"] == "DEAD_LETTER_NOT_FOUND"
+
+    await _relay(producer).run_once()
+    assert handlers.seen == [doomed.id, blocked.id]
+    async with asgi_client(producer) as client:
+        summary = await client.get("/api/v1/events/orders/outbox", headers=ops)
+    assert summary.json() == {"pending": 0, "delivered": 2, "dead": 0}
+
+
+async def test_events_nobody_subscribes_to_are_marked_delivered(producer: FastAPI, link: SwitchableTransport) -> None:
+    event = await _record(producer, "leader.member_joined", "member:u1")
+    stats = await _relay(producer).run_once()
+    assert stats.delivered == 1 and link.calls == 0
+    assert (await _statuses(producer))[event.id] == "delivered"
+
+
+async def test_http_bus_reports_a_refusing_subscriber_as_a_failed_publish() -> None:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(lambda request: httpx.Response(503, text="busy")))
+    bus = HttpBus({"points": "http://points", "leaders": "http://leaders"}, lambda: "t", client=client)
+    event = Event(id="e1", type=ORDER_PAID, occurred_at=utcnow(), source="orders", data={})
+    with pytest.raises(PublishFailed, match="503"):
+        await bus.publish(event)
+    await client.aclose()
+
+
+@pytest.mark.postgres
+async def test_only_one_relay_works_a_database_at_a_time(
+    producer: FastAPI, consumer: FastAPI, link: SwitchableTransport, handlers: RecordingHandlers
+) -> None:
+    for n in range(40):
+        await _record(producer, ORDER_PAID, f"order:{n % 4}")
+    # Two relays racing: the advisory lock lets one deliver; each event still reaches the consumer once.
+    await asyncio.gather(_relay(producer).run_once(), _relay(producer).run_once())
+    await _relay(producer).run_once()
+    assert len(handlers.seen) == 40 == len(set(handlers.seen))
+    # order.paid goes to two subscribers (both mounted on this consumer here): two pushes per event, never four.
+    assert link.calls == 80
+
+
+@pytest.mark.nats
+async def test_nats_bus_delivers_to_a_durable_consumer_once_even_when_published_twice(
+    producer: FastAPI, consumer: FastAPI, handlers: RecordingHandlers
+) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    stream, prefix = f"TEST_EVENTS_{suffix}", f"test{suffix}."
+    url = os.environ["TEST_NATS_URL"]
+    consumer.state.settings = consumer.state.settings.model_copy(update={"events_nats_url": url})
+    bus = NatsBus(url, stream=stream, subject_prefix=prefix)
+    producer.state.bus = bus
+    paid = await _record(producer, ORDER_PAID, "order:1")
+    refunded = await _record(producer, ORDER_REFUNDED, "order:1")
+    await _relay(producer).run_once()
+    # A relay that crashed before marking delivered publishes again: the stream drops the duplicate id,
+    # and the inbox would ignore it anyway.
+    t = orders_db.outbox.table
+    async with producer.state.db.engine.begin() as conn:
+        await conn.execute(update(t).values(status="pending"))
+    await _relay(producer).run_once()
+
+    task = asyncio.create_task(
+        consume_nats(
+            consumer,
+            service=f"points{suffix}",
+            inbox=points_db.inbox,
+            handlers=handlers.mapping(),
+            stream=stream,
+            subject_prefix=prefix,
+        )
+    )
+    try:
+        for _ in range(100):
+            if len(handlers.seen) >= 2:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        js = await bus._jetstream()
+        await js.delete_stream(stream)
+        await bus.aclose()
+    assert handlers.seen == [paid.id, refunded.id]
+
+
+async def test_outbox_row_exists_only_if_the_change_committed(producer: FastAPI) -> None:
+    with pytest.raises(RuntimeError):
+        async with producer.state.db.sessionmaker() as session, session.begin():
+            await orders_db.outbox.record(session, type=ORDER_PAID, aggregate="order:9", data={})
+            raise RuntimeError("the order change failed")
+    t = orders_db.outbox.table
+    async with producer.state.db.engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(t))).scalar() == 0
