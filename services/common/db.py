@@ -21,6 +21,7 @@ from sqlmodel import Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.clock import utcnow
+from services.common.crashpoints import crash_point
 
 # Constraint names are explicit so migrations are identical on SQLite and PostgreSQL and `alembic check` is stable.
 NAMING_CONVENTION = {
@@ -95,6 +96,7 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
             await session.commit()
+            crash_point("request.after_commit")
         except BaseException:
             await session.rollback()
             raise

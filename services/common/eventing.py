@@ -28,6 +28,7 @@ from services.common.auth import InvalidToken, MissingRole, OpsUser, ServiceUser
 from services.common.bus import STREAM, SUBJECT_PREFIX, EventBus, HttpBus, NatsBus, connect_jetstream
 from services.common.clock import as_utc, utcnow
 from services.common.consumer import EventHandler, apply_event
+from services.common.crashpoints import crash_point
 from services.common.db import SessionDep
 from services.common.errors import Conflict, NotFound, problem_docs
 from services.common.events import Event, Inbox, Outbox
@@ -83,6 +84,7 @@ def internal_events_router(inbox: Inbox, handlers: Mapping[str, EventHandler]) -
     @router.post("/internal/events", response_model=EventAck, summary="Apply one event (service-to-service)")
     async def receive_event(event: Event, request: Request, caller: ServiceUser) -> EventAck:
         applied = await apply_event(request.app.state.db, inbox, handlers, event)
+        crash_point("consumer.after_commit")
         return EventAck(event_id=event.id, applied=applied)
 
     return router
@@ -140,6 +142,7 @@ async def consume_nats(
                         log.exception("event failed; redelivered later", extra={"event_id": event.id})
                         await message.nak(delay=1)
                         continue
+                    crash_point("consumer.after_commit")
                     await message.ack()
         except asyncio.CancelledError:
             raise

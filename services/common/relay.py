@@ -31,6 +31,7 @@ from sqlalchemy import Row, Table, func, select, text, update
 
 from services.common.bus import EventBus, PublishFailed
 from services.common.clock import as_utc, utcnow
+from services.common.crashpoints import crash_point
 from services.common.db import Database
 from services.common.events import Event
 
@@ -128,10 +129,13 @@ class Relay:
             chains.setdefault(row.aggregate or f"event:{row.event_id}", []).append(row)
 
         stats = RelayStats()
+        crash_point("relay.before_publish")
         outcomes = await asyncio.gather(*(self._publish_chain(chain, stats) for chain in chains.values()))
         delivered = [seq for chain_delivered, _ in outcomes for seq in chain_delivered]
         failures = [failure for _, failure in outcomes if failure is not None]
 
+        if delivered:
+            crash_point("relay.after_publish")
         now = utcnow()
         async with self.db.engine.begin() as conn:
             if delivered:
