@@ -51,6 +51,15 @@ DEMO_USERS = (
 )
 
 
+#: The settings (environment variables) that tell one process where a service listens; a setting a process does
+#: not know is ignored by it.
+SERVICE_URL_SETTINGS: Mapping[str, tuple[str, ...]] = {
+    "leaders": ("GATEWAY_LEADERS_URL", "EVENTS_LEADERS_URL", "ORDERS_LEADERS_URL"),
+    "orders": ("GATEWAY_ORDERS_URL", "EVENTS_ORDERS_URL"),
+    "points": ("GATEWAY_POINTS_URL", "EVENTS_POINTS_URL", "ORDERS_POINTS_URL"),
+}
+
+
 class Stop(Exception):
     """Raised in the main loop when SIGINT/SIGTERM arrives, so start-up waits are interrupted too."""
 
@@ -86,9 +95,10 @@ def child_environment(var_dir: Path | None, ports: Mapping[str, int]) -> dict[st
     """The environment every child gets: the launcher's, plus where the gateway finds the services."""
     env = dict(os.environ)
     env.setdefault("GATEWAY_DEV_AUTH", "true")
-    # The gateway must reach the services where the launcher put them, whatever else was configured.
+    # Every process must reach the services where the launcher put them, whatever else was configured.
     for service, port in ports.items():
-        env[f"GATEWAY_{service.upper()}_URL"] = f"http://{HOST}:{port}"
+        for name in SERVICE_URL_SETTINGS[service]:
+            env[name] = f"http://{HOST}:{port}"
     if var_dir is not None:
         for service in SERVICES:
             env.setdefault(f"{service.upper()}_DATABASE_URL", f"sqlite+aiosqlite:///{var_dir / (service + '.db')}")

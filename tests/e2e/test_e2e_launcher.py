@@ -26,6 +26,7 @@ from services.common.migrate import SERVICES
 from services.common.settings import ServiceSettings
 from services.demo import DEMO_PRODUCTS
 from services.gateway.routes import RouteTable
+from services.launcher import SERVICE_URL_SETTINGS, child_environment
 
 REPO = Path(__file__).resolve().parents[2]
 READY_LINE = "Gateway ready:"
@@ -181,3 +182,19 @@ def test_killing_the_launcher_outright_leaves_no_orphans(launch: Any) -> None:
     launched.process.kill()  # no chance to clean up: the kernel tells the children instead
     launched.process.wait(timeout=10)
     assert wait_gone(list(children.values())) == []
+
+
+def test_every_process_is_told_where_the_launched_services_listen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GATEWAY_ORDERS_URL", "http://elsewhere:9999")
+    monkeypatch.setenv("ORDERS_DATABASE_URL", "postgresql+asyncpg://db/orders")
+    monkeypatch.delenv("LEADERS_DATABASE_URL", raising=False)
+    monkeypatch.delenv("GATEWAY_DEV_AUTH", raising=False)
+    env = child_environment(tmp_path, {"leaders": 7001, "orders": 7002, "points": 7003})
+    for service, port in (("leaders", 7001), ("orders", 7002), ("points", 7003)):
+        for name in SERVICE_URL_SETTINGS[service]:
+            assert env[name] == f"http://127.0.0.1:{port}", name
+    assert env["ORDERS_DATABASE_URL"] == "postgresql+asyncpg://db/orders"  # configured: left alone
+    assert env["LEADERS_DATABASE_URL"] == f"sqlite+aiosqlite:///{tmp_path / 'leaders.db'}"
+    assert env["GATEWAY_DEV_AUTH"] == "true"
