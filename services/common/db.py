@@ -42,18 +42,21 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 10, sqlite_begin: str = "IMMEDIATE") -> AsyncEngine:
     if is_sqlite(url):
         engine = create_async_engine(url, connect_args={"timeout": 30})
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, sqlite_begin)
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, begin: str) -> None:
     # pysqlite's own transaction handling defers BEGIN until the first write, which lets two transactions read the
-    # same row and then race to upgrade their locks. We take over: every transaction starts with BEGIN IMMEDIATE,
-    # so writers are serialised up front and guarded updates behave as they do on PostgreSQL.
+    # same row and then race to upgrade their locks. We take over: every writing transaction starts with
+    # BEGIN IMMEDIATE, so writers are serialised up front and guarded updates behave as they do on PostgreSQL.
+    # Read-only requests use a second engine whose transactions BEGIN DEFERRED: in WAL mode they read a snapshot
+    # without waiting for, or blocking, the writers (IMMEDIATE for them serialised every GET behind every write).
+    statement = f"BEGIN {begin}"
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
@@ -66,7 +69,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(statement)
 
 
 class Database:
@@ -77,6 +80,9 @@ class Database:
         self.metadata = metadata
         self.engine = create_engine(url, pool_size=pool_size)
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        # Sessions for requests that only read (GET, HEAD). On PostgreSQL they are the same as the writing ones.
+        self.read_engine = create_engine(url, sqlite_begin="DEFERRED") if self.is_sqlite else self.engine
+        self.read_sessionmaker = async_sessionmaker(self.read_engine, class_=AsyncSession, expire_on_commit=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -88,11 +94,18 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
+
+
+#: Methods that must not change anything (RFC 9110 safe methods): their requests get a read session.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     db: Database = request.app.state.db
-    async with db.sessionmaker() as session:
+    maker = db.read_sessionmaker if request.method in SAFE_METHODS else db.sessionmaker
+    async with maker() as session:
         try:
             yield session
             await session.commit()
