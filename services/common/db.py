@@ -57,6 +57,7 @@ def _configure_sqlite(engine: AsyncEngine, begin: str) -> None:
     # Read-only requests use a second engine whose transactions BEGIN DEFERRED: in WAL mode they read a snapshot
     # without waiting for, or blocking, the writers (IMMEDIATE for them serialised every GET behind every write).
     statement = f"BEGIN {begin}"
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from sqlalchemy import select, update
 
 from services.common.auth import InvalidToken, MissingRole, OpsUser, ServiceUser, service_token
-from services.common.bus import STREAM, SUBJECT_PREFIX, EventBus, HttpBus, NatsBus, connect_jetstream
+from services.common.bus import EventBus, HttpBus, NatsBus, connect_jetstream
 from services.common.clock import as_utc, utcnow
 from services.common.consumer import EventHandler, apply_event
 from services.common.crashpoints import crash_point
@@ -50,7 +50,9 @@ class ServiceEvents:
 
 def build_bus(settings: ServiceSettings, *, source: str) -> EventBus:
     if settings.events_nats_url:
-        return NatsBus(settings.events_nats_url)
+        return NatsBus(
+            settings.events_nats_url, stream=settings.events_nats_stream, subject_prefix=settings.events_subject_prefix
+        )
     return HttpBus(settings.event_subscriber_urls(), _cached_token(settings, source))
 
 
@@ -96,8 +98,8 @@ async def consume_nats(
     service: str,
     inbox: Inbox,
     handlers: Mapping[str, EventHandler],
-    stream: str = STREAM,
-    subject_prefix: str = SUBJECT_PREFIX,
+    stream: str | None = None,
+    subject_prefix: str | None = None,
 ) -> None:
     """Apply events from a durable JetStream consumer, one at a time, acking only after the effect committed.
 
@@ -109,6 +111,8 @@ async def consume_nats(
 
     settings: ServiceSettings = app.state.settings
     assert settings.events_nats_url
+    stream = stream or settings.events_nats_stream
+    subject_prefix = subject_prefix or settings.events_subject_prefix
     while True:
         nc = None
         try:

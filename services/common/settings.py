@@ -46,6 +46,12 @@ class ServiceSettings(BaseSettings):
         description="NATS JetStream URL; when set, events travel over NATS instead of HTTP push",
         validation_alias=AliasChoices("EVENTS_NATS_URL", "events_nats_url"),
     )
+    events_nats_stream: str = Field(
+        default="EVENTS",
+        pattern=r"^[A-Za-z0-9_-]{1,32}$",
+        description="JetStream stream name; its subjects are `<name in lower case>.<event type>`",
+        validation_alias=AliasChoices("EVENTS_NATS_STREAM", "events_nats_stream"),
+    )
     events_relay_in_process: bool = Field(
         default=True,
         description="Run the outbox relay inside the service; false when `make relay` runs it as its own process",
@@ -76,6 +82,10 @@ class ServiceSettings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.business_timezone)
+
+    @property
+    def events_subject_prefix(self) -> str:
+        return self.events_nats_stream.lower() + "."
 
     def event_subscriber_urls(self) -> dict[str, str]:
         """Base URL of each service that may subscribe to events (HTTP push)."""
