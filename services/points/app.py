@@ -1,12 +1,23 @@
-"""The points service."""
+"""The points service: ledger, sign-in, newcomer and purchase points, referrals, tasks, holds, expiry."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from services.common.app import build_service_app
+from services.common.clock import utcnow
+from services.common.jobs import every
 from services.points.config import Settings, get_settings
+from services.points.holds.router import router as holds_router
+from services.points.jobs import expire_points, release_expired_holds
+from services.points.ledger.router import router as ledger_router
 from services.points.models import metadata
+from services.points.purchases.router import router as reconciliation_router
+from services.points.referrals.router import router as referrals_router
+from services.points.referrals.router import tasks_router
+from services.points.rules.router import internal_router as rules_internal_router
+from services.points.rules.router import router as rules_router
+from services.points.signins.router import router as signins_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -16,5 +27,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Points service",
         settings=settings,
         metadata=metadata,
-        routers=[],
+        routers=[
+            ledger_router,
+            signins_router,
+            tasks_router,
+            rules_router,
+            referrals_router,
+            holds_router,
+            rules_internal_router,
+            reconciliation_router,
+        ],
+        background_jobs=[
+            every(settings.jobs_interval_seconds, release_expired_holds),
+            every(settings.jobs_interval_seconds, expire_points),
+        ],
+        # Tests replace the clock to cross business days, month ends and expiry dates.
+        extra_state={"clock": utcnow},
     )

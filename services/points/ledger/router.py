@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from starlette.responses import Response
+
+from services.common.auth import CustomerUser, InvalidToken, MissingRole, OpsUser
+from services.common.db import SessionDep
+from services.common.errors import problem_docs
+from services.common.idempotency import IdempotencyKeyReused, OptionalIdempotencyKey, run_idempotent
+from services.common.pagination import InvalidCursor, Page, PageDep
+from services.points.deps import NowDep, SettingsDep
+from services.points.ledger import service
+from services.points.ledger.exceptions import AccountNotFound, InsufficientPoints
+from services.points.ledger.schemas import AccountRead, AdjustmentCreate, EntryRead, OpsEntryRead
+
+router = APIRouter(prefix="/api/v1/points", tags=["points"])
+
+UserIdPath = Annotated[str, Path(min_length=1, max_length=64, description="The user's id (JWT `sub`)")]
+
+
+@router.get(
+    "/me",
+    response_model=AccountRead,
+    summary="My points: balance, held, earned, expiring soon",
+    responses=problem_docs(InvalidToken, MissingRole),
+)
+async def get_my_account(session: SessionDep, user: CustomerUser, now: NowDep, settings: SettingsDep) -> AccountRead:
+    await service.welcome(session, user_id=user.sub, now=now, tz=settings.tz)
+    return await service.read_account(
+        session, user_id=user.sub, now=now, tz=settings.tz, window_days=settings.expiring_window_days
+    )
+
+
+@router.get(
+    "/me/entries",
+    response_model=Page[EntryRead],
+    summary="My points ledger, newest first",
+    responses=problem_docs(InvalidToken, MissingRole, InvalidCursor),
+)
+async def list_my_entries(session: SessionDep, user: CustomerUser, page: PageDep) -> Page[EntryRead]:
+    return await service.list_entries(session, user_id=user.sub, page=page)
+
+
+@router.get(
+    "/users/{user_id}",
+    response_model=AccountRead,
+    summary="Any user's points account (ops)",
+    responses=problem_docs(InvalidToken, MissingRole, AccountNotFound),
+)
+async def get_user_account(
+    user_id: UserIdPath, session: SessionDep, user: OpsUser, now: NowDep, settings: SettingsDep
+) -> AccountRead:
+    return await service.read_account(
+        session, user_id=user_id, now=now, tz=settings.tz, window_days=settings.expiring_window_days, must_exist=True
+    )
+
+
+@router.get(
+    "/users/{user_id}/entries",
+    response_model=Page[OpsEntryRead],
+    summary="Any user's points ledger, newest first (ops)",
+    responses=problem_docs(InvalidToken, MissingRole, InvalidCursor),
+)
+async def list_user_entries(
+    user_id: UserIdPath, session: SessionDep, user: OpsUser, page: PageDep
+) -> Page[OpsEntryRead]:
+    return await service.list_entries_for_ops(session, user_id=user_id, page=page)
+
+
+@router.post(
+    "/adjustments",
+    status_code=201,
+    response_model=OpsEntryRead,
+    summary="Adjust a user's points by hand, with a reason (ops)",
+    responses=problem_docs(InvalidToken, MissingRole, InsufficientPoints, IdempotencyKeyReused),
+)
+async def create_adjustment(
+    body: AdjustmentCreate,
+    session: SessionDep,
+    user: OpsUser,
+    now: NowDep,
+    settings: SettingsDep,
+    idempotency: OptionalIdempotencyKey,
+) -> Response:
+    """The entry records who made it and why. A negative adjustment beyond the balance needs `allow_negative`."""
+    return await run_idempotent(
+        session,
+        idempotency,
+        body,
+        lambda: service.adjust(
+            session,
+            user_id=body.user_id,
+            points=body.points,
+            reason=body.reason,
+            allow_negative=body.allow_negative,
+            actor=user.sub,
+            now=now,
+            tz=settings.tz,
+        ),
+    )

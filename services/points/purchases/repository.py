@@ -1,0 +1,57 @@
+"""All SQL about purchase points and refunds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.points.purchases.models import PurchaseAward, RefundApplied
+
+
+async def insert_award(session: AsyncSession, award: PurchaseAward) -> PurchaseAward:
+    session.add(award)
+    await session.flush()
+    return award
+
+
+async def get_award_for_update(session: AsyncSession, order_id: int) -> PurchaseAward | None:
+    query = (
+        select(PurchaseAward)
+        .where(PurchaseAward.order_id == order_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.exec(query)).one_or_none()
+
+
+async def record_reversal(
+    session: AsyncSession, *, order_id: int, expected_reversed: int, refunded_fen: int, reversed_points: int
+) -> bool:
+    query = (
+        update(PurchaseAward)
+        .where(col(PurchaseAward.order_id) == order_id, col(PurchaseAward.reversed_points) == expected_reversed)
+        .values(refunded_fen=refunded_fen, reversed_points=reversed_points)
+    )
+    return bool((await session.exec(query)).rowcount == 1)
+
+
+async def completed_orders(session: AsyncSession, user_id: str) -> int:
+    """Orders of the user picked up so far (each has exactly one award row)."""
+    return int((await session.exec(select(func.count()).where(PurchaseAward.user_id == user_id))).one())
+
+
+async def insert_refund(session: AsyncSession, refund: RefundApplied) -> RefundApplied:
+    session.add(refund)
+    await session.flush()
+    return refund
+
+
+async def awards_of(session: AsyncSession, order_ids: Sequence[int]) -> Sequence[PurchaseAward]:
+    return (await session.exec(select(PurchaseAward).where(col(PurchaseAward.order_id).in_(order_ids)))).all()
+
+
+async def refunds_of(session: AsyncSession, order_ids: Sequence[int]) -> Sequence[RefundApplied]:
+    return (await session.exec(select(RefundApplied).where(col(RefundApplied.order_id).in_(order_ids)))).all()

@@ -1,0 +1,66 @@
+"""Order events the points service consumes. Each handler parses its payload and calls a plain service function;
+`apply_event` runs it in one transaction with the inbox row, and each effect is also unique by its own key (order
+id, refund id), so neither a redelivery nor a second event for the same fact changes anything twice."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.common.clock import utcnow
+from services.common.consumer import EventHandler
+from services.common.event_types import (
+    ORDER_CANCELLED,
+    ORDER_PAID,
+    ORDER_PICKED_UP,
+    ORDER_REFUNDED,
+    OrderCancelled,
+    OrderPaid,
+    OrderPickedUp,
+    OrderRefunded,
+)
+from services.common.events import Event
+from services.common.settings import ServiceSettings
+from services.points.config import get_settings
+from services.points.holds import service as holds
+from services.points.purchases import service as purchases
+
+
+def _tz_settings() -> ServiceSettings:
+    # Handlers get only (session, event); the business time zone is process-wide (BUSINESS_TIMEZONE).
+    return cast(ServiceSettings, get_settings())
+
+
+async def on_order_paid(session: AsyncSession, event: Event) -> None:
+    paid = OrderPaid.model_validate(event.data)
+    await holds.commit_hold(session, order_id=paid.order_id, points_used=paid.points_used, now=utcnow())
+
+
+async def on_order_cancelled(session: AsyncSession, event: Event) -> None:
+    cancelled = OrderCancelled.model_validate(event.data)
+    await holds.release_hold(
+        session,
+        order_id=cancelled.order_id,
+        now=utcnow(),
+        reason=f"order cancelled ({cancelled.reason})",
+        committed_ok=True,
+    )
+
+
+async def on_order_picked_up(session: AsyncSession, event: Event) -> None:
+    picked = OrderPickedUp.model_validate(event.data)
+    await purchases.credit_purchase(session, order=picked, now=utcnow(), tz=_tz_settings().tz)
+
+
+async def on_order_refunded(session: AsyncSession, event: Event) -> None:
+    refund = OrderRefunded.model_validate(event.data)
+    await purchases.apply_refund(session, refund=refund, now=utcnow(), tz=_tz_settings().tz)
+
+
+HANDLERS: dict[str, EventHandler] = {
+    ORDER_PAID: on_order_paid,
+    ORDER_CANCELLED: on_order_cancelled,
+    ORDER_PICKED_UP: on_order_picked_up,
+    ORDER_REFUNDED: on_order_refunded,
+}
