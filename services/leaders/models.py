@@ -1,5 +1,33 @@
 """Every table of the leaders service, imported in one place so the metadata (and Alembic) sees them all."""
 
+from services.leaders.commission.models import (
+    CommissionAccount,
+    CommissionAccrual,
+    CommissionEntry,
+    CommissionReversal,
+    CommissionRule,
+    LeaderOrder,
+)
+from services.leaders.communities.models import Membership, MembershipEvent
 from services.leaders.db import metadata
+from services.leaders.levels.models import Level, LevelChange
+from services.leaders.profiles.models import Leader, LeaderApplication, LeaderChange
+from services.leaders.withdrawals.models import Withdrawal
 
-__all__ = ["metadata"]
+__all__ = [
+    "CommissionAccount",
+    "CommissionAccrual",
+    "CommissionEntry",
+    "CommissionReversal",
+    "CommissionRule",
+    "Leader",
+    "LeaderApplication",
+    "LeaderChange",
+    "LeaderOrder",
+    "Level",
+    "LevelChange",
+    "Membership",
+    "MembershipEvent",
+    "Withdrawal",
+    "metadata",
+]

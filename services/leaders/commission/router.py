@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+from starlette.responses import Response, StreamingResponse
+
+from services.common.auth import CurrentUser, InvalidToken, MissingRole, OpsUser, ServiceUser
+from services.common.db import SessionDep
+from services.common.errors import problem_docs
+from services.common.pagination import InvalidCursor, Page, PageDep
+from services.leaders.access import NotYourLeaderAccount
+from services.leaders.commission import service, statements
+from services.leaders.commission.exceptions import CommissionAccountNotFound, InvalidPeriod
+from services.leaders.commission.schemas import (
+    Balance,
+    EntryKind,
+    EntryRead,
+    ReconciliationRequest,
+    ReconciliationResult,
+    RuleCreate,
+    RuleList,
+    RuleRead,
+    SettlementResult,
+    Statement,
+)
+from services.leaders.deps import DatabaseDep, LeaderIdPath, SettingsDep
+from services.leaders.levels.exceptions import LevelNotFound
+
+router = APIRouter(tags=["commission"])
+internal_router = APIRouter(prefix="/internal/reconciliation", tags=["internal"])
+
+PeriodPath = Annotated[str, Path(pattern=r"^\d{4}-\d{2}$", description="Month in the business time zone, YYYY-MM")]
+
+
+@router.post(
+    "/api/v1/commission/rules",
+    status_code=201,
+    response_model=RuleRead,
+    summary="Add a commission rule (ops); it never changes commission already accrued",
+    responses=problem_docs(InvalidToken, MissingRole, LevelNotFound),
+)
+async def create_rule(body: RuleCreate, session: SessionDep, user: OpsUser) -> RuleRead:
+    """Scope `default`, `level` (with `level`) or `product` (with `product_id`); mode `percentage` (`rate_bp`) or
+    `per_item` (`amount_fen`); `effective_from` defaults to now. A later rule of the same scope replaces it."""
+    return await service.create_rule(session, data=body, created_by=user.sub)
+
+
+@router.get(
+    "/api/v1/commission/rules",
+    response_model=RuleList,
+    summary="The rules in effect now and those scheduled (ops)",
+    responses=problem_docs(InvalidToken, MissingRole),
+)
+async def list_rules(session: SessionDep, user: OpsUser) -> RuleList:
+    return await service.list_rules(session)
+
+
+@router.post(
+    "/api/v1/commission/settle",
+    response_model=SettlementResult,
+    summary="Settle now: pending commission past its freeze becomes available (ops, idempotent)",
+    responses=problem_docs(InvalidToken, MissingRole),
+)
+async def settle(session: SessionDep, user: OpsUser, settings: SettingsDep) -> SettlementResult:
+    return await service.settle_due(session, freeze_days=settings.commission_freeze_days, tz=settings.tz)
+
+
+@router.get(
+    "/api/v1/leaders/{leader_id}/commission/balance",
+    response_model=Balance,
+    summary="Pending, available, in-withdrawal and withdrawn commission (that leader, ops)",
+    responses=problem_docs(InvalidToken, NotYourLeaderAccount, CommissionAccountNotFound),
+)
+async def get_balance(leader_id: LeaderIdPath, session: SessionDep, user: CurrentUser) -> Balance:
+    return await service.get_balance(session, user=user, leader_id=leader_id)
+
+
+@router.get(
+    "/api/v1/leaders/{leader_id}/commission/entries",
+    response_model=Page[EntryRead],
+    summary="Ledger entries, newest first (that leader, ops)",
+    responses=problem_docs(InvalidToken, NotYourLeaderAccount, CommissionAccountNotFound, InvalidCursor),
+)
+async def list_entries(
+    leader_id: LeaderIdPath,
+    session: SessionDep,
+    user: CurrentUser,
+    page: PageDep,
+    kind: Annotated[EntryKind | None, Query()] = None,
+) -> Page[EntryRead]:
+    return await service.list_entries(session, user=user, leader_id=leader_id, page=page, kind=kind)
+
+
+@router.get(
+    "/api/v1/leaders/{leader_id}/commission/statements/{period}",
+    response_model=Statement,
+    summary="Monthly statement: totals, opening and closing balances, lines; `?format=csv` for Excel",
+    responses={
+        **problem_docs(InvalidToken, NotYourLeaderAccount, CommissionAccountNotFound, InvalidPeriod, InvalidCursor),
+        200: {"content": {"application/json": {}, "text/csv": {}}, "description": "The statement"},
+    },
+)
+async def get_statement(
+    leader_id: LeaderIdPath,
+    period: PeriodPath,
+    session: SessionDep,
+    user: CurrentUser,
+    page: PageDep,
+    settings: SettingsDep,
+    db: DatabaseDep,
+    format: Annotated[Literal["json", "csv"], Query(description="`csv`: every line of the month")] = "json",
+) -> Statement | Response:
+    """Lines are paginated in JSON (`limit`, `cursor`); the CSV holds all of them, UTF-8 with BOM, yuan beside fen."""
+    statement = await statements.get_statement(
+        session, user=user, leader_id=leader_id, period=period, tz=settings.tz, page=page
+    )
+    if format == "json":
+        return statement
+    return StreamingResponse(
+        statements.statement_csv(db, statement=statement, tz=settings.tz),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="commission-{leader_id}-{period}.csv"'},
+    )
+
+
+@internal_router.post(
+    "/commission",
+    response_model=ReconciliationResult,
+    summary="Count the accrual and reversal entries of these orders, for reconciliation (service)",
+    responses=problem_docs(InvalidToken, MissingRole),
+)
+async def reconcile_commission(
+    body: ReconciliationRequest, session: SessionDep, user: ServiceUser
+) -> ReconciliationResult:
+    return await service.reconcile(session, order_ids=body.order_ids)

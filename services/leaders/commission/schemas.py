@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from services.common.types import AwareDatetime, BasisPoints, Fen, Id
+
+RuleScope = Literal["default", "level", "product"]
+RuleMode = Literal["percentage", "per_item"]
+EntryKind = Literal["accrual", "settlement", "reversal", "withdrawal", "withdrawal_returned", "withdrawal_paid"]
+
+
+class RuleCreate(BaseModel):
+    """The first rule that matches a line wins, in the order product → leader level → default.
+    `percentage`: floor(line paid × rate_bp / 10000); `per_item`: amount_fen × quantity."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scope: RuleScope
+    level: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)] | None = None
+    product_id: Id | None = None
+    mode: RuleMode
+    rate_bp: BasisPoints | None = None
+    amount_fen: Fen | None = None
+    effective_from: AwareDatetime | None = Field(default=None, description="Default: now")
+
+    @model_validator(mode="after")
+    def _fields_match_scope_and_mode(self) -> RuleCreate:
+        if (self.scope == "level") != (self.level is not None):
+            raise ValueError("level is required for scope 'level' and only allowed there")
+        if (self.scope == "product") != (self.product_id is not None):
+            raise ValueError("product_id is required for scope 'product' and only allowed there")
+        if (self.mode == "percentage") != (self.rate_bp is not None):
+            raise ValueError("rate_bp is required for mode 'percentage' and only allowed there")
+        if (self.mode == "per_item") != (self.amount_fen is not None):
+            raise ValueError("amount_fen is required for mode 'per_item' and only allowed there")
+        return self
+
+
+class RuleRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    scope: RuleScope
+    level: str | None
+    product_id: int | None
+    mode: RuleMode
+    rate_bp: int | None
+    amount_fen: int | None
+    effective_from: datetime
+    created_by: str
+    created_at: datetime
+
+
+class RuleListItem(RuleRead):
+    state: Literal["current", "scheduled"]
+
+
+class RuleList(BaseModel):
+    items: list[RuleListItem]
+    next_cursor: str | None = None
+
+
+class Balance(BaseModel):
+    leader_id: str
+    pending_fen: int = Field(description="Accrued, waiting for pickup and the freeze period")
+    available_fen: int = Field(description="Withdrawable; negative when reversals after settlement are owed")
+    in_withdrawal_fen: int
+    withdrawn_fen: int
+    owed_fen: int = Field(description="What the leader owes back (0 unless available is negative)")
+    accrued_fen: int
+    reversed_fen: int
+
+
+class EntryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: EntryKind
+    amount_fen: int
+    pending_delta_fen: int
+    available_delta_fen: int
+    in_withdrawal_delta_fen: int
+    withdrawn_delta_fen: int
+    pending_after_fen: int
+    available_after_fen: int
+    in_withdrawal_after_fen: int
+    withdrawn_after_fen: int
+    ref: str
+    order_id: int | None
+    line_id: int | None
+    refund_id: int | None
+    withdrawal_id: int | None
+    created_at: datetime
+
+
+class SettlementResult(BaseModel):
+    settled_accruals: int
+    settled_fen: int
+    cutoff: datetime
+
+
+class ReconciliationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    order_ids: Annotated[list[Id], Field(max_length=500)]
+
+
+class OrderCommissionCounts(BaseModel):
+    accruals: dict[str, int]
+    reversals: dict[str, int]
+
+
+class ReconciliationResult(BaseModel):
+    orders: dict[str, OrderCommissionCounts]
+
+
+class StatementBalances(BaseModel):
+    pending_fen: int
+    available_fen: int
+    in_withdrawal_fen: int
+    withdrawn_fen: int
+
+
+class StatementLine(BaseModel):
+    entry_id: int
+    at: datetime
+    date: str = Field(description="Local date in the business time zone")
+    kind: EntryKind
+    order_id: int | None
+    line_id: int | None
+    refund_id: int | None
+    withdrawal_id: int | None
+    product_id: int | None
+    quantity: int | None
+    base_fen: int | None
+    rule: str | None = Field(description="The rule the accrual used, e.g. 'product:percentage:1000bp'")
+    amount_fen: int
+    state: str | None = Field(description="The accrual's state now (pending/available), for commission lines")
+
+
+class StatementLines(BaseModel):
+    items: list[StatementLine]
+    next_cursor: str | None = None
+
+
+class Statement(BaseModel):
+    leader_id: str
+    period: str
+    timezone: str
+    sales_fen: int
+    accrued_fen: int
+    reversed_fen: int
+    settled_fen: int
+    withdrawn_fen: int
+    opening: StatementBalances
+    closing: StatementBalances
+    lines: StatementLines

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from services.common.auth import CurrentUser, InvalidToken, MissingRole, OpsUser
+from services.common.db import SessionDep
+from services.common.errors import problem_docs
+from services.common.pagination import InvalidCursor, Page, PageDep
+from services.leaders.access import NotYourLeaderAccount
+from services.leaders.deps import LeaderIdPath, SettingsDep
+from services.leaders.levels import service
+from services.leaders.levels.exceptions import LevelRankTaken
+from services.leaders.levels.schemas import EvaluationResult, LevelChangeRead, LevelRead, LevelWrite
+from services.leaders.profiles.exceptions import LeaderNotFound
+
+router = APIRouter(tags=["levels"])
+
+LevelCode = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="Level code, e.g. `gold`")]
+
+
+@router.put(
+    "/api/v1/commission/levels/{code}",
+    response_model=LevelRead,
+    summary="Create or change a level: thresholds on the last 30 days and its commission rate (ops)",
+    responses=problem_docs(InvalidToken, MissingRole, LevelRankTaken),
+)
+async def put_level(code: LevelCode, body: LevelWrite, session: SessionDep, user: OpsUser) -> LevelRead:
+    return await service.put_level(session, code=code, data=body, changed_by=user.sub)
+
+
+@router.get(
+    "/api/v1/commission/levels",
+    response_model=list[LevelRead],
+    summary="Every level, lowest rank first (ops)",
+    responses=problem_docs(InvalidToken, MissingRole),
+)
+async def list_levels(session: SessionDep, user: OpsUser) -> list[LevelRead]:
+    return await service.list_levels(session)
+
+
+@router.post(
+    "/api/v1/commission/level-evaluations",
+    response_model=EvaluationResult,
+    summary="Evaluate levels now: promote and demote leaders on their last 30 days (ops)",
+    responses=problem_docs(InvalidToken, MissingRole),
+)
+async def evaluate_levels(session: SessionDep, user: OpsUser, settings: SettingsDep) -> EvaluationResult:
+    """The same evaluation the periodic job runs; running it twice moves nobody twice."""
+    return await service.evaluate_levels(session, window_days=settings.level_window_days, changed_by=user.sub)
+
+
+@router.get(
+    "/api/v1/leaders/{leader_id}/level-changes",
+    response_model=Page[LevelChangeRead],
+    summary="The leader's level moves with the figures behind them, newest first (that leader, ops)",
+    responses=problem_docs(InvalidToken, NotYourLeaderAccount, LeaderNotFound, InvalidCursor),
+)
+async def list_level_changes(
+    leader_id: LeaderIdPath, session: SessionDep, user: CurrentUser, page: PageDep
+) -> Page[LevelChangeRead]:
+    return await service.list_level_changes(session, user=user, leader_id=leader_id, page=page)

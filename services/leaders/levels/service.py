@@ -1,0 +1,138 @@
+"""Levels and rule-based promotion and demotion (晋升 / 优胜劣汰) on the last 30 days' figures."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.common.auth import Principal
+from services.common.clock import utcnow
+from services.common.pagination import Page, PageParams
+from services.leaders.access import ensure_leader_or_ops
+from services.leaders.commission import service as commission_service
+from services.leaders.commission.schemas import RuleCreate
+from services.leaders.levels import repository
+from services.leaders.levels.exceptions import LevelRankTaken
+from services.leaders.levels.models import Level, LevelChange
+from services.leaders.levels.schemas import EvaluationResult, LevelChangeRead, LevelRead, LevelWrite
+from services.leaders.profiles import repository as profiles_repository
+from services.leaders.profiles import service as profiles_service
+from services.leaders.profiles.exceptions import ConcurrentLeaderChange
+
+log = logging.getLogger("services.leaders.levels")
+
+SYSTEM_ACTOR = "level-evaluation"
+
+
+async def put_level(session: AsyncSession, *, code: str, data: LevelWrite, changed_by: str) -> LevelRead:
+    """Create or change a level. A new `rate_bp` becomes a level commission rule effective now, so commission
+    already accrued keeps the rate it was computed with."""
+    now = utcnow()
+    level = await repository.get_level(session, code)
+    previous_rate = level.rate_bp if level is not None else None
+    if level is None:
+        level = Level(code=code, created_at=now, **data.model_dump())
+    else:
+        for field, value in data.model_dump().items():
+            setattr(level, field, value)
+    level.updated_at = now
+    if not await repository.save_level(session, level):
+        raise LevelRankTaken(f"Rank {data.rank} belongs to another level")
+    if data.rate_bp is not None and data.rate_bp != previous_rate:
+        await commission_service.create_rule(
+            session,
+            data=RuleCreate(scope="level", level=code, mode="percentage", rate_bp=data.rate_bp),
+            created_by=changed_by,
+        )
+    return LevelRead.model_validate(level)
+
+
+async def list_levels(session: AsyncSession) -> list[LevelRead]:
+    return [LevelRead.model_validate(level) for level in await repository.list_levels(session)]
+
+
+def qualified_level(levels: Sequence[Level], *, sales_fen: int, completed_orders: int) -> Level | None:
+    """The best-ranked level whose thresholds are both met; None when not even the lowest is."""
+    best: Level | None = None
+    for level in levels:
+        meets = sales_fen >= level.min_sales_fen and completed_orders >= level.min_completed_orders
+        if meets and (best is None or level.rank > best.rank):
+            best = level
+    return best
+
+
+async def evaluate_levels(
+    session: AsyncSession, *, window_days: int, now: datetime | None = None, changed_by: str = SYSTEM_ACTOR
+) -> EvaluationResult:
+    """Move every active leader to the level their last `window_days` earn. Re-running changes nothing more."""
+    end = now or utcnow()
+    start = end - timedelta(days=window_days)
+    levels = await repository.list_levels(session)
+    rank = {level.code: level.rank for level in levels}
+    sales = await repository.sales_by_leader(session, start=start, end=end)
+    completed = await repository.completed_orders_by_leader(session, start=start, end=end)
+    leaders = await profiles_repository.list_active_leaders(session)
+    changes: list[LevelChangeRead] = []
+    promoted = demoted = 0
+    if levels:  # with no levels configured there is nothing to move anyone to or from
+        for leader in leaders:
+            figures = {
+                "sales_fen": sales.get(leader.leader_id, 0),
+                "completed_orders": completed.get(leader.leader_id, 0),
+            }
+            target = qualified_level(levels, **figures)
+            target_code = target.code if target is not None else None
+            if target_code == leader.level:
+                continue
+            going_up = target is not None and (leader.level is None or target.rank > rank.get(leader.level, -1))
+            try:
+                await profiles_service.set_leader_field(
+                    session,
+                    leader_id=leader.leader_id,
+                    field="level",
+                    old=leader.level,
+                    new=target_code,
+                    changed_by=changed_by,
+                    reason="level evaluation",
+                )
+            except ConcurrentLeaderChange:
+                # Ops changed this leader meanwhile; their decision stands and the next run looks again.
+                log.info("level evaluation skipped a leader changed meanwhile", extra={"leader_id": leader.leader_id})
+                continue
+            change = await repository.insert_level_change(
+                session,
+                LevelChange(
+                    leader_id=leader.leader_id,
+                    from_level=leader.level,
+                    to_level=target_code,
+                    direction="promoted" if going_up else "demoted",
+                    window_start=start,
+                    window_end=end,
+                    changed_by=changed_by,
+                    at=end,
+                    **figures,
+                ),
+            )
+            changes.append(LevelChangeRead.model_validate(change))
+            promoted += going_up
+            demoted += not going_up
+    return EvaluationResult(
+        evaluated=len(leaders),
+        promoted=promoted,
+        demoted=demoted,
+        window_start=start,
+        window_end=end,
+        changes=changes,
+    )
+
+
+async def list_level_changes(
+    session: AsyncSession, *, user: Principal, leader_id: str, page: PageParams
+) -> Page[LevelChangeRead]:
+    ensure_leader_or_ops(user, leader_id)
+    await profiles_service.require_leader(session, leader_id)
+    rows = await repository.list_level_changes(session, leader_id, limit=page.limit + 1, after_id=page.after_int())
+    return page.page(rows, key=lambda c: [c.id], convert=LevelChangeRead.model_validate)

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Index
+from sqlmodel import Field
+
+from services.common.db import timestamp_field
+from services.leaders.db import LeadersBase
+
+
+class LeaderApplication(LeadersBase, table=True):
+    __tablename__ = "leader_applications"
+    __table_args__ = (CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status_known"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    applicant_id: str = Field(max_length=64, index=True)
+    # The applicant id while the application is pending, NULL once decided. NULLs never collide in a unique index
+    # (SQLite and PostgreSQL alike), so this gives "one pending application per applicant" without check-then-insert.
+    pending_key: str | None = Field(default=None, max_length=64, unique=True)
+    name: str = Field(max_length=50)
+    phone: str = Field(max_length=20)
+    pickup_name: str = Field(max_length=100)
+    pickup_address: str = Field(max_length=200)
+    pickup_community: str = Field(max_length=100)
+    latitude: float | None = None
+    longitude: float | None = None
+    opening_hours: str | None = Field(default=None, max_length=100)
+    status: str = Field(default="pending", max_length=16)
+    reason: str | None = Field(default=None, max_length=500)
+    decided_by: str | None = Field(default=None, max_length=64)
+    decided_at: datetime | None = timestamp_field(nullable=True)
+    created_at: datetime = timestamp_field()
+
+
+class Leader(LeadersBase, table=True):
+    """A group leader; `leader_id` is the leader user's JWT `sub`."""
+
+    __tablename__ = "leaders"
+    __table_args__ = (CheckConstraint("status IN ('active', 'suspended')", name="status_known"),)
+
+    leader_id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=50)
+    phone: str = Field(max_length=20)
+    status: str = Field(default="active", max_length=16, index=True)
+    level: str | None = Field(default=None, max_length=32)
+    manager_id: str | None = Field(default=None, max_length=64, index=True)
+    application_id: int | None = None
+    pickup_name: str = Field(max_length=100)
+    pickup_address: str = Field(max_length=200)
+    pickup_community: str = Field(max_length=100)
+    latitude: float | None = None
+    longitude: float | None = None
+    opening_hours: str | None = Field(default=None, max_length=100)
+    created_at: datetime = timestamp_field()
+    updated_at: datetime = timestamp_field()
+
+
+class LeaderChange(LeadersBase, table=True):
+    """Who changed what on a leader, and why (status, level, manager, pickup point)."""
+
+    __tablename__ = "leader_changes"
+    __table_args__ = (Index("ix_leader_changes_leader_id_id", "leader_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    leader_id: str = Field(max_length=64)
+    field: str = Field(max_length=32)
+    old_value: str | None = Field(default=None, max_length=300)
+    new_value: str | None = Field(default=None, max_length=300)
+    changed_by: str = Field(max_length=64)
+    reason: str | None = Field(default=None, max_length=500)
+    at: datetime = timestamp_field()

@@ -1,0 +1,132 @@
+"""All SQL about leader applications, leaders and their change history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.leaders.profiles.models import Leader, LeaderApplication, LeaderChange
+
+
+async def insert_application(session: AsyncSession, application: LeaderApplication) -> bool:
+    """False when the applicant already has a pending application (the unique `pending_key`)."""
+    try:
+        async with session.begin_nested():
+            session.add(application)
+            await session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+async def get_application(session: AsyncSession, application_id: int) -> LeaderApplication | None:
+    return await session.get(LeaderApplication, application_id, populate_existing=True)
+
+
+async def list_applications(
+    session: AsyncSession, *, limit: int, after_id: int | None, status: str | None, applicant_id: str | None
+) -> Sequence[LeaderApplication]:
+    query = select(LeaderApplication).order_by(col(LeaderApplication.id).desc()).limit(limit)
+    if after_id is not None:
+        query = query.where(col(LeaderApplication.id) < after_id)
+    if status is not None:
+        query = query.where(LeaderApplication.status == status)
+    if applicant_id is not None:
+        query = query.where(LeaderApplication.applicant_id == applicant_id)
+    return (await session.exec(query)).all()
+
+
+async def decide_application(
+    session: AsyncSession, application_id: int, *, status: str, decided_by: str, at: datetime, reason: str | None
+) -> bool:
+    """Move a pending application to `status`; False if it was no longer pending (someone decided first)."""
+    result = await session.exec(
+        update(LeaderApplication)
+        .where(col(LeaderApplication.id) == application_id, col(LeaderApplication.status) == "pending")
+        .values(status=status, pending_key=None, decided_by=decided_by, decided_at=at, reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def insert_leader(session: AsyncSession, leader: Leader) -> bool:
+    """False when the user is already a leader."""
+    try:
+        async with session.begin_nested():
+            session.add(leader)
+            await session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+async def get_leader(session: AsyncSession, leader_id: str) -> Leader | None:
+    # populate_existing: guarded updates below bypass the identity map, so always read the row as it is now.
+    return await session.get(Leader, leader_id, populate_existing=True)
+
+
+async def list_leaders(
+    session: AsyncSession, *, limit: int, after_id: str | None, status: str | None, manager_id: str | None
+) -> Sequence[Leader]:
+    query = select(Leader).order_by(col(Leader.leader_id)).limit(limit)
+    if after_id is not None:
+        query = query.where(col(Leader.leader_id) > after_id)
+    if status is not None:
+        query = query.where(Leader.status == status)
+    if manager_id is not None:
+        query = query.where(Leader.manager_id == manager_id)
+    return (await session.exec(query)).all()
+
+
+async def list_active_leaders(session: AsyncSession) -> Sequence[Leader]:
+    return (await session.exec(select(Leader).where(Leader.status == "active").order_by(col(Leader.leader_id)))).all()
+
+
+async def update_leader_field(
+    session: AsyncSession, leader_id: str, *, field: str, expected: Any, new: Any, at: datetime
+) -> bool:
+    """Set one field only if it still holds `expected`: a concurrent change is never silently overwritten."""
+    column = getattr(Leader, field)
+    condition = col(column).is_(None) if expected is None else col(column) == expected
+    result = await session.exec(
+        update(Leader)
+        .where(col(Leader.leader_id) == leader_id, condition)
+        .values({field: new, "updated_at": at})
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def update_pickup_point(session: AsyncSession, leader_id: str, *, columns: dict[str, Any], at: datetime) -> bool:
+    result = await session.exec(
+        update(Leader)
+        .where(col(Leader.leader_id) == leader_id)
+        .values({**columns, "updated_at": at})
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def insert_change(session: AsyncSession, change: LeaderChange) -> None:
+    session.add(change)
+    await session.flush()
+
+
+async def list_changes(
+    session: AsyncSession, leader_id: str, *, limit: int, after_id: int | None
+) -> Sequence[LeaderChange]:
+    query = (
+        select(LeaderChange)
+        .where(LeaderChange.leader_id == leader_id)
+        .order_by(col(LeaderChange.id).desc())
+        .limit(limit)
+    )
+    if after_id is not None:
+        query = query.where(col(LeaderChange.id) < after_id)
+    return (await session.exec(query)).all()

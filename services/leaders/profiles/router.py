@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+
+from services.common.auth import CurrentUser, CustomerUser, InvalidToken, LeaderUser, MissingRole, OpsUser, ServiceUser
+from services.common.db import SessionDep
+from services.common.errors import problem_docs
+from services.common.pagination import InvalidCursor, Page, PageDep
+from services.common.types import INT64_MAX
+from services.leaders.access import NotYourLeaderAccount
+from services.leaders.deps import LeaderIdPath
+from services.leaders.levels.exceptions import LevelNotFound
+from services.leaders.profiles import service
+from services.leaders.profiles.exceptions import (
+    AlreadyALeader,
+    ApplicationAlreadyDecided,
+    ApplicationAlreadyPending,
+    ApplicationNotFound,
+    ConcurrentLeaderChange,
+    LeaderNotFound,
+)
+from services.leaders.profiles.schemas import (
+    ApplicationApprove,
+    ApplicationCreate,
+    ApplicationRead,
+    ApplicationReject,
+    InternalLeader,
+    LeaderChangeRead,
+    LeaderPublic,
+    LeaderRead,
+    LeaderUpdate,
+    PickupPoint,
+)
+
+applications_router = APIRouter(prefix="/api/v1/leader-applications", tags=["leader applications"])
+leaders_router = APIRouter(prefix="/api/v1/leaders", tags=["leaders"])
+internal_router = APIRouter(prefix="/internal/leaders", tags=["internal"])
+
+ApplicationId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Application id")]
+
+
+@applications_router.post(
+    "",
+    status_code=201,
+    response_model=ApplicationRead,
+    summary="Apply to become a leader (customer)",
+    responses=problem_docs(InvalidToken, MissingRole, AlreadyALeader, ApplicationAlreadyPending),
+)
+async def apply_to_lead(body: ApplicationCreate, session: SessionDep, user: CustomerUser) -> ApplicationRead:
+    """Name, phone and the pickup point the customer will run; ops approve or reject it."""
+    return await service.apply(session, applicant_id=user.sub, data=body)
+
+
+@applications_router.get(
+    "",
+    response_model=Page[ApplicationRead],
+    summary="List applications (ops: all; others: their own)",
+    responses=problem_docs(InvalidToken, InvalidCursor),
+)
+async def list_applications(
+    session: SessionDep,
+    user: CurrentUser,
+    page: PageDep,
+    status: Annotated[Literal["pending", "approved", "rejected"] | None, Query()] = None,
+) -> Page[ApplicationRead]:
+    return await service.list_applications(session, user=user, page=page, status=status)
+
+
+@applications_router.get(
+    "/{application_id}",
+    response_model=ApplicationRead,
+    summary="Read an application (the applicant or ops)",
+    responses=problem_docs(InvalidToken, ApplicationNotFound),
+)
+async def get_application(application_id: ApplicationId, session: SessionDep, user: CurrentUser) -> ApplicationRead:
+    return await service.get_application(session, user=user, application_id=application_id)
+
+
+@applications_router.post(
+    "/{application_id}/approve",
+    response_model=LeaderRead,
+    summary="Approve an application: the applicant becomes an active leader (ops)",
+    responses=problem_docs(
+        InvalidToken, MissingRole, ApplicationNotFound, ApplicationAlreadyDecided, AlreadyALeader, LevelNotFound
+    ),
+)
+async def approve_application(
+    application_id: ApplicationId, session: SessionDep, user: OpsUser, body: ApplicationApprove | None = None
+) -> LeaderRead:
+    """Optionally name the operations manager and a starting level."""
+    return await service.approve_application(
+        session, application_id=application_id, decided_by=user.sub, data=body or ApplicationApprove()
+    )
+
+
+@applications_router.post(
+    "/{application_id}/reject",
+    response_model=ApplicationRead,
+    summary="Reject an application with a reason (ops)",
+    responses=problem_docs(InvalidToken, MissingRole, ApplicationNotFound, ApplicationAlreadyDecided),
+)
+async def reject_application(
+    application_id: ApplicationId, body: ApplicationReject, session: SessionDep, user: OpsUser
+) -> ApplicationRead:
+    return await service.reject_application(session, application_id=application_id, decided_by=user.sub, data=body)
+
+
+@leaders_router.get(
+    "",
+    response_model=Page[LeaderRead],
+    summary="List leaders (ops)",
+    responses=problem_docs(InvalidToken, MissingRole, InvalidCursor),
+)
+async def list_leaders(
+    session: SessionDep,
+    user: OpsUser,
+    page: PageDep,
+    status: Annotated[Literal["active", "suspended"] | None, Query()] = None,
+    manager_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+) -> Page[LeaderRead]:
+    return await service.list_leaders(session, page=page, status=status, manager_id=manager_id)
+
+
+@leaders_router.get(
+    "/me",
+    response_model=LeaderRead,
+    summary="The calling leader's own profile, level, pickup point and manager",
+    responses=problem_docs(InvalidToken, MissingRole, LeaderNotFound),
+)
+async def get_my_profile(session: SessionDep, user: LeaderUser) -> LeaderRead:
+    return LeaderRead.of(await service.require_leader(session, user.sub))
+
+
+@leaders_router.get(
+    "/{leader_id}",
+    response_model=LeaderRead | LeaderPublic,
+    summary="A leader's profile: public fields for anyone, all fields for the leader and ops",
+    responses=problem_docs(InvalidToken, LeaderNotFound),
+)
+async def get_leader(leader_id: LeaderIdPath, session: SessionDep, user: CurrentUser) -> LeaderRead | LeaderPublic:
+    return await service.get_leader(session, user=user, leader_id=leader_id)
+
+
+@leaders_router.patch(
+    "/{leader_id}",
+    response_model=LeaderRead,
+    summary="Suspend or reinstate a leader, set the level or the manager (ops)",
+    responses=problem_docs(InvalidToken, MissingRole, LeaderNotFound, LevelNotFound, ConcurrentLeaderChange),
+)
+async def update_leader(leader_id: LeaderIdPath, body: LeaderUpdate, session: SessionDep, user: OpsUser) -> LeaderRead:
+    """Every change is kept in the leader's history with who made it and `reason`."""
+    return await service.update_leader(session, leader_id=leader_id, changed_by=user.sub, data=body)
+
+
+@leaders_router.put(
+    "/{leader_id}/pickup-point",
+    response_model=LeaderRead,
+    summary="Change the pickup point (the leader or ops)",
+    responses=problem_docs(InvalidToken, NotYourLeaderAccount, LeaderNotFound),
+)
+async def update_pickup_point(
+    leader_id: LeaderIdPath, body: PickupPoint, session: SessionDep, user: CurrentUser
+) -> LeaderRead:
+    return await service.update_pickup_point(session, user=user, leader_id=leader_id, data=body)
+
+
+@leaders_router.get(
+    "/{leader_id}/history",
+    response_model=Page[LeaderChangeRead],
+    summary="Who changed what on this leader and why, newest first (the leader or ops)",
+    responses=problem_docs(InvalidToken, NotYourLeaderAccount, LeaderNotFound, InvalidCursor),
+)
+async def list_leader_history(
+    leader_id: LeaderIdPath, session: SessionDep, user: CurrentUser, page: PageDep
+) -> Page[LeaderChangeRead]:
+    return await service.list_changes(session, user=user, leader_id=leader_id, page=page)
+
+
+@internal_router.get(
+    "/{leader_id}",
+    response_model=InternalLeader,
+    summary="A leader's status, level and pickup point, for other services (service)",
+    responses=problem_docs(InvalidToken, MissingRole, LeaderNotFound),
+)
+async def get_internal_leader(leader_id: LeaderIdPath, session: SessionDep, user: ServiceUser) -> InternalLeader:
+    return await service.get_internal_leader(session, leader_id=leader_id)

@@ -1,0 +1,273 @@
+"""Leader rules: applications, approval, status and level changes with their history, pickup points."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.common.auth import Principal
+from services.common.clock import utcnow
+from services.common.event_types import LEADER_STATUS_CHANGED, LeaderStatusChanged
+from services.common.pagination import Page, PageParams
+from services.leaders.access import ensure_leader_or_ops
+from services.leaders.commission import repository as commission_repository
+from services.leaders.db import outbox
+from services.leaders.levels import repository as levels_repository
+from services.leaders.levels.exceptions import LevelNotFound
+from services.leaders.levels.models import LevelChange
+from services.leaders.profiles import repository
+from services.leaders.profiles.exceptions import (
+    AlreadyALeader,
+    ApplicationAlreadyDecided,
+    ApplicationAlreadyPending,
+    ApplicationNotFound,
+    ConcurrentLeaderChange,
+    LeaderNotFound,
+)
+from services.leaders.profiles.models import Leader, LeaderApplication, LeaderChange
+from services.leaders.profiles.schemas import (
+    ApplicationApprove,
+    ApplicationCreate,
+    ApplicationRead,
+    ApplicationReject,
+    InternalLeader,
+    LeaderChangeRead,
+    LeaderPublic,
+    LeaderRead,
+    LeaderUpdate,
+    PickupPoint,
+)
+
+
+async def apply(session: AsyncSession, *, applicant_id: str, data: ApplicationCreate) -> ApplicationRead:
+    if await repository.get_leader(session, applicant_id) is not None:
+        raise AlreadyALeader(f"User {applicant_id} is already a leader")
+    application = LeaderApplication(
+        applicant_id=applicant_id,
+        pending_key=applicant_id,
+        name=data.name,
+        phone=data.phone,
+        **data.pickup_point.columns(),
+    )
+    if not await repository.insert_application(session, application):
+        raise ApplicationAlreadyPending(f"User {applicant_id} already has a pending application")
+    return ApplicationRead.of(application)
+
+
+async def get_application(session: AsyncSession, *, user: Principal, application_id: int) -> ApplicationRead:
+    application = await repository.get_application(session, application_id)
+    # Someone else's application is reported as missing, so ids cannot be probed.
+    if application is None or not (user.is_ops or application.applicant_id == user.sub):
+        raise ApplicationNotFound(f"Application {application_id} does not exist")
+    return ApplicationRead.of(application)
+
+
+async def list_applications(
+    session: AsyncSession, *, user: Principal, page: PageParams, status: str | None
+) -> Page[ApplicationRead]:
+    rows = await repository.list_applications(
+        session,
+        limit=page.limit + 1,
+        after_id=page.after_int(),
+        status=status,
+        applicant_id=None if user.is_ops else user.sub,
+    )
+    return page.page(rows, key=lambda a: [a.id], convert=ApplicationRead.of)
+
+
+async def approve_application(
+    session: AsyncSession, *, application_id: int, decided_by: str, data: ApplicationApprove
+) -> LeaderRead:
+    """Approval makes the applicant's `sub` an active leader, with a commission account and a history line."""
+    application = await repository.get_application(session, application_id)
+    if application is None:
+        raise ApplicationNotFound(f"Application {application_id} does not exist")
+    if data.level is not None and await levels_repository.get_level(session, data.level) is None:
+        raise LevelNotFound(f"Level {data.level} does not exist")
+    now = utcnow()
+    if not await repository.decide_application(
+        session, application_id, status="approved", decided_by=decided_by, at=now, reason=None
+    ):
+        raise ApplicationAlreadyDecided(f"Application {application_id} is already {application.status}")
+    leader = Leader(
+        leader_id=application.applicant_id,
+        name=application.name,
+        phone=application.phone,
+        status="active",
+        level=data.level,
+        manager_id=data.manager_id,
+        application_id=application.id,
+        pickup_name=application.pickup_name,
+        pickup_address=application.pickup_address,
+        pickup_community=application.pickup_community,
+        latitude=application.latitude,
+        longitude=application.longitude,
+        opening_hours=application.opening_hours,
+        created_at=now,
+        updated_at=now,
+    )
+    if not await repository.insert_leader(session, leader):
+        raise AlreadyALeader(f"User {application.applicant_id} is already a leader")
+    await commission_repository.ensure_account(session, leader.leader_id)
+    await repository.insert_change(
+        session,
+        LeaderChange(
+            leader_id=leader.leader_id,
+            field="status",
+            old_value=None,
+            new_value="active",
+            changed_by=decided_by,
+            reason=f"application {application_id} approved",
+            at=now,
+        ),
+    )
+    if data.level is not None:
+        await levels_repository.insert_level_change(
+            session,
+            LevelChange(
+                leader_id=leader.leader_id,
+                from_level=None,
+                to_level=data.level,
+                direction="set",
+                changed_by=decided_by,
+                at=now,
+            ),
+        )
+    await _publish_status(session, leader.leader_id, "active", now)
+    return LeaderRead.of(leader)
+
+
+async def reject_application(
+    session: AsyncSession, *, application_id: int, decided_by: str, data: ApplicationReject
+) -> ApplicationRead:
+    application = await repository.get_application(session, application_id)
+    if application is None:
+        raise ApplicationNotFound(f"Application {application_id} does not exist")
+    if not await repository.decide_application(
+        session, application_id, status="rejected", decided_by=decided_by, at=utcnow(), reason=data.reason
+    ):
+        raise ApplicationAlreadyDecided(f"Application {application_id} is already {application.status}")
+    refreshed = await repository.get_application(session, application_id)
+    assert refreshed is not None
+    return ApplicationRead.of(refreshed)
+
+
+async def require_leader(session: AsyncSession, leader_id: str) -> Leader:
+    leader = await repository.get_leader(session, leader_id)
+    if leader is None:
+        raise LeaderNotFound(f"Leader {leader_id} does not exist")
+    return leader
+
+
+async def get_leader(session: AsyncSession, *, user: Principal, leader_id: str) -> LeaderRead | LeaderPublic:
+    """Public profile for anyone signed in; the full profile for the leader themselves and ops."""
+    profile = LeaderRead.of(await require_leader(session, leader_id))
+    if user.is_ops or user.sub == leader_id:
+        return profile
+    return profile.public()
+
+
+async def get_internal_leader(session: AsyncSession, *, leader_id: str) -> InternalLeader:
+    leader = await require_leader(session, leader_id)
+    return InternalLeader(
+        leader_id=leader.leader_id,
+        status=leader.status,
+        level=leader.level,
+        pickup_point=PickupPoint.of(leader),
+    )
+
+
+async def list_leaders(
+    session: AsyncSession, *, page: PageParams, status: str | None, manager_id: str | None
+) -> Page[LeaderRead]:
+    after = page.after[0] if page.after else None
+    rows = await repository.list_leaders(
+        session, limit=page.limit + 1, after_id=str(after) if after is not None else None, status=status,
+        manager_id=manager_id,
+    )  # fmt: skip
+    return page.page(rows, key=lambda leader: [leader.leader_id], convert=LeaderRead.of)
+
+
+async def update_leader(session: AsyncSession, *, leader_id: str, changed_by: str, data: LeaderUpdate) -> LeaderRead:
+    """Apply ops changes field by field, each guarded on the value it replaces and kept in the history."""
+    leader = await require_leader(session, leader_id)
+    changes: dict[str, Any] = data.model_dump(include=data.model_fields_set - {"reason"})
+    new_level = changes.get("level")
+    if new_level is not None and await levels_repository.get_level(session, new_level) is None:
+        raise LevelNotFound(f"Level {new_level} does not exist")
+    now = utcnow()
+    for field, new in changes.items():
+        old = getattr(leader, field)
+        if old == new:
+            continue
+        await set_leader_field(
+            session, leader_id=leader_id, field=field, old=old, new=new, changed_by=changed_by, reason=data.reason
+        )
+        if field == "level":
+            await levels_repository.insert_level_change(
+                session,
+                LevelChange(
+                    leader_id=leader_id, from_level=old, to_level=new, direction="set", changed_by=changed_by, at=now
+                ),
+            )
+    return LeaderRead.of(await require_leader(session, leader_id))
+
+
+async def set_leader_field(
+    session: AsyncSession, *, leader_id: str, field: str, old: Any, new: Any, changed_by: str, reason: str | None
+) -> None:
+    """One guarded change with its history line (and the status event when the status changes)."""
+    now = utcnow()
+    if not await repository.update_leader_field(session, leader_id, field=field, expected=old, new=new, at=now):
+        raise ConcurrentLeaderChange(f"Leader {leader_id}'s {field} changed while you were changing it")
+    await repository.insert_change(
+        session,
+        LeaderChange(
+            leader_id=leader_id,
+            field=field,
+            old_value=old,
+            new_value=new,
+            changed_by=changed_by,
+            reason=reason,
+            at=now,
+        ),
+    )
+    if field == "status":
+        await _publish_status(session, leader_id, new, now)
+
+
+async def update_pickup_point(
+    session: AsyncSession, *, user: Principal, leader_id: str, data: PickupPoint
+) -> LeaderRead:
+    ensure_leader_or_ops(user, leader_id)
+    leader = await require_leader(session, leader_id)
+    old = PickupPoint.of(leader)
+    await repository.update_pickup_point(session, leader_id, columns=data.columns(), at=utcnow())
+    await repository.insert_change(
+        session,
+        LeaderChange(
+            leader_id=leader_id,
+            field="pickup_point",
+            old_value=old.model_dump_json()[:300],
+            new_value=data.model_dump_json()[:300],
+            changed_by=user.sub,
+        ),
+    )
+    return LeaderRead.of(await require_leader(session, leader_id))
+
+
+async def list_changes(
+    session: AsyncSession, *, user: Principal, leader_id: str, page: PageParams
+) -> Page[LeaderChangeRead]:
+    ensure_leader_or_ops(user, leader_id)
+    await require_leader(session, leader_id)
+    rows = await repository.list_changes(session, leader_id, limit=page.limit + 1, after_id=page.after_int())
+    return page.page(rows, key=lambda c: [c.id], convert=LeaderChangeRead.model_validate)
+
+
+async def _publish_status(session: AsyncSession, leader_id: str, status: str, at: Any) -> None:
+    payload = LeaderStatusChanged(leader_id=leader_id, status=status, at=at)
+    await outbox.record(
+        session, type=LEADER_STATUS_CHANGED, aggregate=f"leader:{leader_id}", data=payload.model_dump(mode="json")
+    )

@@ -1,0 +1,36 @@
+"""The order events the leaders service consumes: each parses its payload and calls plain commission functions."""
+
+from __future__ import annotations
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.common.consumer import EventHandler
+from services.common.event_types import (
+    ORDER_PAID,
+    ORDER_PICKED_UP,
+    ORDER_REFUNDED,
+    OrderPaid,
+    OrderPickedUp,
+    OrderRefunded,
+)
+from services.common.events import Event
+from services.leaders.commission import service as commission
+
+
+async def accrue_commission_on_payment(session: AsyncSession, event: Event) -> None:
+    await commission.accrue_order(session, order=OrderPaid.model_validate(event.data))
+
+
+async def start_commission_freeze_on_pickup(session: AsyncSession, event: Event) -> None:
+    await commission.start_freeze(session, picked_up=OrderPickedUp.model_validate(event.data))
+
+
+async def reverse_commission_on_refund(session: AsyncSession, event: Event) -> None:
+    await commission.reverse_refund(session, refund=OrderRefunded.model_validate(event.data))
+
+
+HANDLERS: dict[str, EventHandler] = {
+    ORDER_PAID: accrue_commission_on_payment,
+    ORDER_PICKED_UP: start_commission_freeze_on_pickup,
+    ORDER_REFUNDED: reverse_commission_on_refund,
+}

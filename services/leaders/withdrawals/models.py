@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, Index
+from sqlmodel import Field
+
+from services.common.db import timestamp_field
+from services.leaders.db import LeadersBase
+
+
+class Withdrawal(LeadersBase, table=True):
+    __tablename__ = "withdrawals"
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint("status IN ('requested', 'paid', 'rejected')", name="status_known"),
+        Index("ix_withdrawals_leader_id_id", "leader_id", "id"),
+        Index("ix_withdrawals_status_id", "status", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    leader_id: str = Field(max_length=64)
+    amount_fen: int = Field(sa_type=BigInteger)
+    status: str = Field(default="requested", max_length=16)
+    requested_at: datetime = timestamp_field()
+    decided_by: str | None = Field(default=None, max_length=64)
+    decided_at: datetime | None = timestamp_field(nullable=True)
+    reason: str | None = Field(default=None, max_length=500)
+    payout_ref: str | None = Field(default=None, max_length=100)

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+from starlette.responses import Response
+
+from services.common.auth import CurrentUser, InvalidToken, LeaderUser, MissingRole, OpsUser
+from services.common.db import SessionDep
+from services.common.errors import problem_docs
+from services.common.idempotency import (
+    IdempotencyKey,
+    IdempotencyKeyInProgress,
+    IdempotencyKeyRequired,
+    IdempotencyKeyReused,
+    run_idempotent,
+)
+from services.common.pagination import InvalidCursor, Page, PageDep
+from services.common.types import INT64_MAX
+from services.leaders.access import NotYourLeaderAccount
+from services.leaders.commission.exceptions import CommissionAccountNotFound
+from services.leaders.deps import LeaderIdPath, PayoutDep, SettingsDep
+from services.leaders.withdrawals import service
+from services.leaders.withdrawals.exceptions import (
+    InsufficientBalance,
+    PayoutFailed,
+    WithdrawalAlreadyDecided,
+    WithdrawalBelowMinimum,
+    WithdrawalNotFound,
+)
+from services.leaders.withdrawals.schemas import WithdrawalCreate, WithdrawalRead, WithdrawalReject, WithdrawalStatus
+
+router = APIRouter(tags=["withdrawals"])
+
+WithdrawalId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Withdrawal id")]
+
+
+@router.post(
+    "/api/v1/leaders/{leader_id}/withdrawals",
+    status_code=201,
+    response_model=WithdrawalRead,
+    summary="Ask to withdraw available commission (that leader; Idempotency-Key required)",
+    responses=problem_docs(
+        InvalidToken,
+        MissingRole,
+        NotYourLeaderAccount,
+        CommissionAccountNotFound,
+        InsufficientBalance,
+        WithdrawalBelowMinimum,
+        IdempotencyKeyRequired,
+        IdempotencyKeyReused,
+        IdempotencyKeyInProgress,
+    ),
+)
+async def request_withdrawal(
+    leader_id: LeaderIdPath,
+    body: WithdrawalCreate,
+    session: SessionDep,
+    user: LeaderUser,
+    idempotency: IdempotencyKey,
+    settings: SettingsDep,
+) -> Response:
+    """The amount leaves `available` at once (409 `INSUFFICIENT_BALANCE` if it does not cover it) and waits in
+    `in_withdrawal` for ops to approve (paid out) or reject (returned)."""
+    return await run_idempotent(
+        session,
+        idempotency,
+        body,
+        lambda: service.request_withdrawal(
+            session, user=user, leader_id=leader_id, data=body, minimum_fen=settings.withdrawal_minimum_fen
+        ),
+        status_code=201,
+    )
+
+
+@router.get(
+    "/api/v1/leaders/{leader_id}/withdrawals",
+    response_model=Page[WithdrawalRead],
+    summary="The leader's withdrawals, newest first (that leader, ops)",
+    responses=problem_docs(InvalidToken, NotYourLeaderAccount, InvalidCursor),
+)
+async def list_leader_withdrawals(
+    leader_id: LeaderIdPath,
+    session: SessionDep,
+    user: CurrentUser,
+    page: PageDep,
+    status: Annotated[WithdrawalStatus | None, Query()] = None,
+) -> Page[WithdrawalRead]:
+    return await service.list_withdrawals(session, user=user, leader_id=leader_id, status=status, page=page)
+
+
+@router.get(
+    "/api/v1/withdrawals",
+    response_model=Page[WithdrawalRead],
+    summary="Every leader's withdrawals, newest first; `?status=requested` is the approval queue (ops)",
+    responses=problem_docs(InvalidToken, MissingRole, InvalidCursor),
+)
+async def list_withdrawals(
+    session: SessionDep,
+    user: OpsUser,
+    page: PageDep,
+    status: Annotated[Literal["requested", "paid", "rejected"] | None, Query()] = None,
+) -> Page[WithdrawalRead]:
+    return await service.list_withdrawals(session, user=user, leader_id=None, status=status, page=page)
+
+
+@router.get(
+    "/api/v1/withdrawals/{withdrawal_id}",
+    response_model=WithdrawalRead,
+    summary="Read a withdrawal (its leader, ops)",
+    responses=problem_docs(InvalidToken, WithdrawalNotFound),
+)
+async def get_withdrawal(withdrawal_id: WithdrawalId, session: SessionDep, user: CurrentUser) -> WithdrawalRead:
+    return await service.get_withdrawal(session, user=user, withdrawal_id=withdrawal_id)
+
+
+@router.post(
+    "/api/v1/withdrawals/{withdrawal_id}/approve",
+    response_model=WithdrawalRead,
+    summary="Approve: pay the amount out through the payout provider (ops)",
+    responses=problem_docs(InvalidToken, MissingRole, WithdrawalNotFound, WithdrawalAlreadyDecided, PayoutFailed),
+)
+async def approve_withdrawal(
+    withdrawal_id: WithdrawalId, session: SessionDep, user: OpsUser, payout: PayoutDep
+) -> WithdrawalRead:
+    return await service.approve_withdrawal(session, withdrawal_id=withdrawal_id, decided_by=user.sub, payout=payout)
+
+
+@router.post(
+    "/api/v1/withdrawals/{withdrawal_id}/reject",
+    response_model=WithdrawalRead,
+    summary="Reject with a reason: the amount returns to available (ops)",
+    responses=problem_docs(InvalidToken, MissingRole, WithdrawalNotFound, WithdrawalAlreadyDecided),
+)
+async def reject_withdrawal(
+    withdrawal_id: WithdrawalId, body: WithdrawalReject, session: SessionDep, user: OpsUser
+) -> WithdrawalRead:
+    return await service.reject_withdrawal(session, withdrawal_id=withdrawal_id, decided_by=user.sub, data=body)

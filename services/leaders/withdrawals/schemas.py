@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from services.common.types import Fen
+
+WithdrawalStatus = Literal["requested", "paid", "rejected"]
+
+
+class WithdrawalCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount_fen: Fen
+
+
+class WithdrawalReject(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class WithdrawalRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    leader_id: str
+    amount_fen: int
+    status: WithdrawalStatus
+    requested_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    reason: str | None
+    payout_ref: str | None

@@ -1,0 +1,136 @@
+"""Withdrawals: available → in withdrawal on request (guarded, so parallel requests never overdraw), then paid out
+(in withdrawal → withdrawn) or rejected (back to available). Each step is a ledger entry."""
+
+from __future__ import annotations
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.common.auth import Principal
+from services.common.clock import utcnow
+from services.common.pagination import Page, PageParams
+from services.leaders.access import NotYourLeaderAccount, ensure_leader_or_ops
+from services.leaders.commission import repository as commission_repository
+from services.leaders.commission.exceptions import CommissionAccountNotFound
+from services.leaders.commission.repository import Movement
+from services.leaders.withdrawals import repository
+from services.leaders.withdrawals.exceptions import (
+    InsufficientBalance,
+    PayoutFailed,
+    WithdrawalAlreadyDecided,
+    WithdrawalBelowMinimum,
+    WithdrawalNotFound,
+)
+from services.leaders.withdrawals.models import Withdrawal
+from services.leaders.withdrawals.payout import PayoutError, PayoutProvider
+from services.leaders.withdrawals.schemas import WithdrawalCreate, WithdrawalRead, WithdrawalReject
+
+
+async def request_withdrawal(
+    session: AsyncSession, *, user: Principal, leader_id: str, data: WithdrawalCreate, minimum_fen: int
+) -> WithdrawalRead:
+    if not (user.has("leader") and user.sub == leader_id):
+        raise NotYourLeaderAccount("Only the leader can withdraw their own commission")
+    if data.amount_fen < max(minimum_fen, 1):
+        raise WithdrawalBelowMinimum(f"The minimum withdrawal is {max(minimum_fen, 1)} fen")
+    if await commission_repository.get_account(session, leader_id) is None:
+        raise CommissionAccountNotFound(f"Leader {leader_id} has no commission account")
+    now = utcnow()
+    withdrawal = await repository.insert_withdrawal(
+        session, Withdrawal(leader_id=leader_id, amount_fen=data.amount_fen, requested_at=now)
+    )
+    entry = await commission_repository.post_entry(
+        session,
+        leader_id=leader_id,
+        kind="withdrawal",
+        amount_fen=-data.amount_fen,
+        movement=Movement(available=-data.amount_fen, in_withdrawal=data.amount_fen),
+        require_available_fen=data.amount_fen,  # also refuses while a negative (owed) balance is not paid back
+        ref=f"withdrawal:{withdrawal.id}",
+        at=now,
+        withdrawal_id=withdrawal.id,
+    )
+    if entry is None:
+        # Raising rolls back the whole request, the withdrawal row included.
+        raise InsufficientBalance(f"Available commission does not cover {data.amount_fen} fen")
+    return WithdrawalRead.model_validate(withdrawal)
+
+
+async def _require(session: AsyncSession, withdrawal_id: int) -> Withdrawal:
+    withdrawal = await repository.get_withdrawal(session, withdrawal_id)
+    if withdrawal is None:
+        raise WithdrawalNotFound(f"Withdrawal {withdrawal_id} does not exist")
+    return withdrawal
+
+
+async def approve_withdrawal(
+    session: AsyncSession, *, withdrawal_id: int, decided_by: str, payout: PayoutProvider
+) -> WithdrawalRead:
+    withdrawal = await _require(session, withdrawal_id)
+    if withdrawal.status != "requested":
+        raise WithdrawalAlreadyDecided(f"Withdrawal {withdrawal_id} is already {withdrawal.status}")
+    try:
+        # Paid before our commit: if the commit then fails, approval is retried and the provider's idempotency on
+        # the withdrawal id keeps it from paying twice.
+        payout_ref = await payout.pay(
+            withdrawal_id=withdrawal_id, leader_id=withdrawal.leader_id, amount_fen=withdrawal.amount_fen
+        )
+    except PayoutError as exc:
+        raise PayoutFailed(str(exc)) from exc
+    now = utcnow()
+    if not await repository.decide_withdrawal(
+        session, withdrawal_id, status="paid", decided_by=decided_by, at=now, payout_ref=payout_ref
+    ):
+        raise WithdrawalAlreadyDecided(f"Withdrawal {withdrawal_id} was decided meanwhile")
+    await commission_repository.post_entry(
+        session,
+        leader_id=withdrawal.leader_id,
+        kind="withdrawal_paid",
+        amount_fen=withdrawal.amount_fen,
+        movement=Movement(in_withdrawal=-withdrawal.amount_fen, withdrawn=withdrawal.amount_fen),
+        ref=f"withdrawal_paid:{withdrawal_id}",
+        at=now,
+        withdrawal_id=withdrawal_id,
+    )
+    return WithdrawalRead.model_validate(await _require(session, withdrawal_id))
+
+
+async def reject_withdrawal(
+    session: AsyncSession, *, withdrawal_id: int, decided_by: str, data: WithdrawalReject
+) -> WithdrawalRead:
+    withdrawal = await _require(session, withdrawal_id)
+    now = utcnow()
+    if not await repository.decide_withdrawal(
+        session, withdrawal_id, status="rejected", decided_by=decided_by, at=now, reason=data.reason
+    ):
+        raise WithdrawalAlreadyDecided(f"Withdrawal {withdrawal_id} is already {withdrawal.status}")
+    await commission_repository.post_entry(
+        session,
+        leader_id=withdrawal.leader_id,
+        kind="withdrawal_returned",
+        amount_fen=withdrawal.amount_fen,
+        movement=Movement(in_withdrawal=-withdrawal.amount_fen, available=withdrawal.amount_fen),
+        ref=f"withdrawal_returned:{withdrawal_id}",
+        at=now,
+        withdrawal_id=withdrawal_id,
+    )
+    return WithdrawalRead.model_validate(await _require(session, withdrawal_id))
+
+
+async def get_withdrawal(session: AsyncSession, *, user: Principal, withdrawal_id: int) -> WithdrawalRead:
+    withdrawal = await repository.get_withdrawal(session, withdrawal_id)
+    if withdrawal is None or not (user.is_ops or (user.has("leader") and user.sub == withdrawal.leader_id)):
+        raise WithdrawalNotFound(f"Withdrawal {withdrawal_id} does not exist")
+    return WithdrawalRead.model_validate(withdrawal)
+
+
+async def list_withdrawals(
+    session: AsyncSession, *, user: Principal, leader_id: str | None, status: str | None, page: PageParams
+) -> Page[WithdrawalRead]:
+    if leader_id is not None:
+        ensure_leader_or_ops(user, leader_id)
+    elif not user.is_ops:
+        raise NotYourLeaderAccount("Only ops list every leader's withdrawals")
+    rows = await repository.list_withdrawals(
+        session, leader_id=leader_id, status=status, limit=page.limit + 1, before_id=page.after_int()
+    )
+    return page.page(rows, key=lambda w: [w.id], convert=WithdrawalRead.model_validate)
