@@ -114,14 +114,20 @@ def seed_products(ctx: DemoContext) -> str:
 def seed_leader(ctx: DemoContext) -> str:
     if ctx.client.get(f"/api/v1/leaders/{LEADER_SUB}", headers=ctx.auth(OPS_SUB)).status_code == 200:
         return f"leader {LEADER_SUB} (already approved)"
-    application = {
-        "name": "王阿姨",
-        "phone": "13800000000",
-        "pickup_point": {"name": "阳光小区 3 栋门卫室", "address": "阳光路 88 号", "community": "阳光小区"},
-    }
-    headers = {**ctx.auth(LEADER_SUB), "Idempotency-Key": "demo-leader-application"}
-    applied = _expect(ctx.client.post("/api/v1/leader-applications", json=application, headers=headers), 200, 201)
-    application_id = applied.json()["id"]
+    # An application left pending by an earlier, interrupted run is approved rather than filed twice.
+    pending = ctx.client.get("/api/v1/leader-applications", params={"status": "pending"}, headers=ctx.auth(LEADER_SUB))
+    items = _expect(pending, 200).json()["items"]
+    if items:
+        application_id = items[0]["id"]
+    else:
+        application = {
+            "name": "王阿姨",
+            "phone": "13800000000",
+            "pickup_point": {"name": "阳光小区 3 栋门卫室", "address": "阳光路 88 号", "community": "阳光小区"},
+        }
+        headers = {**ctx.auth(LEADER_SUB), "Idempotency-Key": "demo-leader-application"}
+        applied = ctx.client.post("/api/v1/leader-applications", json=application, headers=headers)
+        application_id = _expect(applied, 200, 201).json()["id"]
     approve = f"/api/v1/leader-applications/{application_id}/approve"
     _expect(ctx.client.post(approve, headers=ctx.auth(OPS_SUB)), 200)
     return f"leader {LEADER_SUB} (application {application_id} approved)"
@@ -147,7 +153,12 @@ STEPS: tuple[DemoStep, ...] = (
     DemoStep("products", ("GET /api/v1/products", "POST /api/v1/products"), seed_products),
     DemoStep(
         "leader",
-        ("GET /api/v1/leaders/{}", "POST /api/v1/leader-applications", "POST /api/v1/leader-applications/{}/approve"),
+        (
+            "GET /api/v1/leaders/{}",
+            "GET /api/v1/leader-applications",
+            "POST /api/v1/leader-applications",
+            "POST /api/v1/leader-applications/{}/approve",
+        ),
         seed_leader,
     ),
     DemoStep("community member", ("POST /api/v1/leaders/{}/members",), seed_membership),
