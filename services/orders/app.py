@@ -1,21 +1,75 @@
-"""The orders service: products, orders, payments, pickup, refunds, flash sales."""
+"""The orders service: products, orders, payments, delivery batches, pickup, refunds, flash sales."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
+from redis.asyncio import Redis
 
 from services.common.app import build_service_app
+from services.common.jobs import every
+from services.orders import jobs
+from services.orders.clients import HttpLeaderDirectory, HttpPointsClient, UpstreamClients
 from services.orders.config import Settings, get_settings
+from services.orders.delivery.router import router as delivery_router
+from services.orders.flash_sales.router import router as flash_sales_router
+from services.orders.flash_sales.stock import FlashRuntime, RedisFlashStock
 from services.orders.models import metadata
+from services.orders.orders.router import router as orders_router
+from services.orders.payment_provider import FakeRefundProvider
+from services.orders.payments.router import router as payments_router
 from services.orders.products.router import router as products_router
+from services.orders.txn import AfterTransaction
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    return build_service_app(
+    upstream = UpstreamClients(
+        timeout_seconds=settings.upstream_timeout_seconds,
+        jwt_secret=settings.jwt_secret,
+        jwt_algorithm=settings.jwt_algorithm,
+    )
+    redis_stock = None
+    if settings.redis_url:
+        # The client connects lazily, on the first flash-sale purchase.
+        redis_stock = RedisFlashStock(Redis.from_url(settings.redis_url), prefix=settings.redis_prefix)
+    flash = FlashRuntime(redis=redis_stock, sold_out_ttl_seconds=settings.flash_sold_out_ttl_seconds)
+    app = build_service_app(
         service="orders",
         title="Orders service",
         settings=settings,
         metadata=metadata,
-        routers=[products_router],
+        routers=[products_router, orders_router, payments_router, delivery_router, flash_sales_router],
+        background_jobs=[
+            every(settings.payment_timeout_interval_seconds, jobs.payment_timeout_job),
+            every(settings.delivery_cutoff_interval_seconds, jobs.delivery_cutoff_job),
+            every(settings.refund_interval_seconds, jobs.refund_sender_job),
+        ],
+        extra_state={
+            "upstream": upstream,
+            "leaders": HttpLeaderDirectory(upstream, settings.leaders_url, cache_seconds=settings.leader_cache_seconds),
+            "points": HttpPointsClient(upstream, settings.points_url),
+            # No real provider is integrated yet: refunds are recorded by the fake and visible to ops.
+            "refund_provider": FakeRefundProvider(),
+            "flash": flash,
+            "after_transaction": AfterTransaction(),
+        },
     )
+
+    # The shared app builder only disposes the database on shutdown; close our pooled clients there too.
+    inner_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
+        async with inner_lifespan(app_):
+            try:
+                yield
+            finally:
+                await app_.state.after_transaction.drain()
+                await flash.aclose()
+                await upstream.aclose()
+
+    app.router.lifespan_context = lifespan
+    return app

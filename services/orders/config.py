@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from datetime import time
 from typing import ClassVar
 
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import ServiceSettings
+
+_HH_MM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
 class Settings(ServiceSettings):
@@ -14,6 +19,59 @@ class Settings(ServiceSettings):
     service_name: ClassVar[str] = "orders"
 
     port: int = 8002
+
+    # Other services this one calls synchronously (only while creating an order).
+    leaders_url: str = "http://127.0.0.1:8001"
+    points_url: str = "http://127.0.0.1:8003"
+    upstream_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    leader_cache_seconds: float = Field(
+        default=5.0, ge=0, description="How long a leader lookup is reused (0 = ask every time)"
+    )
+
+    # Orders
+    max_lines_per_order: int = Field(default=20, ge=1, le=200)
+    max_quantity_per_line: int = Field(default=50, ge=1, le=100_000)
+    payment_timeout_seconds: int = Field(default=900, ge=1)
+    flash_payment_timeout_seconds: int = Field(default=300, ge=1)
+    payment_timeout_interval_seconds: float = Field(default=10.0, gt=0)
+    payment_timeout_batch: int = Field(default=200, ge=1, le=10_000)
+
+    # Payments
+    payment_secret: str = Field(default="dev-only-payment-secret-change-me", min_length=16)
+    refund_interval_seconds: float = Field(default=10.0, gt=0)
+
+    # Pickup and after-sale
+    pickup_max_attempts: int = Field(default=5, ge=1, le=100)
+    pickup_lock_seconds: int = Field(default=900, ge=1)
+    after_sale_days: int = Field(default=7, ge=0, le=365)
+
+    # Delivery: paid orders are batched per leader at this local time every day (business time zone).
+    delivery_cutoff: str = "22:00"
+    delivery_cutoff_interval_seconds: float = Field(default=60.0, gt=0)
+
+    # Flash sales: Redis decides who gets the stock when set; the database does otherwise.
+    redis_url: str | None = None
+    redis_prefix: str = Field(default="gb", min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.:-]+$")
+    flash_sold_out_ttl_seconds: float = Field(
+        default=2.0, ge=0, description="How long a sold-out answer is given from memory before asking again"
+    )
+
+    @field_validator("delivery_cutoff")
+    @classmethod
+    def _hh_mm(cls, value: str) -> str:
+        if not _HH_MM.match(value):
+            raise ValueError("delivery_cutoff must be HH:MM (24-hour, business time zone)")
+        return value
+
+    @field_validator("leaders_url", "points_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def cutoff_time(self) -> time:
+        hours, minutes = self.delivery_cutoff.split(":")
+        return time(int(hours), int(minutes))
 
 
 def get_settings() -> Settings:

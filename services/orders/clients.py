@@ -1,0 +1,231 @@
+"""The two services the orders service calls synchronously, behind small interfaces.
+
+`create_app` puts an implementation of each on `app.state` (`leaders`, `points`); tests swap in in-memory fakes.
+The HTTP implementations share one pooled `httpx.AsyncClient` per app, carry a short timeout and a service token,
+and turn every failure into a clear problem: upstream down → 503, no answer in time → 504, a refusal by the points
+service → its own code (409/422).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import httpx
+
+from services.common.auth import service_token
+from services.common.errors import Conflict, DomainError, InvalidInput, ServiceUnavailable, UpstreamTimeout
+
+log = logging.getLogger("services.orders.clients")
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderInfo:
+    leader_id: str
+    status: str
+    level: str | None
+    pickup_point: dict[str, Any] | None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    points: int
+    discount_fen: int
+
+
+class LeaderDirectory(Protocol):
+    async def get_leader(self, leader_id: str) -> LeaderInfo | None: ...
+
+
+class PointsClient(Protocol):
+    async def hold(self, *, order_id: int, user_id: str, points: int, goods_fen: int) -> Hold: ...
+
+    async def release(self, *, order_id: int) -> None: ...
+
+
+class LeadersUnavailable(ServiceUnavailable):
+    code = "LEADERS_UNAVAILABLE"
+    title = "The leaders service is unavailable"
+
+
+class LeadersTimeout(UpstreamTimeout):
+    code = "LEADERS_TIMEOUT"
+    title = "The leaders service did not answer in time"
+
+
+class PointsUnavailable(ServiceUnavailable):
+    code = "POINTS_UNAVAILABLE"
+    title = "The points service is unavailable"
+
+
+class PointsTimeout(UpstreamTimeout):
+    code = "POINTS_TIMEOUT"
+    title = "The points service did not answer in time"
+
+
+class InsufficientPoints(Conflict):
+    code = "INSUFFICIENT_POINTS"
+    title = "Not enough points"
+
+
+class HoldConflict(Conflict):
+    code = "HOLD_CONFLICT"
+    title = "Points were already held for this order with other values"
+
+
+class PointsRefused(Conflict):
+    code = "POINTS_REFUSED"
+    title = "The points service refused the request"
+
+
+class PointsNotUsable(InvalidInput):
+    code = "POINTS_NOT_USABLE"
+    title = "These points cannot be used on this order"
+
+
+_refusals: dict[tuple[int, str], type[DomainError]] = {
+    (409, InsufficientPoints.code): InsufficientPoints,
+    (409, HoldConflict.code): HoldConflict,
+}
+
+
+def points_refusal(status: int, code: str | None) -> type[DomainError]:
+    """The error class for a refusal by the points service, keeping its code so callers see the real reason."""
+    base: type[DomainError] = PointsRefused if status == 409 else PointsNotUsable
+    if not code or not code.replace("_", "").isalnum():
+        return base
+    key = (status, code)
+    if key not in _refusals:
+        _refusals[key] = type(code.title().replace("_", ""), (base,), {"code": code, "title": base.title})
+    return _refusals[key]
+
+
+class UpstreamClients:
+    """One pooled HTTP client for the app, created on first use and closed on shutdown."""
+
+    def __init__(self, *, timeout_seconds: float, jwt_secret: str, jwt_algorithm: str) -> None:
+        self._timeout = timeout_seconds
+        self._secret = jwt_secret
+        self._algorithm = jwt_algorithm
+        self._client: httpx.AsyncClient | None = None
+        self._token: tuple[str, float] | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self._timeout),
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            )
+        return self._client
+
+    def headers(self) -> dict[str, str]:
+        # Service tokens live 5 minutes; reuse one for a minute rather than signing a JWT per call.
+        now = time.monotonic()
+        if self._token is None or now - self._token[1] > 60:
+            token = service_token(source="orders", secret=self._secret, algorithm=self._algorithm)
+            self._token = (token, now)
+        return {"Authorization": f"Bearer {self._token[0]}"}
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+def _problem_code(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    code = body.get("code") if isinstance(body, dict) else None
+    return code if isinstance(code, str) else None
+
+
+class HttpLeaderDirectory:
+    """`GET {leaders_url}/internal/leaders/{leader_id}`; 404 means the leader does not exist."""
+
+    def __init__(self, upstream: UpstreamClients, base_url: str, *, cache_seconds: float = 0.0) -> None:
+        self._upstream = upstream
+        self._base_url = base_url
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, LeaderInfo | None]] = {}
+
+    async def get_leader(self, leader_id: str) -> LeaderInfo | None:
+        now = time.monotonic()
+        cached = self._cache.get(leader_id)
+        if cached is not None and now - cached[0] < self._cache_seconds:
+            return cached[1]
+        info = await self._fetch(leader_id)
+        if self._cache_seconds > 0:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[leader_id] = (now, info)
+        return info
+
+    async def _fetch(self, leader_id: str) -> LeaderInfo | None:
+        url = f"{self._base_url}/internal/leaders/{quote(leader_id, safe='')}"
+        try:
+            response = await self._upstream.client.get(url, headers=self._upstream.headers())
+        except httpx.TimeoutException as exc:
+            raise LeadersTimeout() from exc
+        except httpx.HTTPError as exc:
+            log.warning("leaders service unreachable", extra={"error": repr(exc)})
+            raise LeadersUnavailable() from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise LeadersUnavailable(f"The leaders service answered {response.status_code}")
+        body = response.json()
+        return LeaderInfo(
+            leader_id=str(body["leader_id"]),
+            status=str(body["status"]),
+            level=body.get("level"),
+            pickup_point=body.get("pickup_point"),
+        )
+
+
+class HttpPointsClient:
+    """`POST {points_url}/internal/points/holds` and `.../holds/{order_id}/release`."""
+
+    def __init__(self, upstream: UpstreamClients, base_url: str) -> None:
+        self._upstream = upstream
+        self._base_url = base_url
+
+    async def _post(self, path: str, body: dict[str, Any] | None) -> httpx.Response:
+        try:
+            return await self._upstream.client.post(
+                f"{self._base_url}{path}", json=body, headers=self._upstream.headers()
+            )
+        except httpx.TimeoutException as exc:
+            raise PointsTimeout() from exc
+        except httpx.HTTPError as exc:
+            log.warning("points service unreachable", extra={"error": repr(exc)})
+            raise PointsUnavailable() from exc
+
+    async def hold(self, *, order_id: int, user_id: str, points: int, goods_fen: int) -> Hold:
+        body = {"order_id": order_id, "user_id": user_id, "points": points, "goods_fen": goods_fen}
+        response = await self._post("/internal/points/holds", body)
+        if response.status_code in (409, 422):
+            error = points_refusal(response.status_code, _problem_code(response))
+            detail = None
+            with contextlib.suppress(ValueError, AttributeError):
+                detail = response.json().get("detail")
+            raise error(detail if isinstance(detail, str) else None)
+        if response.status_code not in (200, 201):
+            raise PointsUnavailable(f"The points service answered {response.status_code}")
+        data = response.json()
+        return Hold(points=int(data["points"]), discount_fen=int(data["discount_fen"]))
+
+    async def release(self, *, order_id: int) -> None:
+        response = await self._post(f"/internal/points/holds/{order_id}/release", None)
+        if response.status_code not in (200, 204, 404):
+            raise PointsUnavailable(f"The points service answered {response.status_code}")

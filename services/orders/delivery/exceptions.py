@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from services.common.errors import Conflict, Forbidden, NotFound
+
+
+class BatchNotFound(NotFound):
+    code = "DELIVERY_BATCH_NOT_FOUND"
+    title = "No such delivery batch"
+
+
+class BatchAlreadyReceived(Conflict):
+    code = "DELIVERY_BATCH_ALREADY_RECEIVED"
+    title = "This delivery batch was already received"
+
+
+class NotBatchLeader(Forbidden):
+    code = "NOT_BATCH_LEADER"
+    title = "Only the batch's leader may do this"

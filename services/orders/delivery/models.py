@@ -1,0 +1,41 @@
+"""Delivery batches: the paid orders of one leader's pickup point cut off on one local date, with a pick list."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, UniqueConstraint
+from sqlmodel import Field
+
+from services.common.db import timestamp_field
+from services.orders.db import OrdersBase
+
+IN_TRANSIT = "in_transit"
+RECEIVED = "received"
+
+
+class DeliveryBatch(OrdersBase, table=True):
+    __tablename__ = "delivery_batches"
+    __table_args__ = (UniqueConstraint("leader_id", "cutoff_date"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    leader_id: str = Field(max_length=64, index=True)
+    cutoff_date: date
+    status: str = Field(default=IN_TRANSIT, max_length=16)
+    order_count: int = Field(default=0)
+    created_at: datetime = timestamp_field()
+    received_at: datetime | None = timestamp_field(nullable=True)
+    received_by: str | None = Field(default=None, max_length=64)
+
+
+class DeliveryBatchItem(OrdersBase, table=True):
+    """One pick-list row: how many units of a product go to the batch's pickup point."""
+
+    __tablename__ = "delivery_batch_items"
+    __table_args__ = (UniqueConstraint("batch_id", "product_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="delivery_batches.id")
+    product_id: int
+    product_name: str = Field(max_length=100)
+    quantity: int = Field(sa_type=BigInteger)

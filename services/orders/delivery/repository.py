@@ -1,0 +1,137 @@
+"""All SQL about delivery batches and their pick lists."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.orders.delivery.models import IN_TRANSIT, RECEIVED, DeliveryBatch, DeliveryBatchItem
+from services.orders.orders.models import PAID, Order, OrderLine
+
+
+def _eligible(cutoff_at: datetime) -> list[object]:
+    return [
+        Order.status == PAID,
+        col(Order.delivery_batch_id).is_(None),
+        col(Order.paid_at) < cutoff_at,
+        Order.refund_status != "full",
+    ]
+
+
+async def leaders_with_orders_to_ship(session: AsyncSession, *, cutoff_at: datetime) -> Sequence[str]:
+    query = select(Order.leader_id).where(*_eligible(cutoff_at)).distinct().order_by(col(Order.leader_id))  # type: ignore[arg-type]
+    return (await session.exec(query)).all()
+
+
+async def get_batch(session: AsyncSession, batch_id: int) -> DeliveryBatch | None:
+    query = select(DeliveryBatch).where(DeliveryBatch.id == batch_id).execution_options(populate_existing=True)
+    return (await session.exec(query)).first()
+
+
+async def get_or_create_batch(session: AsyncSession, *, leader_id: str, cutoff_date: date) -> DeliveryBatch:
+    query = (
+        select(DeliveryBatch)
+        .where(DeliveryBatch.leader_id == leader_id, DeliveryBatch.cutoff_date == cutoff_date)
+        .execution_options(populate_existing=True)
+    )
+    found = (await session.exec(query)).first()
+    if found is not None:
+        return found
+    try:
+        async with session.begin_nested():
+            batch = DeliveryBatch(leader_id=leader_id, cutoff_date=cutoff_date, status=IN_TRANSIT)
+            session.add(batch)
+            await session.flush()
+            return batch
+    except IntegrityError:
+        # Another job instance created it meanwhile (unique per leader and date).
+        return (await session.exec(query)).one()
+
+
+async def claim_orders(session: AsyncSession, *, batch_id: int, leader_id: str, cutoff_at: datetime) -> list[int]:
+    """Put the leader's paid, unbatched orders into the batch; the guard makes each order join one batch only."""
+    result = await session.exec(
+        update(Order)
+        .where(Order.leader_id == leader_id, *_eligible(cutoff_at))  # type: ignore[arg-type]
+        .values(delivery_batch_id=batch_id)
+        .returning(col(Order.id))
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(int(row[0]) for row in result.all())
+
+
+async def units_per_product(session: AsyncSession, order_ids: Sequence[int]) -> Sequence[tuple[int, str, int]]:
+    query = (
+        select(
+            OrderLine.product_id,
+            func.min(OrderLine.product_name),
+            func.sum(col(OrderLine.quantity) - col(OrderLine.refunded_quantity)),
+        )
+        .where(col(OrderLine.order_id).in_(order_ids))
+        .group_by(col(OrderLine.product_id))
+        .order_by(col(OrderLine.product_id))
+    )
+    return [(int(p), str(n), int(q)) for p, n, q in (await session.exec(query)).all()]
+
+
+async def add_to_pick_list(session: AsyncSession, *, batch_id: int, product_id: int, name: str, quantity: int) -> None:
+    result = await session.exec(
+        update(DeliveryBatchItem)
+        .where(col(DeliveryBatchItem.batch_id) == batch_id, col(DeliveryBatchItem.product_id) == product_id)
+        .values(quantity=col(DeliveryBatchItem.quantity) + quantity)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 0:
+        session.add(DeliveryBatchItem(batch_id=batch_id, product_id=product_id, product_name=name, quantity=quantity))
+        await session.flush()
+
+
+async def count_orders(session: AsyncSession, *, batch_id: int, added: int) -> None:
+    await session.exec(
+        update(DeliveryBatch)
+        .where(col(DeliveryBatch.id) == batch_id)
+        .values(order_count=col(DeliveryBatch.order_count) + added)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def mark_received(session: AsyncSession, *, batch_id: int, by: str, now: datetime) -> bool:
+    result = await session.exec(
+        update(DeliveryBatch)
+        .where(col(DeliveryBatch.id) == batch_id, col(DeliveryBatch.status) == IN_TRANSIT)
+        .values(status=RECEIVED, received_at=now, received_by=by)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def batch_order_ids(session: AsyncSession, batch_id: int) -> list[int]:
+    query = select(Order.id).where(Order.delivery_batch_id == batch_id).order_by(col(Order.id))
+    return [i for i in (await session.exec(query)).all() if i is not None]
+
+
+async def pick_list(session: AsyncSession, batch_id: int) -> Sequence[DeliveryBatchItem]:
+    query = (
+        select(DeliveryBatchItem)
+        .where(DeliveryBatchItem.batch_id == batch_id)
+        .order_by(col(DeliveryBatchItem.product_id))
+    )
+    return (await session.exec(query)).all()
+
+
+async def list_batches(
+    session: AsyncSession, *, limit: int, after_id: int | None, leader_id: str | None, status: str | None
+) -> Sequence[DeliveryBatch]:
+    query = select(DeliveryBatch).order_by(col(DeliveryBatch.id).desc()).limit(limit)
+    if after_id is not None:
+        query = query.where(col(DeliveryBatch.id) < after_id)
+    if leader_id is not None:
+        query = query.where(DeliveryBatch.leader_id == leader_id)
+    if status is not None:
+        query = query.where(DeliveryBatch.status == status)
+    return (await session.exec(query)).all()

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+
+from services.common.auth import CurrentUser, InvalidToken, MissingRole, OpsUser
+from services.common.db import SessionDep
+from services.common.errors import problem_docs
+from services.common.pagination import InvalidCursor, Page, PageDep
+from services.common.types import INT64_MAX
+from services.orders.delivery import service
+from services.orders.delivery.exceptions import BatchAlreadyReceived, BatchNotFound, NotBatchLeader
+from services.orders.delivery.schemas import BatchStatus, CutoffResult, DeliveryBatchRead, DeliveryBatchSummary
+from services.orders.deps import SettingsDep
+from services.orders.orders.exceptions import LeaderFilterForbidden
+
+router = APIRouter(prefix="/api/v1/delivery-batches", tags=["delivery"])
+
+BatchId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Delivery batch id")]
+
+
+@router.post(
+    "/cutoff",
+    response_model=CutoffResult,
+    summary="Run the delivery cut-off now (ops)",
+    responses=problem_docs(InvalidToken, MissingRole),
+)
+async def run_cutoff(request: Request, user: OpsUser, settings: SettingsDep) -> CutoffResult:
+    """Batches paid orders up to the latest daily cut-off; the same job runs on its own every minute."""
+    return await service.run_cutoff(request.app.state.db, tz=settings.tz, cutoff=settings.cutoff_time)
+
+
+@router.get(
+    "",
+    response_model=Page[DeliveryBatchSummary],
+    summary="List delivery batches (a leader sees their own; ops all)",
+    responses=problem_docs(InvalidToken, InvalidCursor, LeaderFilterForbidden),
+)
+async def list_batches(
+    session: SessionDep,
+    user: CurrentUser,
+    page: PageDep,
+    leader_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    status: BatchStatus | None = None,
+) -> Page[DeliveryBatchSummary]:
+    return await service.list_batches(session, user=user, page=page, leader_id=leader_id, status=status)
+
+
+@router.get(
+    "/{batch_id}",
+    response_model=DeliveryBatchRead,
+    summary="Read a delivery batch with its pick list",
+    responses=problem_docs(InvalidToken, BatchNotFound),
+)
+async def get_batch(batch_id: BatchId, session: SessionDep, user: CurrentUser) -> DeliveryBatchRead:
+    return await service.get_batch(session, batch_id=batch_id, user=user)
+
+
+@router.post(
+    "/{batch_id}/receive",
+    response_model=DeliveryBatchRead,
+    summary="Confirm the batch reached the pickup point (its leader, ops)",
+    responses=problem_docs(InvalidToken, BatchNotFound, NotBatchLeader, BatchAlreadyReceived),
+)
+async def receive_batch(batch_id: BatchId, session: SessionDep, user: CurrentUser) -> DeliveryBatchRead:
+    """The batch's paid orders become `ready_for_pickup`."""
+    return await service.receive_batch(session, batch_id=batch_id, user=user)

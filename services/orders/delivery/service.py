@@ -1,0 +1,119 @@
+"""Next-day delivery to pickup points (次日达 + 门店自提).
+
+At the daily cut-off (`ORDERS_DELIVERY_CUTOFF`, business time zone) the paid orders of each leader that are not yet
+in a batch go into that leader's batch for the cut-off date, with a pick list (units per product, net of refunds).
+When the goods reach the pickup point the leader confirms receipt and the batch's orders become ready for pickup.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.common.auth import Principal
+from services.common.clock import utcnow
+from services.common.db import Database
+from services.common.pagination import Page, PageParams
+from services.orders.delivery import repository
+from services.orders.delivery.exceptions import BatchAlreadyReceived, BatchNotFound, NotBatchLeader
+from services.orders.delivery.models import DeliveryBatch
+from services.orders.delivery.schemas import CutoffResult, DeliveryBatchRead, DeliveryBatchSummary, PickListItem
+from services.orders.orders import service as orders_service
+from services.orders.orders.exceptions import LeaderFilterForbidden
+
+
+def latest_cutoff(now: datetime, tz: ZoneInfo, cutoff: time) -> tuple[date, datetime]:
+    """The most recent cut-off at or before `now`: its local date and its moment in UTC."""
+    local_now = now.astimezone(tz)
+    moment = datetime.combine(local_now.date(), cutoff, tzinfo=tz)
+    if local_now < moment:
+        moment = datetime.combine(local_now.date() - timedelta(days=1), cutoff, tzinfo=tz)
+    return moment.date(), moment.astimezone(UTC)
+
+
+async def run_cutoff(db: Database, *, tz: ZoneInfo, cutoff: time, now: datetime | None = None) -> CutoffResult:
+    """Batch every leader's paid orders up to the latest cut-off; one transaction per leader; safe to repeat."""
+    cutoff_date, cutoff_at = latest_cutoff(now or utcnow(), tz, cutoff)
+    async with db.sessionmaker() as session:
+        leader_ids = await repository.leaders_with_orders_to_ship(session, cutoff_at=cutoff_at)
+    touched: list[DeliveryBatchSummary] = []
+    for leader_id in leader_ids:
+        async with db.sessionmaker() as session, session.begin():
+            batch = await repository.get_or_create_batch(session, leader_id=leader_id, cutoff_date=cutoff_date)
+            if batch.status != "in_transit":
+                continue  # already delivered: late stragglers wait for the next cut-off's batch
+            assert batch.id is not None
+            order_ids = await repository.claim_orders(
+                session, batch_id=batch.id, leader_id=leader_id, cutoff_at=cutoff_at
+            )
+            if not order_ids:
+                continue
+            for product_id, name, units in await repository.units_per_product(session, order_ids):
+                if units > 0:
+                    await repository.add_to_pick_list(
+                        session, batch_id=batch.id, product_id=product_id, name=name, quantity=units
+                    )
+            await repository.count_orders(session, batch_id=batch.id, added=len(order_ids))
+            refreshed = await repository.get_batch(session, batch.id)
+            assert refreshed is not None
+            touched.append(DeliveryBatchSummary.model_validate(refreshed))
+    return CutoffResult(cutoff_date=cutoff_date, cutoff_at=cutoff_at, batches=touched)
+
+
+def _can_see(batch: DeliveryBatch, user: Principal) -> bool:
+    return user.is_ops or (user.has("leader") and batch.leader_id == user.sub)
+
+
+async def _read(session: AsyncSession, batch: DeliveryBatch) -> DeliveryBatchRead:
+    assert batch.id is not None
+    return DeliveryBatchRead(
+        id=batch.id,
+        leader_id=batch.leader_id,
+        cutoff_date=batch.cutoff_date,
+        status=batch.status,
+        order_count=batch.order_count,
+        order_ids=await repository.batch_order_ids(session, batch.id),
+        pick_list=[PickListItem.model_validate(i) for i in await repository.pick_list(session, batch.id)],
+        created_at=batch.created_at,
+        received_at=batch.received_at,
+        received_by=batch.received_by,
+    )
+
+
+async def get_batch(session: AsyncSession, *, batch_id: int, user: Principal) -> DeliveryBatchRead:
+    batch = await repository.get_batch(session, batch_id)
+    if batch is None or not _can_see(batch, user):
+        raise BatchNotFound(f"Delivery batch {batch_id} does not exist")
+    return await _read(session, batch)
+
+
+async def list_batches(
+    session: AsyncSession, *, user: Principal, page: PageParams, leader_id: str | None, status: str | None
+) -> Page[DeliveryBatchSummary]:
+    if not user.is_ops:
+        if leader_id is not None and leader_id != user.sub:
+            raise LeaderFilterForbidden()
+        leader_id = user.sub
+    rows = await repository.list_batches(
+        session, limit=page.limit + 1, after_id=page.after_int(), leader_id=leader_id, status=status
+    )
+    return page.page(rows, key=lambda b: [b.id], convert=DeliveryBatchSummary.model_validate)
+
+
+async def receive_batch(session: AsyncSession, *, batch_id: int, user: Principal) -> DeliveryBatchRead:
+    """The leader confirms the goods arrived: the batch's paid orders become ready for pickup."""
+    batch = await repository.get_batch(session, batch_id)
+    if batch is None or not _can_see(batch, user):
+        raise BatchNotFound(f"Delivery batch {batch_id} does not exist")
+    if not (user.is_ops or batch.leader_id == user.sub):
+        raise NotBatchLeader()
+    if not await repository.mark_received(session, batch_id=batch_id, by=user.sub, now=utcnow()):
+        raise BatchAlreadyReceived()
+    for order_id in await repository.batch_order_ids(session, batch_id):
+        # Guarded per order: an order already marked arrived on its own simply stays as it is.
+        await orders_service.make_ready(session, order_id=order_id, actor=user.sub, note=f"batch {batch_id}")
+    refreshed = await repository.get_batch(session, batch_id)
+    assert refreshed is not None
+    return await _read(session, refreshed)

@@ -1,0 +1,153 @@
+"""All SQL about flash sales. The stock decision is two guarded statements: one per buyer, one per sale."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.common.clock import utcnow
+from services.orders.flash_sales.models import FlashSale, FlashSalePurchase
+from services.orders.orders.models import Order
+
+
+async def insert_sale(session: AsyncSession, sale: FlashSale) -> FlashSale:
+    session.add(sale)
+    await session.flush()
+    return sale
+
+
+async def get_sale(session: AsyncSession, sale_id: int) -> FlashSale | None:
+    query = select(FlashSale).where(FlashSale.id == sale_id).execution_options(populate_existing=True)
+    return (await session.exec(query)).first()
+
+
+async def list_sales(session: AsyncSession, *, limit: int, after_id: int | None) -> Sequence[FlashSale]:
+    query = select(FlashSale).order_by(col(FlashSale.id).desc()).limit(limit)
+    if after_id is not None:
+        query = query.where(col(FlashSale.id) < after_id)
+    return (await session.exec(query)).all()
+
+
+async def take_buyer_quota(session: AsyncSession, *, sale_id: int, user_id: str, quantity: int, limit: int) -> bool:
+    """Count `quantity` more units against the buyer's limit; False when that would pass the limit.
+
+    The row is unique per (sale, user): two parallel first purchases by one buyer cannot both insert it (on
+    PostgreSQL the second waits for the first's commit and then hits the unique constraint).
+    """
+    now = utcnow()
+    result = await session.exec(
+        update(FlashSalePurchase)
+        .where(
+            col(FlashSalePurchase.sale_id) == sale_id,
+            col(FlashSalePurchase.user_id) == user_id,
+            col(FlashSalePurchase.quantity) + quantity <= limit,
+        )
+        .values(quantity=col(FlashSalePurchase.quantity) + quantity, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 1:
+        return True
+    if quantity > limit:
+        return False
+    try:
+        async with session.begin_nested():
+            await session.exec(
+                FlashSalePurchase.__table__.insert().values(  # type: ignore[attr-defined]
+                    sale_id=sale_id, user_id=user_id, quantity=quantity, updated_at=now
+                )
+            )
+    except IntegrityError:
+        return False  # the row exists and the update above found it over the limit
+    return True
+
+
+async def take_sale_stock(session: AsyncSession, *, sale_id: int, quantity: int) -> bool:
+    result = await session.exec(
+        update(FlashSale)
+        .where(col(FlashSale.id) == sale_id, col(FlashSale.remaining) >= quantity)
+        .values(remaining=col(FlashSale.remaining) - quantity)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def return_sale_units(session: AsyncSession, *, sale_id: int, user_id: str, quantity: int) -> None:
+    """Give units of a cancelled order back to the sale and to the buyer's quota (called once per cancellation)."""
+    await session.exec(
+        update(FlashSale)
+        .where(col(FlashSale.id) == sale_id)
+        .values(remaining=col(FlashSale.remaining) + quantity)
+        .execution_options(synchronize_session=False)
+    )
+    await session.exec(
+        update(FlashSalePurchase)
+        .where(
+            col(FlashSalePurchase.sale_id) == sale_id,
+            col(FlashSalePurchase.user_id) == user_id,
+            col(FlashSalePurchase.quantity) >= quantity,
+        )
+        .values(quantity=col(FlashSalePurchase.quantity) - quantity, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def sale_remaining(session: AsyncSession, sale_id: int) -> int | None:
+    query = select(FlashSale.remaining).where(FlashSale.id == sale_id)
+    return (await session.exec(query)).first()
+
+
+async def buyer_quantities(session: AsyncSession, sale_id: int) -> dict[str, int]:
+    query = select(FlashSalePurchase.user_id, FlashSalePurchase.quantity).where(
+        FlashSalePurchase.sale_id == sale_id, col(FlashSalePurchase.quantity) > 0
+    )
+    return {user: quantity for user, quantity in (await session.exec(query)).all()}
+
+
+async def live_reservations(session: AsyncSession, sale_id: int) -> dict[str, tuple[str, int]]:
+    """Reservation token → (buyer, units) for the sale's orders that still hold stock (not cancelled)."""
+    from services.orders.orders.models import OrderLine
+
+    query = (
+        select(Order.flash_reservation, Order.customer_id, func.sum(OrderLine.quantity))
+        .join(OrderLine, col(OrderLine.order_id) == col(Order.id))
+        .where(
+            Order.flash_sale_id == sale_id,
+            Order.status != "cancelled",
+            col(Order.flash_reservation).is_not(None),
+        )
+        .group_by(col(Order.flash_reservation), col(Order.customer_id))
+    )
+    return {str(token): (customer, int(units)) for token, customer, units in (await session.exec(query)).all()}
+
+
+async def sold_units(session: AsyncSession, sale_id: int) -> int:
+    """Units on the sale's orders that were not cancelled (pending or paid, refunded or not)."""
+    from services.orders.orders.models import OrderLine
+
+    query = (
+        select(func.coalesce(func.sum(OrderLine.quantity), 0))
+        .join(Order, col(OrderLine.order_id) == col(Order.id))
+        .where(Order.flash_sale_id == sale_id, Order.status != "cancelled")
+    )
+    return int((await session.exec(query)).one())
+
+
+async def set_aside_product_stock(session: AsyncSession, *, product_id: int, quantity: int) -> bool:
+    from services.orders.products.models import Product
+
+    result = await session.exec(
+        update(Product)
+        .where(col(Product.id) == product_id, col(Product.stock) >= quantity)
+        .values(stock=col(Product.stock) - quantity, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def window_open(starts_at: datetime, ends_at: datetime, now: datetime) -> bool:
+    return starts_at <= now < ends_at

@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from starlette.responses import Response
+
+from services.common.auth import CurrentUser, CustomerUser, InvalidToken, MissingRole, OpsUser
+from services.common.db import SessionDep
+from services.common.errors import problem_docs
+from services.common.idempotency import (
+    IdempotencyKey,
+    IdempotencyKeyInProgress,
+    IdempotencyKeyRequired,
+    IdempotencyKeyReused,
+    OptionalIdempotencyKey,
+    run_idempotent,
+)
+from services.common.pagination import InvalidCursor, Page, PageDep
+from services.common.types import INT64_MAX
+from services.orders.clients import LeadersTimeout, LeadersUnavailable
+from services.orders.deps import FlashDep, LeadersDep, SettingsDep
+from services.orders.flash_sales import service
+from services.orders.flash_sales.exceptions import (
+    FlashSaleLimitReached,
+    FlashSaleNotActive,
+    FlashSaleNotFound,
+    FlashSaleSoldOut,
+    NotEnoughProductStock,
+)
+from services.orders.flash_sales.schemas import FlashOrderCreate, FlashSaleCreate, FlashSaleRead, ReconciliationReport
+from services.orders.orders.exceptions import LeaderNotActive, UnknownLeader
+from services.orders.orders.schemas import OrderRead
+from services.orders.products.exceptions import ProductNotFound
+
+router = APIRouter(prefix="/api/v1/flash-sales", tags=["flash-sales"])
+
+SaleId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Flash sale id")]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=FlashSaleRead,
+    summary="Create a flash sale (ops)",
+    responses=problem_docs(InvalidToken, MissingRole, ProductNotFound, NotEnoughProductStock, IdempotencyKeyReused),
+)
+async def create_sale(
+    body: FlashSaleCreate, session: SessionDep, user: OpsUser, idempotency: OptionalIdempotencyKey
+) -> Response:
+    """The sale's stock is taken from the product's stock when the sale is created."""
+    return await run_idempotent(
+        session, idempotency, body, lambda: service.create_sale(session, data=body, created_by=user.sub)
+    )
+
+
+@router.get(
+    "",
+    response_model=Page[FlashSaleRead],
+    summary="List flash sales, newest first",
+    responses=problem_docs(InvalidToken, InvalidCursor),
+)
+async def list_sales(session: SessionDep, user: CurrentUser, page: PageDep) -> Page[FlashSaleRead]:
+    return await service.list_sales(session, page=page)
+
+
+@router.get(
+    "/{sale_id}",
+    response_model=FlashSaleRead,
+    summary="Read one flash sale",
+    responses=problem_docs(InvalidToken, FlashSaleNotFound),
+)
+async def get_sale(sale_id: SaleId, session: SessionDep, user: CurrentUser) -> FlashSaleRead:
+    return await service.get_sale(session, sale_id=sale_id)
+
+
+@router.post(
+    "/{sale_id}/orders",
+    status_code=201,
+    response_model=OrderRead,
+    summary="Buy in a flash sale (customer)",
+    responses=problem_docs(
+        InvalidToken,
+        MissingRole,
+        IdempotencyKeyRequired,
+        IdempotencyKeyReused,
+        IdempotencyKeyInProgress,
+        FlashSaleNotFound,
+        FlashSaleSoldOut,
+        FlashSaleLimitReached,
+        FlashSaleNotActive,
+        UnknownLeader,
+        LeaderNotActive,
+        LeadersUnavailable,
+        LeadersTimeout,
+    ),
+)
+async def buy(
+    sale_id: SaleId,
+    body: FlashOrderCreate,
+    session: SessionDep,
+    user: CustomerUser,
+    idempotency: IdempotencyKey,
+    flash: FlashDep,
+    leaders: LeadersDep,
+    settings: SettingsDep,
+) -> Response:
+    """Creates an ordinary order at the sale price, to be paid within `ORDERS_FLASH_PAYMENT_TIMEOUT_SECONDS`.
+
+    Once this process knows the sale is sold out it answers 409 `FLASH_SALE_SOLD_OUT` from memory (no database,
+    no Redis), even for a retried key; a buyer who already won finds the order in `GET /api/v1/orders`."""
+    if flash.known_sold_out(sale_id):
+        raise FlashSaleSoldOut()
+    return await run_idempotent(
+        session,
+        idempotency,
+        body,
+        lambda: service.buy(
+            session,
+            sale_id=sale_id,
+            customer_id=user.sub,
+            data=body,
+            flash=flash,
+            leaders=leaders,
+            payment_timeout_seconds=settings.flash_payment_timeout_seconds,
+        ),
+    )
+
+
+@router.get(
+    "/{sale_id}/reconciliation",
+    response_model=ReconciliationReport,
+    summary="Compare the sale's stock in Redis and in the database (ops)",
+    responses=problem_docs(InvalidToken, MissingRole, FlashSaleNotFound),
+)
+async def reconcile(sale_id: SaleId, session: SessionDep, user: OpsUser, flash: FlashDep) -> ReconciliationReport:
+    return await service.reconcile(session, sale_id=sale_id, flash=flash)

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from services.common.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+
+
+class OrderNotFound(NotFound):
+    code = "ORDER_NOT_FOUND"
+    title = "No such order"
+
+
+class OrderLineNotFound(InvalidInput):
+    code = "ORDER_LINE_NOT_FOUND"
+    title = "The order has no such line"
+
+
+class ProductUnavailable(InvalidInput):
+    code = "PRODUCT_NOT_FOUND"
+    title = "A product on the order does not exist"
+
+
+class OutOfStock(Conflict):
+    code = "OUT_OF_STOCK"
+    title = "Not enough stock for a product on the order"
+
+
+class DuplicateProduct(InvalidInput):
+    code = "DUPLICATE_PRODUCT"
+    title = "Each product may appear on one line only"
+
+
+class TooManyLines(InvalidInput):
+    code = "TOO_MANY_LINES"
+    title = "The order has more lines than allowed"
+
+
+class QuantityTooLarge(InvalidInput):
+    code = "QUANTITY_TOO_LARGE"
+    title = "A line asks for more units than one order may take"
+
+
+class UnknownLeader(InvalidInput):
+    code = "LEADER_NOT_FOUND"
+    title = "No such leader (pickup point)"
+
+
+class LeaderNotActive(Conflict):
+    code = "LEADER_NOT_ACTIVE"
+    title = "This leader's pickup point does not take orders now"
+
+
+class OrderNotCancellable(Conflict):
+    code = "ORDER_NOT_CANCELLABLE"
+    title = "Only an unpaid order can be cancelled"
+
+
+class InvalidOrderState(Conflict):
+    code = "INVALID_ORDER_STATE"
+    title = "The order is not in a state that allows this"
+
+
+class NotOrderLeader(Forbidden):
+    code = "NOT_ORDER_LEADER"
+    title = "Only the order's leader may do this"
+
+
+class LeaderFilterForbidden(Forbidden):
+    code = "LEADER_FILTER_FORBIDDEN"
+    title = "A leader may only list orders at their own pickup point"
+
+
+class WrongPickupCode(InvalidInput):
+    code = "WRONG_PICKUP_CODE"
+    title = "The pickup code is wrong"
+
+
+class PickupLocked(DomainError):
+    status = 423
+    code = "PICKUP_LOCKED"
+    title = "Too many wrong pickup codes; try again later"
+
+
+class RefundExceedsPurchase(Conflict):
+    code = "REFUND_EXCEEDS_PURCHASE"
+    title = "More units would be refunded than were bought"
+
+
+class OrderNotRefundable(Conflict):
+    code = "ORDER_NOT_REFUNDABLE"
+    title = "This order cannot be refunded in its current state"
+
+
+class AfterSaleWindowClosed(Conflict):
+    code = "AFTER_SALE_WINDOW_CLOSED"
+    title = "The after-sale window of this order has closed"

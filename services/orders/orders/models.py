@@ -1,0 +1,126 @@
+"""Orders, their lines (price and discount snapshots), their state log and their refunds."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Index
+from sqlmodel import Field
+
+from services.common.db import timestamp_field
+from services.orders.db import OrdersBase
+
+PENDING_PAYMENT = "pending_payment"
+PAID = "paid"
+READY_FOR_PICKUP = "ready_for_pickup"
+PICKED_UP = "picked_up"
+CANCELLED = "cancelled"
+
+
+class Order(OrdersBase, table=True):
+    __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint("goods_fen >= 0", name="goods_not_negative"),
+        CheckConstraint("payable_fen >= 0", name="payable_not_negative"),
+        CheckConstraint("refunded_fen >= 0 AND refunded_fen <= payable_fen", name="refund_within_paid"),
+        Index("ix_orders_status_expires_at", "status", "expires_at"),
+        Index("ix_orders_customer_id_id", "customer_id", "id"),
+        Index("ix_orders_leader_id_status_id", "leader_id", "status", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: str = Field(max_length=64)
+    leader_id: str = Field(max_length=64)
+    status: str = Field(max_length=20)
+    goods_fen: int = Field(sa_type=BigInteger)
+    points_used: int = Field(default=0, sa_type=BigInteger)
+    points_discount_fen: int = Field(default=0, sa_type=BigInteger)
+    payable_fen: int = Field(sa_type=BigInteger)
+    refunded_fen: int = Field(default=0, sa_type=BigInteger)
+    refund_status: str = Field(default="none", max_length=10)
+    flash_sale_id: int | None = Field(default=None, index=True)
+    #: The Redis reservation this flash order consumed; releasing it is idempotent by this token.
+    flash_reservation: str | None = Field(default=None, max_length=64, unique=True)
+    pickup_point: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    pickup_code: str | None = Field(default=None, max_length=6)
+    pickup_failed_attempts: int = Field(default=0)
+    pickup_locked_until: datetime | None = timestamp_field(nullable=True)
+    delivery_batch_id: int | None = Field(default=None, index=True)
+    expires_at: datetime = timestamp_field()
+    created_at: datetime = timestamp_field()
+    updated_at: datetime = timestamp_field()
+    paid_at: datetime | None = timestamp_field(nullable=True)
+    ready_at: datetime | None = timestamp_field(nullable=True)
+    picked_up_at: datetime | None = timestamp_field(nullable=True)
+    cancelled_at: datetime | None = timestamp_field(nullable=True)
+    cancel_reason: str | None = Field(default=None, max_length=20)
+
+
+class OrderLine(OrdersBase, table=True):
+    """One product on an order, with what was actually paid for it after its share of the points discount."""
+
+    __tablename__ = "order_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("refunded_quantity >= 0 AND refunded_quantity <= quantity", name="refund_within_bought"),
+        CheckConstraint("paid_fen >= 0", name="paid_not_negative"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    product_id: int
+    product_name: str = Field(max_length=100)
+    quantity: int
+    unit_price_fen: int = Field(sa_type=BigInteger)
+    amount_fen: int = Field(sa_type=BigInteger)
+    points_discount_fen: int = Field(default=0, sa_type=BigInteger)
+    points_used: int = Field(default=0, sa_type=BigInteger)
+    paid_fen: int = Field(sa_type=BigInteger)
+    refunded_quantity: int = Field(default=0)
+    refunded_fen: int = Field(default=0, sa_type=BigInteger)
+    refunded_points: int = Field(default=0, sa_type=BigInteger)
+
+
+class OrderLog(OrdersBase, table=True):
+    """Who moved an order to which state, when. Written in the transaction of the change; never edited."""
+
+    __tablename__ = "order_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    from_status: str | None = Field(default=None, max_length=20)
+    to_status: str = Field(max_length=20)
+    actor: str = Field(max_length=64)
+    note: str | None = Field(default=None, max_length=200)
+    created_at: datetime = timestamp_field()
+
+
+class Refund(OrdersBase, table=True):
+    """Money and points given back for some units of some lines. The provider refund is sent by a job."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (Index("ix_refunds_provider_status_id", "provider_status", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    requested_by: str = Field(max_length=64)
+    reason: str = Field(max_length=200)
+    refund_fen: int = Field(sa_type=BigInteger)
+    points_returned: int = Field(sa_type=BigInteger)
+    after_pickup: bool
+    provider_status: str = Field(default="pending", max_length=16)  # pending → sent (nothing to send: not_needed)
+    provider_refund_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = timestamp_field()
+    sent_at: datetime | None = timestamp_field(nullable=True)
+
+
+class RefundLine(OrdersBase, table=True):
+    __tablename__ = "refund_lines"
+
+    id: int | None = Field(default=None, primary_key=True)
+    refund_id: int = Field(foreign_key="refunds.id", index=True)
+    line_id: int = Field(foreign_key="order_lines.id")
+    quantity: int
+    refund_fen: int = Field(sa_type=BigInteger)
+    points_returned: int = Field(sa_type=BigInteger)

@@ -1,0 +1,206 @@
+"""All SQL about orders, lines, the order log and refunds. Every status change names the status it expects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.orders.orders.models import Order, OrderLine, OrderLog, Refund, RefundLine
+from services.orders.products.models import Product
+
+
+async def reserve_product_stock(session: AsyncSession, *, product_id: int, quantity: int) -> tuple[str, int] | None:
+    """Take `quantity` units if that many are in stock; returns the (name, price) read in the same statement.
+
+    Callers take several products in ascending id order, so two orders never wait on each other's rows in a cycle.
+    """
+    statement = (
+        update(Product)
+        .where(col(Product.id) == product_id, col(Product.stock) >= quantity)
+        .values(stock=col(Product.stock) - quantity)
+        .returning(col(Product.name), col(Product.price_fen))
+        .execution_options(synchronize_session=False)
+    )
+    row = (await session.exec(statement)).first()
+    return None if row is None else (str(row[0]), int(row[1]))
+
+
+async def product_exists(session: AsyncSession, product_id: int) -> bool:
+    found = (await session.exec(select(Product.id).where(Product.id == product_id))).first()
+    return found is not None
+
+
+async def return_product_stock(session: AsyncSession, *, product_id: int, quantity: int) -> None:
+    await session.exec(
+        update(Product)
+        .where(col(Product.id) == product_id)
+        .values(stock=col(Product.stock) + quantity)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def insert_order(session: AsyncSession, order: Order) -> Order:
+    session.add(order)
+    await session.flush()
+    return order
+
+
+async def insert_lines(session: AsyncSession, lines: Sequence[OrderLine]) -> None:
+    session.add_all(lines)
+    await session.flush()
+
+
+async def add_log(
+    session: AsyncSession, *, order_id: int, from_status: str | None, to_status: str, actor: str, note: str | None
+) -> None:
+    session.add(OrderLog(order_id=order_id, from_status=from_status, to_status=to_status, actor=actor, note=note))
+    await session.flush()
+
+
+async def get_order(session: AsyncSession, order_id: int, *, for_update: bool = False) -> Order | None:
+    query = select(Order).where(Order.id == order_id).execution_options(populate_existing=True)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.exec(query)).first()
+
+
+async def get_lines(session: AsyncSession, order_id: int) -> Sequence[OrderLine]:
+    query = (
+        select(OrderLine)
+        .where(OrderLine.order_id == order_id)
+        .order_by(col(OrderLine.id))
+        .execution_options(populate_existing=True)
+    )
+    return (await session.exec(query)).all()
+
+
+async def get_lines_of(session: AsyncSession, order_ids: Sequence[int]) -> Sequence[OrderLine]:
+    if not order_ids:
+        return []
+    query = select(OrderLine).where(col(OrderLine.order_id).in_(order_ids)).order_by(col(OrderLine.id))
+    return (await session.exec(query)).all()
+
+
+async def change_status(
+    session: AsyncSession, *, order_id: int, expected: str | Sequence[str], values: dict[str, Any]
+) -> bool:
+    """Move an order on only if it is still in the expected state; False means somebody else moved it first."""
+    expected_states = [expected] if isinstance(expected, str) else list(expected)
+    result = await session.exec(
+        update(Order)
+        .where(col(Order.id) == order_id, col(Order.status).in_(expected_states))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def update_order(session: AsyncSession, *, order_id: int, values: dict[str, Any]) -> None:
+    await session.exec(
+        update(Order).where(col(Order.id) == order_id).values(**values).execution_options(synchronize_session=False)
+    )
+
+
+async def list_orders(
+    session: AsyncSession,
+    *,
+    limit: int,
+    after_id: int | None,
+    customer_id: str | None,
+    leader_id: str | None,
+    status: str | None,
+) -> Sequence[Order]:
+    query = select(Order).order_by(col(Order.id).desc()).limit(limit)
+    if after_id is not None:
+        query = query.where(col(Order.id) < after_id)
+    if customer_id is not None:
+        query = query.where(Order.customer_id == customer_id)
+    if leader_id is not None:
+        query = query.where(Order.leader_id == leader_id)
+    if status is not None:
+        query = query.where(Order.status == status)
+    return (await session.exec(query)).all()
+
+
+async def expired_unpaid_order_ids(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[int]:
+    query = (
+        select(Order.id)
+        .where(Order.status == "pending_payment", col(Order.expires_at) <= now)
+        .order_by(col(Order.expires_at))
+        .limit(limit)
+    )
+    return [i for i in (await session.exec(query)).all() if i is not None]
+
+
+async def get_log(session: AsyncSession, order_id: int) -> Sequence[OrderLog]:
+    query = select(OrderLog).where(OrderLog.order_id == order_id).order_by(col(OrderLog.id))
+    return (await session.exec(query)).all()
+
+
+async def refund_line_units(
+    session: AsyncSession, *, line_id: int, already: int, quantity: int, refund_fen: int, points: int
+) -> bool:
+    """Add refunded units to a line only if nobody refunded it meanwhile and the total stays within what was bought."""
+    result = await session.exec(
+        update(OrderLine)
+        .where(
+            col(OrderLine.id) == line_id,
+            col(OrderLine.refunded_quantity) == already,
+            col(OrderLine.refunded_quantity) + quantity <= col(OrderLine.quantity),
+        )
+        .values(
+            refunded_quantity=col(OrderLine.refunded_quantity) + quantity,
+            refunded_fen=col(OrderLine.refunded_fen) + refund_fen,
+            refunded_points=col(OrderLine.refunded_points) + points,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def insert_refund(session: AsyncSession, refund: Refund, lines: Sequence[RefundLine]) -> Refund:
+    session.add(refund)
+    await session.flush()
+    assert refund.id is not None
+    for line in lines:
+        line.refund_id = refund.id
+    session.add_all(lines)
+    await session.flush()
+    return refund
+
+
+async def list_refunds(session: AsyncSession, order_id: int) -> Sequence[Refund]:
+    query = select(Refund).where(Refund.order_id == order_id).order_by(col(Refund.id))
+    return (await session.exec(query)).all()
+
+
+async def refund_lines_of(session: AsyncSession, refund_ids: Sequence[int]) -> Sequence[RefundLine]:
+    if not refund_ids:
+        return []
+    query = select(RefundLine).where(col(RefundLine.refund_id).in_(refund_ids)).order_by(col(RefundLine.id))
+    return (await session.exec(query)).all()
+
+
+async def pending_refund_ids(session: AsyncSession, *, limit: int) -> Sequence[int]:
+    query = select(Refund.id).where(Refund.provider_status == "pending").order_by(col(Refund.id)).limit(limit)
+    return [i for i in (await session.exec(query)).all() if i is not None]
+
+
+async def mark_refund_sent(session: AsyncSession, *, refund_id: int, provider_refund_id: str, now: datetime) -> bool:
+    result = await session.exec(
+        update(Refund)
+        .where(col(Refund.id) == refund_id, col(Refund.provider_status) == "pending")
+        .values(provider_status="sent", provider_refund_id=provider_refund_id, sent_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def get_refund(session: AsyncSession, refund_id: int) -> Refund | None:
+    query = select(Refund).where(Refund.id == refund_id).execution_options(populate_existing=True)
+    return (await session.exec(query)).first()

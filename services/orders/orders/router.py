@@ -1,0 +1,251 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from starlette.responses import Response
+
+from services.common.auth import CurrentUser, CustomerUser, InvalidToken, MissingRole
+from services.common.db import SessionDep
+from services.common.errors import problem_docs, problem_response
+from services.common.idempotency import (
+    IdempotencyKey,
+    IdempotencyKeyInProgress,
+    IdempotencyKeyRequired,
+    IdempotencyKeyReused,
+    OptionalIdempotencyKey,
+    run_idempotent,
+)
+from services.common.pagination import InvalidCursor, Page, PageDep
+from services.common.types import INT64_MAX
+from services.orders.clients import (
+    HoldConflict,
+    InsufficientPoints,
+    LeadersTimeout,
+    LeadersUnavailable,
+    PointsNotUsable,
+    PointsTimeout,
+    PointsUnavailable,
+)
+from services.orders.deps import AfterDep, FlashDep, LeadersDep, PointsDep, SettingsDep
+from services.orders.orders import service
+from services.orders.orders.exceptions import (
+    AfterSaleWindowClosed,
+    DuplicateProduct,
+    InvalidOrderState,
+    LeaderFilterForbidden,
+    LeaderNotActive,
+    NotOrderLeader,
+    OrderLineNotFound,
+    OrderNotCancellable,
+    OrderNotFound,
+    OrderNotRefundable,
+    OutOfStock,
+    PickupLocked,
+    ProductUnavailable,
+    QuantityTooLarge,
+    RefundExceedsPurchase,
+    TooManyLines,
+    UnknownLeader,
+    WrongPickupCode,
+)
+from services.orders.orders.schemas import (
+    OrderCreate,
+    OrderLogEntry,
+    OrderRead,
+    OrderStatus,
+    PickupRequest,
+    RefundCreate,
+    RefundRead,
+)
+
+router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
+
+OrderId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Order id")]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=OrderRead,
+    summary="Place an order (customer)",
+    responses=problem_docs(
+        InvalidToken,
+        MissingRole,
+        IdempotencyKeyRequired,
+        IdempotencyKeyReused,
+        IdempotencyKeyInProgress,
+        UnknownLeader,
+        LeaderNotActive,
+        ProductUnavailable,
+        OutOfStock,
+        DuplicateProduct,
+        TooManyLines,
+        QuantityTooLarge,
+        InsufficientPoints,
+        HoldConflict,
+        PointsNotUsable,
+        PointsUnavailable,
+        PointsTimeout,
+        LeadersUnavailable,
+        LeadersTimeout,
+    ),
+)
+async def create_order(
+    body: OrderCreate,
+    session: SessionDep,
+    user: CustomerUser,
+    idempotency: IdempotencyKey,
+    settings: SettingsDep,
+    leaders: LeadersDep,
+    points: PointsDep,
+    after: AfterDep,
+) -> Response:
+    """Reserve stock at today's prices, hold the points to spend, and wait for payment until `expires_at`."""
+    limits = service.OrderLimits(
+        max_lines=settings.max_lines_per_order,
+        max_quantity_per_line=settings.max_quantity_per_line,
+        payment_timeout_seconds=settings.payment_timeout_seconds,
+    )
+    return await run_idempotent(
+        session,
+        idempotency,
+        body,
+        lambda: service.create_order(
+            session, customer_id=user.sub, data=body, leaders=leaders, points=points, after=after, limits=limits
+        ),
+        status_code=201,
+    )
+
+
+@router.get(
+    "",
+    response_model=Page[OrderRead],
+    summary="List orders, newest first",
+    responses=problem_docs(InvalidToken, InvalidCursor, LeaderFilterForbidden),
+)
+async def list_orders(
+    session: SessionDep,
+    user: CurrentUser,
+    page: PageDep,
+    leader_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    status: OrderStatus | None = None,
+) -> Page[OrderRead]:
+    """Customers see their own orders; a leader passes `leader_id` = their id to see orders at their pickup
+    point (e.g. `status=ready_for_pickup` for those waiting there); ops see everything."""
+    return await service.list_orders(session, user=user, page=page, leader_id=leader_id, status=status)
+
+
+@router.get(
+    "/{order_id}",
+    response_model=OrderRead,
+    summary="Read one order",
+    responses=problem_docs(InvalidToken, OrderNotFound),
+)
+async def get_order(order_id: OrderId, session: SessionDep, user: CurrentUser) -> OrderRead:
+    """The owner, the order's leader and ops can read it; only the owner sees the pickup code."""
+    return await service.get_order(session, order_id=order_id, user=user)
+
+
+@router.get(
+    "/{order_id}/log",
+    response_model=list[OrderLogEntry],
+    summary="Who moved the order to which state, when",
+    responses=problem_docs(InvalidToken, OrderNotFound),
+)
+async def get_order_log(order_id: OrderId, session: SessionDep, user: CurrentUser) -> list[OrderLogEntry]:
+    return await service.order_log(session, order_id=order_id, user=user)
+
+
+@router.post(
+    "/{order_id}/cancel",
+    response_model=OrderRead,
+    summary="Cancel an unpaid order (owner)",
+    responses=problem_docs(InvalidToken, OrderNotFound, OrderNotCancellable),
+)
+async def cancel_order(order_id: OrderId, session: SessionDep, user: CurrentUser, flash: FlashDep) -> OrderRead:
+    """Stock and held points come back exactly once, even if the payment timeout cancels at the same moment."""
+    return await service.cancel_order(session, order_id=order_id, user=user, flash=flash)
+
+
+@router.post(
+    "/{order_id}/arrive",
+    response_model=OrderRead,
+    summary="Mark a paid order as arrived at the pickup point (its leader, ops)",
+    responses=problem_docs(InvalidToken, OrderNotFound, NotOrderLeader, InvalidOrderState),
+)
+async def arrive(order_id: OrderId, session: SessionDep, user: CurrentUser) -> OrderRead:
+    return await service.mark_arrived(session, order_id=order_id, user=user)
+
+
+@router.post(
+    "/{order_id}/pickup",
+    response_model=OrderRead,
+    summary="Hand the goods over against the pickup code (the order's leader)",
+    responses=problem_docs(
+        InvalidToken, OrderNotFound, NotOrderLeader, InvalidOrderState, WrongPickupCode, PickupLocked
+    ),
+)
+async def pickup(
+    order_id: OrderId, body: PickupRequest, session: SessionDep, user: CurrentUser, settings: SettingsDep
+) -> Response | OrderRead:
+    """A wrong code is 422 `WRONG_PICKUP_CODE`; after too many the order is locked (423 `PICKUP_LOCKED`)."""
+    outcome = await service.pickup(
+        session,
+        order_id=order_id,
+        user=user,
+        code=body.pickup_code,
+        max_attempts=settings.pickup_max_attempts,
+        lock_seconds=settings.pickup_lock_seconds,
+    )
+    if outcome.refusal is not None:
+        # Returned, not raised: the failed-attempt counter must be committed with the refusal.
+        error = outcome.refusal
+        return problem_response(error.status, error.code, error.title, error.detail)
+    assert outcome.order is not None
+    return outcome.order
+
+
+@router.post(
+    "/{order_id}/refunds",
+    status_code=201,
+    response_model=RefundRead,
+    summary="Refund units of some lines (owner, ops)",
+    responses=problem_docs(
+        InvalidToken,
+        OrderNotFound,
+        OrderLineNotFound,
+        RefundExceedsPurchase,
+        OrderNotRefundable,
+        AfterSaleWindowClosed,
+        IdempotencyKeyReused,
+    ),
+)
+async def refund_order(
+    order_id: OrderId,
+    body: RefundCreate,
+    session: SessionDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    idempotency: OptionalIdempotencyKey,
+) -> Response:
+    """Money and spent points come back in proportion to what was paid per line; send an `Idempotency-Key`."""
+    return await run_idempotent(
+        session,
+        idempotency,
+        body,
+        lambda: service.refund_order(
+            session, order_id=order_id, user=user, data=body, after_sale_days=settings.after_sale_days
+        ),
+        status_code=201,
+    )
+
+
+@router.get(
+    "/{order_id}/refunds",
+    response_model=list[RefundRead],
+    summary="Refunds of an order",
+    responses=problem_docs(InvalidToken, OrderNotFound),
+)
+async def list_refunds(order_id: OrderId, session: SessionDep, user: CurrentUser) -> list[RefundRead]:
+    return await service.list_refunds(session, order_id=order_id, user=user)

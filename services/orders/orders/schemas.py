@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from services.common.types import Id, Points, PositiveQuantity, UserId
+
+OrderStatus = Literal["pending_payment", "paid", "ready_for_pickup", "picked_up", "cancelled"]
+PickupCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{6}$")]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class OrderLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: Id
+    quantity: PositiveQuantity
+
+
+class OrderCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    leader_id: UserId
+    lines: list[OrderLineIn] = Field(min_length=1, max_length=200)
+    points: Points = 0
+
+
+class OrderLineRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    product_id: int
+    product_name: str
+    quantity: int
+    unit_price_fen: int
+    amount_fen: int
+    points_discount_fen: int
+    points_used: int
+    paid_fen: int
+    refunded_quantity: int
+    refunded_fen: int
+
+
+class OrderRead(BaseModel):
+    id: int
+    status: OrderStatus
+    customer_id: str
+    leader_id: str
+    lines: list[OrderLineRead]
+    goods_fen: int
+    points_used: int
+    points_discount_fen: int
+    payable_fen: int
+    refunded_fen: int
+    refund_status: Literal["none", "partial", "full"]
+    flash_sale_id: int | None
+    pickup_point: dict[str, Any] | None
+    pickup_code: str | None = Field(description="Shown to the order's owner once the order is paid")
+    delivery_batch_id: int | None
+    expires_at: datetime
+    created_at: datetime
+    paid_at: datetime | None
+    ready_at: datetime | None
+    picked_up_at: datetime | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+
+
+class PickupRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pickup_code: PickupCode
+
+
+class OrderLogEntry(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    from_status: str | None
+    to_status: str
+    actor: str
+    note: str | None
+    created_at: datetime
+
+
+class RefundLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    line_id: Id
+    quantity: PositiveQuantity
+
+
+class RefundCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lines: list[RefundLineIn] = Field(min_length=1, max_length=200)
+    reason: Reason
+
+
+class RefundLineRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    line_id: int
+    quantity: int
+    refund_fen: int
+    points_returned: int
+
+
+class RefundRead(BaseModel):
+    id: int
+    order_id: int
+    lines: list[RefundLineRead]
+    refund_fen: int
+    points_returned: int
+    reason: str
+    requested_by: str
+    after_pickup: bool
+    provider_status: str
+    created_at: datetime

@@ -1,0 +1,655 @@
+"""Order rules: creation with stock and points, the state machine, pickup, refunds, and the order log.
+
+Every change of state is a guarded update naming the state it expects, so racing paths (a customer cancel and the
+payment timeout, a payment and a cancel) resolve to exactly one winner, and only the winner returns stock, writes
+the log and the outbox event.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.common.auth import Principal
+from services.common.clock import utcnow
+from services.common.errors import DomainError
+from services.common.event_types import (
+    ORDER_CANCELLED,
+    ORDER_PAID,
+    ORDER_PICKED_UP,
+    ORDER_REFUNDED,
+    OrderCancelled,
+    OrderLinePaid,
+    OrderLineRefund,
+    OrderLineState,
+    OrderPaid,
+    OrderPickedUp,
+    OrderRefunded,
+)
+from services.common.pagination import Page, PageParams
+from services.orders.clients import LeaderDirectory, LeaderInfo, PointsClient, PointsNotUsable
+from services.orders.db import outbox
+from services.orders.flash_sales import repository as flash_repository
+from services.orders.flash_sales.stock import FlashRuntime
+from services.orders.orders import repository
+from services.orders.orders.allocation import cumulative_share, spread
+from services.orders.orders.exceptions import (
+    AfterSaleWindowClosed,
+    DuplicateProduct,
+    InvalidOrderState,
+    LeaderFilterForbidden,
+    LeaderNotActive,
+    NotOrderLeader,
+    OrderLineNotFound,
+    OrderNotCancellable,
+    OrderNotFound,
+    OrderNotRefundable,
+    OutOfStock,
+    PickupLocked,
+    ProductUnavailable,
+    QuantityTooLarge,
+    RefundExceedsPurchase,
+    TooManyLines,
+    UnknownLeader,
+    WrongPickupCode,
+)
+from services.orders.orders.models import (
+    CANCELLED,
+    PAID,
+    PENDING_PAYMENT,
+    PICKED_UP,
+    READY_FOR_PICKUP,
+    Order,
+    OrderLine,
+    Refund,
+    RefundLine,
+)
+from services.orders.orders.schemas import (
+    OrderCreate,
+    OrderLineRead,
+    OrderLogEntry,
+    OrderRead,
+    RefundCreate,
+    RefundLineRead,
+    RefundRead,
+)
+from services.orders.txn import AfterTransaction
+
+log = logging.getLogger("services.orders")
+
+SYSTEM = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLimits:
+    max_lines: int
+    max_quantity_per_line: int
+    payment_timeout_seconds: int
+
+
+def _aggregate(order_id: int) -> str:
+    return f"order:{order_id}"
+
+
+def _oid(order: Order) -> int:
+    assert order.id is not None
+    return order.id
+
+
+def can_view(order: Order, user: Principal) -> bool:
+    return user.is_ops or order.customer_id == user.sub or (user.has("leader") and order.leader_id == user.sub)
+
+
+def is_order_leader(order: Order, user: Principal) -> bool:
+    return user.is_ops or (user.has("leader") and order.leader_id == user.sub)
+
+
+def to_read(order: Order, lines: Sequence[OrderLine], viewer: str | None) -> OrderRead:
+    return OrderRead(
+        id=_oid(order),
+        status=order.status,
+        customer_id=order.customer_id,
+        leader_id=order.leader_id,
+        lines=[OrderLineRead.model_validate(line) for line in lines],
+        goods_fen=order.goods_fen,
+        points_used=order.points_used,
+        points_discount_fen=order.points_discount_fen,
+        payable_fen=order.payable_fen,
+        refunded_fen=order.refunded_fen,
+        refund_status=order.refund_status,
+        flash_sale_id=order.flash_sale_id,
+        pickup_point=order.pickup_point,
+        # The code is the customer's proof at the pickup point: the leader must not be able to read it.
+        pickup_code=order.pickup_code if viewer == order.customer_id else None,
+        delivery_batch_id=order.delivery_batch_id,
+        expires_at=order.expires_at,
+        created_at=order.created_at,
+        paid_at=order.paid_at,
+        ready_at=order.ready_at,
+        picked_up_at=order.picked_up_at,
+        cancelled_at=order.cancelled_at,
+        cancel_reason=order.cancel_reason,
+    )
+
+
+async def read_order(session: AsyncSession, order_id: int, viewer: str | None) -> OrderRead:
+    order = await repository.get_order(session, order_id)
+    if order is None:
+        raise OrderNotFound(f"Order {order_id} does not exist")
+    return to_read(order, await repository.get_lines(session, order_id), viewer)
+
+
+async def active_leader(leaders: LeaderDirectory, leader_id: str) -> LeaderInfo:
+    leader = await leaders.get_leader(leader_id)
+    if leader is None:
+        raise UnknownLeader(f"No leader {leader_id!r}")
+    if not leader.is_active:
+        raise LeaderNotActive(f"Leader {leader_id!r} is {leader.status}")
+    return leader
+
+
+# -- creation ------------------------------------------------------------------------------------------------------
+
+
+async def create_order(
+    session: AsyncSession,
+    *,
+    customer_id: str,
+    data: OrderCreate,
+    leaders: LeaderDirectory,
+    points: PointsClient,
+    after: AfterTransaction,
+    limits: OrderLimits,
+) -> OrderRead:
+    if len(data.lines) > limits.max_lines:
+        raise TooManyLines(f"At most {limits.max_lines} lines per order")
+    wanted: dict[int, int] = {}
+    for line in data.lines:
+        if line.product_id in wanted:
+            raise DuplicateProduct(f"Product {line.product_id} appears on more than one line")
+        if line.quantity > limits.max_quantity_per_line:
+            raise QuantityTooLarge(f"At most {limits.max_quantity_per_line} units per line")
+        wanted[line.product_id] = line.quantity
+    leader = await active_leader(leaders, data.leader_id)
+
+    # Ascending product id: every order locks product rows in the same order, so two orders never deadlock.
+    priced: list[tuple[int, str, int, int]] = []
+    for product_id in sorted(wanted):
+        taken = await repository.reserve_product_stock(session, product_id=product_id, quantity=wanted[product_id])
+        if taken is None:
+            if await repository.product_exists(session, product_id):
+                raise OutOfStock(f"Not enough stock of product {product_id}")
+            raise ProductUnavailable(f"Product {product_id} does not exist")
+        name, price = taken
+        priced.append((product_id, name, price, wanted[product_id]))
+
+    now = utcnow()
+    amounts = [price * quantity for _, _, price, quantity in priced]
+    goods_fen = sum(amounts)
+    order = await repository.insert_order(
+        session,
+        Order(
+            customer_id=customer_id,
+            leader_id=leader.leader_id,
+            status=PENDING_PAYMENT,
+            goods_fen=goods_fen,
+            payable_fen=goods_fen,
+            pickup_point=leader.pickup_point,
+            expires_at=now + timedelta(seconds=limits.payment_timeout_seconds),
+            created_at=now,
+            updated_at=now,
+        ),
+    )
+    order_id = _oid(order)
+    held = False
+    try:
+        points_used = discount_fen = 0
+        if data.points > 0:
+            # The order id is the hold's idempotency key: a retried request holds the same points, not more.
+            hold = await points.hold(order_id=order_id, user_id=customer_id, points=data.points, goods_fen=goods_fen)
+            held = True
+            after.register(session, rolled_back=lambda: release_points_quietly(points, order_id))
+            if hold.discount_fen > goods_fen or hold.discount_fen < 0 or hold.points < 0:
+                raise PointsNotUsable("The points discount is larger than the goods")
+            points_used, discount_fen = hold.points, hold.discount_fen
+        line_discounts = spread(discount_fen, amounts)
+        line_points = spread(points_used, amounts)
+        lines = [
+            OrderLine(
+                order_id=order_id,
+                product_id=product_id,
+                product_name=name,
+                quantity=quantity,
+                unit_price_fen=price,
+                amount_fen=amount,
+                points_discount_fen=line_discount,
+                points_used=line_point,
+                paid_fen=amount - line_discount,
+            )
+            for (product_id, name, price, quantity), amount, line_discount, line_point in zip(
+                priced, amounts, line_discounts, line_points, strict=True
+            )
+        ]
+        await repository.insert_lines(session, lines)
+        order.points_used = points_used
+        order.points_discount_fen = discount_fen
+        order.payable_fen = goods_fen - discount_fen
+        session.add(order)
+        await repository.add_log(
+            session, order_id=order_id, from_status=None, to_status=PENDING_PAYMENT, actor=customer_id, note=None
+        )
+    except BaseException:
+        if held:
+            await release_points_quietly(points, order_id)
+        raise
+    return to_read(order, lines, customer_id)
+
+
+async def release_points_quietly(points: PointsClient, order_id: int) -> None:
+    """Best effort: the points service also expires holds whose order never committed."""
+    try:
+        await points.release(order_id=order_id)
+    except Exception:
+        log.warning("could not release points hold", extra={"order_id": order_id}, exc_info=True)
+
+
+# -- reading -------------------------------------------------------------------------------------------------------
+
+
+async def get_order(session: AsyncSession, *, order_id: int, user: Principal) -> OrderRead:
+    order = await repository.get_order(session, order_id)
+    if order is None or not can_view(order, user):
+        raise OrderNotFound(f"Order {order_id} does not exist")
+    return to_read(order, await repository.get_lines(session, order_id), user.sub)
+
+
+async def list_orders(
+    session: AsyncSession, *, user: Principal, page: PageParams, leader_id: str | None, status: str | None
+) -> Page[OrderRead]:
+    customer_id: str | None = None
+    if not user.is_ops:
+        if leader_id is not None:
+            if not (user.has("leader") and leader_id == user.sub):
+                raise LeaderFilterForbidden()
+        else:
+            customer_id = user.sub  # without a leader filter, a customer or leader lists their own purchases
+    rows = await repository.list_orders(
+        session,
+        limit=page.limit + 1,
+        after_id=page.after_int(),
+        customer_id=customer_id,
+        leader_id=leader_id,
+        status=status,
+    )
+    shown = rows[: page.limit]
+    by_order: dict[int, list[OrderLine]] = {}
+    for line in await repository.get_lines_of(session, [_oid(o) for o in shown]):
+        by_order.setdefault(line.order_id, []).append(line)
+    return page.page(rows, key=lambda o: [o.id], convert=lambda o: to_read(o, by_order.get(_oid(o), []), user.sub))
+
+
+async def order_log(session: AsyncSession, *, order_id: int, user: Principal) -> list[OrderLogEntry]:
+    order = await repository.get_order(session, order_id)
+    if order is None or not can_view(order, user):
+        raise OrderNotFound(f"Order {order_id} does not exist")
+    return [OrderLogEntry.model_validate(entry) for entry in await repository.get_log(session, order_id)]
+
+
+# -- cancellation --------------------------------------------------------------------------------------------------
+
+
+async def cancel_unpaid(session: AsyncSession, *, order_id: int, actor: str, reason: str, flash: FlashRuntime) -> bool:
+    """Cancel if still unpaid. Only the caller whose guarded update wins returns stock and points (exactly once)."""
+    order = await repository.get_order(session, order_id)
+    if order is None:
+        raise OrderNotFound(f"Order {order_id} does not exist")
+    now = utcnow()
+    if not await repository.change_status(
+        session,
+        order_id=order_id,
+        expected=PENDING_PAYMENT,
+        values={"status": CANCELLED, "cancelled_at": now, "cancel_reason": reason, "updated_at": now},
+    ):
+        return False
+    lines = await repository.get_lines(session, order_id)
+    if order.flash_sale_id is not None:
+        await flash_repository.return_sale_units(
+            session,
+            sale_id=order.flash_sale_id,
+            user_id=order.customer_id,
+            quantity=sum(line.quantity for line in lines),
+        )
+        flash.release_on_commit(session, order.flash_sale_id, order.flash_reservation)
+    else:
+        for line in sorted(lines, key=lambda x: x.product_id):
+            await repository.return_product_stock(session, product_id=line.product_id, quantity=line.quantity)
+    await repository.add_log(
+        session, order_id=order_id, from_status=PENDING_PAYMENT, to_status=CANCELLED, actor=actor, note=reason
+    )
+    # Held points come back through this event (the points service releases the hold when it applies it), so
+    # they are returned only if the cancellation really committed.
+    payload = OrderCancelled(
+        order_id=order_id,
+        customer_id=order.customer_id,
+        leader_id=order.leader_id,
+        points_used=order.points_used,
+        cancelled_at=now,
+        reason=reason,
+    )
+    await outbox.record(
+        session, type=ORDER_CANCELLED, aggregate=_aggregate(order_id), data=payload.model_dump(mode="json")
+    )
+    return True
+
+
+async def cancel_order(session: AsyncSession, *, order_id: int, user: Principal, flash: FlashRuntime) -> OrderRead:
+    order = await repository.get_order(session, order_id)
+    if order is None or not (user.is_ops or order.customer_id == user.sub):
+        raise OrderNotFound(f"Order {order_id} does not exist")
+    reason = "customer" if order.customer_id == user.sub else "ops"
+    if not await cancel_unpaid(session, order_id=order_id, actor=user.sub, reason=reason, flash=flash):
+        raise OrderNotCancellable(f"Order {order_id} is no longer waiting for payment")
+    return await read_order(session, order_id, user.sub)
+
+
+# -- payment -------------------------------------------------------------------------------------------------------
+
+
+def new_pickup_code() -> str:
+    return f"{secrets.randbelow(1_000_000):06d}"
+
+
+async def mark_paid(session: AsyncSession, *, order: Order, transaction_id: str) -> bool:
+    """pending_payment → paid, with a fresh pickup code and the `order.paid` event. False if it was not pending."""
+    order_id = _oid(order)
+    now = utcnow()
+    if not await repository.change_status(
+        session,
+        order_id=order_id,
+        expected=PENDING_PAYMENT,
+        values={"status": PAID, "paid_at": now, "pickup_code": new_pickup_code(), "updated_at": now},
+    ):
+        return False
+    lines = await repository.get_lines(session, order_id)
+    await repository.add_log(
+        session, order_id=order_id, from_status=PENDING_PAYMENT, to_status=PAID, actor="payment", note=transaction_id
+    )
+    payload = OrderPaid(
+        order_id=order_id,
+        customer_id=order.customer_id,
+        leader_id=order.leader_id,
+        lines=[
+            OrderLinePaid(
+                line_id=line.id or 0,
+                product_id=line.product_id,
+                quantity=line.quantity,
+                unit_price_fen=line.unit_price_fen,
+                amount_fen=line.amount_fen,
+                points_discount_fen=line.points_discount_fen,
+                paid_fen=line.paid_fen,
+                points_used=line.points_used,
+            )
+            for line in lines
+        ],
+        goods_fen=order.goods_fen,
+        points_used=order.points_used,
+        points_discount_fen=order.points_discount_fen,
+        paid_fen=order.payable_fen,
+        paid_at=now,
+        flash_sale_id=order.flash_sale_id,
+    )
+    await outbox.record(session, type=ORDER_PAID, aggregate=_aggregate(order_id), data=payload.model_dump(mode="json"))
+    return True
+
+
+# -- delivery and pickup -------------------------------------------------------------------------------------------
+
+
+async def make_ready(session: AsyncSession, *, order_id: int, actor: str, note: str | None) -> bool:
+    now = utcnow()
+    if not await repository.change_status(
+        session,
+        order_id=order_id,
+        expected=PAID,
+        values={"status": READY_FOR_PICKUP, "ready_at": now, "updated_at": now},
+    ):
+        return False
+    await repository.add_log(
+        session, order_id=order_id, from_status=PAID, to_status=READY_FOR_PICKUP, actor=actor, note=note
+    )
+    return True
+
+
+async def _order_for_leader(session: AsyncSession, order_id: int, user: Principal, *, lock: bool = False) -> Order:
+    order = await repository.get_order(session, order_id, for_update=lock)
+    if order is None or not can_view(order, user):
+        raise OrderNotFound(f"Order {order_id} does not exist")
+    if not is_order_leader(order, user):
+        raise NotOrderLeader()
+    return order
+
+
+async def mark_arrived(session: AsyncSession, *, order_id: int, user: Principal) -> OrderRead:
+    await _order_for_leader(session, order_id, user)
+    if not await make_ready(session, order_id=order_id, actor=user.sub, note="arrived"):
+        raise InvalidOrderState(f"Order {order_id} is not paid and waiting for delivery")
+    return await read_order(session, order_id, user.sub)
+
+
+@dataclass(frozen=True, slots=True)
+class PickupOutcome:
+    """A wrong code is an answer, not a failure: the attempt counter must commit with it."""
+
+    order: OrderRead | None = None
+    refusal: DomainError | None = None
+
+
+async def pickup(
+    session: AsyncSession,
+    *,
+    order_id: int,
+    user: Principal,
+    code: str,
+    max_attempts: int,
+    lock_seconds: int,
+) -> PickupOutcome:
+    # Locked so parallel guesses count one after another (PostgreSQL; SQLite writers are serialised anyway).
+    order = await _order_for_leader(session, order_id, user, lock=True)
+    if order.status != READY_FOR_PICKUP:
+        raise InvalidOrderState(f"Order {order_id} is {order.status}, not ready for pickup")
+    now = utcnow()
+    if order.pickup_locked_until is not None and order.pickup_locked_until > now:
+        raise PickupLocked(f"Pickup of order {order_id} is locked until {order.pickup_locked_until.isoformat()}")
+    if order.pickup_code is None or not hmac.compare_digest(order.pickup_code, code):
+        attempts = order.pickup_failed_attempts + 1
+        if attempts >= max_attempts:
+            locked_until = now + timedelta(seconds=lock_seconds)
+            await repository.update_order(
+                session, order_id=order_id, values={"pickup_failed_attempts": 0, "pickup_locked_until": locked_until}
+            )
+            return PickupOutcome(refusal=PickupLocked(f"Too many wrong codes; locked until {locked_until.isoformat()}"))
+        await repository.update_order(session, order_id=order_id, values={"pickup_failed_attempts": attempts})
+        return PickupOutcome(refusal=WrongPickupCode(f"Wrong code; {max_attempts - attempts} tries left"))
+    if not await repository.change_status(
+        session,
+        order_id=order_id,
+        expected=READY_FOR_PICKUP,
+        values={
+            "status": PICKED_UP,
+            "picked_up_at": now,
+            "updated_at": now,
+            "pickup_failed_attempts": 0,
+            "pickup_locked_until": None,
+        },
+    ):
+        raise InvalidOrderState(f"Order {order_id} changed meanwhile")
+    lines = await repository.get_lines(session, order_id)
+    await repository.add_log(
+        session, order_id=order_id, from_status=READY_FOR_PICKUP, to_status=PICKED_UP, actor=user.sub, note=None
+    )
+    payload = OrderPickedUp(
+        order_id=order_id,
+        customer_id=order.customer_id,
+        leader_id=order.leader_id,
+        picked_up_at=now,
+        lines=[
+            OrderLineState(
+                line_id=line.id or 0,
+                product_id=line.product_id,
+                quantity=line.quantity,
+                refunded_quantity=line.refunded_quantity,
+                paid_fen=line.paid_fen,
+                refunded_fen=line.refunded_fen,
+            )
+            for line in lines
+        ],
+        paid_fen=order.payable_fen,
+        refunded_fen=order.refunded_fen,
+    )
+    await outbox.record(
+        session, type=ORDER_PICKED_UP, aggregate=_aggregate(order_id), data=payload.model_dump(mode="json")
+    )
+    return PickupOutcome(order=await read_order(session, order_id, user.sub))
+
+
+# -- refunds -------------------------------------------------------------------------------------------------------
+
+
+def _refund_read(refund: Refund, lines: Sequence[RefundLine]) -> RefundRead:
+    assert refund.id is not None
+    return RefundRead(
+        id=refund.id,
+        order_id=refund.order_id,
+        lines=[RefundLineRead.model_validate(line) for line in lines],
+        refund_fen=refund.refund_fen,
+        points_returned=refund.points_returned,
+        reason=refund.reason,
+        requested_by=refund.requested_by,
+        after_pickup=refund.after_pickup,
+        provider_status=refund.provider_status,
+        created_at=refund.created_at,
+    )
+
+
+async def refund_order(
+    session: AsyncSession, *, order_id: int, user: Principal, data: RefundCreate, after_sale_days: int
+) -> RefundRead:
+    """Refund units of lines. Money and spent points come back per line in proportion to what was paid for it;
+    see `allocation.cumulative_share` for the rounding (a line refunded in full returns exactly its paid amount)."""
+    order = await repository.get_order(session, order_id, for_update=True)
+    if order is None or not can_view(order, user):
+        raise OrderNotFound(f"Order {order_id} does not exist")
+    if not (user.is_ops or order.customer_id == user.sub):
+        raise OrderNotFound(f"Order {order_id} does not exist")
+    now = utcnow()
+    if order.status == PICKED_UP:
+        assert order.picked_up_at is not None
+        if now > order.picked_up_at + timedelta(days=after_sale_days):
+            raise AfterSaleWindowClosed(f"Refunds end {after_sale_days} days after pickup")
+    elif order.status not in (PAID, READY_FOR_PICKUP):
+        raise OrderNotRefundable(f"Order {order_id} is {order.status}")
+
+    lines = {line.id: line for line in await repository.get_lines(session, order_id)}
+    asked: dict[int, int] = {}
+    for item in data.lines:
+        asked[item.line_id] = asked.get(item.line_id, 0) + item.quantity
+    refund_lines: list[RefundLine] = []
+    refunded_now: dict[int, int] = {}
+    events: list[OrderLineRefund] = []
+    for line_id in sorted(asked):
+        line = lines.get(line_id)
+        if line is None:
+            raise OrderLineNotFound(f"Order {order_id} has no line {line_id}")
+        quantity = asked[line_id]
+        if line.refunded_quantity + quantity > line.quantity:
+            raise RefundExceedsPurchase(
+                f"Line {line_id}: {line.quantity} bought, {line.refunded_quantity} refunded, {quantity} asked"
+            )
+        fen = cumulative_share(line.paid_fen, line.quantity, line.refunded_quantity, quantity)
+        points = cumulative_share(line.points_used, line.quantity, line.refunded_quantity, quantity)
+        if not await repository.refund_line_units(
+            session, line_id=line_id, already=line.refunded_quantity, quantity=quantity, refund_fen=fen, points=points
+        ):
+            raise RefundExceedsPurchase(f"Line {line_id} was refunded meanwhile; read the order and try again")
+        refunded_now[line_id] = line.refunded_quantity + quantity
+        refund_lines.append(
+            RefundLine(refund_id=0, line_id=line_id, quantity=quantity, refund_fen=fen, points_returned=points)
+        )
+        events.append(
+            OrderLineRefund(
+                line_id=line_id,
+                product_id=line.product_id,
+                quantity=quantity,
+                line_quantity=line.quantity,
+                refund_fen=fen,
+                points_returned=points,
+            )
+        )
+    refund_fen = sum(r.refund_fen for r in refund_lines)
+    points_returned = sum(r.points_returned for r in refund_lines)
+    after_pickup = order.status == PICKED_UP
+    refund = await repository.insert_refund(
+        session,
+        Refund(
+            order_id=order_id,
+            requested_by=user.sub,
+            reason=data.reason,
+            refund_fen=refund_fen,
+            points_returned=points_returned,
+            after_pickup=after_pickup,
+            provider_status="pending" if refund_fen > 0 else "not_needed",
+            created_at=now,
+        ),
+        refund_lines,
+    )
+    assert refund.id is not None
+    fully = all(refunded_now.get(line.id or 0, line.refunded_quantity) == line.quantity for line in lines.values())
+    await repository.update_order(
+        session,
+        order_id=order_id,
+        values={
+            "refunded_fen": order.refunded_fen + refund_fen,
+            "refund_status": "full" if fully else "partial",
+            "updated_at": now,
+        },
+    )
+    await repository.add_log(
+        session,
+        order_id=order_id,
+        from_status=order.status,
+        to_status=order.status,
+        actor=user.sub,
+        note=f"refund {refund.id}: {refund_fen} fen",
+    )
+    payload = OrderRefunded(
+        order_id=order_id,
+        refund_id=refund.id,
+        customer_id=order.customer_id,
+        leader_id=order.leader_id,
+        lines=events,
+        refund_fen=refund_fen,
+        points_returned=points_returned,
+        picked_up=after_pickup,
+        refunded_at=now,
+    )
+    await outbox.record(
+        session, type=ORDER_REFUNDED, aggregate=_aggregate(order_id), data=payload.model_dump(mode="json")
+    )
+    return _refund_read(refund, refund_lines)
+
+
+async def list_refunds(session: AsyncSession, *, order_id: int, user: Principal) -> list[RefundRead]:
+    order = await repository.get_order(session, order_id)
+    if order is None or not can_view(order, user):
+        raise OrderNotFound(f"Order {order_id} does not exist")
+    refunds = await repository.list_refunds(session, order_id)
+    by_refund: dict[int, list[RefundLine]] = {}
+    for line in await repository.refund_lines_of(session, [r.id for r in refunds if r.id is not None]):
+        by_refund.setdefault(line.refund_id, []).append(line)
+    return [_refund_read(r, by_refund.get(r.id or 0, [])) for r in refunds]
