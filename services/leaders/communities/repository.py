@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
@@ -29,17 +28,15 @@ async def insert_membership(session: AsyncSession, membership: Membership) -> bo
     return True
 
 
-async def delete_membership(session: AsyncSession, *, customer_id: str, leader_id: str, joined_at: datetime) -> bool:
-    """Remove exactly the membership that was read (same leader, same join), so a parallel switch is not undone."""
+async def delete_membership(session: AsyncSession, membership: Membership) -> bool:
+    """Remove exactly the membership that was read (same row, same leader), so a parallel switch is not undone."""
     result = await session.exec(
         delete(Membership)
-        .where(
-            col(Membership.customer_id) == customer_id,
-            col(Membership.leader_id) == leader_id,
-            col(Membership.joined_at) == joined_at,
-        )
+        .where(col(Membership.id) == membership.id, col(Membership.leader_id) == membership.leader_id)
         .execution_options(synchronize_session=False)
     )
+    # SQLite may hand the freed id to the next membership; the session must not think the old row still holds it.
+    session.expunge(membership)
     return result.rowcount == 1
 
 

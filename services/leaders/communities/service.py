@@ -72,9 +72,7 @@ async def join(session: AsyncSession, *, customer_id: str, leader_id: str, rules
         if not rules.allowed:
             raise SwitchingNotAllowed(f"You are a member of {current.leader_id}'s community; switching is not allowed")
         _ensure_unlocked(current, rules, now)
-        if not await repository.delete_membership(
-            session, customer_id=customer_id, leader_id=current.leader_id, joined_at=current.joined_at
-        ):
+        if not await repository.delete_membership(session, current):
             raise MembershipChangedConcurrently("Your membership changed while switching")
         await _record(
             session, customer_id=customer_id, leader_id=current.leader_id, action="left", reason="switch", at=now
@@ -100,9 +98,7 @@ async def leave(session: AsyncSession, *, customer_id: str, leader_id: str, rule
         raise NotAMember(f"You are not a member of {leader_id}'s community")
     now = utcnow()
     _ensure_unlocked(current, rules, now)
-    if not await repository.delete_membership(
-        session, customer_id=customer_id, leader_id=leader_id, joined_at=current.joined_at
-    ):
+    if not await repository.delete_membership(session, current):
         raise MembershipChangedConcurrently("Your membership changed while leaving")
     await _record(session, customer_id=customer_id, leader_id=leader_id, action="left", reason="leave", at=now)
 
