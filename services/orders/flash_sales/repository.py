@@ -40,7 +40,7 @@ async def take_buyer_quota(session: AsyncSession, *, sale_id: int, user_id: str,
     PostgreSQL the second waits for the first's commit and then hits the unique constraint).
     """
     now = utcnow()
-    result = await session.exec(
+    guarded = (
         update(FlashSalePurchase)
         .where(
             col(FlashSalePurchase.sale_id) == sale_id,
@@ -50,7 +50,7 @@ async def take_buyer_quota(session: AsyncSession, *, sale_id: int, user_id: str,
         .values(quantity=col(FlashSalePurchase.quantity) + quantity, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount == 1:
+    if (await session.exec(guarded)).rowcount == 1:
         return True
     if quantity > limit:
         return False
@@ -62,7 +62,9 @@ async def take_buyer_quota(session: AsyncSession, *, sale_id: int, user_id: str,
                 )
             )
     except IntegrityError:
-        return False  # the row exists and the update above found it over the limit
+        # The row exists: either it was there already (and the update found it over the limit) or a parallel
+        # first purchase by the same buyer just committed it. Read committed sees it now; try the guard once more.
+        return (await session.exec(guarded)).rowcount == 1
     return True
 
 
