@@ -59,6 +59,7 @@ _REQUEST_SKIP = HOP_BY_HOP | {
 # The gateway's server writes its own `date` and `server`; passing the upstream's on would duplicate them.
 _RESPONSE_SKIP = HOP_BY_HOP | {b"date", b"server"}
 _CONNECTION_KEEP = frozenset({b"keep-alive", b"close"})
+_SCHEMES = {"http": b"http", "https": b"https"}
 
 # A caller's request id is kept when it is short and printable, so it can go into logs as is (the same rule as
 # services.common.observability, so the gateway and the services keep the same ids).
@@ -93,7 +94,6 @@ class ClientDisconnected(Exception):
 @dataclass(frozen=True, slots=True)
 class _Target:
     name: str
-    base_url: str
     client: UpstreamClient
     problems: dict[type[UpstreamError], tuple[int, bytes]]
 
@@ -117,11 +117,16 @@ def _connection_tokens(values: list[bytes]) -> frozenset[bytes]:
     return frozenset(tokens - _CONNECTION_KEEP - {b""})
 
 
-def forward_request_headers(scope: Scope) -> tuple[RawHeaders, bytes]:
-    """End-to-end headers of the request plus X-Forwarded-* and X-Request-Id, and that request id."""
+def forward_request_headers(scope: Scope) -> tuple[RawHeaders, bytes, bool]:
+    """End-to-end headers of the request plus X-Forwarded-* and X-Request-Id, that request id, and whether the
+    headers carry a Content-Length.
+
+    The ASGI server hands over lower-case names as bytes; they stay bytes all the way to the upstream's socket.
+    """
     headers: RawHeaders = []
     connection: list[bytes] = []
     host = forwarded_for = request_id = b""
+    has_length = False
     for name, value in scope["headers"]:
         if name in _REQUEST_SKIP or name.startswith(b"proxy-"):
             if name == b"connection":
@@ -133,19 +138,22 @@ def forward_request_headers(scope: Scope) -> tuple[RawHeaders, bytes]:
             elif name == b"x-request-id" and _VALID_REQUEST_ID.fullmatch(value):
                 request_id = value
             continue
-        headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        if name == b"content-length":
+            has_length = True
+        headers.append((name, value))
     if connection and (named := _connection_tokens(connection)):
-        headers = [(n, v) for n, v in headers if n.encode("latin-1") not in named]
+        headers = [(n, v) for n, v in headers if n not in named]
+        has_length = has_length and b"content-length" not in named
 
     client = scope.get("client")
-    peer = client[0] if client else "unknown"
-    headers.append(("x-forwarded-for", f"{forwarded_for.decode('latin-1')}, {peer}" if forwarded_for else peer))
-    headers.append(("x-forwarded-proto", scope.get("scheme", "http")))
+    peer = client[0].encode("latin-1") if client else b"unknown"
+    headers.append((b"x-forwarded-for", forwarded_for + b", " + peer if forwarded_for else peer))
+    headers.append((b"x-forwarded-proto", _SCHEMES.get(scope.get("scheme", "http"), b"http")))
     if host:
-        headers.append(("x-forwarded-host", host.decode("latin-1")))
+        headers.append((b"x-forwarded-host", host))
     request_id = request_id or new_request_id()
-    headers.append(("x-request-id", request_id.decode("latin-1")))
-    return headers, request_id
+    headers.append((b"x-request-id", request_id))
+    return headers, request_id, has_length
 
 
 def forward_response_headers(
@@ -208,26 +216,26 @@ class ReverseProxy:
     def start(self) -> None:
         """Bind each service to its client; called once the pool has started."""
         self._targets = {
-            service: _Target(service, base_url, self._upstreams.client(service), self._problems[service])
-            for service, base_url in self._upstreams.base_urls.items()
+            service: _Target(service, self._upstreams.client(service), self._problems[service])
+            for service in self._upstreams.base_urls
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, service: str) -> None:
         target = self._targets.get(service)
         if target is None:
             raise RuntimeError("The gateway proxy is not started (run its lifespan)")
-        headers, request_id = forward_request_headers(scope)
+        headers, request_id, has_length = forward_request_headers(scope)
         try:
             body = await _request_body(receive)
         except ClientDisconnected:
             return
-        raw_path = scope.get("raw_path")
-        path = raw_path.decode("latin-1") if raw_path else quote(scope["path"])
+        # The request target exactly as the caller sent it: the upstream routes on it, so it is never re-quoted.
+        path = scope.get("raw_path") or quote(scope["path"]).encode("latin-1")
         query = scope["query_string"]
-        url = target.base_url + path + ("?" + query.decode("latin-1") if query else "")
+        request_target = path + b"?" + query if query else path
 
         try:
-            reply = await target.client.send(scope["method"], url, headers, body)
+            reply = await target.client.send(scope["method"], request_target, headers, body, has_length=has_length)
         except UpstreamError as exc:
             await self._send_problem(send, target, exc, request_id)
             return
