@@ -4,7 +4,8 @@ id, refund id), so neither a redelivery nor a second event for the same fact cha
 
 from __future__ import annotations
 
-from typing import cast
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,15 +22,15 @@ from services.common.event_types import (
     OrderRefunded,
 )
 from services.common.events import Event
-from services.common.settings import ServiceSettings
 from services.points.config import get_settings
 from services.points.holds import service as holds
 from services.points.purchases import service as purchases
 
 
-def _tz_settings() -> ServiceSettings:
+@lru_cache(maxsize=1)
+def _business_tz() -> ZoneInfo:
     # Handlers get only (session, event); the business time zone is process-wide (BUSINESS_TIMEZONE).
-    return cast(ServiceSettings, get_settings())
+    return get_settings().tz
 
 
 async def on_order_paid(session: AsyncSession, event: Event) -> None:
@@ -50,12 +51,12 @@ async def on_order_cancelled(session: AsyncSession, event: Event) -> None:
 
 async def on_order_picked_up(session: AsyncSession, event: Event) -> None:
     picked = OrderPickedUp.model_validate(event.data)
-    await purchases.credit_purchase(session, order=picked, now=utcnow(), tz=_tz_settings().tz)
+    await purchases.credit_purchase(session, order=picked, now=utcnow(), tz=_business_tz())
 
 
 async def on_order_refunded(session: AsyncSession, event: Event) -> None:
     refund = OrderRefunded.model_validate(event.data)
-    await purchases.apply_refund(session, refund=refund, now=utcnow(), tz=_tz_settings().tz)
+    await purchases.apply_refund(session, refund=refund, now=utcnow(), tz=_business_tz())
 
 
 HANDLERS: dict[str, EventHandler] = {

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,4 +72,14 @@ async def test_newcomer_points_once_on_first_signed_in_action(client: Any, point
     assert me["balance"] == 105
     kinds = [e["kind"] for e in (await client.get("/api/v1/points/me/entries", headers=U1)).json()["items"]]
     assert kinds == ["signin", "newcomer"]
+    await assert_ledger_consistent(points_app, "u1")
+
+
+async def test_parallel_first_actions_grant_the_newcomer_points_once(client: Any, points_app: Any) -> None:
+    await set_rules(client, newcomer_points=100, signin_schedule=[5])
+    requests = [client.get("/api/v1/points/me", headers=U1) for _ in range(4)]
+    requests += [client.post("/api/v1/points/sign-ins", headers=U1), client.get("/api/v1/points/tasks", headers=U1)]
+    responses = await asyncio.gather(*requests)
+    assert all(r.status_code in (200, 201) for r in responses), [r.text for r in responses]
+    assert (await client.get("/api/v1/points/me", headers=U1)).json()["balance"] == 105
     await assert_ledger_consistent(points_app, "u1")

@@ -53,7 +53,13 @@ async def get_user_account(
     user_id: UserIdPath, session: SessionDep, user: OpsUser, now: NowDep, settings: SettingsDep
 ) -> AccountRead:
     return await service.read_account(
-        session, user_id=user_id, now=now, tz=settings.tz, window_days=settings.expiring_window_days, must_exist=True
+        session,
+        user_id=user_id,
+        now=now,
+        tz=settings.tz,
+        window_days=settings.expiring_window_days,
+        must_exist=True,
+        expire_due=False,
     )
 
 

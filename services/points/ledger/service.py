@@ -349,10 +349,21 @@ async def welcome(session: AsyncSession, *, user_id: str, now: datetime, tz: Zon
 
 
 async def read_account(
-    session: AsyncSession, *, user_id: str, now: datetime, tz: ZoneInfo, window_days: int, must_exist: bool = False
+    session: AsyncSession,
+    *,
+    user_id: str,
+    now: datetime,
+    tz: ZoneInfo,
+    window_days: int,
+    must_exist: bool = False,
+    expire_due: bool = True,
 ) -> AccountRead:
+    """The account as the user sees it. With `expire_due` (the owner's own reads, which already write) points past
+    their date are expired first, so the balance shown is never spendable-but-expired; other reads stay read-only
+    and leave that to the expiry job."""
     today = local_date(now, tz)
-    await expire_due_lots_of_user(session, user_id=user_id, today=today, now=now)
+    if expire_due:
+        await expire_due_lots_of_user(session, user_id=user_id, today=today, now=now)
     account = await repository.get_account(session, user_id)
     if account is None:
         if must_exist:
