@@ -39,8 +39,6 @@ from services.common.settings import ServiceSettings
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "bench" / "results" / "gateway.json"
 UVICORN_FLAGS = [
-    "--workers",
-    "1",
     "--loop",
     "uvloop",
     "--http",
@@ -51,19 +49,45 @@ UVICORN_FLAGS = [
 ]
 
 
+# The gateway runs as in production (`python -m services.gateway`: uvloop, its own httptools protocol, no access
+# log), configured by its GATEWAY_* settings; the upstream is a plain uvicorn process.
+GATEWAY_COMMAND = [sys.executable, "-m", "services.gateway"]
+
+
+def upstream_command(app: str, port: int, workers: int) -> list[str]:
+    return [sys.executable, "-m", "uvicorn", "--factory", app, "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(workers), *UVICORN_FLAGS]  # fmt: skip
+
+
+def gateway_env(port: int, workers: int) -> dict[str, str]:
+    return {"GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port), "GATEWAY_WORKERS": str(workers),
+            "GATEWAY_LOG_LEVEL": "WARNING"}  # fmt: skip
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process (Linux), to show where each request's cost goes."""
+def _stat(pid: int) -> list[str] | None:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process and its live children (Linux): a server with several workers is a
+    supervisor and one process per worker. Shows where each request's cost goes."""
+    fields = _stat(pid)
+    if fields is None:
+        return None
+    total = int(fields[11]) + int(fields[12])
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (child := _stat(int(entry.name))) is not None and child[1] == str(pid):
+            total += int(child[11]) + int(child[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def wait_until_serving(process: subprocess.Popen[bytes], url: str, timeout: float = 30.0) -> None:
@@ -82,7 +106,7 @@ def wait_until_serving(process: subprocess.Popen[bytes], url: str, timeout: floa
 
 @contextmanager
 def servers(
-    upstream_app: str, health_path: str, extra_env: dict[str, str], logdir: Path
+    upstream_app: str, health_path: str, extra_env: dict[str, str], logdir: Path, workers: dict[str, int]
 ) -> Iterator[tuple[subprocess.Popen[bytes], subprocess.Popen[bytes], str, str]]:
     upstream_port, gateway_port, unused_port = free_port(), free_port(), free_port()
     upstream_url = f"http://127.0.0.1:{upstream_port}"
@@ -96,12 +120,11 @@ def servers(
     }
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        for name, app, port in (
-            ("upstream", upstream_app, upstream_port),
-            ("gateway", "services.gateway.app:create_app", gateway_port),
+        for name, command in (
+            ("upstream", upstream_command(upstream_app, upstream_port, workers["upstream"])),
+            ("gateway", GATEWAY_COMMAND),
         ):
-            command = [sys.executable, "-m", "uvicorn", "--factory", app, "--host", "127.0.0.1",
-                       "--port", str(port), *UVICORN_FLAGS]  # fmt: skip
+            env = {**env, **gateway_env(gateway_port, workers["gateway"])} if name == "gateway" else env
             # Server output (a service may log every request) goes to a file: printing it would cost CPU on the
             # machine being measured and bury the results.
             with (logdir / f"{name}.log").open("wb") as log:
@@ -172,7 +195,8 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[str, list[dict[str
     # the gateway forwards it like any other header.
     authorization = "Bearer " + token("bench-customer", "customer")
     runs: list[dict[str, Any]] = []
-    with servers(args.upstream_app, args.health_path, extra_env, workdir) as (
+    workers = {"upstream": args.upstream_workers, "gateway": args.gateway_workers}
+    with servers(args.upstream_app, args.health_path, extra_env, workdir, workers) as (
         upstream,
         gateway,
         upstream_url,
@@ -215,6 +239,8 @@ def main() -> None:
         "and create the product to read",
     )
     parser.add_argument("--health-path", default="/healthz")
+    parser.add_argument("--gateway-workers", type=int, default=1, help="uvicorn workers of the gateway")
+    parser.add_argument("--upstream-workers", type=int, default=1, help="uvicorn workers of the upstream")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--requests", type=int, default=20_000, help="per run, upper bound")
@@ -240,6 +266,7 @@ def main() -> None:
     cpu_samples = {
         "gateway": [r["gateway_cpu_us_per_request"] for r in runs if r["target"] == "gateway"],
         "upstream": [r["upstream_cpu_us_per_request"] for r in runs if r["target"] == "direct"],
+        "load": [r["load_cpu_us_per_request"] for r in runs],
     }
     cpu_us = {
         name: statistics.median(samples) if None not in samples else None for name, samples in cpu_samples.items()
@@ -252,7 +279,10 @@ def main() -> None:
         print(f"{target:10}{figures['rps']:>10.1f}{figures['p50_ms']:>10.2f}{figures['p99_ms']:>10.2f}")
     print(f"gateway_over_direct = {ratio}  (per round: {per_round})")
     if None not in cpu_us.values():
-        print(f"CPU per request (median): gateway {cpu_us['gateway']} us, upstream {cpu_us['upstream']} us")
+        print(
+            f"CPU per request (median): gateway {cpu_us['gateway']} us, upstream {cpu_us['upstream']} us, "
+            f"load generator {cpu_us['load']} us"
+        )
 
     args.output.parent.mkdir(parents=True, exist_ok=True)
     report = {
@@ -266,8 +296,11 @@ def main() -> None:
         "setup": {
             "upstream_app": args.upstream_app,
             "path": path,
-            "servers": "uvicorn " + " ".join(UVICORN_FLAGS),
-            "workers": {"upstream": 1, "gateway": 1},
+            "servers": {
+                "upstream": "uvicorn " + " ".join(UVICORN_FLAGS),
+                "gateway": "python -m services.gateway (uvicorn, uvloop, GatewayHttpProtocol, no access log)",
+            },
+            "workers": {"upstream": args.upstream_workers, "gateway": args.gateway_workers},
             "load": {
                 "process": "bench.gateway.loadgen (aiohttp on uvloop, closed loop)",
                 "concurrency": args.concurrency,

@@ -9,10 +9,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import time
 
 import aiohttp
 from yarl import URL
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def run(
@@ -48,8 +54,10 @@ async def run(
                 errors += not ok
 
         started = time.perf_counter()
+        cpu_before = _cpu_seconds()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
+        cpu = _cpu_seconds() - cpu_before
 
     latencies.sort()
     count = len(latencies)
@@ -60,6 +68,8 @@ async def run(
         "rps": round(count / elapsed, 1),
         "p50_ms": round(latencies[count // 2] * 1000, 2) if count else 0.0,
         "p99_ms": round(latencies[min(count - 1, int(count * 0.99))] * 1000, 2) if count else 0.0,
+        # The load generator shares the machine with what it measures: its own cost explains part of the ratio.
+        "load_cpu_us_per_request": round(cpu / count * 1e6, 1) if count else 0.0,
     }
 
 

@@ -1,6 +1,7 @@
 """`python -m services.gateway`: serve the gateway on GATEWAY_HOST:GATEWAY_PORT.
 
-Same as `uvicorn --factory services.gateway.app:create_app --port 8000 --no-access-log`: the services log every
+Same as `uvicorn --factory services.gateway.app:create_app --port 8000 --no-access-log --loop uvloop
+--http services.gateway.server:GatewayHttpProtocol --workers $GATEWAY_WORKERS`: the services log every
 request with the request id the gateway forwards, so an access log here would only double the lines and cost a
 large share of the gateway's time per request.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import uvicorn
 
 from services.gateway.config import get_settings
+from services.gateway.server import GatewayHttpProtocol
 
 
 def main() -> None:
@@ -19,6 +21,11 @@ def main() -> None:
         factory=True,
         host=settings.host,
         port=settings.port,
+        workers=settings.workers,
+        # Named rather than "auto": the C event loop and parser are most of why one gateway process keeps up, so a
+        # missing one must fail loudly instead of silently halving throughput (both ship with uvicorn[standard]).
+        loop="uvloop",
+        http=GatewayHttpProtocol,  # uvicorn's httptools protocol, one write per small response
         access_log=False,
         log_level=settings.log_level.lower(),
     )

@@ -16,6 +16,12 @@ class GatewaySettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Gateway processes sharing the port (measured on 2 cores: see bench/results/gateway.json)",
+    )
     dev_auth: bool = Field(default=False, description="Serve POST /api/v1/auth/dev-token (never in production)")
     wechat_fake_identity: bool = Field(
         default=False, description="Use the deterministic fake WeChat identity provider even without dev auth"

@@ -1,7 +1,8 @@
 """The production path, for real: the gateway and a stand-in service as separate uvicorn processes on loopback.
 
-This proves the pooled aiohttp client (the in-process tests use httpx.ASGITransport instead): forwarding,
-streaming both ways, 503 for a service that is not listening and 504 for one that is too slow.
+This proves the pooled HTTP/1.1 client and the gateway's server protocol (the in-process tests use
+httpx.ASGITransport instead): forwarding, streaming both ways, 503 for a service that is not listening and 504 for
+one that is too slow.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_uvicorn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_uvicorn(app: str, port: int, env: dict[str, str], *extra: str) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-m",
@@ -46,6 +47,7 @@ def start_uvicorn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[
         "1",
         "--log-level",
         "warning",
+        *extra,
     ]
     return subprocess.Popen(command, cwd=REPO, env={**os.environ, **env})
 
@@ -92,6 +94,9 @@ def gateway_url() -> Iterator[str]:
                     "GATEWAY_UPSTREAM_READ_TIMEOUT_SECONDS": "0.5",
                     "GATEWAY_DEV_AUTH": "true",
                 },
+                # As `python -m services.gateway` serves it: one write per response head and body.
+                "--http",
+                "services.gateway.server:GatewayHttpProtocol",
             )
         )
         wait_until_serving(processes[0], f"http://127.0.0.1:{upstream_port}/healthz")
