@@ -192,6 +192,8 @@ def run_steps(ctx: DemoContext, steps: Iterable[DemoStep], offered: set[str]) ->
         except StepFailed as failure:
             # Later steps may still work (they do not all depend on this one); each reports for itself.
             results.append(StepResult(step.name, "failed", str(failure)))
+        except (KeyError, TypeError, ValueError) as surprise:  # a body not shaped as the step expects
+            results.append(StepResult(step.name, "failed", f"unexpected response: {surprise!r}"))
     return results
 
 
