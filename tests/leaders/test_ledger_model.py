@@ -179,7 +179,7 @@ def test_ledger_invariants_hold_for_any_sequence_of_operations(database_urls: di
     LedgerMachine.url = database_urls["leaders"]
     test = LedgerMachine.TestCase
     test.settings = settings(
-        max_examples=30,
+        max_examples=20,
         stateful_step_count=20,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
