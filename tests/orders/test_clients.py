@@ -1,0 +1,154 @@
+"""The HTTP clients for the leaders and points services: shapes, service token, and clear failures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import httpx
+import jwt
+import pytest
+
+from services.common.errors import DomainError
+from services.common.testing import TEST_JWT_SECRET, asgi_client, bearer
+from services.orders.clients import (
+    HoldConflict,
+    HttpLeaderDirectory,
+    HttpPointsClient,
+    InsufficientPoints,
+    LeadersTimeout,
+    LeadersUnavailable,
+    PointsTimeout,
+    PointsUnavailable,
+    UpstreamClients,
+)
+from tests.conftest import AppFactory
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def upstream_with(handler: Handler) -> UpstreamClients:
+    upstream = UpstreamClients(timeout_seconds=1.0, jwt_secret=TEST_JWT_SECRET, jwt_algorithm="HS256")
+    upstream._client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return upstream
+
+
+def problem(status: int, code: str) -> httpx.Response:
+    return httpx.Response(status, json={"type": "x", "title": "t", "status": status, "detail": "why", "code": code})
+
+
+async def test_leader_lookup_sends_a_service_token_and_parses_the_answer() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path.endswith("/nobody"):
+            return problem(404, "LEADER_NOT_FOUND")
+        body = {"leader_id": "u 1", "status": "active", "level": "gold", "pickup_point": {"name": "P"}}
+        return httpx.Response(200, json=body)
+
+    leaders = HttpLeaderDirectory(upstream_with(handler), "http://leaders", cache_seconds=60)
+    info = await leaders.get_leader("u 1")
+    assert info is not None and info.is_active and info.pickup_point == {"name": "P"}
+    assert seen[0].url.raw_path == b"/internal/leaders/u%201"
+    claims = jwt.decode(seen[0].headers["authorization"].split()[1], TEST_JWT_SECRET, algorithms=["HS256"])
+    assert claims["roles"] == ["service"] and claims["sub"] == "orders-service"
+    assert await leaders.get_leader("nobody") is None
+    await leaders.get_leader("u 1")
+    assert len(seen) == 2  # the second lookup of u 1 came from the short cache
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (httpx.ConnectError("refused"), LeadersUnavailable),
+        (httpx.ReadTimeout("slow"), LeadersTimeout),
+        (None, LeadersUnavailable),  # a 500 from upstream
+    ],
+)
+async def test_leader_lookup_failures_are_clear_problems(
+    failure: Exception | None, expected: type[DomainError]
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if failure is not None:
+            raise failure
+        return httpx.Response(500)
+
+    with pytest.raises(expected) as raised:
+        await HttpLeaderDirectory(upstream_with(handler), "http://leaders").get_leader("L1")
+    assert raised.value.status in (503, 504)
+
+
+async def test_points_hold_and_release_shapes() -> None:
+    seen: list[tuple[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content) if request.content else None
+        seen.append((request.url.path, body))
+        if request.url.path.endswith("/release"):
+            return httpx.Response(200, json={"status": "released"})
+        return httpx.Response(
+            200, json={"order_id": 7, "user_id": "c1", "points": 300, "discount_fen": 300, "status": "held"}
+        )
+
+    points = HttpPointsClient(upstream_with(handler), "http://points")
+    hold = await points.hold(order_id=7, user_id="c1", points=300, goods_fen=5000)
+    assert (hold.points, hold.discount_fen) == (300, 300)
+    await points.release(order_id=7)
+    assert seen == [
+        ("/internal/points/holds", {"order_id": 7, "user_id": "c1", "points": 300, "goods_fen": 5000}),
+        ("/internal/points/holds/7/release", None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "expected_type", "expected_code"),
+    [
+        (409, "INSUFFICIENT_POINTS", InsufficientPoints, "INSUFFICIENT_POINTS"),
+        (409, "HOLD_CONFLICT", HoldConflict, "HOLD_CONFLICT"),
+        (422, "POINTS_OVER_CAP", DomainError, "POINTS_OVER_CAP"),
+        (422, "", DomainError, "POINTS_NOT_USABLE"),
+    ],
+)
+async def test_points_refusals_pass_their_code_through(
+    status: int, code: str, expected_type: type[DomainError], expected_code: str
+) -> None:
+    points = HttpPointsClient(upstream_with(lambda _r: problem(status, code)), "http://points")
+    with pytest.raises(expected_type) as raised:
+        await points.hold(order_id=1, user_id="c1", points=10, goods_fen=100)
+    assert raised.value.status == status and raised.value.code == expected_code
+
+
+async def test_points_service_down_or_slow() -> None:
+    def down(_request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    def slow(_request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectTimeout("slow")
+
+    with pytest.raises(PointsUnavailable):
+        await HttpPointsClient(upstream_with(down), "http://points").hold(
+            order_id=1, user_id="c1", points=10, goods_fen=100
+        )
+    with pytest.raises(PointsTimeout):
+        await HttpPointsClient(upstream_with(slow), "http://points").release(order_id=1)
+
+
+async def test_the_pooled_client_is_created_once_and_closed() -> None:
+    upstream = UpstreamClients(timeout_seconds=1.0, jwt_secret=TEST_JWT_SECRET, jwt_algorithm="HS256")
+    client = upstream.client
+    assert upstream.client is client
+    await upstream.aclose()
+    assert client.is_closed
+
+
+async def test_order_creation_with_the_leaders_service_down_is_503(make_app: AppFactory) -> None:
+    app = await make_app("orders", leaders_url="http://127.0.0.1:9", upstream_timeout_seconds=1.0)
+    async with app.router.lifespan_context(app), asgi_client(app) as client:
+        response = await client.post(
+            "/api/v1/orders",
+            json={"leader_id": "L1", "lines": [{"product_id": 1, "quantity": 1}]},
+            headers={**bearer("c1", ["customer"]), "Idempotency-Key": "k"},
+        )
+    assert response.status_code == 503 and response.json()["code"] == "LEADERS_UNAVAILABLE"
+    assert app.state.upstream._client is None  # closed on shutdown
