@@ -45,7 +45,7 @@ async def list_my_invitees(session: SessionDep, user: CustomerUser, page: PageDe
     summary="Bind me to the owner of an invite code",
     responses=problem_docs(InvalidToken, MissingRole, InviteCodeNotFound, SelfInvite, ReferralCycle, AlreadyBound),
 )
-async def bind(
+async def bind_to_inviter(
     body: BindRequest, session: SessionDep, user: CustomerUser, now: NowDep, settings: SettingsDep
 ) -> BindingRead:
     """Once per user; binding again with the same code returns the binding. No self-invites, no cycles."""
