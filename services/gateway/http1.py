@@ -160,6 +160,7 @@ class Connection(asyncio.Protocol):
         self._reading_paused = False
         self._drain: asyncio.Future[None] | None = None
         self._read_timeout = 0.0
+        self._in_flight = False
         # Framing of the current request's streamed body, and whether the connection must go after this answer.
         self.chunked_body = False
         self._close_after_response = False
@@ -272,7 +273,7 @@ class Connection(asyncio.Protocol):
         if response is not None and not response.complete:
             response._finish()
         self.reusable = not self._head_request and self._parser.should_keep_alive()
-        self._cancel_timer()
+        self._in_flight = False  # the timer, if still pending, will find nothing to watch
 
     # -- used by the pool and the response -------------------------------------------------------------------------
     async def request(self, head: bytes, body: Body, read_timeout: float, head_request: bool) -> Response:
@@ -362,17 +363,21 @@ class Connection(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.abort()
 
-    # The read timeout bounds silence, not the whole exchange. Re-arming a timer on every read costs more than the
-    # rest of the read path, so one timer per request checks the time of the last activity when it fires, and
-    # re-arms itself only if something arrived meanwhile.
+    # The read timeout bounds silence, not the whole exchange. Re-arming a timer on every read (or even creating one
+    # per request) costs more than the rest of the read path, so a connection keeps at most one timer: it checks
+    # the time of the last activity when it fires and re-arms itself only while a request is in flight. Under load
+    # a connection creates one timer per read timeout, not one per request.
     def _arm_timer(self, timeout: float) -> None:
-        self._cancel_timer()
         self._read_timeout = timeout
         self._last_activity = self.loop.time()
-        self._timer = self.loop.call_at(self._last_activity + timeout, self._on_timer)
+        self._in_flight = True
+        if self._timer is None:
+            self._timer = self.loop.call_at(self._last_activity + timeout, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
+        if not self._in_flight:
+            return
         deadline = self._last_activity + self._read_timeout
         if self._reading_paused:
             # The silence is ours (the caller reads slowly), not the upstream's.

@@ -8,10 +8,10 @@ decided in `__init__`.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from random import getrandbits as _random_bits
 from urllib.parse import quote
 
 import orjson
@@ -108,8 +108,9 @@ def _service_problems(service: str) -> dict[type[UpstreamError], tuple[int, byte
 
 
 def new_request_id() -> bytes:
-    # 128 random bits as 32 hex digits, the same shape as uuid4().hex at a third of the cost (hot path).
-    return os.urandom(16).hex().encode()
+    # 128 random bits as 32 hex digits, the shape of uuid4().hex. From the Mersenne Twister, not os.urandom: a
+    # request id must be unique, not unguessable, and the getrandom syscall was ~2% of the gateway's samples.
+    return b"%032x" % _random_bits(128)
 
 
 def _connection_tokens(values: list[bytes]) -> frozenset[bytes]:

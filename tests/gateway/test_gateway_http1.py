@@ -224,17 +224,17 @@ async def test_silence_is_a_timeout_but_a_steady_stream_is_not() -> None:
         if upstream.connections == 1:
             await asyncio.sleep(5)
         writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
-        for _ in range(6):  # 0.3 s in all, longer than the read timeout, never silent for that long
+        for _ in range(10):  # 0.5 s in all, longer than the read timeout, never silent for that long
             await asyncio.sleep(0.05)
             writer.write(b"1\r\nx\r\n")
         writer.write(b"0\r\n\r\n")
         await reader.read()
 
     upstream = Upstream(handler)
-    async with upstream_pool(upstream, read_timeout=0.2) as pool:
+    async with upstream_pool(upstream, read_timeout=0.4) as pool:
         with pytest.raises(UpstreamTimedOut):
             await fetch(pool)
-        assert await fetch(pool) == (200, b"x" * 6)
+        assert await fetch(pool) == (200, b"x" * 10)
 
 
 async def test_nothing_listening_is_unreachable() -> None:
@@ -269,3 +269,20 @@ def test_upstream_urls_give_host_port_prefix_and_tls() -> None:
     assert http1.split_origin("https://orders.internal") == ("orders.internal", 443, b"", True)
     with pytest.raises(ValueError, match="upstream URL"):
         http1.split_origin("ftp://orders")
+
+
+async def test_a_timer_left_by_an_earlier_request_times_only_real_silence() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upstream.read_request(reader)
+        writer.write(ok(b"fast"))
+        await upstream.read_request(reader)
+        await asyncio.sleep(0.15)  # under the 0.2 s timeout, but past the first request's deadline
+        writer.write(ok(b"slow"))
+        await reader.read()
+
+    upstream = Upstream(handler)
+    async with upstream_pool(upstream, read_timeout=0.2) as pool:
+        assert await fetch(pool) == (200, b"fast")
+        await asyncio.sleep(0.1)
+        assert await fetch(pool) == (200, b"slow")
+    assert upstream.connections == 1
