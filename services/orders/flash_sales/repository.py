@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
@@ -12,7 +11,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.clock import utcnow
 from services.orders.flash_sales.models import FlashSale, FlashSalePurchase
-from services.orders.orders.models import Order
+from services.orders.orders.models import Order, OrderLine
+from services.orders.products.models import Product
 
 
 async def insert_sale(session: AsyncSession, sale: FlashSale) -> FlashSale:
@@ -112,8 +112,6 @@ async def buyer_quantities(session: AsyncSession, sale_id: int) -> dict[str, int
 
 async def live_reservations(session: AsyncSession, sale_id: int) -> dict[str, tuple[str, int]]:
     """Reservation token → (buyer, units) for the sale's orders that still hold stock (not cancelled)."""
-    from services.orders.orders.models import OrderLine
-
     query = (
         select(Order.flash_reservation, Order.customer_id, func.sum(OrderLine.quantity))
         .join(OrderLine, col(OrderLine.order_id) == col(Order.id))
@@ -129,8 +127,6 @@ async def live_reservations(session: AsyncSession, sale_id: int) -> dict[str, tu
 
 async def sold_units(session: AsyncSession, sale_id: int) -> int:
     """Units on the sale's orders that were not cancelled (pending or paid, refunded or not)."""
-    from services.orders.orders.models import OrderLine
-
     query = (
         select(func.coalesce(func.sum(OrderLine.quantity), 0))
         .join(Order, col(OrderLine.order_id) == col(Order.id))
@@ -140,8 +136,6 @@ async def sold_units(session: AsyncSession, sale_id: int) -> int:
 
 
 async def set_aside_product_stock(session: AsyncSession, *, product_id: int, quantity: int) -> bool:
-    from services.orders.products.models import Product
-
     result = await session.exec(
         update(Product)
         .where(col(Product.id) == product_id, col(Product.stock) >= quantity)
@@ -149,7 +143,3 @@ async def set_aside_product_stock(session: AsyncSession, *, product_id: int, qua
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
-
-
-def window_open(starts_at: datetime, ends_at: datetime, now: datetime) -> bool:
-    return starts_at <= now < ends_at

@@ -33,7 +33,7 @@ from services.common.event_types import (
     OrderRefunded,
 )
 from services.common.pagination import Page, PageParams
-from services.orders.clients import LeaderDirectory, LeaderInfo, PointsClient, PointsNotUsable
+from services.orders.clients import LeaderDirectory, LeaderInfo, PointsClient, PointsNotUsable, PointsTimeout
 from services.orders.db import outbox
 from services.orders.flash_sales import repository as flash_repository
 from services.orders.flash_sales.stock import FlashRuntime
@@ -212,7 +212,16 @@ async def create_order(
         points_used = discount_fen = 0
         if data.points > 0:
             # The order id is the hold's idempotency key: a retried request holds the same points, not more.
-            hold = await points.hold(order_id=order_id, user_id=customer_id, points=data.points, goods_fen=goods_fen)
+            # (PostgreSQL never hands out an id twice; SQLite can reuse the id of a rolled-back order, which is
+            # why a hold made for an order that then failed is released at once.)
+            try:
+                hold = await points.hold(
+                    order_id=order_id, user_id=customer_id, points=data.points, goods_fen=goods_fen
+                )
+            except PointsTimeout:
+                # The hold may have been made without us hearing back; this order will not exist, so undo it.
+                await release_points_quietly(points, order_id)
+                raise
             held = True
             after.register(session, rolled_back=lambda: release_points_quietly(points, order_id))
             if hold.discount_fen > goods_fen or hold.discount_fen < 0 or hold.points < 0:
