@@ -3,11 +3,13 @@
     .venv/bin/python -m bench.gateway.bench_gateway                  # stand-in upstream: pure proxy overhead
     .venv/bin/python -m bench.gateway.bench_gateway --upstream-app services.orders.app:create_app --seed-product
 
-The upstream and the gateway run as real uvicorn processes, one worker each, access log off. Load comes from a
-separate process (`bench.gateway.loadgen`) on loopback, with fixed concurrency and bounded in requests and time.
-Runs are interleaved direct, gateway, direct, gateway...; the figures are medians over the rounds and the headline
-is the ratio `gateway_over_direct`, measured in this run (absolute numbers drift on shared machines, ratios much
-less). Results go to bench/results/gateway.json.
+The upstream runs as a uvicorn process and the gateway as it ships (`python -m services.gateway`), one worker each
+unless --gateway-workers / --upstream-workers say otherwise (the JSON records both), access log off. Load comes
+from a separate process (`bench.gateway.loadgen`) on loopback, with fixed concurrency and bounded in requests and
+time. Runs are interleaved direct, gateway, direct, gateway...; the figures are medians over the rounds and the
+headline is the ratio `gateway_over_direct`, measured in this run (absolute numbers drift on shared machines,
+ratios much less). With the stand-in, a POST with a small JSON body (a flash-sale purchase) is measured the same
+way: `gateway_over_direct_post`. Results go to bench/results/gateway.json.
 
 The default stand-in answers from memory, so it is the worst case for the gateway: the hop costs more CPU than
 the endpoint itself. Against the real orders service (a database read per request) the same hop is a small
@@ -17,6 +19,7 @@ share. The CPU time per request of each server is reported too, so the ratio can
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -38,6 +41,9 @@ from services.common.settings import ServiceSettings
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "bench" / "results" / "gateway.json"
+STANDIN = "bench.gateway.upstream_app:create_app"
+STANDIN_POST_PATH = "/api/v1/flash-sales/1/orders"
+STANDIN_POST_BODY = '{"leader_id": "leader-1", "quantity": 1}'
 UVICORN_FLAGS = [
     "--loop",
     "uvloop",
@@ -178,11 +184,13 @@ def seed_product(upstream_url: str) -> str:
     return f"/api/v1/products/{response.json()['id']}"
 
 
-def load(url: str, authorization: str, args: argparse.Namespace) -> dict[str, Any]:
+def load(url: str, authorization: str, args: argparse.Namespace, post_body: str | None = None) -> dict[str, Any]:
     command = [sys.executable, "-m", "bench.gateway.loadgen", "--url", url,
                "--header", f"Authorization: {authorization}",
                "--concurrency", str(args.concurrency), "--requests", str(args.requests),
                "--duration", str(args.duration), "--warmup", str(args.warmup)]  # fmt: skip
+    if post_body is not None:
+        command += ["--method", "POST", "--body", post_body, "--header", "Content-Type: application/json"]
     out = subprocess.run(command, cwd=REPO, check=True, capture_output=True, timeout=args.duration + 120)
     result: dict[str, Any] = json.loads(out.stdout)
     return result
@@ -209,10 +217,20 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[str, list[dict[str
         if direct.status_code != 200 or proxied.content != direct.content:
             raise SystemExit(f"{path}: the gateway does not return what the service returns ({proxied.status_code})")
 
+        kinds: list[tuple[str, str, str | None]] = [("get", path, None)]
+        if args.post_path:
+            json_headers = {**headers, "Content-Type": "application/json"}
+            post = httpx.post(gateway_url + args.post_path, headers=json_headers, content=args.post_body, timeout=10)
+            if post.status_code != 201:
+                raise SystemExit(f"POST {args.post_path} through the gateway: {post.status_code} {post.text}")
+            kinds.append(("post", args.post_path, args.post_body))
+
         for round_number in range(1, args.rounds + 1):
-            for target, base in (("direct", upstream_url), ("gateway", gateway_url)):
+            for (kind, kind_path, post_body), (target, base) in itertools.product(
+                kinds, (("direct", upstream_url), ("gateway", gateway_url))
+            ):
                 before = {"upstream": cpu_seconds(upstream.pid), "gateway": cpu_seconds(gateway.pid)}
-                result = load(base + path, authorization, args)
+                result = load(base + kind_path, authorization, args, post_body)
                 after = {"upstream": cpu_seconds(upstream.pid), "gateway": cpu_seconds(gateway.pid)}
                 for name in ("upstream", "gateway"):
                     b, a = before[name], after[name]
@@ -222,15 +240,51 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[str, list[dict[str
                     )
                 if result["errors"]:
                     raise SystemExit(f"{target} round {round_number}: {result['errors']} failed requests")
-                runs.append({"round": round_number, "target": target, **result})
-                print(f"round {round_number} {target:8} {result['rps']:9.1f} rps", flush=True)
+                runs.append({"round": round_number, "kind": kind, "target": target, **result})
+                print(f"round {round_number} {kind:4} {target:8} {result['rps']:9.1f} rps", flush=True)
     return path, runs
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Medians of direct and gateway runs of one kind, the ratio of the medians and each round's ratio."""
+    if not runs:
+        return None
+
+    def median(target: str, key: str) -> float:
+        return float(statistics.median(r[key] for r in runs if r["target"] == target))
+
+    summary = {
+        target: {key: median(target, key) for key in ("rps", "p50_ms", "p99_ms")} for target in ("direct", "gateway")
+    }
+    direct = [r for r in runs if r["target"] == "direct"]
+    gateway = [r for r in runs if r["target"] == "gateway"]
+    per_round = [round(g["rps"] / d["rps"], 3) for d, g in zip(direct, gateway, strict=True)]
+    # CPU per request of the gateway (in gateway runs) and of the service (in direct runs); None off Linux.
+    cpu_samples = {
+        "gateway": [r["gateway_cpu_us_per_request"] for r in gateway],
+        "upstream": [r["upstream_cpu_us_per_request"] for r in direct],
+        "upstream_behind_gateway": [r["upstream_cpu_us_per_request"] for r in gateway],
+        "load": [r["load_cpu_us_per_request"] for r in runs],
+    }
+    return {
+        "ratio": round(summary["gateway"]["rps"] / summary["direct"]["rps"], 3),
+        "per_round": per_round,
+        "median_of_round_ratios": round(statistics.median(per_round), 3),
+        "median": summary,
+        "cpu_us": {
+            name: statistics.median(samples) if None not in samples else None for name, samples in cpu_samples.items()
+        },
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--upstream-app", default="bench.gateway.upstream_app:create_app",
+    parser.add_argument("--upstream-app", default=STANDIN,
                         help="uvicorn factory of the upstream, e.g. services.orders.app:create_app")  # fmt: skip
+    parser.add_argument("--post-path", default=None,
+                        help=f"also measure this POST (default with the stand-in: {STANDIN_POST_PATH})")  # fmt: skip
+    parser.add_argument("--post-body", default=STANDIN_POST_BODY, help="JSON body of the POST")
+    parser.add_argument("--no-post", action="store_true", help="GET only")
     parser.add_argument("--path", default="/api/v1/products/1", help="resource to GET (an orders path)")
     parser.add_argument(
         "--seed-product",
@@ -248,29 +302,21 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=300, help="requests per run before measuring")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
+    if args.post_path is None and args.upstream_app == STANDIN and not args.no_post:
+        args.post_path = STANDIN_POST_PATH
+    if args.no_post:
+        args.post_path = None
     if args.rounds < 3:
         parser.error("--rounds must be at least 3 (the result is a median)")
 
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as workdir:
         path, runs = measure(args, Path(workdir))
 
-    def median(target: str, key: str) -> float:
-        return float(statistics.median(r[key] for r in runs if r["target"] == target))
-
-    summary = {
-        target: {key: median(target, key) for key in ("rps", "p50_ms", "p99_ms")} for target in ("direct", "gateway")
-    }
-    per_round = [round(g["rps"] / d["rps"], 3) for d, g in zip(runs[0::2], runs[1::2], strict=True)]
-    ratio = round(summary["gateway"]["rps"] / summary["direct"]["rps"], 3)
-    # CPU per request of the gateway (in gateway runs) and of the service (in direct runs); None off Linux.
-    cpu_samples = {
-        "gateway": [r["gateway_cpu_us_per_request"] for r in runs if r["target"] == "gateway"],
-        "upstream": [r["upstream_cpu_us_per_request"] for r in runs if r["target"] == "direct"],
-        "load": [r["load_cpu_us_per_request"] for r in runs],
-    }
-    cpu_us = {
-        name: statistics.median(samples) if None not in samples else None for name, samples in cpu_samples.items()
-    }
+    summaries = {kind: summarise([r for r in runs if r["kind"] == kind]) for kind in ("get", "post")}
+    get = summaries["get"]
+    assert get is not None
+    summary, per_round, ratio, cpu_us = get["median"], get["per_round"], get["ratio"], get["cpu_us"]
+    post = summaries["post"]
 
     print()
     print(f"upstream: {args.upstream_app}  GET {path}")
@@ -283,6 +329,11 @@ def main() -> None:
             f"CPU per request (median): gateway {cpu_us['gateway']} us, upstream {cpu_us['upstream']} us, "
             f"load generator {cpu_us['load']} us"
         )
+    if post is not None:
+        print(f"POST {args.post_path}: direct {post['median']['direct']['rps']} rps, "
+              f"gateway {post['median']['gateway']['rps']} rps")  # fmt: skip
+        print(f"gateway_over_direct_post = {post['ratio']}  (per round: {post['per_round']}), CPU per request: "
+              f"gateway {post['cpu_us']['gateway']} us, upstream {post['cpu_us']['upstream']} us")  # fmt: skip
 
     args.output.parent.mkdir(parents=True, exist_ok=True)
     report = {
@@ -291,8 +342,13 @@ def main() -> None:
         "question": "GET of one resource: throughput via the gateway / throughput from the service",
         "gateway_over_direct": ratio,
         "gateway_over_direct_per_round": per_round,
+        # Each round's gateway run next to its direct run: less sensitive to load drifting over the whole run.
+        "gateway_over_direct_median_of_rounds": get["median_of_round_ratios"],
         "median": summary,
         "median_cpu_us_per_request": cpu_us,
+        # The same proxy path serving a POST with a small JSON body (the stand-in's flash-sale purchase).
+        "gateway_over_direct_post": post["ratio"] if post else None,
+        "post": {"path": args.post_path, "body": args.post_body, **post} if post else None,
         "setup": {
             "upstream_app": args.upstream_app,
             "path": path,

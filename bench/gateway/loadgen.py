@@ -22,7 +22,14 @@ def _cpu_seconds() -> float:
 
 
 async def run(
-    url: str, headers: dict[str, str], concurrency: int, requests: int, duration: float, warmup: int
+    url: str,
+    headers: dict[str, str],
+    concurrency: int,
+    requests: int,
+    duration: float,
+    warmup: int,
+    method: str = "GET",
+    body: bytes | None = None,
 ) -> dict[str, float | int]:
     target = URL(url, encoded=True)
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -34,7 +41,7 @@ async def run(
     ) as session:
         # Warm-up: open the connections and let both servers reach steady state; not counted.
         for _ in range(warmup):
-            async with session.get(target) as response:
+            async with session.request(method, target, data=body) as response:
                 await response.read()
 
         deadline = time.perf_counter() + duration
@@ -45,9 +52,9 @@ async def run(
                 issued += 1
                 started = time.perf_counter()
                 try:
-                    async with session.get(target) as response:
+                    async with session.request(method, target, data=body) as response:
                         await response.read()
-                        ok = response.status == 200
+                        ok = 200 <= response.status < 300
                 except aiohttp.ClientError:
                     ok = False
                 latencies.append(time.perf_counter() - started)
@@ -81,6 +88,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=8.0, help="upper bound on measured seconds")
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--header", action="append", default=[], help="'Name: value', may repeat")
+    parser.add_argument("--method", default="GET")
+    parser.add_argument("--body", default=None, help="request body (sent as is, with the headers given)")
     args = parser.parse_args()
     headers = dict(h.split(":", 1) for h in args.header)
     headers = {name.strip(): value.strip() for name, value in headers.items()}
@@ -90,7 +99,10 @@ def main() -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:  # pragma: no cover
         pass
-    result = asyncio.run(run(args.url, headers, args.concurrency, args.requests, args.duration, args.warmup))
+    body = args.body.encode() if args.body is not None else None
+    result = asyncio.run(
+        run(args.url, headers, args.concurrency, args.requests, args.duration, args.warmup, args.method, body)
+    )
     print(json.dumps(result))
 
 
