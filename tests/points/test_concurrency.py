@@ -18,6 +18,7 @@ from tests.points.conftest import (
     grant,
     set_rules,
 )
+from tests.points.events import deliver, picked_up
 
 pytestmark = pytest.mark.postgres
 
@@ -78,3 +79,20 @@ async def test_two_users_binding_to_each_other_at_once_make_no_cycle(client: Any
     )
     assert sorted(r.status_code for r in responses) == [200, 409]
     assert [r.json()["code"] for r in responses if r.status_code == 409] == ["REFERRAL_CYCLE"]
+
+
+async def test_invitees_qualifying_in_parallel_reach_their_tier_together(client: Any, points_app: FastAPI) -> None:
+    await set_rules(
+        client,
+        **NO_NEWCOMER_RULES,
+        invite_reward_points=0,  # no reward credit, whose account lock would serialise them by accident
+        task_tiers=[{"invitees": 3, "points": 300}],
+        purchase_points_per_yuan=0,
+    )
+    code = (await client.get("/api/v1/referrals/me", headers=customer("alice"))).json()["code"]
+    for invitee in ("b1", "b2", "b3"):
+        await client.post("/api/v1/referrals/bind", json={"code": code}, headers=customer(invitee))
+    await asyncio.gather(*(deliver(points_app, picked_up(n, customer_id=f"b{n}")) for n in (1, 2, 3)))
+    me = (await client.get("/api/v1/points/me", headers=customer("alice"))).json()
+    assert me["balance"] == 300
+    await assert_ledger_consistent(points_app, "alice")

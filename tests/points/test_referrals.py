@@ -156,3 +156,25 @@ async def test_each_task_tier_is_rewarded_once(client: Any, points_app: FastAPI,
     tasks = (await client.get("/api/v1/points/tasks", headers=customer("alice"))).json()["tasks"]
     assert [t["rewarded_points"] for t in tasks[0]["tiers"]] == [10, 30, 40]
     await assert_ledger_consistent(points_app, "alice")
+
+
+async def test_invitees_page_newest_first_with_a_stable_cursor(client: Any, clock: Clock) -> None:
+    code = await code_of(client, "alice")
+    for n in range(5):
+        await bind(client, f"b{n}", code)
+        if n % 2:
+            clock.advance(minutes=1)  # some share a timestamp: the cursor must still neither skip nor repeat
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get("/api/v1/referrals/me/invitees", params=params, headers=customer("alice"))).json()
+        seen += [i["invitee_id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ["b4", "b3", "b2", "b1", "b0"]
+    forged = await client.get(
+        "/api/v1/referrals/me/invitees", params={"cursor": "WzFd"}, headers=customer("alice")
+    )  # [1]
+    assert forged.status_code == 422

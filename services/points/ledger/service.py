@@ -281,6 +281,13 @@ async def spend_held(session: AsyncSession, *, user_id: str, ref: str, points: i
     )
 
 
+async def lock_account(session: AsyncSession, *, user_id: str, now: datetime) -> None:
+    """Serialise decisions about one user's points that read before they write (PostgreSQL row lock; SQLite
+    transactions are serialised already). Taken where the account lock would come anyway, so the lock order holds."""
+    await repository.ensure_account(session, user_id, now)
+    await repository.lock_account(session, user_id)
+
+
 # ---------------------------------------------------------------------------------------------------- expiry
 
 

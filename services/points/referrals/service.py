@@ -153,6 +153,9 @@ async def qualify_on_first_completed_order(
 
 async def advance_tasks(session: AsyncSession, *, user_id: str, now: datetime, tz: ZoneInfo) -> None:
     """Reward every tier the user's qualified invitees reach, each tier once."""
+    # Without the lock, invitees qualifying in parallel would each count the others as not yet qualified and a
+    # tier reached by them together would wait for the next qualification.
+    await ledger.lock_account(session, user_id=user_id, now=now)
     qualified = await repository.count_qualified(session, user_id)
     rules = await current_rules(session)
     for tier in rules.task_tiers:
