@@ -5,15 +5,18 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.common.app import build_service_app
+from services.common.eventing import ServiceEvents
 from services.common.jobs import every
 from services.leaders.commission.router import internal_router as reconciliation_router
 from services.leaders.commission.router import router as commission_router
 from services.leaders.communities.router import router as communities_router
 from services.leaders.config import Settings, get_settings
+from services.leaders.db import inbox, outbox
 from services.leaders.jobs import run_level_evaluation, run_settlement
 from services.leaders.levels.router import router as levels_router
 from services.leaders.models import metadata
 from services.leaders.profiles.router import applications_router, internal_router, leaders_router
+from services.leaders.subscriptions import HANDLERS
 from services.leaders.withdrawals.payout import FakePayoutProvider, PayoutProvider
 from services.leaders.withdrawals.router import router as withdrawals_router
 
@@ -40,4 +43,5 @@ def create_app(settings: Settings | None = None, *, payout_provider: PayoutProvi
             every(settings.level_evaluation_interval_seconds, run_level_evaluation, name="level-evaluation"),
         ],
         extra_state={"payout_provider": payout_provider or FakePayoutProvider()},
+        events=ServiceEvents(outbox=outbox, inbox=inbox, handlers=HANDLERS),
     )
