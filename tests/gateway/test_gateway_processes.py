@@ -30,7 +30,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_uvicorn(app: str, port: int, env: dict[str, str], *extra: str) -> subprocess.Popen[bytes]:
+def start_uvicorn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-m",
@@ -47,7 +47,6 @@ def start_uvicorn(app: str, port: int, env: dict[str, str], *extra: str) -> subp
         "1",
         "--log-level",
         "warning",
-        *extra,
     ]
     return subprocess.Popen(command, cwd=REPO, env={**os.environ, **env})
 
@@ -83,22 +82,19 @@ def gateway_url() -> Iterator[str]:
     processes: list[subprocess.Popen[bytes]] = []
     try:
         processes.append(start_uvicorn("tests.gateway.gateway_upstream_app:create_app", upstream_port, {}))
-        processes.append(
-            start_uvicorn(
-                "services.gateway.app:create_app",
-                gateway_port,
-                {
-                    "GATEWAY_ORDERS_URL": f"http://127.0.0.1:{upstream_port}",
-                    "GATEWAY_LEADERS_URL": nobody,
-                    "GATEWAY_POINTS_URL": nobody,
-                    "GATEWAY_UPSTREAM_READ_TIMEOUT_SECONDS": "0.5",
-                    "GATEWAY_DEV_AUTH": "true",
-                },
-                # As `python -m services.gateway` serves it: one write per response head and body.
-                "--http",
-                "services.gateway.server:GatewayHttpProtocol",
-            )
-        )
+        # The gateway exactly as it ships: its own entry point, server protocol and uvicorn options.
+        gateway_env = {
+            "GATEWAY_HOST": "127.0.0.1",
+            "GATEWAY_PORT": str(gateway_port),
+            "GATEWAY_LOG_LEVEL": "WARNING",
+            "GATEWAY_ORDERS_URL": f"http://127.0.0.1:{upstream_port}",
+            "GATEWAY_LEADERS_URL": nobody,
+            "GATEWAY_POINTS_URL": nobody,
+            "GATEWAY_UPSTREAM_READ_TIMEOUT_SECONDS": "0.5",
+            "GATEWAY_DEV_AUTH": "true",
+        }
+        command = [sys.executable, "-m", "services.gateway"]
+        processes.append(subprocess.Popen(command, cwd=REPO, env={**os.environ, **gateway_env}))
         wait_until_serving(processes[0], f"http://127.0.0.1:{upstream_port}/healthz")
         wait_until_serving(processes[1], f"http://127.0.0.1:{gateway_port}/healthz")
         yield f"http://127.0.0.1:{gateway_port}"
@@ -133,6 +129,7 @@ async def test_headers_body_and_query_reach_the_real_upstream(client: httpx.Asyn
             "Idempotency-Key": "k-1",
             "X-Payment-Signature": "abc123",
             "X-Request-Id": "real-1",
+            "X-Forwarded-For": "203.0.113.7",
             "Connection": "keep-alive, X-Hop",
             "X-Hop": "secret",
         },
@@ -143,6 +140,9 @@ async def test_headers_body_and_query_reach_the_real_upstream(client: httpx.Asyn
     assert received["idempotency-key"] == "k-1"
     assert received["x-payment-signature"] == "abc123"
     assert received["x-request-id"] == "real-1"
+    # The caller's chain plus the peer, once: uvicorn's proxy-headers rewrite is off in the gateway, or a trusted
+    # peer's X-Forwarded-For would become the client and be appended a second time.
+    assert received["x-forwarded-for"] == "203.0.113.7, 127.0.0.1"
     assert "x-hop" not in received and "user-agent" in received  # the caller's, not one aiohttp made up
     assert received["user-agent"].startswith("python-httpx")
     assert echo["query"] == "b=2&a=%E8%8B%B9"
