@@ -6,8 +6,10 @@ from fastapi import FastAPI
 
 from services.common.app import build_service_app
 from services.common.clock import utcnow
+from services.common.eventing import ServiceEvents
 from services.common.jobs import every
 from services.points.config import Settings, get_settings
+from services.points.db import inbox, outbox
 from services.points.holds.router import router as holds_router
 from services.points.jobs import expire_points, release_expired_holds
 from services.points.ledger.router import router as ledger_router
@@ -18,6 +20,7 @@ from services.points.referrals.router import tasks_router
 from services.points.rules.router import internal_router as rules_internal_router
 from services.points.rules.router import router as rules_router
 from services.points.signins.router import router as signins_router
+from services.points.subscriptions import HANDLERS
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -43,4 +46,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
         # Tests replace the clock to cross business days, month ends and expiry dates.
         extra_state={"clock": utcnow},
+        events=ServiceEvents(outbox=outbox, inbox=inbox, handlers=HANDLERS),
     )
