@@ -54,6 +54,7 @@ def build_service_app(
     routers: Sequence[APIRouter],
     background_jobs: Sequence[BackgroundJob] = (),
     on_startup: Sequence[Callable[[FastAPI], Awaitable[None]]] = (),
+    on_shutdown: Sequence[Callable[[FastAPI], Awaitable[None]]] = (),
     extra_state: dict[str, Any] | None = None,
     events: ServiceEvents | None = None,
 ) -> FastAPI:
@@ -83,6 +84,8 @@ def build_service_app(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for hook in on_shutdown:
+                await hook(app)
             if own_bus:
                 await app.state.bus.aclose()
             await db.dispose()

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from services.common.app import build_service_app
+from services.common.eventing import ServiceEvents
 from services.common.jobs import every
 from services.orders import jobs
 from services.orders.clients import HttpLeaderDirectory, HttpPointsClient, UpstreamClients
 from services.orders.config import Settings, get_settings
+from services.orders.db import inbox, outbox
 from services.orders.delivery.router import router as delivery_router
 from services.orders.flash_sales.router import router as flash_sales_router
 from services.orders.flash_sales.stock import FlashRuntime, RedisFlashStock
@@ -36,7 +35,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The client connects lazily, on the first flash-sale purchase.
         redis_stock = RedisFlashStock(Redis.from_url(settings.redis_url), prefix=settings.redis_prefix)
     flash = FlashRuntime(redis=redis_stock, sold_out_ttl_seconds=settings.flash_sold_out_ttl_seconds)
-    app = build_service_app(
+
+    async def close_clients(app_: FastAPI) -> None:
+        await app_.state.after_transaction.drain()
+        await flash.aclose()
+        await upstream.aclose()
+
+    return build_service_app(
         service="orders",
         title="Orders service",
         settings=settings,
@@ -56,20 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "flash": flash,
             "after_transaction": AfterTransaction(),
         },
+        on_shutdown=[close_clients],
+        # Orders publishes the order life; it consumes no events.
+        events=ServiceEvents(outbox=outbox, inbox=inbox, handlers={}),
     )
-
-    # The shared app builder only disposes the database on shutdown; close our pooled clients there too.
-    inner_lifespan = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
-        async with inner_lifespan(app_):
-            try:
-                yield
-            finally:
-                await app_.state.after_transaction.drain()
-                await flash.aclose()
-                await upstream.aclose()
-
-    app.router.lifespan_context = lifespan
-    return app
