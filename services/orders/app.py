@@ -9,7 +9,7 @@ from services.common.app import build_service_app
 from services.common.eventing import ServiceEvents
 from services.common.jobs import every
 from services.orders import jobs
-from services.orders.clients import HttpLeaderDirectory, HttpPointsClient, UpstreamClients
+from services.orders.clients import HttpEffectsSource, HttpLeaderDirectory, HttpPointsClient, UpstreamClients
 from services.orders.config import Settings, get_settings
 from services.orders.db import inbox, outbox
 from services.orders.delivery.router import router as delivery_router
@@ -20,6 +20,7 @@ from services.orders.orders.router import router as orders_router
 from services.orders.payment_provider import FakeRefundProvider
 from services.orders.payments.router import router as payments_router
 from services.orders.products.router import router as products_router
+from services.orders.reconciliation.router import router as reconciliation_router
 from services.orders.txn import AfterTransaction
 
 
@@ -46,7 +47,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Orders service",
         settings=settings,
         metadata=metadata,
-        routers=[products_router, orders_router, payments_router, delivery_router, flash_sales_router],
+        routers=[
+            products_router,
+            orders_router,
+            payments_router,
+            delivery_router,
+            flash_sales_router,
+            reconciliation_router,
+        ],
         background_jobs=[
             every(settings.payment_timeout_interval_seconds, jobs.payment_timeout_job),
             every(settings.delivery_cutoff_interval_seconds, jobs.delivery_cutoff_job),
@@ -56,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "upstream": upstream,
             "leaders": HttpLeaderDirectory(upstream, settings.leaders_url, cache_seconds=settings.leader_cache_seconds),
             "points": HttpPointsClient(upstream, settings.points_url),
+            "effects": HttpEffectsSource(upstream, leaders_url=settings.leaders_url, points_url=settings.points_url),
             # No real provider is integrated yet: refunds are recorded by the fake and visible to ops.
             "refund_provider": FakeRefundProvider(),
             "flash": flash,

@@ -1,6 +1,7 @@
 """The two services the orders service calls synchronously, behind small interfaces.
 
-`create_app` puts an implementation of each on `app.state` (`leaders`, `points`); tests swap in in-memory fakes.
+`create_app` puts an implementation of each on `app.state` (`leaders`, `points`, and `effects` for
+reconciliation); tests swap in in-memory fakes.
 The HTTP implementations share one pooled `httpx.AsyncClient` per app, carry a short timeout and a service token,
 and turn every failure into a clear problem: upstream down → 503, no answer in time → 504, a refusal by the points
 service → its own code (409/422).
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -111,11 +113,19 @@ def points_refusal(status: int, code: str | None) -> type[DomainError]:
 class UpstreamClients:
     """One pooled HTTP client for the app, created on first use and closed on shutdown."""
 
-    def __init__(self, *, timeout_seconds: float, jwt_secret: str, jwt_algorithm: str) -> None:
+    def __init__(
+        self,
+        *,
+        timeout_seconds: float,
+        jwt_secret: str,
+        jwt_algorithm: str,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
         self._timeout = timeout_seconds
         self._secret = jwt_secret
         self._algorithm = jwt_algorithm
-        self._client: httpx.AsyncClient | None = None
+        # Tests pass a client whose transports reach the other services in-process.
+        self._client: httpx.AsyncClient | None = client
         self._token: tuple[str, float] | None = None
 
     @property
@@ -229,3 +239,43 @@ class HttpPointsClient:
         response = await self._post(f"/internal/points/holds/{order_id}/release", None)
         if response.status_code not in (200, 204, 404):
             raise PointsUnavailable(f"The points service answered {response.status_code}")
+
+
+class HttpEffectsSource:
+    """What the leaders and points services applied per order, for reconciliation
+    (`POST {url}/internal/reconciliation/commission` and `.../points`, at most 500 order ids per call)."""
+
+    def __init__(self, upstream: UpstreamClients, *, leaders_url: str, points_url: str) -> None:
+        self._upstream = upstream
+        self._leaders_url = leaders_url
+        self._points_url = points_url
+
+    async def _ask(
+        self,
+        url: str,
+        order_ids: Sequence[int],
+        unavailable: type[ServiceUnavailable],
+        timed_out: type[UpstreamTimeout],
+    ) -> dict[str, Any]:
+        if not order_ids:
+            return {}
+        try:
+            response = await self._upstream.client.post(
+                url, json={"order_ids": list(order_ids)}, headers=self._upstream.headers()
+            )
+        except httpx.TimeoutException as exc:
+            raise timed_out() from exc
+        except httpx.HTTPError as exc:
+            raise unavailable() from exc
+        if response.status_code != 200:
+            raise unavailable(f"Reconciliation query answered {response.status_code}")
+        orders: dict[str, Any] = response.json()["orders"]
+        return orders
+
+    async def commission_effects(self, order_ids: Sequence[int]) -> dict[str, Any]:
+        url = f"{self._leaders_url}/internal/reconciliation/commission"
+        return await self._ask(url, order_ids, LeadersUnavailable, LeadersTimeout)
+
+    async def points_effects(self, order_ids: Sequence[int]) -> dict[str, Any]:
+        url = f"{self._points_url}/internal/reconciliation/points"
+        return await self._ask(url, order_ids, PointsUnavailable, PointsTimeout)

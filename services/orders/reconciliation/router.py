@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from services.common.auth import InvalidToken, MissingRole, OpsUser
+from services.common.db import SessionDep
+from services.common.errors import problem_docs
+from services.orders.clients import LeadersTimeout, LeadersUnavailable, PointsTimeout, PointsUnavailable
+from services.orders.reconciliation import service
+from services.orders.reconciliation.schemas import ReconciliationReport, ReconciliationRequest
+
+router = APIRouter(prefix="/api/v1/reconciliation", tags=["reconciliation"])
+
+
+@router.post(
+    "",
+    response_model=ReconciliationReport,
+    response_model_by_alias=True,
+    summary="Check that every order event had exactly its effects in leaders and points (ops)",
+    responses=problem_docs(
+        InvalidToken, MissingRole, LeadersUnavailable, LeadersTimeout, PointsUnavailable, PointsTimeout
+    ),
+)
+async def reconcile_orders(
+    body: ReconciliationRequest, request: Request, session: SessionDep, user: OpsUser
+) -> ReconciliationReport:
+    """For orders paid or cancelled in `[from, to)`: one accrual per paid line, one reversal per refunded line,
+    purchase points per picked-up order and their reversals, held points committed or released. Reports every
+    difference with the ids involved; events still in the outbox are reported as `in_flight`, not lost."""
+    return await service.reconcile(session, since=body.since, until=body.until, effects=request.app.state.effects)

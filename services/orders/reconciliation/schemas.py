@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.common.types import AwareDatetime
+
+
+class ReconciliationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    since: AwareDatetime = Field(alias="from", description="Orders paid (or cancelled) at or after this instant")
+    until: AwareDatetime = Field(alias="to", description="... and before this instant")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReconciliationRequest:
+        if self.until <= self.since:
+            raise ValueError("`to` must be after `from`")
+        return self
+
+
+class Difference(BaseModel):
+    order_id: int
+    service: Literal["leaders", "points"]
+    effect: str = Field(description="accrual, reversal, purchase_points, purchase_reversal or hold")
+    ref: str = Field(description="What the effect belongs to: a line id, refund:line, a refund id or the order")
+    expected: str
+    found: str
+    kind: Literal["lost", "duplicated", "mismatch", "in_flight"]
+
+
+class ReconciliationReport(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    since: AwareDatetime = Field(serialization_alias="from")
+    until: AwareDatetime = Field(serialization_alias="to")
+    orders_checked: int
+    effects_checked: int
+    lost: int = Field(description="Effects the consumers never applied (events still in flight are not counted)")
+    duplicated: int = Field(description="Effects applied more than once")
+    mismatched: int = Field(description="Effects in a state other than expected (e.g. a hold not committed)")
+    in_flight: int = Field(description="Effects whose events are still waiting in the outbox")
+    differences: list[Difference]

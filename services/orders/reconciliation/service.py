@@ -1,0 +1,159 @@
+"""Reconciliation: did every order event have exactly its effects in the leaders and points services?
+
+The orders service is the source of truth for what happened to an order. For each order paid (or cancelled with
+held points) in a time range it derives the effects the consumers must have applied, asks each consumer what it
+applied (`/internal/reconciliation/...`, counts keyed by the same references), and reports each difference:
+`lost` (never applied), `duplicated` (applied more than once), `mismatch` (in another state), or `in_flight` (its
+event is still in the outbox, so not a loss yet). Run it from ops (`POST /api/v1/reconciliation`) or as a command:
+
+    python -m services.orders.reconciliation --from 2026-12-01T00:00:00+08:00 --to 2026-12-02T00:00:00+08:00
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.orders.orders.models import Order, OrderLine, Refund, RefundLine
+from services.orders.reconciliation import repository
+from services.orders.reconciliation.schemas import Difference, ReconciliationReport
+
+#: The consumers accept at most this many order ids per question.
+CHUNK = 500
+
+
+class EffectsSource(Protocol):
+    """What the consumers applied, per order id (their `/internal/reconciliation/*` answers, `orders` field)."""
+
+    async def commission_effects(self, order_ids: Sequence[int]) -> dict[str, Any]: ...
+
+    async def points_effects(self, order_ids: Sequence[int]) -> dict[str, Any]: ...
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.differences: list[Difference] = []
+        self.effects = 0
+
+    def count(self, order_id: int, service: str, effect: str, ref: str, found: int, *, in_flight: bool) -> None:
+        """Exactly one application is expected."""
+        self.effects += 1
+        if found == 1:
+            return
+        kind = "duplicated" if found > 1 else ("in_flight" if in_flight else "lost")
+        self._add(order_id, service, effect, ref, "1", str(found), kind)
+
+    def state(
+        self, order_id: int, service: str, effect: str, ref: str, expected: str, found: str | None, *, in_flight: bool
+    ) -> None:
+        self.effects += 1
+        if found == expected:
+            return
+        kind = "in_flight" if in_flight else ("lost" if found is None else "mismatch")
+        self._add(order_id, service, effect, ref, expected, str(found), kind)
+
+    def _add(self, order_id: int, service: str, effect: str, ref: str, expected: str, found: str, kind: str) -> None:
+        self.differences.append(
+            Difference.model_validate(
+                {
+                    "order_id": order_id,
+                    "service": service,
+                    "effect": effect,
+                    "ref": ref,
+                    "expected": expected,
+                    "found": found,
+                    "kind": kind,
+                }
+            )
+        )
+
+
+async def reconcile(
+    session: AsyncSession, *, since: datetime, until: datetime, effects: EffectsSource
+) -> ReconciliationReport:
+    orders = await repository.orders_in_range(session, since=since, until=until)
+    order_ids = [o.id for o in orders if o.id is not None]
+    lines: dict[int, list[OrderLine]] = defaultdict(list)
+    refunds: dict[int, list[Refund]] = defaultdict(list)
+    refund_lines: dict[int, list[RefundLine]] = defaultdict(list)
+    commission: dict[str, Any] = {}
+    points: dict[str, Any] = {}
+    for start in range(0, len(order_ids), CHUNK):
+        chunk = order_ids[start : start + CHUNK]
+        for line in await repository.lines_of(session, chunk):
+            lines[line.order_id].append(line)
+        chunk_refunds = await repository.refunds_of(session, chunk)
+        for refund in chunk_refunds:
+            refunds[refund.order_id].append(refund)
+        for refund_line in await repository.refund_lines_of(session, [r.id for r in chunk_refunds if r.id]):
+            refund_lines[refund_line.refund_id].append(refund_line)
+        commission.update(await effects.commission_effects(chunk))
+        points.update(await effects.points_effects(chunk))
+    in_flight = await repository.aggregates_in_flight(session)
+
+    checker = _Checker()
+    for order in orders:
+        assert order.id is not None
+        _check_order(
+            checker,
+            order,
+            lines[order.id],
+            refunds[order.id],
+            refund_lines,
+            commission.get(str(order.id)) or {},
+            points.get(str(order.id)) or {},
+            in_flight=f"order:{order.id}" in in_flight,
+        )
+    kinds = [d.kind for d in checker.differences]
+    return ReconciliationReport(
+        since=since,
+        until=until,
+        orders_checked=len(orders),
+        effects_checked=checker.effects,
+        lost=kinds.count("lost"),
+        duplicated=kinds.count("duplicated"),
+        mismatched=kinds.count("mismatch"),
+        in_flight=kinds.count("in_flight"),
+        differences=checker.differences,
+    )
+
+
+def _check_order(
+    checker: _Checker,
+    order: Order,
+    lines: list[OrderLine],
+    refunds: list[Refund],
+    refund_lines: dict[int, list[RefundLine]],
+    commission: dict[str, Any],
+    points: dict[str, Any],
+    *,
+    in_flight: bool,
+) -> None:
+    assert order.id is not None
+    oid = order.id
+    if order.paid_at is None:
+        # Cancelled before payment with points held: the hold must have been released.
+        checker.state(oid, "points", "hold", "order", "released", points.get("hold"), in_flight=in_flight)
+        return
+    accruals: dict[str, int] = commission.get("accruals") or {}
+    reversals: dict[str, int] = commission.get("reversals") or {}
+    for line in lines:
+        checker.count(oid, "leaders", "accrual", f"line:{line.id}", accruals.get(str(line.id), 0), in_flight=in_flight)
+    for refund in refunds:
+        for refund_line in refund_lines[refund.id or 0]:
+            ref = f"{refund.id}:{refund_line.line_id}"
+            checker.count(oid, "leaders", "reversal", ref, reversals.get(ref, 0), in_flight=in_flight)
+    if order.points_used > 0:
+        checker.state(oid, "points", "hold", "order", "committed", points.get("hold"), in_flight=in_flight)
+    if order.picked_up_at is not None:
+        credits = int(points.get("purchase_credits") or 0)
+        checker.count(oid, "points", "purchase_points", "order", credits, in_flight=in_flight)
+        purchase_reversals: dict[str, int] = points.get("purchase_reversals") or {}
+        for refund in refunds:
+            if refund.after_pickup:
+                found = purchase_reversals.get(str(refund.id), 0)
+                checker.count(oid, "points", "purchase_reversal", f"refund:{refund.id}", found, in_flight=in_flight)
