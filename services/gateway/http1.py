@@ -43,6 +43,10 @@ class _Closed(Exception):
     """The connection closed before any byte of the response (maybe an idle keep-alive the upstream dropped)."""
 
 
+class _NotSent(_Closed):
+    """The connection was already closed: nothing of the request went out, so any method may go again."""
+
+
 class Response:
     """The upstream's answer: status and headers at once, the body as it arrives."""
 
@@ -279,6 +283,8 @@ class Connection(asyncio.Protocol):
     async def request(self, head: bytes, body: Body, read_timeout: float, head_request: bool) -> Response:
         """Send one request; return once the response's status and headers arrived."""
         assert self.transport is not None
+        if self.closed:
+            raise _NotSent
         self.reusable = False
         self._response = None
         self._received_any = False
@@ -506,6 +512,9 @@ class Pool:
             conn.chunked_body = chunked
             try:
                 return await conn.request(head, body, self.read_timeout, head_request)
+            except _NotSent:
+                if attempt == 2:
+                    raise UpstreamBroken("the upstream closed the connection before answering") from None
             except _Closed:
                 if not (reused and replayable and attempt == 1):
                     raise UpstreamBroken("the upstream closed the connection before answering") from None
@@ -515,14 +524,18 @@ class Pool:
 
     async def _acquire(self) -> tuple[Connection, bool]:
         """An idle connection (reused: True) or a new one, waiting at the connection limit."""
-        conn = self._take_idle()
-        if conn is not None:
-            return conn, True
-        if not self.limit.take():
+        while True:
+            conn = self._take_idle()
+            if conn is not None:
+                return conn, True
+            if self.limit.take():
+                return await self._connect(), False
             handed = await self.limit.wait(self, self.connect_timeout + 1.0)
-            if handed is not None:
+            if handed is None:
+                return await self._connect(), False  # the slot of a connection that closed
+            if not handed.closed:
                 return handed, True
-        return await self._connect(), False
+            # Closed while being handed over (its slot went on to the next in line): queue again.
 
     def _take_idle(self) -> Connection | None:
         idle = self._idle

@@ -286,3 +286,21 @@ async def test_a_timer_left_by_an_earlier_request_times_only_real_silence() -> N
         await asyncio.sleep(0.1)
         assert await fetch(pool) == (200, b"slow")
     assert upstream.connections == 1
+
+
+async def test_an_idle_connection_known_closed_is_skipped_even_for_a_post() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upstream.read_request(reader)
+        writer.write(ok(b"done"))
+        await writer.drain()
+
+    upstream = Upstream(handler)
+    async with upstream_pool(upstream) as pool:
+        assert await fetch(pool) == (200, b"done")
+        idle = pool._idle[-1]
+        idle.closed = True  # its close noticed, not yet cleaned up
+        assert await fetch(pool, "POST", b"{}") == (200, b"done")
+        assert idle.transport is not None
+        idle.transport.abort()
+    assert upstream.connections == 2
+    assert upstream.requests[1].startswith(b"POST ")
