@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             every(settings.payment_timeout_interval_seconds, jobs.payment_timeout_job),
             every(settings.delivery_cutoff_interval_seconds, jobs.delivery_cutoff_job),
             every(settings.refund_interval_seconds, jobs.refund_sender_job),
+            every(settings.abandoned_hold_interval_seconds, jobs.abandoned_holds_job),
         ],
         extra_state={
             "upstream": upstream,

@@ -39,6 +39,9 @@ class Settings(ServiceSettings):
     # Payments
     payment_secret: str = Field(default="dev-only-payment-secret-change-me", min_length=16)
     refund_interval_seconds: float = Field(default=10.0, gt=0)
+    abandoned_hold_interval_seconds: float = Field(
+        default=2.0, gt=0, description="How often releases of points held for failed orders are retried"
+    )
 
     # Pickup and after-sale
     pickup_max_attempts: int = Field(default=5, ge=1, le=100)

@@ -46,6 +46,10 @@ async def payment_timeout_job(app: FastAPI) -> int:
     return await cancel_expired_orders(app.state.db, app.state.flash, batch=settings.payment_timeout_batch)
 
 
+async def abandoned_holds_job(app: FastAPI) -> int:
+    return await orders_service.release_abandoned_holds(app.state.db, app.state.points)
+
+
 async def refund_sender_job(app: FastAPI) -> RefundRunResult:
     return await payments_service.send_pending_refunds(app.state.db, app.state.refund_provider)
 

@@ -124,3 +124,16 @@ class RefundLine(OrdersBase, table=True):
     quantity: int
     refund_fen: int = Field(sa_type=BigInteger)
     points_returned: int = Field(sa_type=BigInteger)
+
+
+class AbandonedHold(OrdersBase, table=True):
+    """A points hold made for an order that never committed, whose release could not be sent at the time
+    (the points service was down or answered too late). A job keeps sending the release until it lands, so a
+    customer retrying the purchase gets their points back in seconds, not when the hold expires."""
+
+    __tablename__ = "abandoned_holds"
+
+    order_id: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
+    attempts: int = Field(default=0)
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = timestamp_field()

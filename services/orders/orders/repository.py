@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.orders.orders.models import Order, OrderLine, OrderLog, Refund, RefundLine
+from services.orders.orders.models import AbandonedHold, Order, OrderLine, OrderLog, Refund, RefundLine
 from services.orders.products.models import Product
 
 
@@ -204,3 +204,27 @@ async def mark_refund_sent(session: AsyncSession, *, refund_id: int, provider_re
 async def get_refund(session: AsyncSession, refund_id: int) -> Refund | None:
     query = select(Refund).where(Refund.id == refund_id).execution_options(populate_existing=True)
     return (await session.exec(query)).first()
+
+
+async def remember_abandoned_hold(session: AsyncSession, *, order_id: int, error: str, now: datetime) -> None:
+    existing = await session.get(AbandonedHold, order_id)
+    if existing is None:
+        session.add(AbandonedHold(order_id=order_id, last_error=error[:500], created_at=now))
+    await session.flush()
+
+
+async def abandoned_holds(session: AsyncSession, *, limit: int) -> Sequence[AbandonedHold]:
+    query = select(AbandonedHold).order_by(col(AbandonedHold.created_at)).limit(limit)
+    return (await session.exec(query)).all()
+
+
+async def forget_abandoned_hold(session: AsyncSession, order_id: int) -> None:
+    await session.exec(delete(AbandonedHold).where(col(AbandonedHold.order_id) == order_id))
+
+
+async def note_abandoned_hold_failure(session: AsyncSession, *, order_id: int, error: str) -> None:
+    await session.exec(
+        update(AbandonedHold)
+        .where(col(AbandonedHold.order_id) == order_id)
+        .values(attempts=AbandonedHold.attempts + 1, last_error=error[:500])
+    )

@@ -13,11 +13,13 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
 from services.common.clock import utcnow
+from services.common.db import Database
 from services.common.errors import DomainError
 from services.common.event_types import (
     ORDER_CANCELLED,
@@ -33,7 +35,14 @@ from services.common.event_types import (
     OrderRefunded,
 )
 from services.common.pagination import Page, PageParams
-from services.orders.clients import LeaderDirectory, LeaderInfo, PointsClient, PointsNotUsable, PointsTimeout
+from services.orders.clients import (
+    LeaderDirectory,
+    LeaderInfo,
+    PointsClient,
+    PointsNotUsable,
+    PointsTimeout,
+    PointsUnavailable,
+)
 from services.orders.db import outbox
 from services.orders.flash_sales import repository as flash_repository
 from services.orders.flash_sales.stock import FlashRuntime
@@ -214,16 +223,19 @@ async def create_order(
             # The order id is the hold's idempotency key: a retried request holds the same points, not more.
             # (PostgreSQL never hands out an id twice; SQLite can reuse the id of a rolled-back order, which is
             # why a hold made for an order that then failed is released at once.)
+            engine = session.bind
             try:
                 hold = await points.hold(
                     order_id=order_id, user_id=customer_id, points=data.points, goods_fen=goods_fen
                 )
-            except PointsTimeout:
-                # The hold may have been made without us hearing back; this order will not exist, so undo it.
+            except (PointsTimeout, PointsUnavailable):
+                # The hold may have been made without our hearing back (the points service died after committing
+                # it, or answered too late); this order will not exist, so undo it, durably if need be.
                 await release_points_quietly(points, order_id)
+                after.register(session, rolled_back=lambda: release_or_remember(engine, points, order_id))
                 raise
             held = True
-            after.register(session, rolled_back=lambda: release_points_quietly(points, order_id))
+            after.register(session, rolled_back=lambda: release_or_remember(engine, points, order_id))
             if hold.discount_fen > goods_fen or hold.discount_fen < 0 or hold.points < 0:
                 raise PointsNotUsable("The points discount is larger than the goods")
             points_used, discount_fen = hold.points, hold.discount_fen
@@ -261,11 +273,48 @@ async def create_order(
 
 
 async def release_points_quietly(points: PointsClient, order_id: int) -> None:
-    """Best effort: the points service also expires holds whose order never committed."""
+    """Best effort, while the failed order's transaction still holds its id (see `release_or_remember`)."""
     try:
         await points.release(order_id=order_id)
     except Exception:
         log.warning("could not release points hold", extra={"order_id": order_id}, exc_info=True)
+
+
+async def release_or_remember(engine: Any, points: PointsClient, order_id: int) -> None:
+    """After a failed order rolled back: release its hold, or record it so `release_abandoned_holds` keeps trying.
+
+    Without the record, a customer whose first attempt died between the hold and the commit would find their points
+    held (and a retry refused with INSUFFICIENT_POINTS) until the points service expires the hold, an hour later.
+    """
+    try:
+        await points.release(order_id=order_id)
+        return
+    except Exception as exc:
+        error = repr(exc)
+    async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+        await repository.remember_abandoned_hold(session, order_id=order_id, error=error, now=utcnow())
+    log.warning("points hold release deferred", extra={"order_id": order_id, "error": error})
+
+
+async def release_abandoned_holds(db: Database, points: PointsClient, *, batch: int = 100) -> int:
+    """Send the releases that could not be sent when their order failed. Returns how many landed."""
+    released = 0
+    async with db.sessionmaker() as session:
+        pending = [hold.order_id for hold in await repository.abandoned_holds(session, limit=batch)]
+    for order_id in pending:
+        async with db.sessionmaker() as session, session.begin():
+            if await repository.get_order(session, order_id) is not None:
+                # SQLite can hand a rolled-back order's id to a later order, whose hold this now is: keep it.
+                await repository.forget_abandoned_hold(session, order_id)
+                continue
+            try:
+                await points.release(order_id=order_id)
+            except Exception as exc:
+                await repository.note_abandoned_hold_failure(session, order_id=order_id, error=repr(exc))
+                continue
+            await repository.forget_abandoned_hold(session, order_id)
+            released += 1
+    return released
 
 
 # -- reading -------------------------------------------------------------------------------------------------------
