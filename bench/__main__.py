@@ -1,11 +1,12 @@
 """`python -m bench` (`make bench`): run every benchmark, then collect their results in bench/results/latest.json.
 
-    python -m bench                 # all of them
+    python -m bench                 # all of them (under 10 minutes on 2 cores)
     python -m bench gateway_orders  # some, by name
 
 Each benchmark is its own process (it starts servers and load generators of its own) writing its own result file;
 this runner only sequences them and gathers the files, so a benchmark can still be run alone with its options.
-To add one, append it to BENCHMARKS.
+To add one, append it to BENCHMARKS. The headline ratios (issue 7) are lifted to the top of latest.json, printed
+as a table, and drawn in bench/results/latest.png (ratios against their targets, latency percentiles).
 """
 
 from __future__ import annotations
@@ -33,19 +34,37 @@ class Benchmark(NamedTuple):
 
 
 BENCHMARKS = (
+    # Three rounds of shorter runs than the gateway bench's defaults keep `make bench` under 10 minutes.
     Benchmark(
         "gateway",
         "bench.gateway.bench_gateway",
-        (),
+        ("--rounds", "3", "--duration", "5"),
         "gateway hop overhead against an in-memory stand-in upstream (the worst case for the gateway)",
     ),
     Benchmark(
         "gateway_orders",
         "bench.gateway.bench_gateway",
-        ("--upstream-app", "services.orders.app:create_app", "--seed-product"),
+        ("--upstream-app", "services.orders.app:create_app", "--seed-product", "--rounds", "3", "--duration", "5"),
         "GET of one product: via the gateway / direct to the real orders service",
     ),
+    Benchmark(
+        "flash",
+        "bench.flash.bench_flash",
+        (),
+        "flash-sale purchases (Redis path, sold out, PostgreSQL only, via the gateway) / GET /healthz of the same "
+        "orders service; latency at 70% of the flash peak; invariants after every run",
+    ),
 )
+
+# Target of each headline ratio (issue 7); `oversold` must be 0 and the flash p99 at 70% of peak at most 50 ms.
+TARGETS = {
+    "gateway_over_direct": 0.75,
+    "gateway_over_direct_flash": 0.85,
+    "flash_over_trivial": 0.75,
+    "soldout_over_trivial": 0.90,
+    "db_flash_over_trivial": 0.45,
+}
+FLASH_P99_TARGET_MS = 50.0
 
 
 def run(benchmark: Benchmark) -> dict[str, Any]:
@@ -72,15 +91,81 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := set(args.names) - set(names):
         parser.error(f"unknown benchmark(s) {sorted(unknown)}; known: {names}")
     chosen = [b for b in BENCHMARKS if not args.names or b.name in args.names]
+    started = time.monotonic()
     results = {b.name: run(b) for b in chosen}
-    report = {"measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "benchmarks": results}
+    report = {
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seconds": round(time.monotonic() - started, 1),
+        **headline(results),
+        "targets": {**TARGETS, "flash_p99_ms_at_70pct": FLASH_P99_TARGET_MS, "oversold": 0},
+        "benchmarks": results,
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwritten {RESULTS / 'latest.json'}")
-    for name, entry in results.items():
-        summary = f"gateway_over_direct = {entry['result']['gateway_over_direct']}" if entry["ok"] else "FAILED"
-        print(f"  {name:16} {summary}")
+    print_table(report)
+    print(f"\nwritten {RESULTS / 'latest.json'} ({report['seconds']} s)")
+    try:
+        from bench.chart import draw
+
+        draw(report, RESULTS / "latest.png")
+        print(f"written {RESULTS / 'latest.png'}")
+    except Exception as exc:  # the figures matter more than the picture
+        print(f"chart not drawn: {exc!r}")
     return 0 if all(entry["ok"] for entry in results.values()) else 1
+
+
+def headline(results: dict[str, Any]) -> dict[str, Any]:
+    """The keys issue 7 asks for, each from the benchmark that measured it (absent if that one did not run)."""
+    out: dict[str, Any] = {}
+    gateway_orders = results.get("gateway_orders", {}).get("result")
+    if gateway_orders:
+        out["gateway_over_direct"] = gateway_orders["gateway_over_direct"]
+        out["gateway_orders"] = {
+            "direct": gateway_orders["median"]["direct"],
+            "gateway": gateway_orders["median"]["gateway"],
+        }
+    standin = results.get("gateway", {}).get("result")
+    if standin:
+        out["gateway_over_direct_standin"] = standin["gateway_over_direct"]
+        if standin.get("gateway_over_direct_post") is not None:
+            out["gateway_over_direct_standin_post"] = standin["gateway_over_direct_post"]
+    flash = results.get("flash", {}).get("result")
+    if flash:
+        for key in ("flash_over_trivial", "soldout_over_trivial", "db_flash_over_trivial", "gateway_over_direct_flash"):
+            out[key] = flash[key]
+        out["flash"] = flash["median"]  # rps, p50_ms, p99_ms of each variant (raw figures behind the ratios)
+        out["flash_latency_at_70pct"] = flash["flash_latency_at_70pct"]
+        out["oversold"] = flash["oversold"]
+        out["invariants_ok"] = flash["invariants_ok"]
+    return out
+
+
+def print_table(report: dict[str, Any]) -> None:
+    print(f"\n{'ratio':28}{'value':>8}{'target':>8}")
+    for key, target in TARGETS.items():
+        value = report.get(key)
+        shown = f"{value:.3f}" if isinstance(value, float | int) else "-"
+        print(f"{key:28}{shown:>8}{target:>8.2f}")
+    rows: list[tuple[str, dict[str, float]]] = []
+    for target, figures in report.get("gateway_orders", {}).items():
+        rows.append((f"product GET {target}", figures))
+    for variant, figures in report.get("flash", {}).items():
+        rows.append((variant, figures))
+    if rows:
+        print(f"\n{'run':28}{'rps':>10}{'p50 ms':>10}{'p99 ms':>10}")
+        for name, figures in rows:
+            print(f"{name:28}{figures['rps']:>10.1f}{figures['p50_ms']:>10.2f}{figures['p99_ms']:>10.2f}")
+    latency = report.get("flash_latency_at_70pct")
+    if latency:
+        print(
+            f"\nflash at {latency['rate_rps']} rps (70% of peak, open loop): p50 {latency['p50_ms']} ms, "
+            f"p99 {latency['p99_ms']} ms (target <= {FLASH_P99_TARGET_MS})"
+        )
+    if "oversold" in report:
+        print(f"oversold = {report['oversold']}   invariants ok = {report['invariants_ok']}")
+    for name, entry in report["benchmarks"].items():
+        if not entry["ok"]:
+            print(f"{name}: FAILED")
 
 
 if __name__ == "__main__":
