@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -51,6 +52,10 @@ class PointsClient(Protocol):
     async def hold(self, *, order_id: int, user_id: str, points: int, goods_fen: int) -> Hold: ...
 
     async def release(self, *, order_id: int) -> None: ...
+
+    async def waiting_holds(self, *, created_before: datetime, limit: int) -> list[int]:
+        """Order ids of holds neither committed nor released, made before `created_before`."""
+        ...
 
 
 class LeadersUnavailable(ServiceUnavailable):
@@ -239,6 +244,21 @@ class HttpPointsClient:
         response = await self._post(f"/internal/points/holds/{order_id}/release", None)
         if response.status_code not in (200, 204, 404):
             raise PointsUnavailable(f"The points service answered {response.status_code}")
+
+    async def waiting_holds(self, *, created_before: datetime, limit: int) -> list[int]:
+        try:
+            response = await self._upstream.client.get(
+                f"{self._base_url}/internal/points/holds",
+                params={"created_before": created_before.isoformat(), "limit": limit},
+                headers=self._upstream.headers(),
+            )
+        except httpx.TimeoutException as exc:
+            raise PointsTimeout() from exc
+        except httpx.HTTPError as exc:
+            raise PointsUnavailable() from exc
+        if response.status_code != 200:
+            raise PointsUnavailable(f"The points service answered {response.status_code}")
+        return [int(item["order_id"]) for item in response.json()["items"]]
 
 
 class HttpEffectsSource:

@@ -42,6 +42,9 @@ class Settings(ServiceSettings):
     abandoned_hold_interval_seconds: float = Field(
         default=2.0, gt=0, description="How often releases of points held for failed orders are retried"
     )
+    orphan_hold_grace_seconds: float = Field(
+        default=60.0, ge=5, description="A points hold older than this whose order does not exist is released"
+    )
 
     # Pickup and after-sale
     pickup_max_attempts: int = Field(default=5, ge=1, le=100)

@@ -47,7 +47,14 @@ async def payment_timeout_job(app: FastAPI) -> int:
 
 
 async def abandoned_holds_job(app: FastAPI) -> int:
-    return await orders_service.release_abandoned_holds(app.state.db, app.state.points)
+    """Points held for orders that never committed: those recorded when the release failed, then those left by a
+    process that died mid-order."""
+    settings: Settings = app.state.settings
+    released = await orders_service.release_abandoned_holds(app.state.db, app.state.points)
+    released += await orders_service.release_orphan_holds(
+        app.state.db, app.state.points, grace_seconds=settings.orphan_hold_grace_seconds
+    )
+    return released
 
 
 async def refund_sender_job(app: FastAPI) -> RefundRunResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from services.orders.clients import Hold, InsufficientPoints, LeaderInfo, PointsUnavailable, points_refusal
 
@@ -46,6 +47,9 @@ class FakePoints:
         discount = points if self.discount_override is None else self.discount_override
         self.holds[order_id] = (user_id, points, discount)
         return Hold(points=points, discount_fen=discount)
+
+    async def waiting_holds(self, *, created_before: datetime, limit: int) -> list[int]:
+        return sorted(self.holds)[:limit]
 
     async def release(self, *, order_id: int) -> None:
         self.released.append(order_id)

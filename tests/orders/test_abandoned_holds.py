@@ -77,3 +77,19 @@ async def test_an_abandoned_hold_whose_id_now_belongs_to_a_live_order_is_not_rel
     assert await abandoned_holds_job(orders_app) == 0
     assert order_id in points.holds and order_id not in points.released
     assert await _count(orders_app, AbandonedHold) == 0
+
+
+async def test_a_hold_left_by_an_orders_process_that_died_mid_order_is_released_by_the_sweep(
+    orders_app: FastAPI, orders_client: httpx.AsyncClient
+) -> None:
+    points = FakePoints(balances={"c1": 500})
+    orders_app.state.points = points
+    product = await create_product(orders_client, price_fen=1000, stock=5)
+    live = (await place_order(orders_client, [(product, 1)], points=100)).json()
+    # What a process killed after the hold and before its commit leaves behind: a hold for an order that never was.
+    await points.hold(order_id=live["id"] + 1000, user_id="c1", points=200, goods_fen=1000)
+    assert points.balances["c1"] == 200
+
+    assert await abandoned_holds_job(orders_app) == 1
+    assert points.released == [live["id"] + 1000]
+    assert points.balances["c1"] == 400 and live["id"] in points.holds

@@ -228,3 +228,8 @@ async def note_abandoned_hold_failure(session: AsyncSession, *, order_id: int, e
         .where(col(AbandonedHold.order_id) == order_id)
         .values(attempts=AbandonedHold.attempts + 1, last_error=error[:500])
     )
+
+
+async def existing_order_ids(session: AsyncSession, order_ids: Sequence[int]) -> set[int]:
+    rows = await session.exec(select(Order.id).where(col(Order.id).in_(order_ids)))
+    return {order_id for order_id in rows.all() if order_id is not None}

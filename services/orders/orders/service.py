@@ -317,6 +317,31 @@ async def release_abandoned_holds(db: Database, points: PointsClient, *, batch: 
     return released
 
 
+async def release_orphan_holds(db: Database, points: PointsClient, *, grace_seconds: float, batch: int = 200) -> int:
+    """Release holds whose order does not exist: the orders process died between the hold and its commit, so
+    nothing was recorded here. `grace_seconds` (far longer than any request) keeps orders still being placed safe.
+    """
+    try:
+        waiting = await points.waiting_holds(created_before=utcnow() - timedelta(seconds=grace_seconds), limit=batch)
+    except (PointsUnavailable, PointsTimeout):
+        return 0  # asked again on the next run
+    if not waiting:
+        return 0
+    async with db.read_sessionmaker() as session:
+        existing = await repository.existing_order_ids(session, waiting)
+    released = 0
+    for order_id in waiting:
+        if order_id not in existing:
+            try:
+                await points.release(order_id=order_id)
+            except (PointsUnavailable, PointsTimeout):
+                return released  # asked again on the next run
+            released += 1
+    if released:
+        log.warning("released points held for orders that never committed", extra={"count": released})
+    return released
+
+
 # -- reading -------------------------------------------------------------------------------------------------------
 
 

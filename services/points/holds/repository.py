@@ -67,3 +67,14 @@ async def expired_hold_ids(session: AsyncSession, *, now: datetime, limit: int) 
         .limit(limit)
     )
     return (await session.exec(query)).all()
+
+
+async def held_before(session: AsyncSession, *, created_before: datetime, limit: int) -> Sequence[Hold]:
+    """Holds still waiting for their order's payment, oldest first (for the orders service's orphan sweep)."""
+    query = (
+        select(Hold)
+        .where(col(Hold.status) == "held", col(Hold.created_at) < created_before)
+        .order_by(col(Hold.created_at))
+        .limit(limit)
+    )
+    return (await session.exec(query)).all()

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from services.common.auth import InvalidToken, MissingRole, ServiceUser
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
-from services.common.types import INT64_MAX
+from services.common.types import INT64_MAX, AwareDatetime
 from services.points.deps import NowDep, SettingsDep
 from services.points.holds import service
 from services.points.holds.exceptions import (
@@ -17,7 +17,7 @@ from services.points.holds.exceptions import (
     PointsNotUsable,
     PointsOverCap,
 )
-from services.points.holds.schemas import HoldCreate, HoldRead
+from services.points.holds.schemas import HoldCreate, HoldList, HoldRead
 from services.points.ledger.exceptions import InsufficientPoints
 
 router = APIRouter(prefix="/internal/points/holds", tags=["internal"])
@@ -45,6 +45,22 @@ async def place_hold(
         tz=settings.tz,
         ttl_seconds=settings.hold_ttl_seconds,
     )
+
+
+@router.get(
+    "",
+    response_model=HoldList,
+    summary="Holds still waiting, made before a given time (service)",
+    responses=problem_docs(InvalidToken, MissingRole),
+)
+async def list_waiting_holds(
+    session: SessionDep,
+    user: ServiceUser,
+    created_before: Annotated[AwareDatetime, Query(description="Only holds made before this instant")],
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> HoldList:
+    """Oldest first; the orders service releases those whose order does not exist."""
+    return await service.holds_waiting_since(session, created_before=created_before, limit=limit)
 
 
 @router.get(

@@ -28,3 +28,7 @@ class HoldRead(BaseModel):
     discount_fen: int = Field(description="What the points are worth, under the rules in force when held")
     status: Literal["held", "committed", "released"]
     expires_at: datetime = Field(description="Released automatically if not committed by then")
+
+
+class HoldList(BaseModel):
+    items: list[HoldRead]

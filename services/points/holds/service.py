@@ -25,7 +25,7 @@ from services.points.holds.exceptions import (
     PointsReturnExceedsSpent,
 )
 from services.points.holds.models import Hold, HoldLot, HoldStatus
-from services.points.holds.schemas import HoldRead
+from services.points.holds.schemas import HoldList, HoldRead
 from services.points.ledger import service as ledger
 from services.points.ledger.service import Kind, LedgerInconsistent, LotTake
 from services.points.rules.schemas import Rules
@@ -219,3 +219,10 @@ async def get_hold(session: AsyncSession, *, order_id: int) -> HoldRead:
     if hold is None:
         raise HoldNotFound(f"Order {order_id} holds no points")
     return HoldRead.model_validate(hold)
+
+
+async def holds_waiting_since(session: AsyncSession, *, created_before: datetime, limit: int) -> HoldList:
+    """Holds not yet committed or released, made before `created_before`. The orders service releases those whose
+    order never came to exist (its process died between the hold and its commit)."""
+    holds = await repository.held_before(session, created_before=created_before, limit=limit)
+    return HoldList(items=[HoldRead.model_validate(hold) for hold in holds])
