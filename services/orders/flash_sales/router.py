@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
 from services.common.auth import CurrentUser, CustomerUser, InvalidToken, MissingRole, OpsUser
-from services.common.db import SessionDep
+from services.common.clock import utcnow
+from services.common.db import Database, SessionDep
 from services.common.errors import problem_docs
 from services.common.idempotency import (
     IdempotencyKey,
@@ -19,7 +20,8 @@ from services.common.idempotency import (
 from services.common.pagination import InvalidCursor, Page, PageDep
 from services.common.types import INT64_MAX
 from services.orders.clients import LeadersTimeout, LeadersUnavailable
-from services.orders.deps import FlashDep, LeadersDep, SettingsDep
+from services.orders.config import Settings
+from services.orders.deps import FlashDep
 from services.orders.flash_sales import service
 from services.orders.flash_sales.exceptions import (
     FlashSaleLimitReached,
@@ -28,7 +30,10 @@ from services.orders.flash_sales.exceptions import (
     FlashSaleSoldOut,
     NotEnoughProductStock,
 )
+from services.orders.flash_sales.fastpath import FlashBatcher
 from services.orders.flash_sales.schemas import FlashOrderCreate, FlashSaleCreate, FlashSaleRead, ReconciliationReport
+from services.orders.flash_sales.stock import FlashRuntime
+from services.orders.orders import service as orders_service
 from services.orders.orders.exceptions import LeaderNotActive, UnknownLeader
 from services.orders.orders.schemas import OrderRead
 from services.orders.products.exceptions import ProductNotFound
@@ -98,33 +103,64 @@ async def get_sale(sale_id: SaleId, session: SessionDep, user: CurrentUser) -> F
 async def buy(
     sale_id: SaleId,
     body: FlashOrderCreate,
-    session: SessionDep,
+    request: Request,
     user: CustomerUser,
     idempotency: IdempotencyKey,
-    flash: FlashDep,
-    leaders: LeadersDep,
-    settings: SettingsDep,
 ) -> Response:
     """Creates an ordinary order at the sale price, to be paid within `ORDERS_FLASH_PAYMENT_TIMEOUT_SECONDS`.
 
     Once this process knows the sale is sold out it answers 409 `FLASH_SALE_SOLD_OUT` from memory (no database,
     no Redis), even for a retried key; a buyer who already won finds the order in `GET /api/v1/orders`."""
+    # The hot path of a flash sale: the app's objects are read straight from `app.state` (plain `def`
+    # dependencies would each cost a thread-pool hop) and no ORM session is opened unless the slow path needs it.
+    state = request.app.state
+    flash: FlashRuntime = state.flash
     if flash.known_sold_out(sale_id):
         raise FlashSaleSoldOut()
-    return await run_idempotent(
-        session,
-        idempotency,
-        body,
-        lambda: service.buy(
-            session,
-            sale_id=sale_id,
-            customer_id=user.sub,
+    settings: Settings = state.settings
+    db: Database = state.db
+    flash.maybe_recover(db)
+    if not db.is_sqlite:
+        terms = flash.cached_terms(sale_id)
+        if terms is None:
+            async with db.sessionmaker() as session:
+                terms = await flash.terms(session, sale_id)
+        now = utcnow()
+        if not terms.is_open(now):
+            raise FlashSaleNotActive(f"Flash sale {sale_id} runs from {terms.starts_at} to {terms.ends_at}")
+        leader = await orders_service.active_leader(state.leaders, body.leader_id)
+        if flash.batcher is None:
+            flash.batcher = FlashBatcher(flash, db.engine, db.sessionmaker)
+        return await flash.batcher.buy(
+            terms=terms,
+            user_id=user.sub,
             data=body,
-            flash=flash,
-            leaders=leaders,
+            leader=leader,
+            idempotency=idempotency,
             payment_timeout_seconds=settings.flash_payment_timeout_seconds,
-        ),
-    )
+        )
+    # SQLite (one writer at a time anyway): one transaction per purchase, committed before the response.
+    async with db.sessionmaker() as session:
+        try:
+            response = await run_idempotent(
+                session,
+                idempotency,
+                body,
+                lambda: service.buy(
+                    session,
+                    sale_id=sale_id,
+                    customer_id=user.sub,
+                    data=body,
+                    flash=flash,
+                    leaders=state.leaders,
+                    payment_timeout_seconds=settings.flash_payment_timeout_seconds,
+                ),
+            )
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+    return response
 
 
 @router.get(

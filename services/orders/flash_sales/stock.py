@@ -16,15 +16,19 @@ process returns a unit; other processes see returned units when their flag expir
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.errors import DomainError
 from services.orders.flash_sales import repository
 from services.orders.flash_sales.exceptions import (
     FlashSaleLimitReached,
@@ -34,6 +38,15 @@ from services.orders.flash_sales.exceptions import (
 )
 from services.orders.flash_sales.models import FlashSale
 from services.orders.txn import AfterTransaction
+
+if TYPE_CHECKING:
+    from services.common.db import Database
+    from services.orders.flash_sales.fastpath import FlashBatcher
+
+log = logging.getLogger("services.orders.flash")
+
+#: How often (at most) a purchase schedules the orphan-reservation recovery (`recovery.py`) in the background.
+RECOVERY_INTERVAL_SECONDS = 30.0
 
 RESERVED = 1
 SOLD_OUT = -1
@@ -58,6 +71,44 @@ redis.call('HSET', KEYS[3], ARGV[4], qty .. ':' .. ARGV[1])
 return 1
 """
 
+# The same decision for a whole batch, in arrival order, in one call (one round trip and one script run for many
+# buyers: what makes the Redis path scale with load). KEYS: meta, buyers, reservations. ARGV: now (ms), then
+# user/quantity/token triples. Returns one outcome per buyer, or {-4} when the sale is not loaded.
+_RESERVE_MANY = """
+local m = redis.call('HMGET', KEYS[1], 'remaining', 'limit', 'starts', 'ends')
+if not m[1] then return {-4} end
+local now = tonumber(ARGV[1])
+local remaining = tonumber(m[1])
+local limit = tonumber(m[2])
+local open = now >= tonumber(m[3]) and now < tonumber(m[4])
+local out = {}
+local reserved = 0
+for i = 2, #ARGV, 3 do
+  local user, qty, token = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
+  if not open then
+    out[#out + 1] = -3
+  else
+    local bought = tonumber(redis.call('HGET', KEYS[2], user) or '0')
+    if bought + qty > limit then
+      out[#out + 1] = -2
+    elseif remaining < qty then
+      out[#out + 1] = -1
+    else
+      remaining = remaining - qty
+      reserved = reserved + 1
+      redis.call('HINCRBY', KEYS[2], user, qty)
+      redis.call('HSET', KEYS[3], token, qty .. ':' .. user)
+      out[#out + 1] = 1
+    end
+  end
+end
+if reserved > 0 then
+  redis.call('HSET', KEYS[1], 'remaining', remaining)
+  redis.call('HINCRBY', KEYS[1], 'reserved', reserved)
+end
+return out
+"""
+
 # KEYS: meta, buyers, reservations. ARGV: token. Returns 1 if this call released it, 0 if it was already gone.
 _RELEASE = """
 local v = redis.call('HGET', KEYS[3], ARGV[1])
@@ -70,6 +121,25 @@ redis.call('HINCRBY', KEYS[1], 'remaining', qty)
 redis.call('HINCRBY', KEYS[1], 'released', 1)
 if redis.call('HINCRBY', KEYS[2], user, -qty) <= 0 then redis.call('HDEL', KEYS[2], user) end
 return 1
+"""
+
+# KEYS: meta, buyers, reservations. ARGV: tokens. Returns how many of them this call released.
+_RELEASE_MANY = """
+local released = 0
+for i = 1, #ARGV do
+  local v = redis.call('HGET', KEYS[3], ARGV[i])
+  if v then
+    local sep = string.find(v, ':', 1, true)
+    local qty = tonumber(string.sub(v, 1, sep - 1))
+    local user = string.sub(v, sep + 1)
+    redis.call('HDEL', KEYS[3], ARGV[i])
+    redis.call('HINCRBY', KEYS[1], 'remaining', qty)
+    redis.call('HINCRBY', KEYS[1], 'released', 1)
+    if redis.call('HINCRBY', KEYS[2], user, -qty) <= 0 then redis.call('HDEL', KEYS[2], user) end
+    released = released + 1
+  end
+end
+return released
 """
 
 # KEYS: meta, buyers, reservations. ARGV: remaining, limit, starts, ends, stock, n_buyers, then buyer/qty pairs,
@@ -129,6 +199,23 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+def new_token() -> str:
+    """A reservation token that carries its creation time (ms, hex) before the dot, so the recovery step can tell
+    a reservation whose order is still being written from one whose process died before the commit."""
+    return f"{int(time.time() * 1000):x}.{uuid.uuid4().hex[:20]}"
+
+
+def token_age_seconds(token: str, now_ms: int) -> float | None:
+    """Seconds since the token was made; None for tokens of the older format (no time inside)."""
+    head, dot, _ = token.partition(".")
+    if not dot:
+        return None
+    try:
+        return (now_ms - int(head, 16)) / 1000
+    except ValueError:
+        return None
+
+
 class RedisFlashStock:
     """The Redis side: keys carry a `{sale:<id>}` hash tag so one sale's keys live on one Redis Cluster slot."""
 
@@ -136,7 +223,9 @@ class RedisFlashStock:
         self.client = client
         self.prefix = prefix
         self._reserve = client.register_script(_RESERVE)
+        self._reserve_many = client.register_script(_RESERVE_MANY)
         self._release = client.register_script(_RELEASE)
+        self._release_many = client.register_script(_RELEASE_MANY)
         self._load = client.register_script(_LOAD)
 
     def keys(self, sale_id: int) -> list[str]:
@@ -145,6 +234,20 @@ class RedisFlashStock:
 
     async def reserve(self, *, sale_id: int, user_id: str, quantity: int, now: datetime, token: str) -> int:
         return int(await self._reserve(keys=self.keys(sale_id), args=[user_id, quantity, _ms(now), token]))
+
+    async def reserve_many(self, *, sale_id: int, purchases: Sequence[Any], now: datetime) -> list[int]:
+        """`purchases` have `user_id`, `quantity` and `token`; one outcome per purchase (or [NOT_LOADED])."""
+        args: list[Any] = [_ms(now)]
+        for p in purchases:
+            args += [p.user_id, p.quantity, p.token]
+        return [int(x) for x in await self._reserve_many(keys=self.keys(sale_id), args=args)]
+
+    async def release_many(self, *, sale_id: int, tokens: Sequence[str]) -> int:
+        return int(await self._release_many(keys=self.keys(sale_id), args=list(tokens)))
+
+    async def reservation_tokens(self, sale_id: int) -> list[str]:
+        tokens = await self.client.hkeys(self.keys(sale_id)[2])
+        return [t.decode() if isinstance(t, bytes) else t for t in tokens]
 
     async def release(self, *, sale_id: int, token: str) -> bool:
         return int(await self._release(keys=self.keys(sale_id), args=[token])) == 1
@@ -207,6 +310,9 @@ class FlashRuntime:
         self.after = AfterTransaction()
         self._sold_out: dict[int, float] = {}
         self._terms: dict[int, SaleTerms] = {}
+        self.batcher: FlashBatcher | None = None
+        self._last_recovery = -RECOVERY_INTERVAL_SECONDS
+        self._recovery: asyncio.Task[None] | None = None
 
     # -- sold-out flags -------------------------------------------------------------------------------------------
     def known_sold_out(self, sale_id: int) -> bool:
@@ -226,6 +332,9 @@ class FlashRuntime:
         self._sold_out.pop(sale_id, None)
 
     # -- terms ---------------------------------------------------------------------------------------------------
+    def cached_terms(self, sale_id: int) -> SaleTerms | None:
+        return self._terms.get(sale_id)
+
     async def terms(self, session: AsyncSession, sale_id: int) -> SaleTerms:
         cached = self._terms.get(sale_id)
         if cached is not None:
@@ -251,7 +360,7 @@ class FlashRuntime:
             raise FlashSaleNotActive(f"Flash sale {terms.id} runs from {terms.starts_at} to {terms.ends_at}")
         token: str | None = None
         if self.redis is not None:
-            token = uuid.uuid4().hex
+            token = new_token()
             outcome = await self.redis.reserve(
                 sale_id=terms.id, user_id=user_id, quantity=quantity, now=now, token=token
             )
@@ -281,14 +390,21 @@ class FlashRuntime:
     def _raise_refusal(self, terms: SaleTerms, outcome: int) -> None:
         if outcome == RESERVED:
             return
+        raise self.refusal(terms, outcome)
+
+    def refusal(self, terms: SaleTerms, outcome: int) -> DomainError:
+        """The error for a refusing script outcome (and the sold-out flag when it says sold out)."""
         if outcome == SOLD_OUT:
             self.mark_sold_out(terms.id)
-            raise FlashSaleSoldOut()
+            return FlashSaleSoldOut()
         if outcome == LIMIT_REACHED:
-            raise FlashSaleLimitReached(f"At most {terms.per_user_limit} per person")
+            return FlashSaleLimitReached(f"At most {terms.per_user_limit} per person")
         if outcome == NOT_ACTIVE:
-            raise FlashSaleNotActive()
+            return FlashSaleNotActive()
         raise RuntimeError(f"unexpected flash-sale script outcome {outcome}")
+
+    async def load_sale(self, session: AsyncSession, terms: SaleTerms) -> None:
+        await self._load(session, terms)
 
     async def _load(self, session: AsyncSession, terms: SaleTerms) -> None:
         assert self.redis is not None
@@ -308,6 +424,11 @@ class FlashRuntime:
         if await self.redis.release(sale_id=sale_id, token=token):
             self.clear_sold_out(sale_id)
 
+    async def release_many(self, sale_id: int, tokens: Sequence[str]) -> None:
+        assert self.redis is not None
+        if await self.redis.release_many(sale_id=sale_id, tokens=tokens):
+            self.clear_sold_out(sale_id)
+
     def release_on_rollback(self, session: AsyncSession, sale_id: int, token: str) -> None:
         self.after.register(session, rolled_back=lambda: self.release_now(sale_id, token))
 
@@ -317,7 +438,30 @@ class FlashRuntime:
         if self.redis is not None and token is not None:
             self.after.register(session, committed=lambda: self.release_now(sale_id, token))
 
+    # -- recovery ------------------------------------------------------------------------------------------------
+    def maybe_recover(self, db: Database) -> None:
+        """Release reservations orphaned by a crash, in the background, at most every RECOVERY_INTERVAL_SECONDS.
+
+        Driven by purchases rather than a job so it runs where Redis is used, first right after a restart."""
+        if self.redis is None:
+            return
+        now = time.monotonic()
+        if now - self._last_recovery < RECOVERY_INTERVAL_SECONDS or (self._recovery and not self._recovery.done()):
+            return
+        self._last_recovery = now
+        from services.orders.flash_sales.recovery import release_orphan_reservations  # imports this module
+
+        async def run() -> None:
+            try:
+                await release_orphan_reservations(db, self)
+            except Exception:
+                log.exception("flash-sale reservation recovery failed")
+
+        self._recovery = asyncio.get_running_loop().create_task(run())
+
     async def aclose(self) -> None:
+        if self._recovery is not None:
+            await asyncio.gather(self._recovery, return_exceptions=True)
         await self.after.drain()
         if self.redis is not None:
             await self.redis.client.aclose()

@@ -1,0 +1,78 @@
+"""Crash recovery of the flash-sale path and idempotency of the batched purchase path."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.orders.flash_sales.recovery import release_orphan_reservations
+from services.orders.flash_sales.stock import SaleTerms
+from tests.orders.conftest import LEADER, create_product, customer
+from tests.orders.test_flash_sales import buy, create_sale, reconciliation
+
+
+@pytest.mark.redis
+async def test_a_reservation_whose_order_never_committed_is_released_after_a_crash(
+    redis_orders_app: FastAPI, redis_client: httpx.AsyncClient
+) -> None:
+    apples = await create_product(redis_client, stock=10)
+    sale = await create_sale(redis_client, apples, stock=2)
+    assert (await buy(redis_client, sale["id"], "winner")).status_code == 201
+    flash = redis_orders_app.state.flash
+    redis = flash.redis
+    terms: SaleTerms = flash.cached_terms(sale["id"])
+    # A process reserved the last unit in Redis and died before its order transaction committed: a token made
+    # ten minutes ago that no order row carries. And one made just now: its transaction may still be running.
+    old = f"{int(time.time() * 1000) - 600_000:x}.{uuid.uuid4().hex[:20]}"
+    fresh = f"{int(time.time() * 1000):x}.{uuid.uuid4().hex[:20]}"
+    now = datetime.now(UTC)
+    assert await redis.reserve(sale_id=terms.id, user_id="crashed", quantity=1, now=now, token=old) == 1
+    assert (await buy(redis_client, sale["id"], "late")).json()["code"] == "FLASH_SALE_SOLD_OUT"
+    assert not (await reconciliation(redis_client, sale["id"]))["consistent"]
+
+    assert await release_orphan_reservations(redis_orders_app.state.db, flash, grace_seconds=60) == 1
+    # Idempotent: a second pass (or another process) finds nothing more to release.
+    assert await release_orphan_reservations(redis_orders_app.state.db, flash, grace_seconds=60) == 0
+    report = await reconciliation(redis_client, sale["id"])
+    assert report["consistent"], report["differences"]
+    assert report["redis"]["remaining"] == 1 and report["redis"]["released_total"] == 1
+
+    # The unit is for sale again; a reservation younger than the grace period is left alone.
+    assert await redis.reserve(sale_id=terms.id, user_id="inflight", quantity=1, now=now, token=fresh) == 1
+    assert await release_orphan_reservations(redis_orders_app.state.db, flash, grace_seconds=60) == 0
+    assert await redis.release(sale_id=terms.id, token=fresh)
+    assert (await buy(redis_client, sale["id"], "late")).status_code == 201
+    report = await reconciliation(redis_client, sale["id"])
+    assert report["consistent"], report["differences"]
+    assert report["sold_units"] == 2
+
+
+@pytest.mark.postgres
+async def test_parallel_retries_of_one_key_give_one_order(
+    orders_app: FastAPI, orders_client: httpx.AsyncClient
+) -> None:
+    apples = await create_product(orders_client, stock=100)
+    sale = await create_sale(orders_client, apples, stock=50, limit=3)
+    key = uuid.uuid4().hex
+    responses = await asyncio.gather(*(buy(orders_client, sale["id"], "retrier", key=key) for _ in range(10)))
+    created = [r for r in responses if r.status_code == 201]
+    # Retries of one key either replay the first answer or are told it is still in progress; never a second order.
+    assert {r.json()["id"] for r in created} == {created[0].json()["id"]}
+    assert all(r.json()["code"] == "IDEMPOTENCY_KEY_IN_PROGRESS" for r in responses if r.status_code != 201)
+    replay = await buy(orders_client, sale["id"], "retrier", key=key)
+    assert replay.status_code == 201 and replay.json() == created[0].json()
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    other_body = await orders_client.post(
+        f"/api/v1/flash-sales/{sale['id']}/orders",
+        json={"leader_id": LEADER, "quantity": 2},
+        headers={**customer("retrier"), "Idempotency-Key": key},
+    )
+    assert other_body.json()["code"] == "IDEMPOTENCY_KEY_REUSED"
+    sale_now = (await orders_client.get(f"/api/v1/flash-sales/{sale['id']}", headers=customer())).json()
+    assert sale_now["remaining"] == 49
