@@ -125,7 +125,7 @@ async def consume_nats(
                     ack_policy=AckPolicy.EXPLICIT,
                     deliver_policy=DeliverPolicy.ALL,
                     max_ack_pending=1,
-                    ack_wait=30,
+                    ack_wait=settings.events_nats_ack_wait_seconds,
                 ),
             )
             while True:

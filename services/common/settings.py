@@ -52,6 +52,13 @@ class ServiceSettings(BaseSettings):
         description="JetStream stream name; its subjects are `<name in lower case>.<event type>`",
         validation_alias=AliasChoices("EVENTS_NATS_STREAM", "events_nats_stream"),
     )
+    events_nats_ack_wait_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How long JetStream waits for a consumer's ack before redelivering (after a consumer crash)",
+        validation_alias=AliasChoices("EVENTS_NATS_ACK_WAIT_SECONDS", "events_nats_ack_wait_seconds"),
+    )
     events_relay_in_process: bool = Field(
         default=True,
         description="Run the outbox relay inside the service; false when `make relay` runs it as its own process",
