@@ -200,3 +200,91 @@ def test_every_process_is_told_where_the_launched_services_listen(
     assert env["ORDERS_DATABASE_URL"] == "postgresql+asyncpg://db/orders"  # configured: left alone
     assert env["LEADERS_DATABASE_URL"] == f"sqlite+aiosqlite:///{tmp_path / 'leaders.db'}"
     assert env["GATEWAY_DEV_AUTH"] == "true"
+
+
+def test_an_order_paid_picked_up_and_partly_refunded_reaches_leaders_and_points_within_seconds(launch: Any) -> None:
+    """Issue 6's acceptance with the services as separate processes: no manual step between them, only the
+    relays running inside each service and the HTTP bus."""
+    import hashlib
+    import hmac
+    import json
+
+    from services.demo import LEADER_SUB
+    from services.orders.config import Settings as OrdersSettings
+
+    launched: Launched = launch("--migrate")
+    launched.wait_ready()
+    shared = ServiceSettings()
+
+    def auth(sub: str, *roles: str) -> dict[str, str]:
+        token = issue_token(sub, roles, secret=shared.jwt_secret, algorithm=shared.jwt_algorithm)
+        return {"Authorization": f"Bearer {token}"}
+
+    ops, buyer, leader = auth("e2e-ops", "ops"), auth("e2e-buyer", "customer"), auth(LEADER_SUB, "leader")
+
+    def until(read: Any, done: Any, seconds: float = 10.0) -> Any:
+        deadline = time.monotonic() + seconds
+        while True:
+            value = read()
+            if done(value) or time.monotonic() > deadline:
+                return value
+            time.sleep(0.2)
+
+    with httpx.Client(base_url=launched.gateway, timeout=10) as api:
+        rule = api.post(
+            "/api/v1/commission/rules", headers=ops, json={"scope": "default", "mode": "percentage", "rate_bp": 1000}
+        )
+        assert rule.status_code == 201, rule.text
+        product = api.post("/api/v1/products", headers=ops, json={"name": "Pears 1kg", "price_fen": 1500, "stock": 9})
+        assert product.status_code == 201, product.text
+        order = api.post(
+            "/api/v1/orders",
+            headers=buyer | {"Idempotency-Key": "launcher-life"},
+            json={"leader_id": LEADER_SUB, "lines": [{"product_id": product.json()["id"], "quantity": 2}]},
+        ).json()
+        raw = json.dumps({"order_id": order["id"], "transaction_id": "tx-l1", "amount_fen": order["payable_fen"]})
+        secret = OrdersSettings().payment_secret.encode()
+        paid = api.post(
+            "/api/v1/payments/notify",
+            content=raw,
+            headers={
+                "X-Payment-Signature": hmac.new(secret, raw.encode(), hashlib.sha256).hexdigest(),
+                "Content-Type": "application/json",
+            },
+        )
+        assert paid.status_code in (200, 201), paid.text
+
+        balance_url = f"/api/v1/leaders/{LEADER_SUB}/commission/balance"
+        balance = until(lambda: api.get(balance_url, headers=leader).json(), lambda b: b["pending_fen"] > 0)
+        assert balance["pending_fen"] == 300  # 10% of 3000 fen
+
+        assert api.post(f"/api/v1/orders/{order['id']}/arrive", headers=ops).status_code == 200
+        code = api.get(f"/api/v1/orders/{order['id']}", headers=buyer).json()["pickup_code"]
+        picked = api.post(f"/api/v1/orders/{order['id']}/pickup", headers=leader, json={"pickup_code": code})
+        assert picked.status_code == 200, picked.text
+        points = until(
+            lambda: api.get("/api/v1/points/me/entries", headers=buyer).json()["items"],
+            lambda items: any(e["kind"] == "purchase" for e in items),
+        )
+        assert [e["points"] for e in points if e["kind"] == "purchase"] == [30]  # 1 point per yuan paid
+
+        line = order["lines"][0]
+        refund = api.post(
+            f"/api/v1/orders/{order['id']}/refunds",
+            headers=buyer | {"Idempotency-Key": "launcher-refund"},
+            json={"lines": [{"line_id": line["id"], "quantity": 1}], "reason": "one was bruised"},
+        )
+        assert refund.status_code == 201, refund.text
+        balance = until(lambda: api.get(balance_url, headers=leader).json(), lambda b: b["pending_fen"] < 300)
+        assert balance["pending_fen"] == 150
+        period = time.strftime("%Y-%m", time.gmtime(time.time() + 8 * 3600))  # Asia/Shanghai month
+        statement = api.get(f"/api/v1/leaders/{LEADER_SUB}/commission/statements/{period}", headers=leader).json()
+        assert statement["accrued_fen"] == 300 and statement["reversed_fen"] == 150
+        points = until(
+            lambda: api.get("/api/v1/points/me/entries", headers=buyer).json()["items"],
+            lambda items: any(e["kind"] == "purchase_reversal" for e in items),
+        )
+        assert [e["points"] for e in points if e["kind"] == "purchase_reversal"] in ([-15], [15])
+
+    launched.process.send_signal(signal.SIGINT)
+    assert launched.process.wait(timeout=20) == 0
