@@ -145,3 +145,25 @@ def test_the_readme_settings_table_names_only_real_settings() -> None:
     assert sorted(shared - documented) == []
     per_service = {name.upper() for name, f in ServiceSettings.model_fields.items() if f.validation_alias is None}
     assert sorted(n for n in per_service if f"`<SERVICE>_{n}`" not in readme) == []
+
+
+def test_every_setting_of_every_process_is_in_the_readme() -> None:
+    """The other direction: a setting added to a service's config.py without a README row fails here."""
+    import importlib
+
+    from services.gateway.config import GatewaySettings
+
+    readme = (REPO / "README.md").read_text()
+    documented = set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)`", readme, re.MULTILINE))
+    shared = set(ServiceSettings.model_fields)
+    missing = []
+    for prefix, settings_class in [
+        *((s.upper(), importlib.import_module(f"services.{s}.config").Settings) for s in SERVICES),
+        ("GATEWAY", GatewaySettings),
+    ]:
+        for name, field in settings_class.model_fields.items():
+            if name in shared or field.validation_alias is not None:
+                continue
+            if f"{prefix}_{name.upper()}" not in documented:
+                missing.append(f"{prefix}_{name.upper()}")
+    assert missing == []
