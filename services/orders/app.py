@@ -13,6 +13,7 @@ from services.orders.clients import HttpEffectsSource, HttpLeaderDirectory, Http
 from services.orders.config import Settings, get_settings
 from services.orders.db import inbox, outbox
 from services.orders.delivery.router import router as delivery_router
+from services.orders.flash_sales import soldout
 from services.orders.flash_sales.router import router as flash_sales_router
 from services.orders.flash_sales.stock import FlashRuntime, RedisFlashStock
 from services.orders.models import metadata
@@ -42,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await flash.aclose()
         await upstream.aclose()
 
-    return build_service_app(
+    app = build_service_app(
         service="orders",
         title="Orders service",
         settings=settings,
@@ -75,3 +76,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Orders publishes the order life; it consumes no events.
         events=ServiceEvents(outbox=outbox, inbox=inbox, handlers={}),
     )
+    # Sold-out purchases are answered from memory before FastAPI's routing, auth and body parsing.
+    soldout.install(app, flash)
+    return app

@@ -315,6 +315,10 @@ class FlashRuntime:
         self._recovery: asyncio.Task[None] | None = None
 
     # -- sold-out flags -------------------------------------------------------------------------------------------
+    def has_sold_out(self) -> bool:
+        """Whether any sale is flagged (expired flags included): the cheap first test of `soldout.SoldOutShortcut`."""
+        return bool(self._sold_out)
+
     def known_sold_out(self, sale_id: int) -> bool:
         marked = self._sold_out.get(sale_id)
         if marked is None:
