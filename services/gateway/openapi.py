@@ -107,6 +107,10 @@ def _take_components(source: str, doc: Document, merged: dict[str, dict[str, Any
         target = merged.setdefault(section, {})
         for name, definition in definitions.items():
             final = renames.get(_ref(section, name), _ref(section, name)).rsplit("/", 1)[1]
+            if final != name and isinstance(definition, dict) and "title" in definition:
+                # Client generators name models by title: a renamed schema keeping the old title would collide
+                # with the one it was renamed away from (and one of the two would be dropped).
+                definition = {**definition, "title": final}
             target.setdefault(final, definition)
     return rewritten
 

@@ -65,12 +65,6 @@ async def test_every_public_operation_of_every_service_is_in_the_merged_document
     assert not [path for path in document["paths"] if not path.startswith("/api/v1/")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/gateway/openapi.py renames a conflicting component (points' EntryRead -> PointsEntryRead) but "
-    "keeps its `title`, and generators name models by title: openapi-python-client then drops "
-    "GET /api/v1/points/me/entries. Fix in the gateway: set the renamed definition's title to its new name.",
-)
 async def test_component_schemas_have_distinct_titles_so_generated_models_do_not_collide(
     document: dict[str, Any],
 ) -> None:

@@ -11,7 +11,7 @@ from services.common.db import Database
 from services.orders.clients import HttpEffectsSource, UpstreamClients
 from services.orders.config import get_settings
 from services.orders.models import metadata
-from services.orders.reconciliation.schemas import ReconciliationReport
+from services.orders.reconciliation.schemas import OrderEffectsReport
 from services.orders.reconciliation.service import reconcile
 
 
@@ -22,7 +22,7 @@ def _instant(value: str) -> datetime:
     return moment
 
 
-async def _run(since: datetime, until: datetime) -> ReconciliationReport:
+async def _run(since: datetime, until: datetime) -> OrderEffectsReport:
     settings = get_settings()
     db = Database(settings.resolved_database_url(), metadata)
     upstream = UpstreamClients(

@@ -7,14 +7,14 @@ from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.orders.clients import LeadersTimeout, LeadersUnavailable, PointsTimeout, PointsUnavailable
 from services.orders.reconciliation import service
-from services.orders.reconciliation.schemas import ReconciliationReport, ReconciliationRequest
+from services.orders.reconciliation.schemas import OrderEffectsReport, OrderEffectsRequest
 
 router = APIRouter(prefix="/api/v1/reconciliation", tags=["reconciliation"])
 
 
 @router.post(
     "",
-    response_model=ReconciliationReport,
+    response_model=OrderEffectsReport,
     response_model_by_alias=True,
     summary="Check that every order event had exactly its effects in leaders and points (ops)",
     responses=problem_docs(
@@ -22,8 +22,8 @@ router = APIRouter(prefix="/api/v1/reconciliation", tags=["reconciliation"])
     ),
 )
 async def reconcile_orders(
-    body: ReconciliationRequest, request: Request, session: SessionDep, user: OpsUser
-) -> ReconciliationReport:
+    body: OrderEffectsRequest, request: Request, session: SessionDep, user: OpsUser
+) -> OrderEffectsReport:
     """For orders paid or cancelled in `[from, to)`: one accrual per paid line, one reversal per refunded line,
     purchase points per picked-up order and their reversals, held points committed or released. Reports every
     difference with the ids involved; events still in the outbox are reported as `in_flight`, not lost."""

@@ -7,14 +7,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from services.common.types import AwareDatetime
 
 
-class ReconciliationRequest(BaseModel):
+class OrderEffectsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     since: AwareDatetime = Field(alias="from", description="Orders paid (or cancelled) at or after this instant")
     until: AwareDatetime = Field(alias="to", description="... and before this instant")
 
     @model_validator(mode="after")
-    def _ordered(self) -> ReconciliationRequest:
+    def _ordered(self) -> OrderEffectsRequest:
         if self.until <= self.since:
             raise ValueError("`to` must be after `from`")
         return self
@@ -30,7 +30,7 @@ class Difference(BaseModel):
     kind: Literal["lost", "duplicated", "mismatch", "in_flight"]
 
 
-class ReconciliationReport(BaseModel):
+class OrderEffectsReport(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     since: AwareDatetime = Field(serialization_alias="from")

@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.orders.orders.models import Order, OrderLine, Refund, RefundLine
 from services.orders.reconciliation import repository
-from services.orders.reconciliation.schemas import Difference, ReconciliationReport
+from services.orders.reconciliation.schemas import Difference, OrderEffectsReport
 
 #: The consumers accept at most this many order ids per question.
 CHUNK = 500
@@ -74,7 +74,7 @@ class _Checker:
 
 async def reconcile(
     session: AsyncSession, *, since: datetime, until: datetime, effects: EffectsSource
-) -> ReconciliationReport:
+) -> OrderEffectsReport:
     orders = await repository.orders_in_range(session, since=since, until=until)
     order_ids = [o.id for o in orders if o.id is not None]
     lines: dict[int, list[OrderLine]] = defaultdict(list)
@@ -109,7 +109,7 @@ async def reconcile(
             in_flight=f"order:{order.id}" in in_flight,
         )
     kinds = [d.kind for d in checker.differences]
-    return ReconciliationReport(
+    return OrderEffectsReport(
         since=since,
         until=until,
         orders_checked=len(orders),
