@@ -13,7 +13,7 @@ from services.orders.clients import HttpEffectsSource, HttpLeaderDirectory, Http
 from services.orders.config import Settings, get_settings
 from services.orders.db import inbox, outbox
 from services.orders.delivery.router import router as delivery_router
-from services.orders.flash_sales import soldout
+from services.orders.flash_sales import recovery, soldout
 from services.orders.flash_sales.router import router as flash_sales_router
 from services.orders.flash_sales.stock import FlashRuntime, RedisFlashStock
 from services.orders.models import metadata
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             every(settings.delivery_cutoff_interval_seconds, jobs.delivery_cutoff_job),
             every(settings.refund_interval_seconds, jobs.refund_sender_job),
             every(settings.abandoned_hold_interval_seconds, jobs.abandoned_holds_job),
+            every(recovery.RECOVERY_INTERVAL_SECONDS, recovery.recovery_job),
         ],
         extra_state={
             "upstream": upstream,

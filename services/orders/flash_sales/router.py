@@ -119,7 +119,6 @@ async def buy(
         raise FlashSaleSoldOut()
     settings: Settings = state.settings
     db: Database = state.db
-    flash.maybe_recover(db)
     if not db.is_sqlite:
         terms = flash.cached_terms(sale_id)
         if terms is None:

@@ -16,7 +16,6 @@ process returns a unit; other processes see returned units when their flag expir
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -40,13 +39,9 @@ from services.orders.flash_sales.models import FlashSale
 from services.orders.txn import AfterTransaction
 
 if TYPE_CHECKING:
-    from services.common.db import Database
     from services.orders.flash_sales.fastpath import FlashBatcher
 
 log = logging.getLogger("services.orders.flash")
-
-#: How often (at most) a purchase schedules the orphan-reservation recovery (`recovery.py`) in the background.
-RECOVERY_INTERVAL_SECONDS = 30.0
 
 RESERVED = 1
 SOLD_OUT = -1
@@ -311,8 +306,6 @@ class FlashRuntime:
         self._sold_out: dict[int, float] = {}
         self._terms: dict[int, SaleTerms] = {}
         self.batcher: FlashBatcher | None = None
-        self._last_recovery = -RECOVERY_INTERVAL_SECONDS
-        self._recovery: asyncio.Task[None] | None = None
 
     # -- sold-out flags -------------------------------------------------------------------------------------------
     def has_sold_out(self) -> bool:
@@ -442,30 +435,7 @@ class FlashRuntime:
         if self.redis is not None and token is not None:
             self.after.register(session, committed=lambda: self.release_now(sale_id, token))
 
-    # -- recovery ------------------------------------------------------------------------------------------------
-    def maybe_recover(self, db: Database) -> None:
-        """Release reservations orphaned by a crash, in the background, at most every RECOVERY_INTERVAL_SECONDS.
-
-        Driven by purchases rather than a job so it runs where Redis is used, first right after a restart."""
-        if self.redis is None:
-            return
-        now = time.monotonic()
-        if now - self._last_recovery < RECOVERY_INTERVAL_SECONDS or (self._recovery and not self._recovery.done()):
-            return
-        self._last_recovery = now
-        from services.orders.flash_sales.recovery import release_orphan_reservations  # imports this module
-
-        async def run() -> None:
-            try:
-                await release_orphan_reservations(db, self)
-            except Exception:
-                log.exception("flash-sale reservation recovery failed")
-
-        self._recovery = asyncio.get_running_loop().create_task(run())
-
     async def aclose(self) -> None:
-        if self._recovery is not None:
-            await asyncio.gather(self._recovery, return_exceptions=True)
         await self.after.drain()
         if self.redis is not None:
             await self.redis.client.aclose()
