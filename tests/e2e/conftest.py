@@ -7,17 +7,26 @@ tell that a request reached the service that owns its path (and not merely that 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import importlib
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import update
 
+from services.common.bus import HttpBus
 from services.common.migrate import SERVICES
+from services.common.relay import Relay
 from services.common.testing import TEST_JWT_SECRET, bearer
 from services.gateway.app import GatewayApp, create_app
 from services.gateway.config import GatewaySettings
+from services.orders.clients import HttpEffectsSource, HttpLeaderDirectory, HttpPointsClient, UpstreamClients
 from tests.conftest import AppFactory
 
 GATEWAY_BASE_URL = "http://gateway.test"
@@ -84,3 +93,95 @@ def ops() -> dict[str, str]:
 
 def customer(sub: str = "e2e-customer") -> dict[str, str]:
     return bearer(sub, ["customer"])
+
+
+# -- services wired to each other in-process (sync calls and the event bus) ----------------------------------
+
+URLS = {"leaders": "http://leaders", "orders": "http://orders", "points": "http://points"}
+
+
+class Wiring:
+    def __init__(self, apps: dict[str, FastAPI]) -> None:
+        self.apps = apps
+        self.client = httpx.AsyncClient(
+            mounts={url: httpx.ASGITransport(app=apps[name], raise_app_exceptions=False) for name, url in URLS.items()},
+            timeout=10,
+        )
+        token = bearer("relay", ["service"])["Authorization"].removeprefix("Bearer ")
+        self.relays: dict[str, Relay] = {}
+        for name, app in apps.items():
+            app.state.bus = HttpBus(URLS, lambda: token, client=self.client)
+            outbox = importlib.import_module(f"services.{name}.db").outbox
+            self.relays[name] = Relay(app.state.db, outbox.table, app.state.bus, source=name, max_attempts=3)
+        upstream = UpstreamClients(
+            timeout_seconds=10, jwt_secret=TEST_JWT_SECRET, jwt_algorithm="HS256", client=self.client
+        )
+        orders = apps["orders"]
+        orders.state.leaders = HttpLeaderDirectory(upstream, URLS["leaders"])
+        orders.state.points = HttpPointsClient(upstream, URLS["points"])
+        orders.state.effects = HttpEffectsSource(upstream, leaders_url=URLS["leaders"], points_url=URLS["points"])
+
+    async def deliver(self) -> int:
+        """Run every relay until no event moves; returns how many were delivered."""
+        total = 0
+        for _ in range(20):
+            moved = 0
+            for relay in self.relays.values():
+                stats = await relay.run_once()
+                assert not stats.errors, stats.errors
+                moved += stats.delivered
+            total += moved
+            if moved == 0:
+                return total
+        raise AssertionError("events kept flowing")
+
+    async def redeliver_everything(self) -> int:
+        """Mark every delivered event pending again: the bus delivers each a second time."""
+        for name, relay in self.relays.items():
+            async with self.apps[name].state.db.engine.begin() as conn:
+                await conn.execute(update(relay.table).values(status="pending", attempts=0, next_attempt_at=None))
+        return await self.deliver()
+
+
+@pytest.fixture
+async def wiring(service_apps: dict[str, FastAPI]) -> AsyncIterator[Wiring]:
+    wired = Wiring(service_apps)
+    yield wired
+    await wired.client.aclose()
+
+
+def ok(response: httpx.Response, *statuses: int) -> Any:
+    assert response.status_code in (statuses or (200,)), (response.status_code, response.text)
+    return response.json() if response.content else None
+
+
+async def pay(e2e: httpx.AsyncClient, orders_app: FastAPI, order: dict[str, Any], tx: str) -> None:
+    raw = json.dumps({"order_id": order["id"], "transaction_id": tx, "amount_fen": order["payable_fen"]}).encode()
+    secret = orders_app.state.settings.payment_secret.encode()
+    signature = hmac.new(secret, raw, hashlib.sha256).hexdigest()
+    ok(
+        await e2e.post(
+            "/api/v1/payments/notify",
+            content=raw,
+            headers={"X-Payment-Signature": signature, "Content-Type": "application/json"},
+        ),
+        200,
+        201,
+    )
+
+
+async def approved_leader(e2e: httpx.AsyncClient, sub: str) -> str:
+    applied = ok(
+        await e2e.post(
+            "/api/v1/leader-applications",
+            headers=customer(sub),
+            json={
+                "name": "Wang Fang",
+                "phone": "13800001234",
+                "pickup_point": {"name": "Gate 3 kiosk", "address": "3 Garden Road", "community": "Garden Court"},
+            },
+        ),
+        201,
+    )
+    approved = ok(await e2e.post(f"/api/v1/leader-applications/{applied['id']}/approve", headers=ops()))
+    return str(approved["leader_id"])
