@@ -34,9 +34,10 @@ from services.common.clock import utcnow
 from services.common.errors import DomainError
 from services.common.idempotency import IdempotencyContext, IdempotencyKeyInProgress, IdempotencyKeyReused
 from services.orders.clients import LeaderInfo
-from services.orders.flash_sales.exceptions import FlashSaleLimitReached, FlashSaleSoldOut
+from services.orders.flash_sales.exceptions import FlashSaleLimitReached, FlashSaleNotActive, FlashSaleSoldOut
 from services.orders.flash_sales.schemas import FlashOrderCreate
 from services.orders.flash_sales.stock import NOT_LOADED, RESERVED, FlashRuntime, SaleTerms, new_token
+from services.orders.orders import service as orders_service
 from services.orders.orders.models import PENDING_PAYMENT
 from services.orders.orders.schemas import OrderLineRead, OrderRead
 
@@ -65,6 +66,31 @@ class Purchase:
 def _replay(status_code: int, body: bytes) -> Response:
     return Response(
         body, status_code=status_code, media_type="application/json", headers={"Idempotent-Replayed": "true"}
+    )
+
+
+async def purchase_on_postgres(
+    state: Any, sale_id: int, data: FlashOrderCreate, user_id: str, idempotency: IdempotencyContext
+) -> Response:
+    """A purchase of an authenticated buyer with a valid body and key, on PostgreSQL (the route and the pre-FastAPI
+    layer `soldout.SoldOutShortcut` both end here). `state` is the app's state: tests replace its objects."""
+    flash: FlashRuntime = state.flash
+    terms = flash.cached_terms(sale_id)
+    if terms is None:
+        async with state.db.sessionmaker() as session:
+            terms = await flash.terms(session, sale_id)
+    if not terms.is_open(utcnow()):
+        raise FlashSaleNotActive(f"Flash sale {sale_id} runs from {terms.starts_at} to {terms.ends_at}")
+    leader = await orders_service.active_leader(state.leaders, data.leader_id)
+    if flash.batcher is None:
+        flash.batcher = FlashBatcher(flash, state.db.engine, state.db.sessionmaker)
+    return await flash.batcher.buy(
+        terms=terms,
+        user_id=user_id,
+        data=data,
+        leader=leader,
+        idempotency=idempotency,
+        payment_timeout_seconds=state.settings.flash_payment_timeout_seconds,
     )
 
 

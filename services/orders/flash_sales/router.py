@@ -6,7 +6,6 @@ from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
 from services.common.auth import CurrentUser, CustomerUser, InvalidToken, MissingRole, OpsUser
-from services.common.clock import utcnow
 from services.common.db import Database, SessionDep
 from services.common.errors import problem_docs
 from services.common.idempotency import (
@@ -30,10 +29,9 @@ from services.orders.flash_sales.exceptions import (
     FlashSaleSoldOut,
     NotEnoughProductStock,
 )
-from services.orders.flash_sales.fastpath import FlashBatcher
+from services.orders.flash_sales.fastpath import purchase_on_postgres
 from services.orders.flash_sales.schemas import FlashOrderCreate, FlashSaleCreate, FlashSaleRead, ReconciliationReport
 from services.orders.flash_sales.stock import FlashRuntime
-from services.orders.orders import service as orders_service
 from services.orders.orders.exceptions import LeaderNotActive, UnknownLeader
 from services.orders.orders.schemas import OrderRead
 from services.orders.products.exceptions import ProductNotFound
@@ -120,24 +118,8 @@ async def buy(
     settings: Settings = state.settings
     db: Database = state.db
     if not db.is_sqlite:
-        terms = flash.cached_terms(sale_id)
-        if terms is None:
-            async with db.sessionmaker() as session:
-                terms = await flash.terms(session, sale_id)
-        now = utcnow()
-        if not terms.is_open(now):
-            raise FlashSaleNotActive(f"Flash sale {sale_id} runs from {terms.starts_at} to {terms.ends_at}")
-        leader = await orders_service.active_leader(state.leaders, body.leader_id)
-        if flash.batcher is None:
-            flash.batcher = FlashBatcher(flash, db.engine, db.sessionmaker)
-        return await flash.batcher.buy(
-            terms=terms,
-            user_id=user.sub,
-            data=body,
-            leader=leader,
-            idempotency=idempotency,
-            payment_timeout_seconds=settings.flash_payment_timeout_seconds,
-        )
+        # Usually answered before FastAPI by `soldout.SoldOutShortcut`; here for what it passes on.
+        return await purchase_on_postgres(state, sale_id, body, user.sub, idempotency)
     # SQLite (one writer at a time anyway): one transaction per purchase, committed before the response.
     async with db.sessionmaker() as session:
         try:
