@@ -1,6 +1,6 @@
 """Profile the flash-sale purchase path: one orders process under py-spy while the load generator buys.
 
-    .venv/bin/python -m bench.flash.profile_flash [--db-only] [--soldout] [--seconds 6]
+    .venv/bin/python -m bench.flash.profile_flash [--db-only] [--soldout] [--seconds 6] [--no-profile]
 
 Writes collapsed stacks to $TMPDIR/flash-profile.txt and prints the functions holding the most samples (self and
 total), which is what guided the work on the hot path (see the commit messages).
@@ -18,6 +18,7 @@ from pathlib import Path
 from bench.flash.bench_flash import (
     REPO,
     Servers,
+    cpu_seconds,
     create_product,
     create_sale,
     free_port,
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument("--db-only", action="store_true", help="no Redis: the database decides")
     parser.add_argument("--soldout", action="store_true", help="profile sold-out answers")
     parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--no-profile", action="store_true", help="only measure (rps, latency, server CPU)")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--postgres-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
@@ -58,19 +60,22 @@ def main() -> None:
             spy_command = [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw",
                            "-o", str(args.output), "--rate", "500", "--pid", str(servers.processes["orders"].pid),
                            "--nonblocking"]  # fmt: skip
-            spy = subprocess.Popen(
-                spy_command,
-                cwd=REPO,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            spy = None
+            if not args.no_profile:
+                spy = subprocess.Popen(spy_command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            before = cpu_seconds(servers.processes["orders"].pid) or 0.0
             result = load(f"{url}/api/v1/flash-sales/{sale}/orders", args, prefix="p", post=True,
                           expect="409" if args.soldout else "201")  # fmt: skip
-            spy.send_signal(2)
-            spy.wait(timeout=30)
-            print({k: result[k] for k in ("rps", "p50_ms", "p99_ms", "statuses")})
+            after = cpu_seconds(servers.processes["orders"].pid) or 0.0
+            if spy is not None:
+                spy.send_signal(2)
+                spy.wait(timeout=30)
+            cpu_us = round((after - before) / max(1, result["sent_including_warmup"]) * 1e6, 1)
+            print({**{k: result[k] for k in ("rps", "p50_ms", "p99_ms", "statuses")}, "server_cpu_us": cpu_us})
         finally:
             servers.stop()
+    if args.no_profile:
+        return
     self_samples: collections.Counter[str] = collections.Counter()
     total_samples: collections.Counter[str] = collections.Counter()
     all_samples = 0

@@ -5,6 +5,7 @@ error answers are the reference."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -121,3 +122,19 @@ async def test_a_buyer_with_leader_and_customer_roles_buys_through_the_layer(
         f"/api/v1/flash-sales/{sale['id']}/orders", json={"leader_id": LEADER, "quantity": 1}, headers=headers
     )
     assert response.status_code == 201 and route_calls == []
+
+
+@pytest.mark.postgres
+async def test_every_order_of_a_batch_is_answered_with_its_own_body(orders_client: httpx.AsyncClient) -> None:
+    apples = await create_product(orders_client, stock=100)
+    sale = await create_sale(orders_client, apples, stock=50, limit=2)
+    buyers = [f"batch-{i}" for i in range(20)]
+    responses = await asyncio.gather(*(buy(orders_client, sale["id"], who, quantity=1 + i % 2)
+                                       for i, who in enumerate(buyers)))  # fmt: skip
+    for who, response in zip(buyers, responses, strict=True):
+        assert response.status_code == 201, response.text
+        order = response.json()
+        assert order["customer_id"] == who
+        stored = await orders_client.get(f"/api/v1/orders/{order['id']}", headers=customer(who))
+        assert stored.json() == order
+    assert len({r.json()["id"] for r in responses}) == len(buyers)

@@ -282,7 +282,7 @@ async def test_redis_reservation_is_released_when_the_order_cannot_be_written(
 
     # Per-request path (SQLite) and batched path (PostgreSQL): the order write fails after Redis reserved.
     monkeypatch.setattr("services.orders.orders.repository.insert_order", broken)
-    monkeypatch.setattr("services.orders.flash_sales.fastpath._order_json", broken)
+    monkeypatch.setattr("services.orders.flash_sales.fastpath._order_bodies", broken)
     failed = await buy(redis_client, sale["id"], "c1")
     assert failed.status_code == 500
     monkeypatch.undo()

@@ -381,10 +381,8 @@ class FlashBatcher:
                 ids,
                 [p.user_id for p in served],
             )
-            bodies: list[bytes] = []
-            for p, order_id, amount in zip(served, ids, amounts, strict=True):
-                body = _order_json(terms, p, order_id, line_ids[order_id], amount, expires, now)
-                bodies.append(body)
+            bodies = _order_bodies(terms, served, ids, line_ids, amounts, expires, now)
+            for p, body in zip(served, bodies, strict=True):
                 answers[index[p.user_id]] = Response(body, status_code=201, media_type="application/json")
             await conn.execute(
                 "UPDATE idempotency_keys k SET status_code = 201, response_body = t.b "
@@ -412,11 +410,39 @@ def _json_or_none(value: dict[str, Any] | None) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-def _order_json(
+def _order_bodies(
+    terms: SaleTerms,
+    served: list[Purchase],
+    ids: list[int],
+    line_ids: dict[int, int],
+    amounts: list[int],
+    expires: datetime,
+    now: datetime,
+) -> list[bytes]:
+    """The 201 bodies of a batch: the same JSON as `orders_service.to_read` gives for each order.
+
+    The model is built and dumped once per batch (the datetimes and constants are the same for every order of a
+    batch); each order's body is that dict with its own fields. Building and dumping an `OrderRead` per purchase
+    was 2.7% of the process's CPU."""
+    first = served[0]
+    template = _order_read(terms, first, ids[0], line_ids[ids[0]], amounts[0], expires, now).model_dump(mode="json")
+    line_template = template["lines"][0]
+    bodies = [orjson.dumps(template)]
+    for p, order_id, amount in zip(served[1:], ids[1:], amounts[1:], strict=True):
+        line = {**line_template, "id": line_ids[order_id], "quantity": p.quantity, "amount_fen": amount,
+                "paid_fen": amount}  # fmt: skip
+        body = {**template, "id": order_id, "customer_id": p.user_id, "leader_id": p.leader.leader_id,
+                "lines": [line], "goods_fen": amount, "payable_fen": amount,
+                "pickup_point": p.leader.pickup_point}  # fmt: skip
+        bodies.append(orjson.dumps(body))
+    return bodies
+
+
+def _order_read(
     terms: SaleTerms, p: Purchase, order_id: int, line_id: int, amount: int, expires: datetime, now: datetime
-) -> bytes:
+) -> OrderRead:
     # The same model (and so the same JSON) as `orders_service.to_read` gives for this order.
-    read = OrderRead(
+    return OrderRead(
         id=order_id,
         status=PENDING_PAYMENT,
         customer_id=p.user_id,
@@ -454,4 +480,3 @@ def _order_json(
         cancelled_at=None,
         cancel_reason=None,
     )
-    return orjson.dumps(read.model_dump(mode="json"))
