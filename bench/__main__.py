@@ -129,6 +129,9 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
         out["gateway_over_direct_standin"] = standin["gateway_over_direct"]
         if standin.get("gateway_over_direct_post") is not None:
             out["gateway_over_direct_standin_post"] = standin["gateway_over_direct_post"]
+            # Informative (no target): the gateway bench's POST with a flash-sale-shaped JSON body, under the
+            # gateway bench's own name for it.
+            out["gateway_over_direct_post"] = standin["gateway_over_direct_post"]
     flash = results.get("flash", {}).get("result")
     if flash:
         for key in ("flash_over_trivial", "soldout_over_trivial", "db_flash_over_trivial", "gateway_over_direct_flash"):
@@ -146,6 +149,10 @@ def print_table(report: dict[str, Any]) -> None:
         value = report.get(key)
         shown = f"{value:.3f}" if isinstance(value, float | int) else "-"
         print(f"{key:28}{shown:>8}{target:>8.2f}")
+    for key in ("gateway_over_direct_standin", "gateway_over_direct_post"):
+        value = report.get(key)
+        if isinstance(value, float | int):
+            print(f"{key:28}{value:>8.3f}{'(info)':>8}")
     rows: list[tuple[str, dict[str, float]]] = []
     for target, figures in report.get("gateway_orders", {}).items():
         rows.append((f"product GET {target}", figures))
