@@ -47,6 +47,7 @@ import asyncpg
 import httpx
 import redis
 
+from bench.processes import cpu_seconds, free_port, wait_until_serving
 from services.common.auth import issue_token
 from services.common.settings import ServiceSettings
 
@@ -62,48 +63,6 @@ SOLDOUT_STOCK = 100
 # -- processes -----------------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU of a process and its direct children (uvicorn with workers is a supervisor + workers)."""
-    fields = _stat(pid)
-    if fields is None:
-        return None
-    total = int(fields[11]) + int(fields[12])
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (child := _stat(int(entry.name))) is not None and child[1] == str(pid):
-            total += int(child[11]) + int(child[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def wait_until_serving(process: subprocess.Popen[bytes], url: str, log: Path, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            if httpx.get(url, timeout=1.0).status_code < 500:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    print(*log.read_text(errors="replace").splitlines()[-30:], sep="\n", file=sys.stderr)
-    raise SystemExit(f"{url} did not come up")
-
-
 class Servers:
     def __init__(self, logdir: Path) -> None:
         self.logdir = logdir
@@ -116,7 +75,7 @@ class Servers:
                 command, cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
             )
         self.urls[name] = url
-        wait_until_serving(self.processes[name], url + "/healthz", self.logdir / f"{name}.log")
+        wait_until_serving(self.processes[name], url + "/healthz", log=self.logdir / f"{name}.log")
 
     def stop(self) -> None:
         for process in self.processes.values():

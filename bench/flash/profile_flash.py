@@ -18,16 +18,15 @@ from pathlib import Path
 from bench.flash.bench_flash import (
     REPO,
     Servers,
-    cpu_seconds,
     create_product,
     create_sale,
-    free_port,
     leaders_stub,
     load,
     orders_command,
     redis_prefix,
     throwaway_database,
 )
+from bench.processes import cpu_seconds, free_port
 
 
 def main() -> None:

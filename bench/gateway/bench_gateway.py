@@ -23,7 +23,6 @@ import itertools
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from typing import Any
 
 import httpx
 
+from bench.processes import cpu_seconds, free_port, wait_until_serving
 from services.common.auth import issue_token
 from services.common.settings import ServiceSettings
 
@@ -68,46 +68,6 @@ def upstream_command(app: str, port: int, workers: int) -> list[str]:
 def gateway_env(port: int, workers: int) -> dict[str, str]:
     return {"GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port), "GATEWAY_WORKERS": str(workers),
             "GATEWAY_LOG_LEVEL": "WARNING"}  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process and its live children (Linux): a server with several workers is a
-    supervisor and one process per worker. Shows where each request's cost goes."""
-    fields = _stat(pid)
-    if fields is None:
-        return None
-    total = int(fields[11]) + int(fields[12])
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (child := _stat(int(entry.name))) is not None and child[1] == str(pid):
-            total += int(child[11]) + int(child[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def wait_until_serving(process: subprocess.Popen[bytes], url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{url}: server exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=1.0).status_code < 500:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{url} did not come up within {timeout} s")
 
 
 @contextmanager
