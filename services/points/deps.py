@@ -12,17 +12,14 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
+from services.common.app import from_app_state
 from services.points.config import Settings
 
 
-def _now(request: Request) -> datetime:
+async def _now(request: Request) -> datetime:
     clock = cast(Callable[[], datetime], request.app.state.clock)
     return clock()
 
 
-def _settings(request: Request) -> Settings:
-    return cast(Settings, request.app.state.settings)
-
-
 NowDep = Annotated[datetime, Depends(_now)]
-SettingsDep = Annotated[Settings, Depends(_settings)]
+SettingsDep = Annotated[Settings, Depends(from_app_state("settings"))]
