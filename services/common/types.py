@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
@@ -39,7 +39,14 @@ def _require_aware(value: datetime) -> datetime:
     return value
 
 
-AwareDatetime = Annotated[datetime, AfterValidator(_require_aware)]
+def _reject_numbers(value: object) -> object:
+    # Lax pydantic reads 0 or true as a Unix time; our timestamps are RFC 3339 strings with an offset, nothing else.
+    if isinstance(value, int | float):
+        raise ValueError("timestamp must be an RFC 3339 string with a time zone offset")
+    return value
+
+
+AwareDatetime = Annotated[datetime, BeforeValidator(_reject_numbers), AfterValidator(_require_aware)]
 
 
 def trimmed(max_length: int, min_length: int = 1) -> object:

@@ -130,3 +130,20 @@ async def test_patch_by_a_leader_is_forbidden(leaders_client: httpx.AsyncClient)
     await make_leader(leaders_client, "l1")
     response = await leaders_client.patch("/api/v1/leaders/l1", json={"status": "active"}, headers=leader_headers("l1"))
     assert response.status_code == 403
+
+
+async def test_coordinates_must_be_numbers_not_booleans(leaders_client: httpx.AsyncClient) -> None:
+    point = {**APPLICATION["pickup_point"], "latitude": 31.2, "longitude": False}
+    response = await leaders_client.post(
+        "/api/v1/leader-applications",
+        json={**APPLICATION, "pickup_point": point},
+        headers=bearer("u-geo", ["customer"]),
+    )
+    assert response.status_code == 422 and response.json()["code"] == "VALIDATION_ERROR"
+    point["longitude"] = 121
+    accepted = await leaders_client.post(
+        "/api/v1/leader-applications",
+        json={**APPLICATION, "pickup_point": point},
+        headers=bearer("u-geo", ["customer"]),
+    )
+    assert accepted.status_code == 201

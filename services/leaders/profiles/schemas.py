@@ -20,8 +20,9 @@ class PickupPoint(BaseModel):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     community: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    latitude: float | None = Field(default=None, ge=-90, le=90)
-    longitude: float | None = Field(default=None, ge=-180, le=180)
+    # strict: `true` is not a coordinate (lax floats would read it as 1.0)
+    latitude: float | None = Field(default=None, ge=-90, le=90, strict=True)
+    longitude: float | None = Field(default=None, ge=-180, le=180, strict=True)
     opening_hours: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
 
     @model_validator(mode="after")
