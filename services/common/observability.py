@@ -58,6 +58,10 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Our own clients log what matters (failures, with the service named); httpx's line per request between
+    # services, and per periodic job run, would drown the access log.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
 
 
 def _new_request_id() -> str:

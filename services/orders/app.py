@@ -61,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             every(settings.delivery_cutoff_interval_seconds, jobs.delivery_cutoff_job),
             every(settings.refund_interval_seconds, jobs.refund_sender_job),
             every(settings.abandoned_hold_interval_seconds, jobs.abandoned_holds_job),
+            # A quarter of the grace period: an orphan is released at most 1.25 grace periods after its hold.
+            every(settings.orphan_hold_grace_seconds / 4, jobs.orphan_holds_job),
             every(recovery.RECOVERY_INTERVAL_SECONDS, recovery.recovery_job),
         ],
         extra_state={

@@ -47,14 +47,16 @@ async def payment_timeout_job(app: FastAPI) -> int:
 
 
 async def abandoned_holds_job(app: FastAPI) -> int:
-    """Points held for orders that never committed: those recorded when the release failed, then those left by a
-    process that died mid-order."""
+    """Releases of points held for orders that failed, recorded when they could not be sent at the time."""
+    return await orders_service.release_abandoned_holds(app.state.db, app.state.points)
+
+
+async def orphan_holds_job(app: FastAPI) -> int:
+    """Points held for orders a dead process never committed (nothing was recorded: ask the points service)."""
     settings: Settings = app.state.settings
-    released = await orders_service.release_abandoned_holds(app.state.db, app.state.points)
-    released += await orders_service.release_orphan_holds(
+    return await orders_service.release_orphan_holds(
         app.state.db, app.state.points, grace_seconds=settings.orphan_hold_grace_seconds
     )
-    return released
 
 
 async def refund_sender_job(app: FastAPI) -> RefundRunResult:
