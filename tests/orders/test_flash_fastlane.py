@@ -30,9 +30,7 @@ async def test_stored_keys_name_the_route_as_fastapi_does(
     sale = await create_sale(orders_client, apples, stock=5)
     assert (await buy(orders_client, sale["id"], "named")).status_code == 201
     async with orders_app.state.db.engine.connect() as conn:
-        routes = (
-            await conn.execute(text("SELECT DISTINCT route FROM idempotency_keys WHERE user_id = 'named'"))
-        ).all()
+        routes = (await conn.execute(text("SELECT DISTINCT route FROM idempotency_keys WHERE user_id = 'named'"))).all()
     assert [r[0] for r in routes] == [ROUTE]
 
 
