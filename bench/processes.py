@@ -1,21 +1,15 @@
-"""What every benchmark needs to run servers as real processes: free ports, start-up waits, CPU accounting."""
+"""What every benchmark needs to run servers as real processes: start-up waits and CPU accounting
+(free ports come from `services.common.testing.free_port`)."""
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _stat(pid: int) -> list[str] | None:

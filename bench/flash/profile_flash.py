@@ -26,7 +26,8 @@ from bench.flash.bench_flash import (
     redis_prefix,
     throwaway_database,
 )
-from bench.processes import cpu_seconds, free_port
+from bench.processes import cpu_seconds
+from services.common.testing import free_port
 
 
 def main() -> None:

@@ -35,9 +35,10 @@ from typing import Any
 
 import httpx
 
-from bench.processes import cpu_seconds, free_port, wait_until_serving
+from bench.processes import cpu_seconds, wait_until_serving
 from services.common.auth import issue_token
 from services.common.settings import ServiceSettings
+from services.common.testing import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "bench" / "results" / "gateway.json"

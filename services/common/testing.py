@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -78,3 +79,10 @@ def bearer(sub: str, roles: Iterable[str], *, secret: str = TEST_JWT_SECRET) -> 
 def asgi_client(app: FastAPI, base_url: str = "http://testserver") -> httpx.AsyncClient:
     # raise_app_exceptions=False: a 500 must reach the test as the problem response a caller would get.
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url=base_url)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (for servers that tests and benchmarks start as processes)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -21,7 +21,6 @@ import hmac
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -38,6 +37,7 @@ import httpx
 from services.common.auth import issue_token
 from services.common.clock import utcnow
 from services.common.crashpoints import CRASH_EXIT_CODE
+from services.common.testing import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = ("leaders", "orders", "points")
@@ -45,12 +45,6 @@ SECRET = "crash-test-secret-0123456789abcdef-0123456789"
 PAYMENT_SECRET = "crash-test-payment-secret"
 CRASH_POINTS = ("request.after_commit", "relay.before_publish", "relay.after_publish", "consumer.after_commit")
 RETRYABLE = (httpx.TransportError,)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ----------------------------------------------------------------------------------------------- the processes

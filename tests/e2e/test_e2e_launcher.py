@@ -24,6 +24,7 @@ import pytest
 from services.common.auth import issue_token
 from services.common.migrate import SERVICES
 from services.common.settings import ServiceSettings
+from services.common.testing import free_port
 from services.demo import DEMO_PRODUCTS
 from services.gateway.routes import RouteTable
 from services.launcher import SERVICE_URL_SETTINGS, child_environment
@@ -33,12 +34,6 @@ READY_LINE = "Gateway ready:"
 START_TIMEOUT = 25.0
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads child processes from /proc")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

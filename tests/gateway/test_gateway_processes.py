@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -20,14 +19,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.common.testing import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_uvicorn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
