@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://groupbuy.dev/problems/"
@@ -150,9 +151,26 @@ async def _http_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
     detail = exc.detail if isinstance(exc.detail, str) else None
+    headers = exc.headers
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"No route matches {request.url.path}"
-    return problem_response(exc.status_code, code, detail=detail, headers=exc.headers)
+    elif exc.status_code == 405:
+        # The router names only the first route it matched by path; a resource with GET and POST on two routes
+        # must still say both (RFC 9110 `Allow`).
+        headers = {**(exc.headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+    return problem_response(exc.status_code, code, detail=detail, headers=headers)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 def _clean_validation_errors(errors: Iterable[Any]) -> list[dict[str, Any]]:

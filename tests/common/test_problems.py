@@ -22,6 +22,8 @@ async def test_wrong_method_is_a_405_problem(orders_client: Any) -> None:
     response = await orders_client.delete("/api/v1/products")
     assert response.status_code == 405
     assert response.json()["code"] == "METHOD_NOT_ALLOWED"
+    # GET and POST live on two routes; Allow names both (the router alone named only the first).
+    assert response.headers["allow"] == "GET, POST"
 
 
 async def test_malformed_json_is_a_422_problem(orders_client: Any) -> None:
