@@ -267,22 +267,25 @@ async def setup_world(api: Api, rng: random.Random, *, leaders: int, products: i
     leader_ids: list[str] = []
     for n in range(leaders):
         sub = f"crash-leader-{n}"
-        applied = expect(
-            await api.call(
-                "leaders",
-                "POST",
-                "/api/v1/leader-applications",
-                headers=token(sub, "customer") | {"Idempotency-Key": f"apply-{sub}"},
-                body={
-                    "name": f"Leader {n}",
-                    "phone": f"1380000{n:04d}",
-                    "pickup_point": {"name": f"Point {n}", "address": f"{n} Garden Road", "community": "Crash Court"},
-                },
-            ),
-            201,
-            200,
+        applicant = token(sub, "customer")
+        response = await api.call(
+            "leaders",
+            "POST",
+            "/api/v1/leader-applications",
+            headers=applicant | {"Idempotency-Key": f"apply-{sub}"},
+            body={
+                "name": f"Leader {n}",
+                "phone": f"1380000{n:04d}",
+                "pickup_point": {"name": f"Point {n}", "address": f"{n} Garden Road", "community": "Crash Court"},
+            },
         )
-        approve_path = f"/api/v1/leader-applications/{applied['id']}/approve"
+        if response.status_code == 409 and response.json().get("code") == "APPLICATION_ALREADY_PENDING":
+            # The attempt that died after its commit did apply: continue with that application.
+            pending = await api.call("leaders", "GET", "/api/v1/leader-applications?status=pending", headers=applicant)
+            application_id = expect(pending, 200)["items"][0]["id"]
+        else:
+            application_id = expect(response, 201, 200)["id"]
+        approve_path = f"/api/v1/leader-applications/{application_id}/approve"
         approved = await api.call("leaders", "POST", approve_path, headers=OPS)
         if approved.status_code == 409:  # approved by the attempt that crashed before answering
             leader_ids.append(sub)
