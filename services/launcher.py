@@ -71,6 +71,21 @@ class ChildDied(Exception):
         self.returncode = returncode
 
 
+class PortTaken(OSError):
+    def __init__(self, name: str, url: str, answering: str | None) -> None:
+        who = f"the {answering} service" if answering else "another program"
+        super().__init__(f"{url} is answered by {who}, not by {name}: is another process using its port?")
+
+
+def _answering_service(answer: httpx.Response) -> str | None:
+    try:
+        body = answer.json()
+    except ValueError:
+        return None
+    name = body.get("service") if isinstance(body, dict) else None
+    return name if isinstance(name, str) else None
+
+
 @dataclass
 class Child:
     name: str
@@ -155,10 +170,17 @@ class Supervisor:
         while time.monotonic() < deadline:
             self.check_alive()
             try:
-                if httpx.get(child.health_url, timeout=1.0).status_code == 200:
-                    return
+                answer = httpx.get(child.health_url, timeout=1.0)
             except httpx.TransportError:
                 pass
+            else:
+                if answer.status_code == 200:
+                    # Another process may hold the port (a `make run` still running, say): then the child will
+                    # die on its bind, but its health URL answers all the same. Only our child's own name counts.
+                    name = _answering_service(answer)
+                    if name == child.name:
+                        return
+                    raise PortTaken(child.name, child.health_url, name)
             time.sleep(POLL_SECONDS)
         raise TimeoutError(f"{child.name} did not answer {child.health_url} within {timeout:.0f} s")
 

@@ -27,12 +27,14 @@ def _operation_id_generator(service: str) -> Callable[[APIRoute], str]:
     return generate
 
 
-def _health_router() -> APIRouter:
+def _health_router(service: str) -> APIRouter:
     router = APIRouter(tags=["health"])
 
+    # The service names itself, so whoever checks a port (the launcher, an orchestrator's probe) can tell that the
+    # process answering there is the one it started and not another that holds the port.
     @router.get("/healthz", summary="The process is alive")
     async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+        return {"status": "ok", "service": service}
 
     @router.get("/readyz", summary="The database is reachable", responses={503: {"model": Problem}})
     async def readyz(request: Request) -> dict[str, str]:
@@ -105,7 +107,7 @@ def build_service_app(
         setattr(app.state, key, value)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
-    app.include_router(_health_router())
+    app.include_router(_health_router(service))
     for router in routers:
         app.include_router(router)
     if events is not None:

@@ -81,8 +81,19 @@ def asgi_client(app: FastAPI, base_url: str = "http://testserver") -> httpx.Asyn
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url=base_url)
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A loopback port nobody listens on now (for servers that tests and benchmarks start as processes)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nobody listens on now (for servers that tests and benchmarks start as processes).
+
+    Never the same port twice in one process: the kernel may offer a port again once it is released, and two
+    servers told the same port would leave one of them answering for both.
+    """
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port

@@ -128,7 +128,7 @@ def _build_api(
 
     @api.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+        return {"status": "ok", "service": "gateway"}
 
     async def upstream_state(service: str) -> str:
         try:

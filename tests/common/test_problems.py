@@ -58,7 +58,7 @@ async def test_request_id_is_echoed_or_generated(orders_client: Any) -> None:
 
 
 async def test_health_and_readiness(orders_client: Any) -> None:
-    assert (await orders_client.get("/healthz")).json() == {"status": "ok"}
+    assert (await orders_client.get("/healthz")).json() == {"status": "ok", "service": "orders"}
     assert (await orders_client.get("/readyz")).json() == {"status": "ready"}
 
 

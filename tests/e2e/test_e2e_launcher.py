@@ -7,11 +7,14 @@ leaving a process behind, whether it is stopped (Ctrl-C), a child dies, or the l
 from __future__ import annotations
 
 import contextlib
+import http.server
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +30,7 @@ from services.common.settings import ServiceSettings
 from services.common.testing import free_port
 from services.demo import DEMO_PRODUCTS
 from services.gateway.routes import RouteTable
-from services.launcher import SERVICE_URL_SETTINGS, child_environment
+from services.launcher import SERVICE_URL_SETTINGS, Child, PortTaken, Supervisor, child_environment
 
 REPO = Path(__file__).resolve().parents[2]
 READY_LINE = "Gateway ready:"
@@ -113,6 +116,9 @@ def launch(tmp_path: Path) -> Iterator[Any]:
         return launched
 
     yield start
+    for launched in started:
+        # Shown by pytest only when the test failed: what the launcher and its children said.
+        print(f"--- {launched.log.name} ---\n{launched.output()[-6000:]}")
     for launched in started:  # a failed test must not leave its processes running either
         if launched.process.poll() is None:
             launched.process.kill()
@@ -181,6 +187,41 @@ def test_killing_the_launcher_outright_leaves_no_orphans(launch: Any) -> None:
     assert wait_gone(list(children.values())) == []
 
 
+def test_a_port_answered_by_another_process_stops_the_start_with_a_clear_error() -> None:
+    """A port held by someone else: the child will die on its bind, but until then its health URL answers 200."""
+    answering = {"status": "ok", "service": "points"}
+
+    class Impostor(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(answering).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Impostor)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/healthz"
+    child = Child(name="orders", command=[sys.executable, "-c", "import time; time.sleep(30)"], health_url=url)
+    supervisor = Supervisor([child], os.environ)
+    try:
+        supervisor.start(child)
+        with pytest.raises(PortTaken, match="answered by the points service, not by orders"):
+            supervisor.wait_healthy(child, timeout=10)
+        answering.pop("service")  # a program that is none of ours
+        with pytest.raises(PortTaken, match="answered by another program"):
+            supervisor.wait_healthy(child, timeout=10)
+        answering["service"] = "orders"
+        supervisor.wait_healthy(child, timeout=10)
+    finally:
+        supervisor.stop_all(grace=1)
+        server.shutdown()
+
+
 def test_every_process_is_told_where_the_launched_services_listen(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -202,7 +243,6 @@ def test_an_order_paid_picked_up_and_partly_refunded_reaches_leaders_and_points_
     relays running inside each service and the HTTP bus."""
     import hashlib
     import hmac
-    import json
 
     from services.demo import LEADER_SUB
     from services.orders.config import Settings as OrdersSettings

@@ -150,7 +150,7 @@ async def test_healthz_answers_without_upstreams(make_gateway: GatewayFactory) -
     async with make_gateway(transports=down) as gateway:
         response = await gateway.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "service": "gateway"}
 
 
 async def test_readyz_reports_each_upstream(make_gateway: GatewayFactory, gateway: httpx.AsyncClient) -> None:
