@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import FastAPI
 
+from services.common.clock import utcnow
 from services.common.testing import asgi_client
+from services.orders.delivery.service import run_cutoff
 from services.orders.jobs import refund_sender_job
 from services.orders.orders.allocation import cumulative_share, spread
 from tests.conftest import AppFactory
@@ -119,6 +123,32 @@ async def test_only_owner_or_ops_refund_and_only_paid_orders(orders_client: http
     assert (await refund(orders_client, order["id"], [(line_id, 1)], who="ops")).status_code == 201
 
 
+async def test_units_refunded_before_delivery_go_back_on_sale_and_later_ones_do_not(make_app: AppFactory) -> None:
+    app = await build_orders_app(make_app, delivery_cutoff="00:00")
+    async with asgi_client(app) as client:
+        eggs = await create_product(client, stock=10)
+
+        async def stock() -> int:
+            return int((await client.get(f"/api/v1/products/{eggs}", headers=OPS)).json()["stock"])
+
+        first = await pay(client, await new_order(client, [(eggs, 3)]))
+        second = await pay(client, await new_order(client, [(eggs, 2)], who="c2"))
+        assert await stock() == 5
+        kept = await refund(client, first["id"], [(first["lines"][0]["id"], 1)])
+        assert kept.status_code == 201 and kept.json()["restocked"] is True
+        assert await stock() == 6
+
+    # Tomorrow's cut-off batches both orders: their units are on the way to the pickup point now.
+    await run_cutoff(app.state.db, tz=ZoneInfo("Asia/Shanghai"), cutoff=time(0, 0), now=utcnow() + timedelta(days=1))
+    async with asgi_client(app) as client:
+        for order, who in ((first, "c1"), (second, "c2")):
+            late = await refund(client, order["id"], [(order["lines"][0]["id"], 1)], who=who)
+            assert late.status_code == 201 and late.json()["restocked"] is False
+        assert await stock() == 6
+        listed = await client.get(f"/api/v1/orders/{first['id']}/refunds", headers=OPS)
+        assert [r["restocked"] for r in listed.json()] == [True, False]
+
+
 async def picked_up(client: httpx.AsyncClient) -> dict[str, Any]:
     eggs = await create_product(client, stock=10)
     order = await pay(client, await new_order(client, [(eggs, 2)]))
@@ -134,6 +164,7 @@ async def test_refund_after_pickup_within_the_window(orders_app: FastAPI, orders
     order = await picked_up(orders_client)
     response = await refund(orders_client, order["id"], [(order["lines"][0]["id"], 1)])
     assert response.status_code == 201 and response.json()["after_pickup"] is True
+    assert response.json()["restocked"] is False  # the customer has the goods
     [event] = await outbox_events(orders_app, "order.refunded")
     assert event["data"]["picked_up"] is True
 

@@ -109,6 +109,9 @@ class Refund(OrdersBase, table=True):
     refund_fen: int = Field(sa_type=BigInteger)
     points_returned: int = Field(sa_type=BigInteger)
     after_pickup: bool
+    # The units went back on sale: refunded before the order joined a delivery batch, so they never left the
+    # warehouse. Once batched they are on their way to the pickup point, and what comes back is not resold.
+    restocked: bool = False
     provider_status: str = Field(default="pending", max_length=16)  # pending → sent (nothing to send: not_needed)
     provider_refund_id: str | None = Field(default=None, max_length=64)
     created_at: datetime = timestamp_field()

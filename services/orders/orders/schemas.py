@@ -116,5 +116,8 @@ class RefundRead(BaseModel):
     reason: str
     requested_by: str
     after_pickup: bool
+    restocked: bool = Field(
+        description="The units went back on sale: refunded while the order was paid and not yet in a delivery batch"
+    )
     provider_status: str
     created_at: datetime

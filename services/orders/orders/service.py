@@ -615,6 +615,7 @@ def _refund_read(refund: Refund, lines: Sequence[RefundLine]) -> RefundRead:
         reason=refund.reason,
         requested_by=refund.requested_by,
         after_pickup=refund.after_pickup,
+        restocked=refund.restocked,
         provider_status=refund.provider_status,
         created_at=refund.created_at,
     )
@@ -677,6 +678,14 @@ async def refund_order(
     refund_fen = sum(r.refund_fen for r in refund_lines)
     points_returned = sum(r.points_returned for r in refund_lines)
     after_pickup = order.status == PICKED_UP
+    # Paid and not yet in a delivery batch: the units are still in the warehouse and go back on sale. The order
+    # row is locked, so the cut-off cannot batch it meanwhile; products are updated in id order, like creation.
+    restocked = order.status == PAID and order.delivery_batch_id is None
+    if restocked:
+        for line_id in sorted(asked, key=lambda i: lines[i].product_id):
+            await repository.return_product_stock(
+                session, product_id=lines[line_id].product_id, quantity=asked[line_id]
+            )
     refund = await repository.insert_refund(
         session,
         Refund(
@@ -686,6 +695,7 @@ async def refund_order(
             refund_fen=refund_fen,
             points_returned=points_returned,
             after_pickup=after_pickup,
+            restocked=restocked,
             provider_status="pending" if refund_fen > 0 else "not_needed",
             created_at=now,
         ),
