@@ -14,6 +14,7 @@ from services.orders.config import Settings, get_settings
 from services.orders.db import inbox, outbox
 from services.orders.delivery.router import router as delivery_router
 from services.orders.flash_sales import recovery, soldout
+from services.orders.flash_sales import service as flash_service
 from services.orders.flash_sales.router import router as flash_sales_router
 from services.orders.flash_sales.stock import FlashRuntime, RedisFlashStock
 from services.orders.models import metadata
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # A quarter of the grace period: an orphan is released at most 1.25 grace periods after its hold.
             every(settings.orphan_hold_grace_seconds / 4, jobs.orphan_holds_job),
             every(recovery.RECOVERY_INTERVAL_SECONDS, recovery.recovery_job),
+            every(flash_service.CLOSE_INTERVAL_SECONDS, jobs.flash_close_job),
         ],
         extra_state={
             "upstream": upstream,

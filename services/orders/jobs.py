@@ -13,6 +13,7 @@ from services.common.clock import utcnow
 from services.common.db import Database
 from services.orders.config import Settings
 from services.orders.delivery import service as delivery_service
+from services.orders.flash_sales import service as flash_service
 from services.orders.flash_sales.stock import FlashRuntime
 from services.orders.orders import repository as orders_repository
 from services.orders.orders import service as orders_service
@@ -61,6 +62,10 @@ async def orphan_holds_job(app: FastAPI) -> int:
 
 async def refund_sender_job(app: FastAPI) -> RefundRunResult:
     return await payments_service.send_pending_refunds(app.state.db, app.state.refund_provider)
+
+
+async def flash_close_job(app: FastAPI) -> int:
+    return len(await flash_service.close_ended_sales(app.state.db, app.state.flash))
 
 
 async def delivery_cutoff_job(app: FastAPI) -> None:

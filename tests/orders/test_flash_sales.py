@@ -14,6 +14,7 @@ from sqlalchemy import event
 from sqlmodel import col, select
 
 from services.common.testing import asgi_client
+from services.orders.flash_sales.service import CLOSE_GRACE_SECONDS, close_ended_sales
 from services.orders.jobs import payment_timeout_job
 from services.orders.orders.models import Order
 from tests.conftest import AppFactory
@@ -316,3 +317,48 @@ async def test_unknown_redis_disabled_app_reports_no_redis_side(make_app: AppFac
         sale = await create_sale(client, apples, stock=3)
         report = await reconciliation(client, sale["id"])
         assert report["consistent"] and report["redis"] is None and report["sold_units"] == 0
+
+
+async def check_an_ended_sale_gives_its_unsold_units_back(app: FastAPI, client: httpx.AsyncClient) -> int:
+    eggs = await create_product(client, stock=50)
+    sale = await create_sale(client, eggs, stock=10, limit=3)
+    await pay(client, (await buy(client, sale["id"], "c1", quantity=2)).json())
+    pending = (await buy(client, sale["id"], "c2")).json()
+    await app.state.flash.after.drain()
+    assert await product_stock(client, eggs) == 40
+    db, flash = app.state.db, app.state.flash
+    assert await close_ended_sales(db, flash) == []  # still on
+
+    later = datetime.fromisoformat(sale["ends_at"]) + timedelta(seconds=CLOSE_GRACE_SECONDS + 1)
+    [closed] = await close_ended_sales(db, flash, now=later)
+    assert (closed.remaining, closed.returned_to_product, closed.closed_at) == (0, 7, later)
+    assert await product_stock(client, eggs) == 47
+    assert await close_ended_sales(db, flash, now=later) == []  # once
+
+    # Cancelled after the close: the unit goes to the product, the closed sale sells nothing more.
+    cancelled = await client.post(f"/api/v1/orders/{pending['id']}/cancel", headers=customer("c2"))
+    assert cancelled.status_code == 200, cancelled.text
+    await flash.after.drain()
+    assert await product_stock(client, eggs) == 48
+    read = (await client.get(f"/api/v1/flash-sales/{sale['id']}", headers=OPS)).json()
+    assert (read["remaining"], read["returned_to_product"]) == (0, 8) and read["closed_at"] is not None
+    report = await reconciliation(client, sale["id"])
+    assert report["consistent"], report["differences"]
+    assert report["sold_units"] == 2
+    return int(sale["id"])
+
+
+async def test_an_ended_sale_gives_its_unsold_units_back_to_the_product(
+    orders_app: FastAPI, orders_client: httpx.AsyncClient
+) -> None:
+    await check_an_ended_sale_gives_its_unsold_units_back(orders_app, orders_client)
+
+
+@pytest.mark.redis
+async def test_an_ended_sale_on_redis_is_closed_and_forgotten_there(
+    redis_orders_app: FastAPI, redis_client: httpx.AsyncClient
+) -> None:
+    sale_id = await check_an_ended_sale_gives_its_unsold_units_back(redis_orders_app, redis_client)
+    redis = redis_orders_app.state.flash.redis
+    assert await redis.client.exists(*redis.keys(sale_id)) == 0  # the database alone counts a closed sale's units
+    assert (await reconciliation(redis_client, sale_id))["redis"] is None

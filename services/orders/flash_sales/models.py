@@ -30,6 +30,10 @@ class FlashSale(OrdersBase, table=True):
     ends_at: datetime = timestamp_field()
     created_by: str = Field(max_length=64)
     created_at: datetime = timestamp_field()
+    # Set when the ended sale's unsold units went back to the product (`service.close_ended_sales`); units of
+    # orders cancelled after that go to the product too. stock - remaining - returned_to_product = units sold.
+    closed_at: datetime | None = timestamp_field(nullable=True)
+    returned_to_product: int = Field(default=0, sa_type=BigInteger)
 
 
 class FlashSalePurchase(OrdersBase, table=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
@@ -79,13 +80,31 @@ async def take_sale_stock(session: AsyncSession, *, sale_id: int, quantity: int)
 
 
 async def return_sale_units(session: AsyncSession, *, sale_id: int, user_id: str, quantity: int) -> None:
-    """Give units of a cancelled order back to the sale and to the buyer's quota (called once per cancellation)."""
-    await session.exec(
+    """Give units of a cancelled order back to the sale and to the buyer's quota (called once per cancellation).
+
+    A closed sale sells nothing more: its units go back to the product instead, counted on the sale. The guard on
+    `closed_at` is re-checked after waiting for a closing transaction's row lock, so a unit goes one way only.
+    """
+    back_to_sale = await session.exec(
         update(FlashSale)
-        .where(col(FlashSale.id) == sale_id)
+        .where(col(FlashSale.id) == sale_id, col(FlashSale.closed_at).is_(None))
         .values(remaining=col(FlashSale.remaining) + quantity)
         .execution_options(synchronize_session=False)
     )
+    if back_to_sale.rowcount == 0:
+        await session.exec(
+            update(FlashSale)
+            .where(col(FlashSale.id) == sale_id)
+            .values(returned_to_product=col(FlashSale.returned_to_product) + quantity)
+            .execution_options(synchronize_session=False)
+        )
+        product_id = select(FlashSale.product_id).where(col(FlashSale.id) == sale_id).scalar_subquery()
+        await session.exec(
+            update(Product)
+            .where(col(Product.id) == product_id)
+            .values(stock=col(Product.stock) + quantity)
+            .execution_options(synchronize_session=False)
+        )
     await session.exec(
         update(FlashSalePurchase)
         .where(
@@ -96,6 +115,45 @@ async def return_sale_units(session: AsyncSession, *, sale_id: int, user_id: str
         .values(quantity=col(FlashSalePurchase.quantity) - quantity, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+
+
+async def ended_open_sale_ids(session: AsyncSession, *, ended_before: datetime, limit: int) -> Sequence[int]:
+    query = (
+        select(FlashSale.id)
+        .where(col(FlashSale.closed_at).is_(None), col(FlashSale.ends_at) <= ended_before)
+        .order_by(col(FlashSale.id))
+        .limit(limit)
+    )
+    return [int(i) for i in (await session.exec(query)).all() if i is not None]
+
+
+async def close_sale(session: AsyncSession, *, sale_id: int, now: datetime) -> FlashSale | None:
+    """Lock an open sale, move its unsold units back to the product, mark it closed. None if already closed.
+
+    The sale's row is locked before the product's, the order a cancellation takes them in."""
+    query = (
+        select(FlashSale)
+        .where(col(FlashSale.id) == sale_id, col(FlashSale.closed_at).is_(None))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    sale = (await session.exec(query)).first()
+    if sale is None:
+        return None
+    unsold = sale.remaining
+    await session.exec(
+        update(FlashSale)
+        .where(col(FlashSale.id) == sale_id)
+        .values(remaining=0, returned_to_product=col(FlashSale.returned_to_product) + unsold, closed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    await session.exec(
+        update(Product)
+        .where(col(Product.id) == sale.product_id)
+        .values(stock=col(Product.stock) + unsold)
+        .execution_options(synchronize_session=False)
+    )
+    return await get_sale(session, sale_id)
 
 
 async def sale_remaining(session: AsyncSession, sale_id: int) -> int | None:

@@ -40,6 +40,12 @@ class FlashSaleRead(BaseModel):
     starts_at: datetime
     ends_at: datetime
     created_at: datetime
+    closed_at: datetime | None = Field(
+        description="When the ended sale's unsold units went back to the product (a few minutes after its end)"
+    )
+    returned_to_product: int = Field(
+        description="Units given back to the product: unsold at closing, or cancelled since"
+    )
 
 
 class FlashOrderCreate(BaseModel):

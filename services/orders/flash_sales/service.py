@@ -1,16 +1,19 @@
 """Flash-sale rules: ops create a sale (stock set aside from the product), customers buy at the sale price.
 
 The result of a purchase is an ordinary order (shorter payment timeout), paid, delivered, picked up and refunded
-like any other; cancelling or expiring it gives its units back to the sale, not to the product.
+like any other; cancelling or expiring it gives its units back to the sale, not to the product. Once a sale has
+ended, `close_ended_sales` gives its unsold units back to the product, and later cancellations do the same.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import logging
+from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.clock import utcnow
+from services.common.db import Database
 from services.common.pagination import Page, PageParams
 from services.orders.clients import LeaderDirectory
 from services.orders.flash_sales import repository
@@ -31,6 +34,8 @@ from services.orders.orders.models import PENDING_PAYMENT, Order, OrderLine
 from services.orders.orders.schemas import OrderRead
 from services.orders.products import repository as products_repository
 from services.orders.products.exceptions import ProductNotFound
+
+log = logging.getLogger("services.orders.flash")
 
 
 async def create_sale(session: AsyncSession, *, data: FlashSaleCreate, created_by: str) -> FlashSaleRead:
@@ -129,6 +134,37 @@ async def buy(
     return orders_service.to_read(order, [line], customer_id)
 
 
+#: A sale is closed this long after its end: far longer than a purchase decided just before the end takes to commit
+#: (milliseconds) and than the orphan-reservation recovery waits (`recovery.DEFAULT_GRACE_SECONDS`), so no purchase
+#: of the sale is still in flight when its units leave it.
+CLOSE_GRACE_SECONDS = 300.0
+#: How often the orders app looks for ended sales to close (`services/orders/app.py`).
+CLOSE_INTERVAL_SECONDS = 60.0
+
+
+async def close_ended_sales(db: Database, flash: FlashRuntime, *, now: datetime | None = None) -> list[FlashSaleRead]:
+    """Give the unsold units of every sale that ended over `CLOSE_GRACE_SECONDS` ago back to its product.
+
+    One transaction per sale; safe to run in several processes at once (the sale's row lock and the `closed_at`
+    guard close each sale once). Redis forgets a closed sale: from then on the database alone counts its units.
+    """
+    now = now or utcnow()
+    async with db.read_sessionmaker() as session:
+        sale_ids = await repository.ended_open_sale_ids(
+            session, ended_before=now - timedelta(seconds=CLOSE_GRACE_SECONDS), limit=100
+        )
+    closed: list[FlashSaleRead] = []
+    for sale_id in sale_ids:
+        async with db.sessionmaker() as session, session.begin():
+            sale = await repository.close_sale(session, sale_id=sale_id, now=now)
+        if sale is None:
+            continue  # another process closed it first
+        closed.append(FlashSaleRead.model_validate(sale))
+        await flash.forget(sale_id)
+        log.info("flash sale closed", extra={"sale_id": sale_id, "returned_to_product": sale.returned_to_product})
+    return closed
+
+
 async def reconcile(session: AsyncSession, *, sale_id: int, flash: FlashRuntime) -> ReconciliationReport:
     """Compare the sale's counts in the database with each other and with Redis; list every difference.
 
@@ -142,8 +178,11 @@ async def reconcile(session: AsyncSession, *, sale_id: int, flash: FlashRuntime)
     buyers = await repository.buyer_quantities(session, sale_id)
     reservations = await repository.live_reservations(session, sale_id)
     differences: list[str] = []
-    if sale.stock - sale.remaining != sold:
-        differences.append(f"database: stock {sale.stock} - remaining {sale.remaining} != {sold} units on orders")
+    if sale.stock - sale.remaining - sale.returned_to_product != sold:
+        differences.append(
+            f"database: stock {sale.stock} - remaining {sale.remaining} - returned to the product "
+            f"{sale.returned_to_product} != {sold} units on orders"
+        )
     if sum(buyers.values()) != sold:
         differences.append(f"database: buyers hold {sum(buyers.values())} units, orders hold {sold}")
     database = StockView(

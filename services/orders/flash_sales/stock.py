@@ -269,6 +269,10 @@ class RedisFlashStock:
             args += [token, f"{units}:{user}"]
         return int(await self._load(keys=self.keys(terms.id), args=args)) == 1
 
+    async def forget(self, sale_id: int) -> None:
+        """Drop a closed sale's keys (its buyers and reservations can be many; the database has the counts)."""
+        await self.client.delete(*self.keys(sale_id))
+
     async def snapshot(self, sale_id: int) -> dict[str, Any] | None:
         meta_key, buyers_key, res_key = self.keys(sale_id)
         async with self.client.pipeline(transaction=True) as pipe:
@@ -425,6 +429,14 @@ class FlashRuntime:
         assert self.redis is not None
         if await self.redis.release_many(sale_id=sale_id, tokens=tokens):
             self.clear_sold_out(sale_id)
+
+    async def forget(self, sale_id: int) -> None:
+        """A closed sale: nothing of it is kept in this process or in Redis (other processes' cached terms say the
+        window has passed, which is all they are asked)."""
+        self._terms.pop(sale_id, None)
+        self.clear_sold_out(sale_id)
+        if self.redis is not None:
+            await self.redis.forget(sale_id)
 
     def release_on_rollback(self, session: AsyncSession, sale_id: int, token: str) -> None:
         self.after.register(session, rolled_back=lambda: self.release_now(sale_id, token))
