@@ -2,8 +2,9 @@
 
     .venv/bin/python -m bench.flash.profile_flash [--db-only] [--soldout] [--seconds 6] [--no-profile]
 
-Writes collapsed stacks to $TMPDIR/flash-profile.txt and prints the functions holding the most samples (self and
-total), which is what guided the work on the hot path (see the commit messages).
+Needs py-spy (`.venv/bin/pip install -e '.[profile]'`; not for --no-profile). Writes collapsed stacks to
+$TMPDIR/flash-profile.txt and prints the functions holding the most samples (self and total), which is what guided
+the work on the hot path (see the commit messages).
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--output", type=Path, default=Path(tempfile.gettempdir()) / "flash-profile.txt")
     args = parser.parse_args()
+    py_spy = Path(sys.executable).parent / "py-spy"
+    if not args.no_profile and not py_spy.exists():
+        parser.error(f"{py_spy} is missing: `.venv/bin/pip install -e '.[profile]'` installs it (or use --no-profile)")
     args.requests, args.duration, args.warmup = 100_000, args.seconds, 200
     with (
         tempfile.TemporaryDirectory() as workdir,
@@ -57,7 +61,7 @@ def main() -> None:
         try:
             servers.start("orders", orders_command(port, 1), env, url)
             sale = create_sale(url, create_product(url), 50 if args.soldout else 1_000_000)
-            spy_command = [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw",
+            spy_command = [str(py_spy), "record", "--format", "raw",
                            "-o", str(args.output), "--rate", "500", "--pid", str(servers.processes["orders"].pid),
                            "--nonblocking"]  # fmt: skip
             spy = None
