@@ -362,3 +362,57 @@ async def test_an_ended_sale_on_redis_is_closed_and_forgotten_there(
     redis = redis_orders_app.state.flash.redis
     assert await redis.client.exists(*redis.keys(sale_id)) == 0  # the database alone counts a closed sale's units
     assert (await reconciliation(redis_client, sale_id))["redis"] is None
+
+
+async def check_ops_end_a_sale_now(app: FastAPI, client: httpx.AsyncClient) -> None:
+    eggs = await create_product(client, stock=50)
+    sale = await create_sale(client, eggs, stock=10, limit=5)
+    assert (await buy(client, sale["id"], "c1")).status_code == 201
+    flash = app.state.flash
+    stale = flash.cached_terms(sale["id"])
+    assert stale is not None
+
+    assert (await client.post(f"/api/v1/flash-sales/{sale['id']}/end", headers=customer())).status_code == 403
+    ended = await client.post(f"/api/v1/flash-sales/{sale['id']}/end", headers=OPS)
+    assert ended.status_code == 200, ended.text
+    assert datetime.fromisoformat(ended.json()["ends_at"]) <= datetime.now(UTC)
+    await flash.after.drain()
+    refused = await buy(client, sale["id"], "c2")
+    assert refused.status_code == 409 and refused.json()["code"] == "FLASH_SALE_NOT_ACTIVE"
+
+    # Another process still holding the old window is refused too (by Redis, or by the sale's row).
+    flash._terms[sale["id"]] = stale
+    late = await buy(client, sale["id"], "c3")
+    assert late.status_code == 409 and late.json()["code"] == "FLASH_SALE_NOT_ACTIVE", late.text
+    if flash.redis is not None:
+        await flash.redis.client.hset(flash.redis.keys(sale["id"])[0], "ends", "99999999999999")  # Redis not told
+        flash._terms[sale["id"]] = stale
+        later = await buy(client, sale["id"], "c4")
+        assert later.status_code == 409 and later.json()["code"] == "FLASH_SALE_NOT_ACTIVE", later.text
+    await flash.after.drain()
+
+    again = await client.post(f"/api/v1/flash-sales/{sale['id']}/end", headers=OPS)
+    assert again.status_code == 200 and again.json()["ends_at"] == ended.json()["ends_at"]  # over: left as it is
+    report = await reconciliation(client, sale["id"])
+    assert report["consistent"], report["differences"]
+    assert report["sold_units"] == 1
+
+    # A sale that has not started yet never will; the closing job later gives all its units back.
+    future = await create_sale(client, eggs, stock=5, starts_in=timedelta(hours=1))
+    cancelled = (await client.post(f"/api/v1/flash-sales/{future['id']}/end", headers=OPS)).json()
+    assert datetime.fromisoformat(cancelled["starts_at"]) < datetime.fromisoformat(cancelled["ends_at"])
+    assert (await buy(client, future["id"], "c5")).json()["code"] == "FLASH_SALE_NOT_ACTIVE"
+    closed = await close_ended_sales(app.state.db, flash, now=datetime.now(UTC) + timedelta(hours=1))
+    assert {s.id: s.returned_to_product for s in closed} == {sale["id"]: 9, future["id"]: 5}
+    assert await product_stock(client, eggs) == 49
+    missing = await client.post("/api/v1/flash-sales/999999/end", headers=OPS)
+    assert missing.status_code == 404 and missing.json()["code"] == "FLASH_SALE_NOT_FOUND"
+
+
+async def test_ops_end_a_sale_now(orders_app: FastAPI, orders_client: httpx.AsyncClient) -> None:
+    await check_ops_end_a_sale_now(orders_app, orders_client)
+
+
+@pytest.mark.redis
+async def test_ops_end_a_sale_now_on_redis(redis_orders_app: FastAPI, redis_client: httpx.AsyncClient) -> None:
+    await check_ops_end_a_sale_now(redis_orders_app, redis_client)

@@ -286,8 +286,18 @@ class FlashBatcher:
         # 3. The database's own guards: the sale's row (locked first, as a cancellation does), then each buyer's
         #    quota row in one upsert that only passes buyers within the limit, then the units in arrival order.
         served: list[Purchase] = []
+        remaining = 0
         if candidates:
-            remaining = await conn.fetchval("SELECT remaining FROM flash_sales WHERE id = $1 FOR UPDATE", terms.id)
+            remaining, ends_at = await conn.fetchrow(
+                "SELECT remaining, ends_at FROM flash_sales WHERE id = $1 FOR UPDATE", terms.id
+            )
+            if ends_at <= now:  # ops ended the sale after this process cached its terms (and Redis had not heard)
+                self.runtime.drop_terms(terms.id)
+                for p in candidates:
+                    answers[index[p.user_id]] = FlashSaleNotActive()
+                to_release.extend(p.token for p in candidates if p.token is not None)
+                candidates = []
+        if candidates:
             passing = {
                 r[0]
                 for r in await conn.fetch(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
@@ -69,10 +69,11 @@ async def take_buyer_quota(session: AsyncSession, *, sale_id: int, user_id: str,
     return True
 
 
-async def take_sale_stock(session: AsyncSession, *, sale_id: int, quantity: int) -> bool:
+async def take_sale_stock(session: AsyncSession, *, sale_id: int, quantity: int, now: datetime) -> bool:
+    # The window is checked on the row too: the terms a process cached may predate ops ending the sale early.
     result = await session.exec(
         update(FlashSale)
-        .where(col(FlashSale.id) == sale_id, col(FlashSale.remaining) >= quantity)
+        .where(col(FlashSale.id) == sale_id, col(FlashSale.remaining) >= quantity, col(FlashSale.ends_at) > now)
         .values(remaining=col(FlashSale.remaining) - quantity)
         .execution_options(synchronize_session=False)
     )
@@ -117,6 +118,24 @@ async def return_sale_units(session: AsyncSession, *, sale_id: int, user_id: str
     )
 
 
+async def end_sale(session: AsyncSession, *, sale_id: int, now: datetime) -> FlashSale | None:
+    """Move the end of a running or future sale to `now` (a future one's start too: its window is then empty and
+    past). The sale's row is locked, so a purchase's guarded stock update either ran before or sees the new end.
+    None if there is no such sale; a sale already over is left as it is."""
+    query = select(FlashSale).where(col(FlashSale.id) == sale_id).with_for_update()
+    sale = (await session.exec(query.execution_options(populate_existing=True))).first()
+    if sale is None or sale.ends_at <= now:
+        return sale
+    starts = min(sale.starts_at, now - timedelta(milliseconds=1))
+    await session.exec(
+        update(FlashSale)
+        .where(col(FlashSale.id) == sale_id)
+        .values(starts_at=starts, ends_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return await get_sale(session, sale_id)
+
+
 async def ended_open_sale_ids(session: AsyncSession, *, ended_before: datetime, limit: int) -> Sequence[int]:
     query = (
         select(FlashSale.id)
@@ -154,6 +173,13 @@ async def close_sale(session: AsyncSession, *, sale_id: int, now: datetime) -> F
         .execution_options(synchronize_session=False)
     )
     return await get_sale(session, sale_id)
+
+
+async def sale_is_open(session: AsyncSession, sale_id: int, now: datetime) -> bool:
+    query = select(FlashSale.id).where(
+        col(FlashSale.id) == sale_id, col(FlashSale.starts_at) <= now, col(FlashSale.ends_at) > now
+    )
+    return (await session.exec(query)).first() is not None
 
 
 async def sale_remaining(session: AsyncSession, sale_id: int) -> int | None:

@@ -78,6 +78,18 @@ async def get_sale(sale_id: SaleId, session: SessionDep, user: CurrentUser) -> F
 
 
 @router.post(
+    "/{sale_id}/end",
+    response_model=FlashSaleRead,
+    summary="End a flash sale now (ops)",
+    responses=problem_docs(InvalidToken, MissingRole, FlashSaleNotFound),
+)
+async def end_sale(sale_id: SaleId, session: SessionDep, user: OpsUser, flash: FlashDep) -> FlashSaleRead:
+    """No purchase succeeds once this answers, in any process. A sale not started yet will not start; one already
+    over is returned as it is. The unsold units go back to the product a few minutes later (`closed_at`)."""
+    return await service.end_sale(session, sale_id=sale_id, flash=flash)
+
+
+@router.post(
     "/{sale_id}/orders",
     status_code=201,
     response_model=OrderRead,

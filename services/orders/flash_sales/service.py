@@ -27,7 +27,7 @@ from services.orders.flash_sales.schemas import (
     RedisStockView,
     StockView,
 )
-from services.orders.flash_sales.stock import FlashRuntime
+from services.orders.flash_sales.stock import FlashRuntime, SaleTerms
 from services.orders.orders import repository as orders_repository
 from services.orders.orders import service as orders_service
 from services.orders.orders.models import PENDING_PAYMENT, Order, OrderLine
@@ -132,6 +132,19 @@ async def buy(
             await flash.release_now(sale_id, token)
         raise
     return orders_service.to_read(order, [line], customer_id)
+
+
+async def end_sale(session: AsyncSession, *, sale_id: int, flash: FlashRuntime) -> FlashSaleRead:
+    """End a running or future sale now (a wrong price, a product recall); a sale already over is left as it is.
+
+    Redis hears of it once the change committed; until then the guarded update on the sale's row refuses late
+    purchases. Its unsold units go back to the product when the closing job closes it."""
+    sale = await repository.end_sale(session, sale_id=sale_id, now=utcnow())
+    if sale is None:
+        raise FlashSaleNotFound(f"Flash sale {sale_id} does not exist")
+    terms = SaleTerms.of(sale)
+    flash.after.register(session, committed=lambda: flash.ended(terms))
+    return FlashSaleRead.model_validate(sale)
 
 
 #: A sale is closed this long after its end: far longer than a purchase decided just before the end takes to commit

@@ -104,6 +104,14 @@ end
 return out
 """
 
+# KEYS: meta. ARGV: starts, ends (ms). A sale ended early by ops; nothing to do if Redis does not hold the sale
+# (it is loaded from the database, new window included, when next needed).
+_SET_WINDOW = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'starts', ARGV[1], 'ends', ARGV[2])
+return 1
+"""
+
 # KEYS: meta, buyers, reservations. ARGV: token. Returns 1 if this call released it, 0 if it was already gone.
 _RELEASE = """
 local v = redis.call('HGET', KEYS[3], ARGV[1])
@@ -161,7 +169,8 @@ return 1
 
 @dataclass(frozen=True, slots=True)
 class SaleTerms:
-    """What a buyer's request needs to know about a sale; sales are not edited, so this is cached per process."""
+    """What a buyer's request needs to know about a sale, cached per process. Only the end can change (ops ending a
+    sale early), and the authorities re-check it: the Redis script and the guarded updates on the sale's row."""
 
     id: int
     product_id: int
@@ -222,6 +231,7 @@ class RedisFlashStock:
         self._release = client.register_script(_RELEASE)
         self._release_many = client.register_script(_RELEASE_MANY)
         self._load = client.register_script(_LOAD)
+        self._set_window = client.register_script(_SET_WINDOW)
 
     def keys(self, sale_id: int) -> list[str]:
         tag = f"{self.prefix}:flash:{{sale:{sale_id}}}"
@@ -268,6 +278,9 @@ class RedisFlashStock:
         for token, (user, units) in reservations.items():
             args += [token, f"{units}:{user}"]
         return int(await self._load(keys=self.keys(terms.id), args=args)) == 1
+
+    async def set_window(self, terms: SaleTerms) -> None:
+        await self._set_window(keys=self.keys(terms.id)[:1], args=[_ms(terms.starts_at), _ms(terms.ends_at)])
 
     async def forget(self, sale_id: int) -> None:
         """Drop a closed sale's keys (its buyers and reservations can be many; the database has the counts)."""
@@ -333,6 +346,9 @@ class FlashRuntime:
         self._sold_out.pop(sale_id, None)
 
     # -- terms ---------------------------------------------------------------------------------------------------
+    def drop_terms(self, sale_id: int) -> None:
+        self._terms.pop(sale_id, None)
+
     def cached_terms(self, sale_id: int) -> SaleTerms | None:
         return self._terms.get(sale_id)
 
@@ -376,7 +392,10 @@ class FlashRuntime:
                 session, sale_id=terms.id, user_id=user_id, quantity=quantity, limit=terms.per_user_limit
             ):
                 raise FlashSaleLimitReached(f"At most {terms.per_user_limit} per person")
-            if not await repository.take_sale_stock(session, sale_id=terms.id, quantity=quantity):
+            if not await repository.take_sale_stock(session, sale_id=terms.id, quantity=quantity, now=now):
+                if not await repository.sale_is_open(session, terms.id, now):
+                    self.drop_terms(terms.id)  # ended early by ops: the cached window was stale
+                    raise FlashSaleNotActive()
                 if quantity == 1 or not await repository.sale_remaining(session, terms.id):
                     self.mark_sold_out(terms.id)
                 raise FlashSaleSoldOut()
@@ -430,10 +449,17 @@ class FlashRuntime:
         if await self.redis.release_many(sale_id=sale_id, tokens=tokens):
             self.clear_sold_out(sale_id)
 
+    async def ended(self, terms: SaleTerms) -> None:
+        """Ops ended the sale early (committed): Redis refuses from now on, whichever process asks it; processes
+        that cached the old window are refused by Redis or by the guarded stock update on the sale's row."""
+        self._terms[terms.id] = terms
+        if self.redis is not None:
+            await self.redis.set_window(terms)
+
     async def forget(self, sale_id: int) -> None:
         """A closed sale: nothing of it is kept in this process or in Redis (other processes' cached terms say the
         window has passed, which is all they are asked)."""
-        self._terms.pop(sale_id, None)
+        self.drop_terms(sale_id)
         self.clear_sold_out(sale_id)
         if self.redis is not None:
             await self.redis.forget(sale_id)
