@@ -14,6 +14,7 @@ from sqlalchemy import update
 
 from services.common.clock import utcnow
 from services.common.testing import bearer
+from services.orders.flash_sales.service import CLOSE_GRACE_SECONDS, close_ended_sales
 from services.orders.orders.models import Order
 from tests.e2e.conftest import Wiring, approved_leader, customer, ok, ops, pay
 
@@ -258,3 +259,30 @@ async def test_flash_sale_sells_its_stock_once_per_buyer_through_the_gateway(
     await pay(e2e, wiring.apps["orders"], first, "tx-flash-1")
     await wiring.deliver()
     assert ok(await e2e.get(f"/api/v1/orders/{first['id']}", headers=customer("fan-1")))["status"] == "paid"
+
+    # Ops end the sale early: nobody buys any more, and once closed its unsold unit goes back to the product.
+    ended = ok(await e2e.post(f"/api/v1/flash-sales/{sale['id']}/end", headers=ops()))
+    assert ended["closed_at"] is None
+    orders_app = wiring.apps["orders"]
+    await orders_app.state.flash.after.drain()
+    late = await buy("fan-4", "k5")
+    assert late.status_code == 409 and late.json()["code"] == "FLASH_SALE_NOT_ACTIVE"
+    second = ok(await e2e.get("/api/v1/orders", headers=customer("fan-2")))["items"][0]
+    ok(await e2e.post(f"/api/v1/orders/{second['id']}/cancel", headers=customer("fan-2")))
+    later = utcnow() + timedelta(seconds=CLOSE_GRACE_SECONDS + 1)
+    [closed] = await close_ended_sales(orders_app.state.db, orders_app.state.flash, now=later)
+    assert closed.id == sale["id"] and closed.returned_to_product == 1  # fan-2's cancelled unit
+    assert ok(await e2e.get(f"/api/v1/products/{product}", headers=ops()))["stock"] == 99
+
+    # A paid order refunded before it is batched for delivery puts its unit back on sale as well.
+    line = first["lines"][0]
+    refund = ok(
+        await e2e.post(
+            f"/api/v1/orders/{first['id']}/refunds",
+            headers=customer("fan-1"),
+            json={"lines": [{"line_id": line["id"], "quantity": 1}], "reason": "changed my mind"},
+        ),
+        201,
+    )
+    assert refund["restocked"] is True and refund["refund_fen"] == 100
+    assert ok(await e2e.get(f"/api/v1/products/{product}", headers=ops()))["stock"] == 100

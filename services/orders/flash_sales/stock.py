@@ -453,6 +453,7 @@ class FlashRuntime:
         """Ops ended the sale early (committed): Redis refuses from now on, whichever process asks it; processes
         that cached the old window are refused by Redis or by the guarded stock update on the sale's row."""
         self._terms[terms.id] = terms
+        self.clear_sold_out(terms.id)  # "not running" is the answer now, not "sold out"
         if self.redis is not None:
             await self.redis.set_window(terms)
 
