@@ -82,6 +82,10 @@ def run_env(metadata: MetaData) -> None:
     async def run_async() -> None:
         engine = create_async_engine(url, poolclass=pool.NullPool)
         async with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                # WAL is a property of the file: set once here, so the services' read connections (which run on
+                # the event loop, see services.common.db) never find the database in rollback-journal mode.
+                await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
             await conn.run_sync(run_sync)
             await conn.commit()
         await engine.dispose()

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Path
 from starlette.responses import Response
 
 from services.common.auth import CustomerUser, InvalidToken, MissingRole, OpsUser
-from services.common.db import SessionDep
+from services.common.db import SessionDep, WritingSessionDep
 from services.common.errors import problem_docs
 from services.common.idempotency import IdempotencyKeyReused, OptionalIdempotencyKey, run_idempotent
 from services.common.pagination import InvalidCursor, Page, PageDep
@@ -26,7 +26,9 @@ UserIdPath = Annotated[str, Path(min_length=1, max_length=64, description="The u
     summary="My points: balance, held, earned, expiring soon",
     responses=problem_docs(InvalidToken, MissingRole),
 )
-async def get_my_account(session: SessionDep, user: CustomerUser, now: NowDep, settings: SettingsDep) -> AccountRead:
+async def get_my_account(
+    session: WritingSessionDep, user: CustomerUser, now: NowDep, settings: SettingsDep
+) -> AccountRead:
     await service.welcome(session, user_id=user.sub, now=now, tz=settings.tz)
     return await service.read_account(
         session, user_id=user.sub, now=now, tz=settings.tz, window_days=settings.expiring_window_days

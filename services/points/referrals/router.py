@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.common.auth import CustomerUser, InvalidToken, MissingRole
-from services.common.db import SessionDep
+from services.common.db import SessionDep, WritingSessionDep
 from services.common.errors import problem_docs
 from services.common.pagination import InvalidCursor, Page, PageDep
 from services.points.deps import NowDep, SettingsDep
@@ -23,7 +23,7 @@ tasks_router = APIRouter(prefix="/api/v1/points/tasks", tags=["points"])
     responses=problem_docs(InvalidToken, MissingRole),
 )
 async def get_my_referrals(
-    session: SessionDep, user: CustomerUser, now: NowDep, settings: SettingsDep
+    session: WritingSessionDep, user: CustomerUser, now: NowDep, settings: SettingsDep
 ) -> ReferralsRead:
     await welcome(session, user_id=user.sub, now=now, tz=settings.tz)
     return await service.my_referrals(session, user_id=user.sub, now=now)
@@ -59,6 +59,6 @@ async def bind_to_inviter(
     summary="My multi-tier invitation tasks: progress and tiers rewarded",
     responses=problem_docs(InvalidToken, MissingRole),
 )
-async def get_my_tasks(session: SessionDep, user: CustomerUser, now: NowDep, settings: SettingsDep) -> TasksRead:
+async def get_my_tasks(session: WritingSessionDep, user: CustomerUser, now: NowDep, settings: SettingsDep) -> TasksRead:
     await welcome(session, user_id=user.sub, now=now, tz=settings.tz)
     return await service.my_tasks(session, user_id=user.sub)
