@@ -90,3 +90,45 @@ async def test_parallel_retries_of_one_key_give_one_order(
     assert other_body.json()["code"] == "IDEMPOTENCY_KEY_REUSED"
     sale_now = (await orders_client.get(f"/api/v1/flash-sales/{sale['id']}", headers=customer())).json()
     assert sale_now["remaining"] == 49
+
+
+@pytest.mark.redis
+async def test_each_reservation_is_looked_up_once_per_process(
+    redis_orders_app: FastAPI, redis_client: httpx.AsyncClient
+) -> None:
+    apples = await create_product(redis_client, stock=10)
+    sale = await create_sale(redis_client, apples, stock=5)
+    for buyer in ("a", "b", "c"):
+        assert (await buy(redis_client, sale["id"], buyer)).status_code == 201
+    db, flash = redis_orders_app.state.db, redis_orders_app.state.flash
+    lookups: list[int] = []
+    engine = db.read_engine.sync_engine
+
+    def count(_conn: object, _cursor: object, statement: str, params: object, *_args: object) -> None:
+        if "flash_reservation IN" in statement:
+            lookups.append(len(params) if isinstance(params, (list, tuple)) else 1)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        # Grace 0: the three reservations (with orders) are old enough; the first pass looks them up once.
+        assert await release_orphan_reservations(db, flash, grace_seconds=0) == 0
+        assert sum(lookups) == 3
+        await asyncio.sleep(0.01)
+        assert await release_orphan_reservations(db, flash, grace_seconds=0) == 0
+        assert sum(lookups) == 3  # nothing new since the last pass: no lookup at all
+
+        # A unit reserved by a process that died before its order committed is found by the next pass.
+        orphan = f"{int(time.time() * 1000):x}.{uuid.uuid4().hex[:20]}"
+        await flash.redis.reserve(
+            sale_id=sale["id"], user_id="crashed", quantity=1, now=datetime.now(UTC), token=orphan
+        )
+        await asyncio.sleep(0.01)
+        assert await release_orphan_reservations(db, flash, grace_seconds=0) == 1
+        assert sum(lookups) == 4
+
+        # A restarted process (nothing checked yet) looks at every reservation again.
+        flash.recovery_checked_before_ms.clear()
+        assert await release_orphan_reservations(db, flash, grace_seconds=0) == 0
+        assert sum(lookups) == 7
+    finally:
+        event.remove(engine, "before_cursor_execute", count)

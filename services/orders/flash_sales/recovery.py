@@ -19,17 +19,17 @@ import time
 from datetime import timedelta
 
 from fastapi import FastAPI
-from sqlmodel import col, select
 
 from services.common.clock import utcnow
 from services.common.db import Database
-from services.orders.flash_sales.models import FlashSale
-from services.orders.flash_sales.stock import FlashRuntime, token_age_seconds
-from services.orders.orders.models import Order
+from services.orders.flash_sales import repository
+from services.orders.flash_sales.stock import FlashRuntime
 
 log = logging.getLogger("services.orders.flash")
 
 DEFAULT_GRACE_SECONDS = 120.0
+#: Tokens looked up in the database per statement (bounds the IN list).
+LOOKUP_CHUNK = 1000
 #: How often the orders app runs the recovery (`services/orders/app.py`).
 RECOVERY_INTERVAL_SECONDS = 30.0
 
@@ -37,26 +37,29 @@ RECOVERY_INTERVAL_SECONDS = 30.0
 async def release_orphan_reservations(
     db: Database, flash: FlashRuntime, *, grace_seconds: float = DEFAULT_GRACE_SECONDS
 ) -> int:
-    """Release the reservations of recent sales that have no order after `grace_seconds`. Returns how many."""
+    """Release the reservations of recent sales that have no order after `grace_seconds`. Returns how many.
+
+    Each pass looks only at reservations made since the previous pass's cut-off (the first pass of a process, at
+    all of them): a reservation with an order keeps it, so checking it again every 30 s would cost a database
+    lookup per unit sold, for ever, and blocked the event loop for long enough to show in the flash latency.
+    """
     if flash.redis is None:
         return 0
     now = utcnow()
-    now_ms = int(time.time() * 1000)
+    cutoff_ms = int(time.time() * 1000) - int(grace_seconds * 1000)
     released = 0
     async with db.read_sessionmaker() as session:
         # Sales still open, or ended recently enough that a reservation made at their end may be orphaned.
-        query = select(FlashSale.id).where(col(FlashSale.ends_at) > now - timedelta(seconds=grace_seconds))
-        sale_ids = (await session.exec(query)).all()
+        sale_ids = await repository.sale_ids_ending_after(session, now - timedelta(seconds=grace_seconds))
     for sale_id in sale_ids:
-        if sale_id is None:
+        checked_before = flash.recovery_checked_before_ms.get(sale_id, 0)
+        if cutoff_ms <= checked_before:
             continue
-        tokens = await flash.redis.reservation_tokens(sale_id)
-        old = [t for t in tokens if (age := token_age_seconds(t, now_ms)) is not None and age > grace_seconds]
-        if not old:
-            continue
-        async with db.read_sessionmaker() as session:
-            found = await session.exec(select(Order.flash_reservation).where(col(Order.flash_reservation).in_(old)))
-            with_order = set(found.all())
+        old = await flash.redis.reservation_tokens(sale_id, made_from_ms=checked_before, made_before_ms=cutoff_ms)
+        with_order: set[str] = set()
+        for start in range(0, len(old), LOOKUP_CHUNK):
+            async with db.read_sessionmaker() as session:
+                with_order |= await repository.tokens_with_orders(session, old[start : start + LOOKUP_CHUNK])
         orphans = [t for t in old if t not in with_order]
         if orphans:
             count = await flash.redis.release_many(sale_id=sale_id, tokens=orphans)
@@ -64,6 +67,7 @@ async def release_orphan_reservations(
                 flash.clear_sold_out(sale_id)
                 log.warning("released orphan flash-sale reservations", extra={"sale_id": sale_id, "count": count})
             released += count
+        flash.recovery_checked_before_ms[sale_id] = cutoff_ms
     return released
 
 

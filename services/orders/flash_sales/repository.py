@@ -175,6 +175,17 @@ async def close_sale(session: AsyncSession, *, sale_id: int, now: datetime) -> F
     return await get_sale(session, sale_id)
 
 
+async def sale_ids_ending_after(session: AsyncSession, moment: datetime) -> list[int]:
+    query = select(FlashSale.id).where(col(FlashSale.ends_at) > moment)
+    return [int(i) for i in (await session.exec(query)).all() if i is not None]
+
+
+async def tokens_with_orders(session: AsyncSession, tokens: Sequence[str]) -> set[str]:
+    """The reservation tokens among `tokens` that an order row carries."""
+    query = select(Order.flash_reservation).where(col(Order.flash_reservation).in_(tokens))
+    return {token for token in (await session.exec(query)).all() if token is not None}
+
+
 async def sale_is_open(session: AsyncSession, sale_id: int, now: datetime) -> bool:
     query = select(FlashSale.id).where(
         col(FlashSale.id) == sale_id, col(FlashSale.starts_at) <= now, col(FlashSale.ends_at) > now

@@ -209,15 +209,15 @@ def new_token() -> str:
     return f"{int(time.time() * 1000):x}.{uuid.uuid4().hex[:20]}"
 
 
-def token_age_seconds(token: str, now_ms: int) -> float | None:
-    """Seconds since the token was made; None for tokens of the older format (no time inside)."""
+def token_made_ms(token: str) -> int:
+    """When the token was made (ms since the epoch); 0 for tokens of the older format (no time inside)."""
     head, dot, _ = token.partition(".")
     if not dot:
-        return None
+        return 0
     try:
-        return (now_ms - int(head, 16)) / 1000
+        return int(head, 16)
     except ValueError:
-        return None
+        return 0
 
 
 class RedisFlashStock:
@@ -250,9 +250,17 @@ class RedisFlashStock:
     async def release_many(self, *, sale_id: int, tokens: Sequence[str]) -> int:
         return int(await self._release_many(keys=self.keys(sale_id), args=list(tokens)))
 
-    async def reservation_tokens(self, sale_id: int) -> list[str]:
-        tokens = await self.client.hkeys(self.keys(sale_id)[2])
-        return [t.decode() if isinstance(t, bytes) else t for t in tokens]
+    async def reservation_tokens(self, sale_id: int, *, made_from_ms: int, made_before_ms: int) -> list[str]:
+        """Tokens made in [made_from_ms, made_before_ms) (tokens without a time count as made at 0).
+
+        HSCAN in pages, not HKEYS: a big sale holds a reservation per order, and one reply with all of them would
+        hold up Redis and then this event loop while it is decoded."""
+        found: list[str] = []
+        async for raw, _ in self.client.hscan_iter(self.keys(sale_id)[2], count=1000):
+            token = raw.decode() if isinstance(raw, bytes) else raw
+            if made_from_ms <= token_made_ms(token) < made_before_ms:
+                found.append(token)
+        return found
 
     async def release(self, *, sale_id: int, token: str) -> bool:
         return int(await self._release(keys=self.keys(sale_id), args=[token])) == 1
@@ -322,6 +330,8 @@ class FlashRuntime:
         self.after = AfterTransaction()
         self._sold_out: dict[int, float] = {}
         self._terms: dict[int, SaleTerms] = {}
+        #: Per sale, reservations made before this moment (ms) were already checked by this process's recovery.
+        self.recovery_checked_before_ms: dict[int, int] = {}
         self.batcher: FlashBatcher | None = None
 
     # -- sold-out flags -------------------------------------------------------------------------------------------
