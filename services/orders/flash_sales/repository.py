@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.clock import utcnow
 from services.orders.flash_sales.models import FlashSale, FlashSalePurchase
+from services.orders.orders import repository as orders_repository
 from services.orders.orders.models import Order, OrderLine
 from services.orders.products.models import Product
 
@@ -99,13 +100,8 @@ async def return_sale_units(session: AsyncSession, *, sale_id: int, user_id: str
             .values(returned_to_product=col(FlashSale.returned_to_product) + quantity)
             .execution_options(synchronize_session=False)
         )
-        product_id = select(FlashSale.product_id).where(col(FlashSale.id) == sale_id).scalar_subquery()
-        await session.exec(
-            update(Product)
-            .where(col(Product.id) == product_id)
-            .values(stock=col(Product.stock) + quantity)
-            .execution_options(synchronize_session=False)
-        )
+        product_id = (await session.exec(select(FlashSale.product_id).where(col(FlashSale.id) == sale_id))).one()
+        await orders_repository.return_product_stock(session, product_id=product_id, quantity=quantity)
     await session.exec(
         update(FlashSalePurchase)
         .where(
@@ -166,12 +162,7 @@ async def close_sale(session: AsyncSession, *, sale_id: int, now: datetime) -> F
         .values(remaining=0, returned_to_product=col(FlashSale.returned_to_product) + unsold, closed_at=now)
         .execution_options(synchronize_session=False)
     )
-    await session.exec(
-        update(Product)
-        .where(col(Product.id) == sale.product_id)
-        .values(stock=col(Product.stock) + unsold)
-        .execution_options(synchronize_session=False)
-    )
+    await orders_repository.return_product_stock(session, product_id=sale.product_id, quantity=unsold)
     return await get_sale(session, sale_id)
 
 

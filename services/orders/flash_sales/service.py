@@ -205,7 +205,8 @@ async def reconcile(session: AsyncSession, *, sale_id: int, flash: FlashRuntime)
         live_reservations=len(reservations),
     )
     redis_view: RedisStockView | None = None
-    if flash.redis is not None:
+    # A closed sale is counted by the database alone (Redis forgets it; keys left by a crash are not compared).
+    if flash.redis is not None and sale.closed_at is None:
         snapshot = await flash.redis.snapshot(sale_id)
         if snapshot is not None:
             redis_buyers: dict[str, int] = snapshot["buyers"]
