@@ -61,7 +61,7 @@ bench: $(STAMP)
 # `make relay SERVICE=orders`.
 SERVICE ?= orders
 relay: $(STAMP)
-	$(PY) -m services.common.relay $(SERVICE)
+	$(PY) -m services.common.events.relay $(SERVICE)
 
 # Services as processes on PostgreSQL and NATS, killed at the crash points; reconciliation must report 0 lost
 # and 0 duplicated over at least 100 crashes.

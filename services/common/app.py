@@ -13,9 +13,11 @@ from sqlalchemy import MetaData
 
 from services.common.db import Database
 from services.common.errors import Problem, ServiceUnavailable, install_error_handlers
-from services.common.eventing import ServiceEvents, build_bus, consume_nats, event_routers, relay_for
+from services.common.events.bus import build_bus
+from services.common.events.wiring import ServiceEvents, consume_nats, event_routers, relay_for
 from services.common.observability import RequestContextMiddleware, configure_logging
 from services.common.settings import ServiceSettings
+from services.common.txn import AfterTransaction
 
 BackgroundJob = Callable[[FastAPI], Coroutine[Any, Any, None]]
 
@@ -62,7 +64,7 @@ def build_service_app(
 ) -> FastAPI:
     """Create a service app. Nothing connects here: the engine connects lazily, jobs start in the lifespan.
 
-    With `events`, the app gets the event pieces every service shares (see `services.common.eventing`): the
+    With `events`, the app gets the event pieces every service shares (see `services.common.events.wiring`): the
     internal endpoint the HTTP bus pushes to, the ops dead-letter endpoints, the outbox relay and, on NATS, the
     durable consumer. Tests may put their own `bus` in `extra_state`.
     """
@@ -88,6 +90,7 @@ def build_service_app(
             await asyncio.gather(*tasks, return_exceptions=True)
             for hook in on_shutdown:
                 await hook(app)
+            await app.state.after_transaction.drain()
             if own_bus:
                 await app.state.bus.aclose()
             await db.dispose()
@@ -103,6 +106,8 @@ def build_service_app(
     app.state.settings = settings
     app.state.db = db
     app.state.service = service
+    # The one registry of work that follows a transaction's outcome (Redis releases, HTTP calls) in this process.
+    app.state.after_transaction = (extra_state or {}).get("after_transaction") or AfterTransaction()
     for key, value in (extra_state or {}).items():
         setattr(app.state, key, value)
     install_error_handlers(app)

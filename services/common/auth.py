@@ -109,3 +109,28 @@ ServiceUser = Annotated[Principal, Depends(require_roles("service"))]
 def service_token(*, source: str, secret: str, algorithm: str = "HS256", ttl_seconds: int = 300) -> str:
     """A short-lived token one service presents to another (role `service`, sub `<source>-service`)."""
     return issue_token(f"{source}-service", ["service"], secret=secret, algorithm=algorithm, ttl_seconds=ttl_seconds)
+
+
+class ServiceTokens:
+    """The one cache of a process's service token: reused until half its lifetime has passed, because signing a
+    JWT per event or per call is wasted work. Call it for the token; `headers()` for the Authorization header."""
+
+    def __init__(self, *, source: str, secret: str, algorithm: str = "HS256", ttl_seconds: int = 300) -> None:
+        self._source = source
+        self._secret = secret
+        self._algorithm = algorithm
+        self._ttl = ttl_seconds
+        self._token = ""
+        self._renew_at = 0.0
+
+    def __call__(self) -> str:
+        now = time.monotonic()
+        if now >= self._renew_at:
+            self._token = service_token(
+                source=self._source, secret=self._secret, algorithm=self._algorithm, ttl_seconds=self._ttl
+            )
+            self._renew_at = now + self._ttl / 2
+        return self._token
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self()}"}

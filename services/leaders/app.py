@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.common.app import build_service_app
-from services.common.eventing import ServiceEvents
+from services.common.events.wiring import ServiceEvents
 from services.common.jobs import every
 from services.leaders.commission.router import internal_router as reconciliation_router
 from services.leaders.commission.router import router as commission_router

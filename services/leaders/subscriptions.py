@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.common.consumer import EventHandler
-from services.common.event_types import (
+from services.common.events.consumer import EventHandler
+from services.common.events.contract import (
     ORDER_PAID,
     ORDER_PICKED_UP,
     ORDER_REFUNDED,
@@ -13,7 +13,7 @@ from services.common.event_types import (
     OrderPickedUp,
     OrderRefunded,
 )
-from services.common.events import Event
+from services.common.events.store import Event
 from services.leaders.commission import service as commission
 
 

@@ -6,8 +6,9 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from services.common.app import build_service_app
-from services.common.eventing import ServiceEvents
+from services.common.events.wiring import ServiceEvents
 from services.common.jobs import every
+from services.common.txn import AfterTransaction
 from services.orders import jobs
 from services.orders.clients import HttpEffectsSource, HttpLeaderDirectory, HttpPointsClient, UpstreamClients
 from services.orders.config import Settings, get_settings
@@ -23,7 +24,6 @@ from services.orders.payment_provider import FakeRefundProvider
 from services.orders.payments.router import router as payments_router
 from services.orders.products.router import router as products_router
 from services.orders.reconciliation.router import router as reconciliation_router
-from services.orders.txn import AfterTransaction
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -37,10 +37,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.redis_url:
         # The client connects lazily, on the first flash-sale purchase.
         redis_stock = RedisFlashStock(Redis.from_url(settings.redis_url), prefix=settings.redis_prefix)
-    flash = FlashRuntime(redis=redis_stock, sold_out_ttl_seconds=settings.flash_sold_out_ttl_seconds)
+    after_transaction = AfterTransaction()
+    flash = FlashRuntime(
+        redis=redis_stock, sold_out_ttl_seconds=settings.flash_sold_out_ttl_seconds, after=after_transaction
+    )
 
     async def close_clients(app_: FastAPI) -> None:
-        await app_.state.after_transaction.drain()
+        await after_transaction.drain()
         await flash.aclose()
         await upstream.aclose()
 
@@ -75,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # No real provider is integrated yet: refunds are recorded by the fake and visible to ops.
             "refund_provider": FakeRefundProvider(),
             "flash": flash,
-            "after_transaction": AfterTransaction(),
+            "after_transaction": after_transaction,
         },
         on_shutdown=[close_clients],
         # Orders publishes the order life; it consumes no events.

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import httpx
 
-from services.common.auth import service_token
+from services.common.auth import ServiceTokens
 from services.common.errors import Conflict, DomainError, InvalidInput, ServiceUnavailable, UpstreamTimeout
 
 log = logging.getLogger("services.orders.clients")
@@ -127,11 +127,9 @@ class UpstreamClients:
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self._timeout = timeout_seconds
-        self._secret = jwt_secret
-        self._algorithm = jwt_algorithm
+        self._tokens = ServiceTokens(source="orders", secret=jwt_secret, algorithm=jwt_algorithm)
         # Tests pass a client whose transports reach the other services in-process.
         self._client: httpx.AsyncClient | None = client
-        self._token: tuple[str, float] | None = None
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -143,12 +141,7 @@ class UpstreamClients:
         return self._client
 
     def headers(self) -> dict[str, str]:
-        # Service tokens live 5 minutes; reuse one for a minute rather than signing a JWT per call.
-        now = time.monotonic()
-        if self._token is None or now - self._token[1] > 60:
-            token = service_token(source="orders", secret=self._secret, algorithm=self._algorithm)
-            self._token = (token, now)
-        return {"Authorization": f"Bearer {self._token[0]}"}
+        return self._tokens.headers()
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import SQLModel
 
 from services.common.db import new_registry
-from services.common.events import Inbox, Outbox
+from services.common.events.store import Inbox, Outbox
 from services.common.idempotency import idempotency_table
 
 

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import Depends
 
 from services.common.app import from_app_state
+from services.common.txn import AfterTransaction
 from services.orders.clients import LeaderDirectory, PointsClient
 from services.orders.config import Settings
 from services.orders.flash_sales.stock import FlashRuntime
 from services.orders.payment_provider import RefundProvider
-from services.orders.txn import AfterTransaction
 
 SettingsDep = Annotated[Settings, Depends(from_app_state("settings"))]
 LeadersDep = Annotated[LeaderDirectory, Depends(from_app_state("leaders"))]

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from services.common.app import build_service_app
 from services.common.clock import utcnow
-from services.common.eventing import ServiceEvents
+from services.common.events.wiring import ServiceEvents
 from services.common.jobs import every
 from services.points.config import Settings, get_settings
 from services.points.db import inbox, outbox

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.clock import utcnow
-from services.common.consumer import EventHandler
-from services.common.event_types import (
+from services.common.events.consumer import EventHandler
+from services.common.events.contract import (
     ORDER_CANCELLED,
     ORDER_PAID,
     ORDER_PICKED_UP,
@@ -21,7 +21,7 @@ from services.common.event_types import (
     OrderPickedUp,
     OrderRefunded,
 )
-from services.common.events import Event
+from services.common.events.store import Event
 from services.points.config import get_settings
 from services.points.holds import service as holds
 from services.points.purchases import service as purchases

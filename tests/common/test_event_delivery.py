@@ -20,12 +20,12 @@ from sqlalchemy import MetaData, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.app import build_service_app
-from services.common.bus import HttpBus, NatsBus, PublishFailed
 from services.common.clock import utcnow
-from services.common.consumer import apply_event
-from services.common.eventing import ServiceEvents, consume_nats, relay_for
-from services.common.events import Event, Inbox, Outbox
-from services.common.relay import Relay
+from services.common.events.bus import HttpBus, NatsBus, PublishFailed
+from services.common.events.consumer import apply_event
+from services.common.events.relay import Relay
+from services.common.events.store import Event, Inbox, Outbox
+from services.common.events.wiring import ServiceEvents, consume_nats, relay_for
 from services.common.testing import asgi_client, bearer, reset_database
 from tests.conftest import service_settings
 

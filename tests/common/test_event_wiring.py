@@ -6,8 +6,8 @@ import importlib
 
 import pytest
 
-from services.common.bus import SUBSCRIPTIONS, subscribers_of
-from services.common.event_types import ORDER_CANCELLED, ORDER_PAID, ORDER_PICKED_UP, ORDER_REFUNDED
+from services.common.events.bus import SUBSCRIPTIONS, subscribers_of
+from services.common.events.contract import ORDER_CANCELLED, ORDER_PAID, ORDER_PICKED_UP, ORDER_REFUNDED
 from services.common.testing import asgi_client
 from tests.conftest import AppFactory
 

@@ -45,7 +45,7 @@ def test_the_relay_runs_as_its_own_process_and_delivers_the_outbox(tmp_path: Pat
     event_id = asyncio.run(_record(url))
     env = {**os.environ, "ORDERS_DATABASE_URL": url, "EVENTS_POLL_SECONDS": "0.1", "ORDERS_LOG_JSON": "false"}
     env.pop("EVENTS_NATS_URL", None)
-    process = subprocess.Popen([sys.executable, "-m", "services.common.relay", "orders"], cwd=REPO, env=env)
+    process = subprocess.Popen([sys.executable, "-m", "services.common.events.relay", "orders"], cwd=REPO, env=env)
     try:
         deadline = time.monotonic() + 20
         status = "pending"

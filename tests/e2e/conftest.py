@@ -20,9 +20,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
-from services.common.bus import HttpBus
+from services.common.events.bus import HttpBus
+from services.common.events.relay import Relay
 from services.common.migrate import SERVICES
-from services.common.relay import Relay
 from services.common.testing import TEST_JWT_SECRET, bearer
 from services.gateway.app import GatewayApp, create_app
 from services.gateway.config import GatewaySettings

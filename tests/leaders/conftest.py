@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from services.common.clock import utcnow
-from services.common.event_types import OrderLinePaid, OrderLineRefund, OrderPaid, OrderPickedUp, OrderRefunded
+from services.common.events.contract import OrderLinePaid, OrderLineRefund, OrderPaid, OrderPickedUp, OrderRefunded
 from services.common.testing import bearer
 
 OPS = bearer("ops1", ["ops"])

@@ -11,9 +11,9 @@ import pytest
 from fastapi import FastAPI
 
 from services.common.clock import utcnow
-from services.common.consumer import apply_event
-from services.common.event_types import ORDER_PAID, ORDER_PICKED_UP, ORDER_REFUNDED
-from services.common.events import Event
+from services.common.events.consumer import apply_event
+from services.common.events.contract import ORDER_PAID, ORDER_PICKED_UP, ORDER_REFUNDED
+from services.common.events.store import Event
 from services.common.testing import bearer
 from services.leaders.db import inbox
 from services.leaders.subscriptions import HANDLERS

@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.common.clock import utcnow
-from services.common.event_types import ORDER_PAID, ORDER_PICKED_UP, ORDER_REFUNDED
+from services.common.events.contract import ORDER_PAID, ORDER_PICKED_UP, ORDER_REFUNDED
 from services.leaders.jobs import run_level_evaluation
 from tests.leaders.conftest import OPS, Orders, leader_headers, make_leader
 from tests.leaders.test_commission import deliver, entries, rule

@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from services.common.clock import local_date, utcnow
-from services.common.event_types import ORDER_PAID, ORDER_PICKED_UP, ORDER_REFUNDED
+from services.common.events.contract import ORDER_PAID, ORDER_PICKED_UP, ORDER_REFUNDED
 from services.leaders.commission.statements import yuan
 from tests.leaders.conftest import OPS, Orders, leader_headers, make_leader
 from tests.leaders.test_commission import deliver, rule, settle

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.common.consumer import apply_event
-from services.common.event_types import ORDER_PAID, ORDER_PICKED_UP
+from services.common.events.consumer import apply_event
+from services.common.events.contract import ORDER_PAID, ORDER_PICKED_UP
 from services.common.testing import bearer
 from services.leaders.db import inbox
 from services.leaders.subscriptions import HANDLERS

@@ -8,8 +8,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from services.common.consumer import apply_event
-from services.common.event_types import (
+from services.common.events.consumer import apply_event
+from services.common.events.contract import (
     ORDER_CANCELLED,
     ORDER_PAID,
     ORDER_PICKED_UP,
@@ -22,7 +22,7 @@ from services.common.event_types import (
     OrderPickedUp,
     OrderRefunded,
 )
-from services.common.events import Event
+from services.common.events.store import Event
 from services.points.db import inbox
 from services.points.subscriptions import HANDLERS
 

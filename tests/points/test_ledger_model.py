@@ -21,7 +21,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.db import Database
-from services.common.event_types import OrderLineRefund, OrderLineState, OrderPickedUp, OrderRefunded
+from services.common.events.contract import OrderLineRefund, OrderLineState, OrderPickedUp, OrderRefunded
 from services.common.testing import reset_database
 from services.points.app import create_app
 from services.points.holds import service as holds

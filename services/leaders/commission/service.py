@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
 from services.common.clock import local_date, utcnow
-from services.common.event_types import OrderPaid, OrderPickedUp, OrderRefunded
+from services.common.events.contract import OrderPaid, OrderPickedUp, OrderRefunded
 from services.common.pagination import Page, PageParams
 from services.leaders.access import ensure_leader_or_ops
 from services.leaders.commission import repository

@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
 from services.common.clock import utcnow
-from services.common.event_types import LEADER_MEMBER_JOINED, LEADER_MEMBER_LEFT, MemberChanged
+from services.common.events.contract import LEADER_MEMBER_JOINED, LEADER_MEMBER_LEFT, MemberChanged
 from services.common.pagination import Page, PageParams
 from services.leaders.access import ensure_leader_or_ops
 from services.leaders.communities import repository

@@ -8,7 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
 from services.common.clock import utcnow
-from services.common.event_types import LEADER_STATUS_CHANGED, LeaderStatusChanged
+from services.common.events.contract import LEADER_STATUS_CHANGED, LeaderStatusChanged
 from services.common.pagination import Page, PageParams
 from services.leaders.access import ensure_leader_or_ops
 from services.leaders.commission import repository as commission_repository

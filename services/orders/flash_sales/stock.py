@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.errors import DomainError
+from services.common.txn import AfterTransaction
 from services.orders.flash_sales import repository
 from services.orders.flash_sales.exceptions import (
     FlashSaleLimitReached,
@@ -36,7 +37,6 @@ from services.orders.flash_sales.exceptions import (
     FlashSaleSoldOut,
 )
 from services.orders.flash_sales.models import FlashSale
-from services.orders.txn import AfterTransaction
 
 if TYPE_CHECKING:
     from services.orders.flash_sales.fastpath import FlashBatcher
@@ -324,10 +324,11 @@ class RedisFlashStock:
 class FlashRuntime:
     """Per-process flash-sale state: cached sale terms, sold-out flags, and the Redis stock when configured."""
 
-    def __init__(self, *, redis: RedisFlashStock | None, sold_out_ttl_seconds: float) -> None:
+    def __init__(self, *, redis: RedisFlashStock | None, sold_out_ttl_seconds: float, after: AfterTransaction) -> None:
         self.redis = redis
         self.sold_out_ttl = sold_out_ttl_seconds
-        self.after = AfterTransaction()
+        #: The app's one after-transaction registry (`app.state.after_transaction`).
+        self.after = after
         self._sold_out: dict[int, float] = {}
         self._terms: dict[int, SaleTerms] = {}
         #: Per sale, reservations made before this moment (ms) were already checked by this process's recovery.
@@ -485,6 +486,5 @@ class FlashRuntime:
             self.after.register(session, committed=lambda: self.release_now(sale_id, token))
 
     async def aclose(self) -> None:
-        await self.after.drain()
         if self.redis is not None:
             await self.redis.client.aclose()

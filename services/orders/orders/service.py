@@ -21,7 +21,7 @@ from services.common.auth import Principal
 from services.common.clock import utcnow
 from services.common.db import Database
 from services.common.errors import DomainError
-from services.common.event_types import (
+from services.common.events.contract import (
     ORDER_CANCELLED,
     ORDER_PAID,
     ORDER_PICKED_UP,
@@ -35,6 +35,7 @@ from services.common.event_types import (
     OrderRefunded,
 )
 from services.common.pagination import Page, PageParams
+from services.common.txn import AfterTransaction
 from services.orders.clients import (
     LeaderDirectory,
     LeaderInfo,
@@ -88,7 +89,6 @@ from services.orders.orders.schemas import (
     RefundLineRead,
     RefundRead,
 )
-from services.orders.txn import AfterTransaction
 
 log = logging.getLogger("services.orders")
 

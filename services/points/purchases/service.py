@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.clock import local_date
-from services.common.event_types import OrderPickedUp, OrderRefunded
+from services.common.events.contract import OrderPickedUp, OrderRefunded
 from services.points.holds import repository as holds_repository
 from services.points.holds.service import return_spent_points
 from services.points.ledger import service as ledger

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.clock import as_utc, local_date
-from services.common.event_types import REFERRAL_BOUND, ReferralBound
+from services.common.events.contract import REFERRAL_BOUND, ReferralBound
 from services.common.pagination import InvalidCursor, Page, PageParams
 from services.points.db import outbox
 from services.points.ledger import service as ledger

@@ -15,7 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-log = logging.getLogger("services.orders.txn")
+log = logging.getLogger("services.txn")
 
 Callback = Callable[[], Awaitable[None]]
 

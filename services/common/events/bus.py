@@ -17,8 +17,10 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
-from services.common import event_types as et
-from services.common.events import Event
+from services.common.auth import ServiceTokens
+from services.common.events import contract as et
+from services.common.events.store import Event
+from services.common.settings import ServiceSettings
 
 #: Which service applies which event types. The relay of the producing service pushes an event only to these;
 #: `tests/common/test_event_wiring.py` checks this table against each service's `subscriptions.HANDLERS`.
@@ -150,3 +152,13 @@ async def connect_jetstream(
             StreamConfig(name=stream, subjects=[subject_prefix + ">"], duplicate_window=duplicate_window_seconds)
         )
     return nc, js
+
+
+def build_bus(settings: ServiceSettings, *, source: str) -> EventBus:
+    """The bus the settings ask for: NATS JetStream when `EVENTS_NATS_URL` is set, else HTTP push."""
+    if settings.events_nats_url:
+        return NatsBus(
+            settings.events_nats_url, stream=settings.events_nats_stream, subject_prefix=settings.events_subject_prefix
+        )
+    tokens = ServiceTokens(source=source, secret=settings.jwt_secret, algorithm=settings.jwt_algorithm)
+    return HttpBus(settings.event_subscriber_urls(), tokens)

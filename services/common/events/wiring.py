@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,16 +23,16 @@ from fastapi import APIRouter, FastAPI, Path, Request
 from pydantic import BaseModel
 from sqlalchemy import select, update
 
-from services.common.auth import InvalidToken, MissingRole, OpsUser, ServiceUser, service_token
-from services.common.bus import EventBus, HttpBus, NatsBus, connect_jetstream
+from services.common.auth import InvalidToken, MissingRole, OpsUser, ServiceUser
 from services.common.clock import as_utc, utcnow
-from services.common.consumer import EventHandler, apply_event
 from services.common.crashpoints import crash_point
 from services.common.db import SessionDep
 from services.common.errors import Conflict, NotFound, problem_docs
-from services.common.events import Event, Inbox, Outbox
+from services.common.events.bus import connect_jetstream
+from services.common.events.consumer import EventHandler, apply_event
+from services.common.events.relay import DEAD, PENDING, Relay, outbox_counts
+from services.common.events.store import Event, Inbox, Outbox
 from services.common.pagination import InvalidCursor, Page, PageDep
-from services.common.relay import DEAD, PENDING, Relay, outbox_counts
 from services.common.settings import ServiceSettings
 
 log = logging.getLogger("services.events")
@@ -46,30 +45,6 @@ class ServiceEvents:
     outbox: Outbox
     inbox: Inbox
     handlers: Mapping[str, EventHandler]
-
-
-def build_bus(settings: ServiceSettings, *, source: str) -> EventBus:
-    if settings.events_nats_url:
-        return NatsBus(
-            settings.events_nats_url, stream=settings.events_nats_stream, subject_prefix=settings.events_subject_prefix
-        )
-    return HttpBus(settings.event_subscriber_urls(), _cached_token(settings, source))
-
-
-def _cached_token(settings: ServiceSettings, source: str, ttl_seconds: int = 300) -> Any:
-    """A service token reused until it is half-way to expiry (signing per event would be wasted work)."""
-    state: dict[str, Any] = {"token": "", "renew_at": 0.0}
-
-    def token() -> str:
-        now = time.monotonic()
-        if now >= state["renew_at"]:
-            state["token"] = service_token(
-                source=source, secret=settings.jwt_secret, algorithm=settings.jwt_algorithm, ttl_seconds=ttl_seconds
-            )
-            state["renew_at"] = now + ttl_seconds / 2
-        return str(state["token"])
-
-    return token
 
 
 # ----------------------------------------------------------------------------------------------- consumer side

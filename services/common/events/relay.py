@@ -2,7 +2,7 @@
 
 Runs inside each service (the embedded default, a background job) or as its own process at scale:
 
-    python -m services.common.relay orders      # with EVENTS_RELAY_IN_PROCESS=false in the service itself
+    python -m services.common.events.relay orders      # with EVENTS_RELAY_IN_PROCESS=false in the service itself
 
 Rules:
 - Events of one aggregate (one order) are published in `seq` order; a later event waits while an earlier one is
@@ -29,11 +29,11 @@ from typing import Any
 
 from sqlalchemy import Row, Table, func, select, text, update
 
-from services.common.bus import EventBus, PublishFailed
 from services.common.clock import as_utc, utcnow
 from services.common.crashpoints import crash_point
 from services.common.db import Database
-from services.common.events import Event
+from services.common.events.bus import EventBus, PublishFailed
+from services.common.events.store import Event
 
 log = logging.getLogger("services.events.relay")
 
@@ -206,7 +206,7 @@ async def outbox_counts(db: Database, table: Table) -> dict[str, int]:
 async def _main(service: str) -> None:
     import importlib
 
-    from services.common.eventing import build_bus
+    from services.common.events.bus import build_bus
     from services.common.migrate import service_settings
     from services.common.observability import configure_logging
 

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.db import Database
-from services.common.events import Event, Inbox
+from services.common.events.store import Event, Inbox
 
 log = logging.getLogger("services.events")
 
