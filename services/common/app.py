@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 from sqlalchemy import MetaData
 
+from services.common.clock import Clock, utcnow
 from services.common.db import Database
 from services.common.errors import Problem, ServiceUnavailable, install_error_handlers
 from services.common.events.bus import build_bus
@@ -106,6 +108,7 @@ def build_service_app(
     app.state.settings = settings
     app.state.db = db
     app.state.service = service
+    app.state.clock = utcnow
     # The one registry of work that follows a transaction's outcome (Redis releases, HTTP calls) in this process.
     app.state.after_transaction = (extra_state or {}).get("after_transaction") or AfterTransaction()
     for key, value in (extra_state or {}).items():
@@ -151,3 +154,12 @@ def from_app_state(attribute: str) -> Callable[[Request], Coroutine[Any, Any, An
 
     read_app_state.__name__ = f"app_state_{attribute}"
     return read_app_state
+
+
+async def _now(request: Request) -> datetime:
+    clock: Clock = request.app.state.clock
+    return clock()
+
+
+#: The current time from the app's clock (`app.state.clock`; tests replace it).
+NowDep = Annotated[datetime, Depends(_now)]

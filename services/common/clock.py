@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
+
+#: What a service reads the time from: `app.state.clock` (default `utcnow`), so tests can move time across business
+#: days, month ends, freezes and expiries without patching modules. Request handlers take it as `NowDep`
+#: (`services.common.app`), jobs call `app.state.clock()`, service functions receive `now` as an argument.
+Clock = Callable[[], datetime]
 
 
 def utcnow() -> datetime:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.common.app import build_service_app
-from services.common.clock import utcnow
 from services.common.events.wiring import ServiceEvents
 from services.common.jobs import every
 from services.points.config import Settings, get_settings
@@ -44,7 +43,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             every(settings.jobs_interval_seconds, release_expired_holds),
             every(settings.jobs_interval_seconds, expire_points),
         ],
-        # Tests replace the clock to cross business days, month ends and expiry dates.
-        extra_state={"clock": utcnow},
         events=ServiceEvents(outbox=outbox, inbox=inbox, handlers=HANDLERS),
     )

@@ -7,13 +7,11 @@ once and a failure on one row does not hold back the rest.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime
-from typing import cast
 
 from fastapi import FastAPI
 
-from services.common.clock import local_date
+from services.common.clock import Clock, local_date
 from services.common.db import Database
 from services.points.config import Settings
 from services.points.holds import repository as holds_repository
@@ -25,7 +23,7 @@ log = logging.getLogger("services.points.jobs")
 
 
 def _context(app: FastAPI) -> tuple[Database, Settings, datetime]:
-    clock = cast(Callable[[], datetime], app.state.clock)
+    clock: Clock = app.state.clock
     return app.state.db, app.state.settings, clock()
 
 
