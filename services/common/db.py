@@ -126,6 +126,20 @@ class Database:
     def is_sqlite(self) -> bool:
         return is_sqlite(self.url)
 
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """The one way jobs and scripts write: a session whose transaction commits when the block ends normally and
+        rolls back when it raises. (Requests get theirs from `SessionDep`, which commits before the response.)"""
+        async with self.sessionmaker() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only: on SQLite the read engine (a snapshot that never waits for writers, run on the
+        event loop, refusing writes); on PostgreSQL an ordinary session that is never committed."""
+        async with self.read_sessionmaker() as session:
+            yield session
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
