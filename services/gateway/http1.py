@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import select
 import socket
 import ssl
 from collections.abc import AsyncIterator
@@ -150,6 +151,8 @@ class Connection(asyncio.Protocol):
         self.closed = False
         self.reusable = False
         self.idle_since = 0.0
+        self._fd = -1
+        self._status = 0
         self._parser = httptools.HttpResponseParser(self)
         self._response: Response | None = None
         self._headers: HeaderList = []
@@ -176,6 +179,7 @@ class Connection(asyncio.Protocol):
         if sock is not None:
             # Requests are written whole; waiting for an ACK before sending (Nagle) would only add latency.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._fd = sock.fileno()
 
     def data_received(self, data: bytes) -> None:
         if self._headers_ready is None and self._response is None:
@@ -245,6 +249,7 @@ class Connection(asyncio.Protocol):
             return
         response = Response(self)
         response.status = status
+        self._status = status
         response.raw_headers = tuple(self._headers)
         self._headers = []
         chunked = False
@@ -335,10 +340,25 @@ class Connection(asyncio.Protocol):
 
     def response_done(self, consumed: bool) -> None:
         self._response = None
-        if consumed and self.reusable and not self.closed and not self._close_after_response:
+        # A server error may come from a process that is about to drop the connection without saying so (an
+        # unhandled exception makes the server close it after answering): never hand such a connection to the next
+        # request, whose POST could not be repeated if the close won the race.
+        if consumed and self.reusable and not self.closed and not self._close_after_response and self._status < 500:
             self.pool.release(self)
         else:
             self.abort()
+
+    def peer_closed(self) -> bool:
+        """Whether the upstream closed this idle connection (or sent bytes nobody asked for) in a way the event loop
+        has not processed yet. An idle keep-alive socket that is readable holds either EOF or garbage: both make it
+        unusable, and finding out costs one non-blocking `select`, far less than a request lost on it."""
+        if self._fd < 0:
+            return False
+        try:
+            readable, _, _ = select.select([self._fd], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
 
     def pause_reading(self) -> None:
         if self.transport is not None and not self.closed and not self._reading_paused:
@@ -547,8 +567,12 @@ class Pool:
             idle.popleft().abort()
         while idle:
             conn = idle.pop()
-            if not conn.closed:
-                return conn
+            if conn.closed:
+                continue
+            if conn.peer_closed():
+                conn.abort()
+                continue
+            return conn
         return None
 
     async def _connect(self) -> Connection:

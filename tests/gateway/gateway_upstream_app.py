@@ -31,6 +31,11 @@ def create_app() -> FastAPI:
             "body_length": len(body),
         }
 
+    @app.post("/api/v1/orders/crash")
+    async def crash() -> dict[str, str]:
+        # An unhandled error: the server answers 500 and then drops the connection without `Connection: close`.
+        raise RuntimeError("boom")
+
     @app.get("/api/v1/orders/slow")
     async def slow(seconds: float = 3.0) -> dict[str, str]:
         await asyncio.sleep(seconds)

@@ -304,3 +304,49 @@ async def test_an_idle_connection_known_closed_is_skipped_even_for_a_post() -> N
         idle.transport.abort()
     assert upstream.connections == 2
     assert upstream.requests[1].startswith(b"POST ")
+
+
+async def test_a_connection_that_answered_a_server_error_is_not_reused() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await upstream.read_request(reader)
+            if upstream.connections == 1:
+                body = b"boom"
+                writer.write(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: %d\r\n\r\n%b" % (len(body), body))
+            else:
+                writer.write(ok(b"fine"))
+
+    upstream = Upstream(handler)
+    async with upstream_pool(upstream) as pool:
+        assert await fetch(pool, "POST", b"{}") == (500, b"boom")
+        assert await fetch(pool, "POST", b"{}") == (200, b"fine")
+    assert upstream.connections == 2
+
+
+async def test_a_post_never_goes_out_on_a_connection_the_upstream_already_closed() -> None:
+    closed = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upstream.read_request(reader)
+        if upstream.connections == 1:
+            writer.write(ok(b"first"))  # keep-alive advertised, then closed: the close reaches us after the answer
+            await writer.drain()
+            writer.close()
+            await writer.wait_closed()
+            closed.set()
+            return
+        writer.write(ok(b"second"))
+        await writer.drain()
+
+    upstream = Upstream(handler)
+    async with upstream_pool(upstream) as pool:
+        assert await fetch(pool) == (200, b"first")
+        idle = pool._idle[-1]
+        assert idle.transport is not None
+        # The event loop has not read the close yet (as when the next request follows at once under load).
+        idle.transport.pause_reading()
+        await closed.wait()
+        assert not idle.closed
+        assert await fetch(pool, "POST", b"{}") == (200, b"second")
+    assert upstream.connections == 2
+    assert upstream.requests[1].startswith(b"POST ")

@@ -7,6 +7,7 @@ one that is too slow.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
@@ -193,3 +194,26 @@ async def test_the_merged_document_comes_through_the_real_client(client: httpx.A
     assert "/api/v1/products/{product_id}" in doc["paths"]
     assert "/internal/x" not in doc["paths"]
     assert doc["x-missing-services"] == ["leaders", "points"]
+
+
+async def test_an_unhandled_error_upstream_never_breaks_another_callers_request(gateway_url: str) -> None:
+    """Crashing requests and honest ones interleaved over the gateway's pooled connections: the crashes answer 500,
+    and not one honest POST gets a 502 from a connection the crash left half-closed."""
+    async with (
+        httpx.AsyncClient(base_url=gateway_url, timeout=10) as crasher,
+        httpx.AsyncClient(base_url=gateway_url, timeout=10) as honest,
+    ):
+
+        async def crash() -> int:
+            return (await crasher.post("/api/v1/orders/crash", json={})).status_code
+
+        async def order(i: int) -> int:
+            return (await honest.post("/api/v1/orders/echo", json={"i": i})).status_code
+
+        statuses: list[int] = []
+        for round_ in range(20):
+            statuses += await asyncio.gather(crash(), order(round_), crash(), order(round_ + 100))
+    crashes = statuses[0::2]
+    honest_statuses = statuses[1::2]
+    assert set(crashes) == {500}
+    assert honest_statuses.count(200) == len(honest_statuses), honest_statuses
