@@ -5,9 +5,11 @@ on GATEWAY_PORT (8000) with dev login on unless GATEWAY_DEV_AUTH says otherwise.
 /healthz, loads the demo data through the gateway, prints the URLs and demo tokens, then watches its children.
 
 Stopping: Ctrl-C or SIGTERM stops every child (its whole process group: SIGTERM, then SIGKILL after a grace
-period). If one child dies, the others are stopped too and the launcher exits non-zero, so a half-running system
-never looks healthy. Children also get SIGTERM from the kernel if the launcher itself is killed (Linux), so even
-`kill -9` of the launcher leaves no orphans.
+period). A child that dies once the system is up is restarted, after a pause that doubles with each crash in a row
+(1 s up to 30 s; a child that stayed up for a minute starts again from 1 s), and the launcher says so: one crashed
+service must not take the whole system down. A child that dies during start-up stops the start (a port taken or a
+broken setting would only crash again). Children also get SIGTERM from the kernel if the launcher itself is killed
+(Linux), so even `kill -9` of the launcher leaves no orphans.
 
     --var-dir DIR   keep the SQLite databases in DIR instead of var/ (ignored for a service whose
                     <SERVICE>_DATABASE_URL is set)
@@ -42,6 +44,10 @@ HOST = "127.0.0.1"  # the services are internal: only the gateway is meant to be
 START_TIMEOUT_SECONDS = 60.0
 STOP_GRACE_SECONDS = 10.0
 POLL_SECONDS = 0.2
+#: Restart pauses: doubled per crash in a row, from the first to the cap; reset once a child stayed up this long.
+RESTART_FIRST_DELAY_SECONDS = 1.0
+RESTART_MAX_DELAY_SECONDS = 30.0
+RESTART_STABLE_SECONDS = 60.0
 DEMO_TOKEN_TTL_SECONDS = 7 * 86400
 #: Demo identities: (label, sub, roles). The leader's sub is the leader id once the demo application is approved.
 DEMO_USERS = (
@@ -92,6 +98,10 @@ class Child:
     command: list[str]
     health_url: str
     process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    #: Crashes in a row (reset once the child stayed up for RESTART_STABLE_SECONDS) and when to start it again.
+    crashes: int = 0
+    restart_at: float | None = None
 
 
 def _die_with_parent() -> None:
@@ -159,6 +169,32 @@ class Supervisor:
             start_new_session=True,
             preexec_fn=_die_with_parent,  # safe here: the launcher is single-threaded
         )
+        child.started_at = time.monotonic()
+        child.restart_at = None
+
+    def restart_dead(self, now: float | None = None) -> list[str]:
+        """Once the system is up: schedule a restart for each child that died, start those whose pause is over.
+        Returns what happened, one line each, for the launcher to print."""
+        now = time.monotonic() if now is None else now
+        said: list[str] = []
+        for child in self.children:
+            process = child.process
+            if process is None or (code := process.poll()) is None:
+                continue
+            if child.restart_at is None:
+                if now - child.started_at >= RESTART_STABLE_SECONDS:
+                    child.crashes = 0
+                child.crashes += 1
+                delay = min(RESTART_MAX_DELAY_SECONDS, RESTART_FIRST_DELAY_SECONDS * 2 ** (child.crashes - 1))
+                child.restart_at = now + delay
+                _signal_group(process, signal.SIGKILL)  # whatever it started goes with it
+                said.append(
+                    f"{child.name} exited with code {code}: restarting in {delay:.0f} s (crash {child.crashes})"
+                )
+            elif now >= child.restart_at:
+                self.start(child)
+                said.append(f"{child.name} restarted (pid {child.process.pid if child.process else '?'})")
+        return said
 
     def check_alive(self) -> None:
         for child in self.children:
@@ -283,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         demo_report = ["skipped (--no-demo)"] if args.no_demo else _load_demo(gateway_url, shared_settings)
         print_banner(gateway_url, tokens, demo_report)
         while True:
-            supervisor.check_alive()
+            for line in supervisor.restart_dead():
+                print(line, file=sys.stderr, flush=True)
             time.sleep(POLL_SECONDS)
     except Stop as stop:
         print(f"\n{stop}: stopping every process...", file=sys.stderr, flush=True)

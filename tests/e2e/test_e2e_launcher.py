@@ -168,14 +168,32 @@ def test_the_launcher_serves_every_service_behind_the_gateway_and_stops_cleanly(
     assert [name for name, port in launched.ports.items() if accepts_connections(port)] == []
 
 
-def test_when_one_process_dies_the_launcher_stops_the_others_and_fails(launch: Any) -> None:
+def test_a_service_that_dies_is_restarted_and_the_rest_keeps_serving(launch: Any) -> None:
     launched: Launched = launch("--no-demo")
     launched.wait_ready()
     children = launched.children()
     os.kill(children["orders"], signal.SIGKILL)
-    assert launched.process.wait(timeout=20) != 0
-    assert wait_gone(list(children.values())) == []
-    assert "orders exited" in launched.output()
+    assert wait_gone([children["orders"]]) == []
+    # The others never stopped: leaders answers through the gateway while orders is down.
+    assert httpx.get(f"http://127.0.0.1:{launched.ports['leaders']}/healthz", timeout=5).status_code == 200
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        restarted = launched.children().get("orders")
+        if restarted not in (None, children["orders"]):
+            try:
+                if httpx.get(f"http://127.0.0.1:{launched.ports['orders']}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+        assert time.monotonic() < deadline, launched.output()[-3000:]
+        assert launched.process.poll() is None, launched.output()[-3000:]
+        time.sleep(0.2)
+    output = launched.output()
+    assert "orders exited with code -9: restarting in 1 s" in output
+    assert "orders restarted" in output
+    assert httpx.get(f"{launched.gateway}/api/v1/products", timeout=5).status_code in (200, 401)
+    launched.process.send_signal(signal.SIGINT)
+    assert launched.process.wait(timeout=20) == 0
 
 
 def test_killing_the_launcher_outright_leaves_no_orphans(launch: Any) -> None:
@@ -323,3 +341,26 @@ def test_an_order_paid_picked_up_and_partly_refunded_reaches_leaders_and_points_
 
     launched.process.send_signal(signal.SIGINT)
     assert launched.process.wait(timeout=20) == 0
+
+
+def test_restarts_wait_longer_after_each_crash_in_a_row_and_start_over_after_a_stable_run() -> None:
+    child = Child(name="crasher", command=[sys.executable, "-c", "raise SystemExit(3)"], health_url="unused")
+    supervisor = Supervisor([child], os.environ)
+
+    def crash_and_report(now: float) -> list[str]:
+        assert child.process is not None
+        child.process.wait(timeout=10)
+        return supervisor.restart_dead(now=now)
+
+    supervisor.start(child)
+    t = child.started_at
+    assert crash_and_report(t + 1) == ["crasher exited with code 3: restarting in 1 s (crash 1)"]
+    assert supervisor.restart_dead(now=t + 1.5) == []  # still pausing
+    assert supervisor.restart_dead(now=t + 2)[0].startswith("crasher restarted")
+    assert crash_and_report(child.started_at + 1) == ["crasher exited with code 3: restarting in 2 s (crash 2)"]
+    assert supervisor.restart_dead(now=child.started_at + 10)[0].startswith("crasher restarted")
+    assert crash_and_report(child.started_at + 1) == ["crasher exited with code 3: restarting in 4 s (crash 3)"]
+    supervisor.restart_dead(now=child.started_at + 100)
+    # This run lasted over a minute before it crashed: the pause starts from 1 s again.
+    assert crash_and_report(child.started_at + 61) == ["crasher exited with code 3: restarting in 1 s (crash 1)"]
+    supervisor.stop_all(grace=1)
