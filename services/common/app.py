@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 from sqlalchemy import MetaData
 
+from services.common.body_limit import BodyLimit
 from services.common.clock import Clock, utcnow
 from services.common.db import Database
 from services.common.errors import Problem, ServiceUnavailable, install_error_handlers
@@ -114,6 +115,7 @@ def build_service_app(
     for key, value in (extra_state or {}).items():
         setattr(app.state, key, value)
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(_health_router(service))
     for router in routers:

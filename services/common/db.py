@@ -75,12 +75,16 @@ def create_engine(url: str, *, pool_size: int = 10, read_only: bool = False) -> 
                 conn._thread.daemon = True  # it only opens and closes the connection; never keep the process up
                 return await conn
 
-            engine = create_async_engine(url, async_creator=in_loop_connection)
+            engine = create_async_engine(url, async_creator=in_loop_connection, hide_parameters=True)
         else:
-            engine = create_async_engine(url, connect_args={"timeout": 30})
+            engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         _configure_sqlite(engine, "DEFERRED" if read_only else "IMMEDIATE")
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # hide_parameters: a failed statement's error (and so any log line quoting it) never carries the values, which
+    # can be phone numbers, names or tokens.
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 def _configure_sqlite(engine: AsyncEngine, begin: str) -> None:

@@ -28,6 +28,9 @@ class ServiceSettings(BaseSettings):
         default=None, description="SQLAlchemy async URL; default is an SQLite file under var/"
     )
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, le=64 * 1024 * 1024, description="Largest request body the service reads"
+    )
     jwt_secret: str = Field(
         default="dev-only-secret-change-me-0123456789abcdef",
         min_length=32,

@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from services.common.body_limit import BodyLimit
 from services.common.errors import install_error_handlers
 from services.common.observability import RequestContextMiddleware, configure_logging
 from services.gateway.auth import build_auth_router
@@ -88,6 +89,8 @@ def _build_api(
         generate_unique_id_function=lambda route: f"gateway-{route.name}",
     )
     install_error_handlers(api)
+    # The gateway's own endpoints (sign-in) are reached without credentials: the anonymous limit applies.
+    api.add_middleware(BodyLimit, max_bytes=settings.max_anonymous_body_bytes)
     api.add_middleware(RequestContextMiddleware)
     api.include_router(build_auth_router(settings, identity_provider))
     api.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS_DIR), name="docs-assets")
@@ -163,7 +166,9 @@ def create_app(
     configure_logging("gateway", settings.log_level, settings.log_json)
     routes = RouteTable()
     upstreams = UpstreamPool(settings, upstream_transports)
-    proxy = ReverseProxy(upstreams)
+    proxy = ReverseProxy(
+        upstreams, max_body_bytes=settings.max_body_bytes, max_anonymous_body_bytes=settings.max_anonymous_body_bytes
+    )
     if identity_provider is None:
         allow_fake = settings.dev_auth or settings.wechat_fake_identity
         identity_provider = FakeWeChatIdentityProvider() if allow_fake else NoIdentityProvider()

@@ -43,6 +43,18 @@ class GatewaySettings(BaseSettings):
     openapi_fetch_timeout_seconds: float = Field(default=3.0, gt=0)
     openapi_cache_seconds: float = Field(default=300.0, ge=0, description="How long a fetched document is reused")
     readiness_timeout_seconds: float = Field(default=1.0, gt=0)
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest request body a signed-in caller may send",
+    )
+    max_anonymous_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest request body without an Authorization header (payment notifications, sign-in)",
+    )
 
     log_level: str = "INFO"
     log_json: bool = True

@@ -17,6 +17,7 @@ from urllib.parse import quote
 import orjson
 from starlette.types import Message, Receive, Scope, Send
 
+from services.common.body_limit import declared_length, too_large_body
 from services.common.errors import PROBLEM_MEDIA_TYPE, problem_bytes
 from services.gateway.upstream import (
     Body,
@@ -89,6 +90,10 @@ _PROBLEMS: dict[type[UpstreamError], tuple[int, str, str, str]] = {
 
 class ClientDisconnected(Exception):
     """The caller went away while we were reading its request body."""
+
+
+class BodyTooLarge(Exception):
+    """The request body went past the gateway's limit while it was being read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,39 +185,55 @@ def forward_response_headers(
     return headers
 
 
-async def _request_body(receive: Receive) -> Body:
-    """The request body: bytes when it came in one message (the usual case), else a stream."""
+async def _request_body(receive: Receive, limit: int) -> Body:
+    """The request body: bytes when it came in one message (the usual case), else a stream. Either way, more than
+    `limit` bytes raises `BodyTooLarge` (for a stream, while it is being forwarded: the upstream request is then
+    aborted and never sees a complete body)."""
     message = await receive()
     if message["type"] == "http.disconnect":
         raise ClientDisconnected
     first: bytes = message.get("body", b"")
+    if len(first) > limit:
+        raise BodyTooLarge
     if not message.get("more_body", False):
         return first or None
-    return _rest_of_body(first, receive)
+    return _rest_of_body(first, receive, limit)
 
 
-async def _rest_of_body(first: bytes, receive: Receive) -> AsyncIterator[bytes]:
+async def _rest_of_body(first: bytes, receive: Receive, limit: int) -> AsyncIterator[bytes]:
     if first:
         yield first
+    total = len(first)
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             # Raising aborts the upstream request instead of letting it see a short body as complete.
             raise ClientDisconnected
         chunk: bytes = message.get("body", b"")
+        total += len(chunk)
+        if total > limit:
+            raise BodyTooLarge
         if chunk:
             yield chunk
         if not message.get("more_body", False):
             return
 
 
+def is_anonymous(scope: Scope) -> bool:
+    """No credentials: payment notifications and sign-in, the endpoints anyone on the internet can reach."""
+    return all(name != b"authorization" for name, _ in scope["headers"])
+
+
 class ReverseProxy:
     """Forwards a request to the service the route table chose, and its response back."""
 
-    def __init__(self, upstreams: UpstreamPool) -> None:
+    def __init__(self, upstreams: UpstreamPool, *, max_body_bytes: int, max_anonymous_body_bytes: int) -> None:
         self._upstreams = upstreams
         self._problems = {service: _service_problems(service) for service in upstreams.base_urls}
         self._targets: dict[str, _Target] = {}
+        self._max_body = max_body_bytes
+        self._max_anonymous_body = max_anonymous_body_bytes
+        self._too_large = {limit: too_large_body(limit) for limit in (max_body_bytes, max_anonymous_body_bytes)}
 
     def start(self) -> None:
         """Bind each service to its client; called once the pool has started."""
@@ -226,9 +247,18 @@ class ReverseProxy:
         if target is None:
             raise RuntimeError("The gateway proxy is not started (run its lifespan)")
         headers, request_id, has_length = forward_request_headers(scope)
+        limit = self._max_anonymous_body if is_anonymous(scope) else self._max_body
+        length = declared_length(scope)
+        if length is not None and length > limit:
+            # Refused before a byte of the body is read: a caller cannot make the gateway buffer or forward it.
+            await self._send_too_large(send, request_id, limit)
+            return
         try:
-            body = await _request_body(receive)
+            body = await _request_body(receive, limit)
         except ClientDisconnected:
+            return
+        except BodyTooLarge:
+            await self._send_too_large(send, request_id, limit)
             return
         # The request target exactly as the caller sent it: the upstream routes on it, so it is never re-quoted.
         path = scope.get("raw_path") or quote(scope["path"]).encode("latin-1")
@@ -241,6 +271,9 @@ class ReverseProxy:
             await self._send_problem(send, target, exc, request_id)
             return
         except ClientDisconnected:
+            return
+        except BodyTooLarge:
+            await self._send_too_large(send, request_id, limit)
             return
 
         try:
@@ -275,6 +308,22 @@ class ReverseProxy:
             await send({"type": "http.response.body", "body": b""})
         finally:
             reply.close()
+
+    async def _send_too_large(self, send: Send, request_id: bytes, limit: int) -> None:
+        body = self._too_large[limit]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", request_id),
+                    (b"connection", b"close"),  # the rest of the body is never read: the connection cannot be reused
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
     async def _send_problem(self, send: Send, target: _Target, exc: UpstreamError, request_id: bytes) -> None:
         status, body = target.problems[type(exc)]

@@ -179,7 +179,8 @@ async def test_a_streamed_request_body_is_forwarded_whole(gateway: httpx.AsyncCl
         for chunk in chunks:
             yield chunk
 
-    response = await gateway.post("/api/v1/points/echo", content=upload())
+    # Signed in: over 64 KiB is more than an anonymous caller may send.
+    response = await gateway.post("/api/v1/points/echo", content=upload(), headers={"Authorization": "Bearer t"})
     echo = response.json()
     assert base64.b64decode(echo["body_b64"]) == b"".join(chunks)
 
@@ -212,3 +213,36 @@ async def test_a_slow_upstream_gives_504_naming_it(make_gateway: GatewayFactory)
     assert problem["code"] == "UPSTREAM_TIMEOUT"
     assert problem["service"] == "orders"
     assert "orders" in problem["detail"]
+
+
+async def test_a_body_declared_too_large_is_refused_before_it_is_read(
+    make_gateway: GatewayFactory, upstream_apps: dict[str, FastAPI]
+) -> None:
+    orders = CountingTransport(upstream_apps["orders"])
+    async with make_gateway(
+        transports={"orders": orders}, max_body_bytes=4096, max_anonymous_body_bytes=1024
+    ) as gateway:
+        anonymous = await gateway.post("/api/v1/orders/echo", content=b"x" * 2000)
+        signed_in = await gateway.post(
+            "/api/v1/orders/echo", content=b"x" * 2000, headers={"Authorization": "Bearer t"}
+        )
+        too_big = await gateway.post("/api/v1/orders/echo", content=b"x" * 5000, headers={"Authorization": "Bearer t"})
+    assert anonymous.status_code == 413
+    assert anonymous.headers["content-type"] == "application/problem+json"
+    assert anonymous.json()["code"] == "PAYLOAD_TOO_LARGE"
+    assert signed_in.status_code == 200  # the larger limit of a caller with credentials
+    assert too_big.status_code == 413
+    assert orders.paths == ["/api/v1/orders/echo"]  # only the one within its limit reached the service
+
+
+async def test_a_streamed_body_that_grows_too_large_never_reaches_the_service_whole(
+    make_gateway: GatewayFactory, upstream_apps: dict[str, FastAPI]
+) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(10):
+            yield b"y" * 500
+
+    async with make_gateway(max_anonymous_body_bytes=2048) as gateway:
+        response = await gateway.post("/api/v1/orders/echo", content=chunks())
+    assert response.status_code == 413
+    assert response.json()["code"] == "PAYLOAD_TOO_LARGE"
