@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy import MetaData
 
@@ -18,6 +18,8 @@ from services.common.db import Database
 from services.common.errors import Problem, ServiceUnavailable, install_error_handlers
 from services.common.events.bus import build_bus
 from services.common.events.wiring import ServiceEvents, consume_nats, event_routers, relay_for
+from services.common.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from services.common.metrics import exposition, outbox_refresher, pool_refresher
 from services.common.observability import RequestContextMiddleware, configure_logging
 from services.common.settings import ServiceSettings
 from services.common.txn import AfterTransaction
@@ -32,8 +34,13 @@ def _operation_id_generator(service: str) -> Callable[[APIRoute], str]:
     return generate
 
 
-def _health_router(service: str) -> APIRouter:
+def _health_router(service: str, metrics_body: Callable[[], Awaitable[bytes]]) -> APIRouter:
     router = APIRouter(tags=["health"])
+
+    # Outside /api/v1, so the gateway never forwards it: scraped from inside the cluster, one target per process.
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(await metrics_body(), media_type=METRICS_CONTENT_TYPE)
 
     # The service names itself, so whoever checks a port (the launcher, an orchestrator's probe) can tell that the
     # process answering there is the one it started and not another that holds the port.
@@ -116,8 +123,11 @@ def build_service_app(
         setattr(app.state, key, value)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware)
-    app.include_router(_health_router(service))
+    app.add_middleware(RequestContextMiddleware, service=service)
+    refreshers = [pool_refresher(service, db.engine)]
+    if events is not None:
+        refreshers.append(outbox_refresher(service, db.engine, events.outbox.table))
+    app.include_router(_health_router(service, exposition(refreshers)))
     for router in routers:
         app.include_router(router)
     if events is not None:

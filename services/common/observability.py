@@ -17,6 +17,8 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.common.metrics import REQUEST_SECONDS
+
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 access_log = logging.getLogger("services.access")
 
@@ -75,8 +77,11 @@ def _valid_request_id(value: bytes) -> str | None:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, log_requests: bool = True) -> None:
+    """Request id, the access-log line and the request-duration metric of every request."""
+
+    def __init__(self, app: ASGIApp, *, service: str, log_requests: bool = True) -> None:
         self.app = app
+        self.service = service
         self.log_requests = log_requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -105,6 +110,12 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
+            # The router leaves the matched route in the scope; answers given before routing (or no route at all)
+            # share one label, so an attacker's random paths cannot create series.
+            route = scope.get("route")
+            template = getattr(route, "path", None) or scope.get("metrics_route") or "unmatched"
+            REQUEST_SECONDS.labels(self.service, scope["method"], template, str(status)).observe(elapsed)
             if self.log_requests and access_log.isEnabledFor(logging.INFO):
                 access_log.info(
                     "request",
@@ -112,7 +123,7 @@ class RequestContextMiddleware:
                         "method": scope["method"],
                         "path": scope["path"],
                         "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "duration_ms": round(elapsed * 1000, 2),
                     },
                 )
             request_id_var.reset(token)

@@ -23,6 +23,8 @@ from starlette.types import Receive, Scope, Send
 
 from services.common.body_limit import BodyLimit
 from services.common.errors import install_error_handlers
+from services.common.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from services.common.metrics import exposition
 from services.common.observability import RequestContextMiddleware, configure_logging
 from services.gateway.auth import build_auth_router
 from services.gateway.config import GatewaySettings, get_settings
@@ -91,7 +93,7 @@ def _build_api(
     install_error_handlers(api)
     # The gateway's own endpoints (sign-in) are reached without credentials: the anonymous limit applies.
     api.add_middleware(BodyLimit, max_bytes=settings.max_anonymous_body_bytes)
-    api.add_middleware(RequestContextMiddleware)
+    api.add_middleware(RequestContextMiddleware, service="gateway")
     api.include_router(build_auth_router(settings, identity_provider))
     api.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS_DIR), name="docs-assets")
 
@@ -132,6 +134,12 @@ def _build_api(
     @api.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": "gateway"}
+
+    metrics_body = exposition()
+
+    @api.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(await metrics_body(), media_type=METRICS_CONTENT_TYPE)
 
     async def upstream_state(service: str) -> str:
         try:

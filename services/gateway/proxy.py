@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from random import getrandbits as _random_bits
+from time import perf_counter
+from typing import Any
 from urllib.parse import quote
 
 import orjson
@@ -19,6 +21,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from services.common.body_limit import declared_length, too_large_body
 from services.common.errors import PROBLEM_MEDIA_TYPE, problem_bytes
+from services.common.metrics import UPSTREAM_SECONDS
 from services.gateway.upstream import (
     Body,
     RawHeaders,
@@ -101,6 +104,14 @@ class _Target:
     name: str
     client: UpstreamClient
     problems: dict[type[UpstreamError], tuple[int, bytes]]
+    #: The latency histogram's child per status, resolved once (looking labels up per request costs a lock).
+    histograms: dict[int, Any] = field(default_factory=dict)
+
+    def observe(self, status: int, seconds: float) -> None:
+        histogram = self.histograms.get(status)
+        if histogram is None:
+            histogram = self.histograms[status] = UPSTREAM_SECONDS.labels(self.name, str(status))
+        histogram.observe(seconds)
 
 
 def _service_problems(service: str) -> dict[type[UpstreamError], tuple[int, bytes]]:
@@ -265,9 +276,11 @@ class ReverseProxy:
         query = scope["query_string"]
         request_target = path + b"?" + query if query else path
 
+        started = perf_counter()
         try:
             reply = await target.client.send(scope["method"], request_target, headers, body, has_length=has_length)
         except UpstreamError as exc:
+            target.observe(target.problems[type(exc)][0], perf_counter() - started)
             await self._send_problem(send, target, exc, request_id)
             return
         except ClientDisconnected:
@@ -276,6 +289,7 @@ class ReverseProxy:
             await self._send_too_large(send, request_id, limit)
             return
 
+        target.observe(reply.status, perf_counter() - started)
         try:
             start: Message = {
                 "type": "http.response.start",

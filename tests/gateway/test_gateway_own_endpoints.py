@@ -11,6 +11,7 @@ import pytest
 from services.common.auth import decode_token
 from services.gateway.app import create_app
 from services.gateway.identity import Identity
+from tests.common.test_metrics import samples, value
 from tests.gateway.gateway_standins import GatewayFactory, RefusingTransport, gateway_settings
 
 SECRET = gateway_settings().jwt_secret
@@ -164,3 +165,16 @@ async def test_readyz_reports_each_upstream(make_gateway: GatewayFactory, gatewa
         response = await degraded.get("/readyz")
     assert response.status_code == 503
     assert response.json()["services"] == {"leaders": "ready", "orders": "ready", "points": "unreachable"}
+
+
+async def test_metrics_report_upstream_latency_per_service_and_status(gateway: httpx.AsyncClient) -> None:
+    before = samples((await gateway.get("/metrics")).text)
+    for _ in range(3):
+        assert (await gateway.get("/api/v1/orders/echo")).status_code == 200
+    response = await gateway.get("/metrics")
+    assert response.status_code == 200
+    after = samples(response.text)
+    name = "gateway_upstream_duration_seconds_count"
+    assert (
+        value(after, name, upstream="orders", status="200") - value(before, name, upstream="orders", status="200") == 3
+    )
