@@ -10,8 +10,8 @@ import httpx
 from fastapi import FastAPI
 
 from services.common.testing import asgi_client
-from services.orders.delivery.service import latest_cutoff, run_cutoff
-from services.orders.jobs import delivery_cutoff_job
+from services.orders.delivery.jobs import delivery_cutoff_job, run_cutoff
+from services.orders.delivery.service import latest_cutoff
 from tests.conftest import AppFactory
 from tests.orders.conftest import (
     LEADER,
@@ -153,8 +153,14 @@ async def test_too_many_wrong_codes_lock_the_order(make_app: AppFactory) -> None
         order = await ready_order(client)
         path = f"/api/v1/orders/{order['id']}/pickup"
         wrong = "000000" if order["pickup_code"] != "000000" else "111111"
-        codes = [(await client.post(path, json={"pickup_code": wrong}, headers=leader())).status_code for _ in range(3)]
-        assert codes == [422, 422, 423]
+        # Each refusal is an error response, and each wrong code still counts: the third locks the order.
+        refusals = [(await client.post(path, json={"pickup_code": wrong}, headers=leader())) for _ in range(3)]
+        assert [(r.status_code, r.json()["code"]) for r in refusals] == [
+            (422, "WRONG_PICKUP_CODE"),
+            (422, "WRONG_PICKUP_CODE"),
+            (423, "PICKUP_LOCKED"),
+        ]
+        assert [r.json()["detail"] for r in refusals[:2]] == ["Wrong code; 2 tries left", "Wrong code; 1 tries left"]
         locked = await client.post(path, json={"pickup_code": order["pickup_code"]}, headers=leader())
         assert locked.status_code == 423 and locked.json()["code"] == "PICKUP_LOCKED"
         assert (await get_order(client, order))["status"] == "ready_for_pickup"
