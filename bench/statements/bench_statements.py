@@ -104,7 +104,7 @@ async def timed(work: Any) -> float:
 
 async def measure(db: Database) -> dict[str, Any]:
     async def page(after: list[Any] | None) -> Any:
-        async with db.sessionmaker() as session:
+        async with db.reading() as session:
             return await statements.get_statement(
                 session, user=OPS, leader_id="l0", period=PERIOD, tz=TZ, page=PageParams(limit=50, after=after)
             )
@@ -120,7 +120,7 @@ async def measure(db: Database) -> dict[str, Any]:
 
     async def csv_chunk() -> None:
         month = statements.parse_period(PERIOD, TZ)
-        async with db.sessionmaker() as session:
+        async with db.reading() as session:
             await statements._lines(session, "l0", month, after=None, limit=1000)
 
     samples: dict[str, list[float]] = {"first_page_ms": [], "deep_page_ms": [], "csv_chunk_1000_ms": []}

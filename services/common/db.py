@@ -2,7 +2,10 @@
 
 Each service declares its tables on its own SQLModel base (`make_base()`), so tables of two services never share a
 metadata and never collide. The session dependency commits *before* the response is sent (FastAPI's
-`scope="function"`), so a 2xx always means the change is durable; any exception rolls the transaction back.
+`scope="function"`), so a 2xx always means the change is durable; any exception rolls the transaction back, except a
+`DomainError` with `keeps_writes` (see `services.common.errors.DomainError`), whose writes are committed before it
+is rendered. Jobs and scripts write through `Database.transaction()` and read through `Database.reading()`, which
+follow the same rule; nothing else opens a session.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.clock import utcnow
 from services.common.crashpoints import crash_point
+from services.common.errors import DomainError
 
 # Constraint names are explicit so migrations are identical on SQLite and PostgreSQL and `alembic check` is stable.
 NAMING_CONVENTION = {
@@ -133,8 +137,9 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """The one way jobs and scripts write: a session whose transaction commits when the block ends normally and
-        rolls back when it raises. (Requests get theirs from `SessionDep`, which commits before the response.)"""
-        async with self.sessionmaker() as session, session.begin():
+        rolls back when it raises, except for a `DomainError` with `keeps_writes`, which is committed and re-raised.
+        (Requests get theirs from `SessionDep`, which follows the same rule and commits before the response.)"""
+        async with _committed(self.sessionmaker) as session:
             yield session
 
     @asynccontextmanager
@@ -163,24 +168,33 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     maker = db.read_sessionmaker if request.method in SAFE_METHODS else db.sessionmaker
     async with _committed(maker) as session:
         yield session
+    crash_point("request.after_commit")
 
 
 async def _writing_request_session(request: Request) -> AsyncIterator[AsyncSession]:
     db: Database = request.app.state.db
     async with _committed(db.sessionmaker) as session:
         yield session
+    crash_point("request.after_commit")
 
 
 @asynccontextmanager
 async def _committed(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """Commit when the block ends normally or raises a `DomainError` that `keeps_writes` (then re-raise it, so the
+    error handler still renders the problem); roll back on anything else."""
     async with maker() as session:
         try:
             yield session
+        except DomainError as error:
+            if not error.keeps_writes:
+                await session.rollback()
+                raise
             await session.commit()
-            crash_point("request.after_commit")
+            raise
         except BaseException:
             await session.rollback()
             raise
+        await session.commit()
 
 
 # scope="function": the code after `yield` (the commit) runs before the response is sent.

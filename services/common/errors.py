@@ -40,11 +40,18 @@ class Problem(BaseModel):
 
 
 class DomainError(Exception):
-    """Base of every error a service raises on purpose. Subclasses set `status` and `code`."""
+    """Base of every error a service raises on purpose. Subclasses set `status` and `code`.
+
+    Raising one rolls the transaction back, unless the subclass sets `keeps_writes`: a refusal whose writes are part
+    of the answer (a wrong pickup code counts towards the lock) is committed, then rendered like any other. Only the
+    request's session dependency and `Database.transaction()` honour the flag (both in `services.common.db`);
+    savepoints (`begin_nested`) and anything else that catches the error roll back as usual.
+    """
 
     status: ClassVar[int] = 400
     code: ClassVar[str] = "BAD_REQUEST"
     title: ClassVar[str] = "Bad request"
+    keeps_writes: ClassVar[bool] = False
 
     def __init__(self, detail: str | None = None, **extra: Any) -> None:
         super().__init__(detail or self.title)

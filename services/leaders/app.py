@@ -7,12 +7,13 @@ from fastapi import FastAPI
 from services.common.app import build_service_app
 from services.common.events.wiring import ServiceEvents
 from services.common.jobs import every
+from services.leaders.commission.jobs import settlement_job
 from services.leaders.commission.router import internal_router as reconciliation_router
 from services.leaders.commission.router import router as commission_router
 from services.leaders.communities.router import router as communities_router
 from services.leaders.config import Settings, get_settings
 from services.leaders.db import inbox, outbox
-from services.leaders.jobs import run_level_evaluation, run_settlement
+from services.leaders.levels.jobs import level_evaluation_job
 from services.leaders.levels.router import router as levels_router
 from services.leaders.models import metadata
 from services.leaders.profiles.router import applications_router, internal_router, leaders_router
@@ -39,8 +40,8 @@ def create_app(settings: Settings | None = None, *, payout_provider: PayoutProvi
             reconciliation_router,
         ],
         background_jobs=[
-            every(settings.settlement_interval_seconds, run_settlement, name="commission-settlement"),
-            every(settings.level_evaluation_interval_seconds, run_level_evaluation, name="level-evaluation"),
+            every(settings.settlement_interval_seconds, settlement_job, name="commission-settlement"),
+            every(settings.level_evaluation_interval_seconds, level_evaluation_job, name="level-evaluation"),
         ],
         extra_state={"payout_provider": payout_provider or FakePayoutProvider()},
         events=ServiceEvents(outbox=outbox, inbox=inbox, handlers=HANDLERS),

@@ -1,9 +1,12 @@
-"""The order events the leaders service consumes: each parses its payload and calls plain commission functions."""
+"""The order events the leaders service consumes: each parses its payload and calls plain commission functions.
+
+Handlers get only (session, event), so the time of the effect is read here, as the points handlers do."""
 
 from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.clock import utcnow
 from services.common.events.consumer import EventHandler
 from services.common.events.contract import (
     ORDER_PAID,
@@ -18,7 +21,7 @@ from services.leaders.commission import service as commission
 
 
 async def accrue_commission_on_payment(session: AsyncSession, event: Event) -> None:
-    await commission.accrue_order(session, order=OrderPaid.model_validate(event.data))
+    await commission.accrue_order(session, order=OrderPaid.model_validate(event.data), now=utcnow())
 
 
 async def start_commission_freeze_on_pickup(session: AsyncSession, event: Event) -> None:
@@ -26,7 +29,7 @@ async def start_commission_freeze_on_pickup(session: AsyncSession, event: Event)
 
 
 async def reverse_commission_on_refund(session: AsyncSession, event: Event) -> None:
-    await commission.reverse_refund(session, refund=OrderRefunded.model_validate(event.data))
+    await commission.reverse_refund(session, refund=OrderRefunded.model_validate(event.data), now=utcnow())
 
 
 HANDLERS: dict[str, EventHandler] = {

@@ -7,15 +7,13 @@ from redis.asyncio import Redis
 
 from services.common.app import build_service_app
 from services.common.events.wiring import ServiceEvents
-from services.common.jobs import every
 from services.common.txn import AfterTransaction
 from services.orders import jobs
 from services.orders.clients import HttpEffectsSource, HttpLeaderDirectory, HttpPointsClient, UpstreamClients
 from services.orders.config import Settings, get_settings
 from services.orders.db import inbox, outbox
 from services.orders.delivery.router import router as delivery_router
-from services.orders.flash_sales import recovery, soldout
-from services.orders.flash_sales import service as flash_service
+from services.orders.flash_sales import soldout
 from services.orders.flash_sales.router import router as flash_sales_router
 from services.orders.flash_sales.stock import FlashRuntime, RedisFlashStock
 from services.orders.models import metadata
@@ -60,16 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             flash_sales_router,
             reconciliation_router,
         ],
-        background_jobs=[
-            every(settings.payment_timeout_interval_seconds, jobs.payment_timeout_job),
-            every(settings.delivery_cutoff_interval_seconds, jobs.delivery_cutoff_job),
-            every(settings.refund_interval_seconds, jobs.refund_sender_job),
-            every(settings.abandoned_hold_interval_seconds, jobs.abandoned_holds_job),
-            # A quarter of the grace period: an orphan is released at most 1.25 grace periods after its hold.
-            every(settings.orphan_hold_grace_seconds / 4, jobs.orphan_holds_job),
-            every(recovery.RECOVERY_INTERVAL_SECONDS, recovery.recovery_job),
-            every(flash_service.CLOSE_INTERVAL_SECONDS, jobs.flash_close_job),
-        ],
+        background_jobs=jobs.scheduled_jobs(settings),
         extra_state={
             "upstream": upstream,
             "leaders": HttpLeaderDirectory(upstream, settings.leaders_url, cache_seconds=settings.leader_cache_seconds),

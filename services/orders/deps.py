@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from services.common.app import from_app_state
+from services.common.db import Database
 from services.common.txn import AfterTransaction
 from services.orders.clients import LeaderDirectory, PointsClient
 from services.orders.config import Settings
@@ -14,6 +15,7 @@ from services.orders.flash_sales.stock import FlashRuntime
 from services.orders.payment_provider import RefundProvider
 
 SettingsDep = Annotated[Settings, Depends(from_app_state("settings"))]
+DatabaseDep = Annotated[Database, Depends(from_app_state("db"))]
 LeadersDep = Annotated[LeaderDirectory, Depends(from_app_state("leaders"))]
 PointsDep = Annotated[PointsClient, Depends(from_app_state("points"))]
 FlashDep = Annotated[FlashRuntime, Depends(from_app_state("flash"))]

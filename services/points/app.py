@@ -9,8 +9,9 @@ from services.common.events.wiring import ServiceEvents
 from services.common.jobs import every
 from services.points.config import Settings, get_settings
 from services.points.db import inbox, outbox
+from services.points.holds.jobs import expired_holds_job
 from services.points.holds.router import router as holds_router
-from services.points.jobs import expire_points, release_expired_holds
+from services.points.ledger.jobs import expiry_job
 from services.points.ledger.router import router as ledger_router
 from services.points.models import metadata
 from services.points.purchases.router import router as reconciliation_router
@@ -40,8 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             reconciliation_router,
         ],
         background_jobs=[
-            every(settings.jobs_interval_seconds, release_expired_holds),
-            every(settings.jobs_interval_seconds, expire_points),
+            every(settings.jobs_interval_seconds, expired_holds_job),
+            every(settings.jobs_interval_seconds, expiry_job),
         ],
         events=ServiceEvents(outbox=outbox, inbox=inbox, handlers=HANDLERS),
     )

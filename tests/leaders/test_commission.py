@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.clock import utcnow
 from services.common.events.consumer import apply_event
 from services.common.events.contract import ORDER_PAID, ORDER_PICKED_UP, ORDER_REFUNDED
 from services.common.events.store import Event
 from services.common.testing import bearer
+from services.leaders.commission import service as commission_service
+from services.leaders.commission.jobs import settlement_job
 from services.leaders.db import inbox
 from services.leaders.subscriptions import HANDLERS
 from tests.leaders.conftest import OPS, SERVICE, Orders, leader_headers, make_leader
@@ -222,6 +225,40 @@ async def test_settlement_is_idempotent(
     assert (second["settled_accruals"], second["settled_fen"]) == (0, 0)
     assert (await balance(leaders_client))["available_fen"] == 800
     assert [e["kind"] for e in await entries(leaders_client)].count("settlement") == 2
+
+
+async def test_the_settlement_job_settles_by_the_app_clock_and_goes_on_past_an_accrual_that_fails(
+    leaders_client: httpx.AsyncClient,
+    leaders_app: FastAPI,
+    leader: Any,
+    orders: Orders,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await rule(leaders_client, scope="default", mode="percentage", rate_bp=1000)
+    order = orders.paid("l1", [(MILK, 1, 5000), (APPLES, 1, 3000)])
+    await deliver(leaders_app, ORDER_PAID, order)
+    await deliver(leaders_app, ORDER_PICKED_UP, orders.picked_up(order, days_ago=2))
+    assert (await settlement_job(leaders_app)).settled_accruals == 0  # still in its freeze
+
+    later = utcnow() + timedelta(days=10)
+    leaders_app.state.clock = lambda: later
+    settle_accrual = commission_service.settle_accrual
+    failed: list[int] = []
+
+    async def fails_once(session: AsyncSession, *, accrual_id: int, now: datetime) -> int | None:
+        if not failed:
+            failed.append(accrual_id)
+            raise RuntimeError("the disk is full")
+        return await settle_accrual(session, accrual_id=accrual_id, now=now)
+
+    monkeypatch.setattr(commission_service, "settle_accrual", fails_once)
+    first = await settlement_job(leaders_app)
+    assert first.settled_accruals == 1  # the other accrual settled although the first failed
+    second = await settlement_job(leaders_app)
+    assert second.settled_accruals == 1  # the failed one, on the next run
+    assert (first.settled_fen + second.settled_fen, (await balance(leaders_client))["available_fen"]) == (800, 800)
+    settled_at = {e["created_at"] for e in await entries(leaders_client) if e["kind"] == "settlement"}
+    assert {datetime.fromisoformat(at) for at in settled_at} == {later}
 
 
 async def test_settlement_days_are_local_dates(leaders_app: FastAPI) -> None:

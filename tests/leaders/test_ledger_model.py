@@ -20,10 +20,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
+from services.common.clock import utcnow
 from services.common.db import Database
 from services.common.testing import reset_database
 from services.leaders.commission import repository as commission_repository
 from services.leaders.commission import service as commission
+from services.leaders.commission.jobs import settle_due
 from services.leaders.commission.models import CommissionAccount, CommissionAccrual, CommissionEntry
 from services.leaders.commission.schemas import RuleCreate
 from services.leaders.models import metadata
@@ -52,7 +54,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         async def in_transaction() -> T:
-            async with self.db.sessionmaker() as session, session.begin():
+            async with self.db.transaction() as session:
                 return await work(session)
 
         return self.runner.run(in_transaction())
@@ -67,12 +69,15 @@ class LedgerMachine(RuleBasedStateMachine):
         self.run(lambda s: commission_repository.ensure_account(s, "l1"))
         self.run(
             lambda s: commission.create_rule(
-                s, data=RuleCreate(scope="default", mode="percentage", rate_bp=1234), created_by="ops"
+                s, data=RuleCreate(scope="default", mode="percentage", rate_bp=1234), created_by="ops", now=utcnow()
             )
         )
         self.run(
             lambda s: commission.create_rule(
-                s, data=RuleCreate(scope="product", product_id=2, mode="per_item", amount_fen=77), created_by="ops"
+                s,
+                data=RuleCreate(scope="product", product_id=2, mode="per_item", amount_fen=77),
+                created_by="ops",
+                now=utcnow(),
             )
         )
 
@@ -83,7 +88,7 @@ class LedgerMachine(RuleBasedStateMachine):
     )
     def accrue(self, lines: list[tuple[int, int, int]]) -> None:
         order = self.orders.paid("l1", lines)
-        self.run(lambda s: commission.accrue_order(s, order=order))
+        self.run(lambda s: commission.accrue_order(s, order=order, now=utcnow()))
         self.paid.append(order)
 
     @precondition(lambda self: self.paid)
@@ -94,7 +99,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule()
     def settle(self) -> None:
-        self.run(lambda s: commission.settle_due(s, freeze_days=7, tz=SHANGHAI))
+        self.runner.run(settle_due(self.db, freeze_days=7, tz=SHANGHAI, now=utcnow()))
 
     @precondition(lambda self: self.paid)
     @rule(data=st.data())
@@ -103,13 +108,13 @@ class LedgerMachine(RuleBasedStateMachine):
         index = data.draw(st.integers(0, len(order.lines) - 1))
         quantity = data.draw(st.integers(1, order.lines[index].quantity))
         refund = self.orders.refunded(order, [(index, quantity)])
-        self.run(lambda s: commission.reverse_refund(s, refund=refund))
+        self.run(lambda s: commission.reverse_refund(s, refund=refund, now=utcnow()))
 
     @rule(amount=st.integers(1, 20_000))
     def withdraw(self, amount: int) -> None:
         async def work(s: AsyncSession) -> int:
             created = await withdrawals.request_withdrawal(
-                s, user=LEADER, leader_id="l1", data=WithdrawalCreate(amount_fen=amount), minimum_fen=1
+                s, user=LEADER, leader_id="l1", data=WithdrawalCreate(amount_fen=amount), minimum_fen=1, now=utcnow()
             )
             return created.id
 
@@ -124,10 +129,10 @@ class LedgerMachine(RuleBasedStateMachine):
         async def work(s: AsyncSession) -> Any:
             if approve:
                 return await withdrawals.approve_withdrawal(
-                    s, withdrawal_id=withdrawal_id, decided_by="ops", payout=self.payout
+                    s, withdrawal_id=withdrawal_id, decided_by="ops", payout=self.payout, now=utcnow()
                 )
             return await withdrawals.reject_withdrawal(
-                s, withdrawal_id=withdrawal_id, decided_by="ops", data=WithdrawalReject(reason="no")
+                s, withdrawal_id=withdrawal_id, decided_by="ops", data=WithdrawalReject(reason="no"), now=utcnow()
             )
 
         with contextlib.suppress(WithdrawalAlreadyDecided):

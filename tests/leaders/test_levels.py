@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from services.common.clock import utcnow
 from services.common.events.contract import ORDER_PAID, ORDER_PICKED_UP, ORDER_REFUNDED
-from services.leaders.jobs import run_level_evaluation
+from services.leaders.levels.jobs import level_evaluation_job
 from tests.leaders.conftest import OPS, Orders, leader_headers, make_leader
 from tests.leaders.test_commission import deliver, entries, rule
 
@@ -88,7 +88,7 @@ async def test_the_level_rate_is_the_level_rule_and_a_promotion_raises_the_rate_
     await rule(leaders_client, scope="default", mode="percentage", rate_bp=1000)
     await make_leader(leaders_client, "l1")
     await sell(leaders_app, orders, "l1", 2, 60_000)
-    await run_level_evaluation(leaders_app)  # the periodic job's work
+    await level_evaluation_job(leaders_app)  # the periodic job's work
     assert (await leaders_client.get("/api/v1/leaders/l1", headers=OPS)).json()["level"] == "silver"
     await deliver(leaders_app, ORDER_PAID, orders.paid("l1", [(1, 1, 10_000)]))
     latest = (await entries(leaders_client))[0]

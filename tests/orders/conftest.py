@@ -149,7 +149,7 @@ async def outbox_events(app: FastAPI, type_: str | None = None) -> list[dict[str
 
 
 async def expire_order(app: FastAPI, order_id: int) -> None:
-    """Pretend the payment time of an order ran out (the job compares with the real clock)."""
+    """Pretend the payment time of an order ran out (the job compares it with the app clock, which is real here)."""
     async with app.state.db.sessionmaker() as session, session.begin():
         await session.exec(
             update(Order).where(col(Order.id) == order_id).values(expires_at=datetime(2000, 1, 1, tzinfo=UTC))

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from services.common.clock import utcnow
 from services.orders.clients import Hold, PointsUnavailable
-from services.orders.jobs import abandoned_holds_job, orphan_holds_job
+from services.orders.orders.jobs import abandoned_holds_job, orphan_holds_job
 from services.orders.orders.models import AbandonedHold, Order
 from tests.orders.conftest import create_product, place_order
 from tests.orders.fakes import FakePoints

@@ -10,8 +10,8 @@ import httpx
 from fastapi import FastAPI
 
 from services.common.testing import asgi_client
-from services.orders.delivery.service import latest_cutoff, run_cutoff
-from services.orders.jobs import delivery_cutoff_job
+from services.orders.delivery.jobs import delivery_cutoff_job
+from services.orders.delivery.service import latest_cutoff
 from tests.conftest import AppFactory
 from tests.orders.conftest import (
     LEADER,
@@ -60,26 +60,28 @@ async def test_cutoff_batches_paid_orders_per_leader_with_a_pick_list(make_app: 
 
     # A day later, tomorrow's 00:00 cut-off has passed: the paid orders are batched, one batch per leader.
     tomorrow = datetime.now(UTC) + timedelta(days=1)
-    run = await run_cutoff(app.state.db, tz=SHANGHAI, cutoff=time(0, 0), now=tomorrow)
-    batches = {batch.leader_id: batch for batch in run.batches}
+    app.state.clock = lambda: tomorrow
+    async with asgi_client(app) as client:
+        run = await client.post("/api/v1/delivery-batches/cutoff", headers=OPS)
+    batches = {batch["leader_id"]: batch["id"] for batch in run.json()["batches"]}
     assert set(batches) == {LEADER, OTHER_LEADER}
-    again = await run_cutoff(app.state.db, tz=SHANGHAI, cutoff=time(0, 0), now=tomorrow)
+    again = await delivery_cutoff_job(app)  # the periodic job runs the same cut-off
     assert again.batches == []  # every order joins one batch only
 
     async with asgi_client(app) as client:
-        mine = await client.get(f"/api/v1/delivery-batches/{batches[LEADER].id}", headers=leader())
+        mine = await client.get(f"/api/v1/delivery-batches/{batches[LEADER]}", headers=leader())
         assert mine.status_code == 200
         body = mine.json()
         assert body["order_ids"] == sorted([a["id"], b["id"]]) and body["status"] == "in_transit"
         assert {i["product_name"]: i["quantity"] for i in body["pick_list"]} == {"Eggs": 5, "Milk": 1}
-        other = await client.get(f"/api/v1/delivery-batches/{batches[LEADER].id}", headers=leader(OTHER_LEADER))
+        other = await client.get(f"/api/v1/delivery-batches/{batches[LEADER]}", headers=leader(OTHER_LEADER))
         assert other.status_code == 404
         listed = await client.get("/api/v1/delivery-batches", headers=leader(OTHER_LEADER))
-        assert [x["id"] for x in listed.json()["items"]] == [batches[OTHER_LEADER].id]
+        assert [x["id"] for x in listed.json()["items"]] == [batches[OTHER_LEADER]]
 
-        received = await client.post(f"/api/v1/delivery-batches/{batches[LEADER].id}/receive", headers=leader())
+        received = await client.post(f"/api/v1/delivery-batches/{batches[LEADER]}/receive", headers=leader())
         assert received.status_code == 200 and received.json()["status"] == "received"
-        twice = await client.post(f"/api/v1/delivery-batches/{batches[LEADER].id}/receive", headers=leader())
+        twice = await client.post(f"/api/v1/delivery-batches/{batches[LEADER]}/receive", headers=leader())
         assert twice.status_code == 409
         assert (await get_order(client, a))["status"] == "ready_for_pickup"
         assert (await get_order(client, c))["status"] == "paid"
@@ -153,8 +155,14 @@ async def test_too_many_wrong_codes_lock_the_order(make_app: AppFactory) -> None
         order = await ready_order(client)
         path = f"/api/v1/orders/{order['id']}/pickup"
         wrong = "000000" if order["pickup_code"] != "000000" else "111111"
-        codes = [(await client.post(path, json={"pickup_code": wrong}, headers=leader())).status_code for _ in range(3)]
-        assert codes == [422, 422, 423]
+        # Each refusal is an error response, and each wrong code still counts: the third locks the order.
+        refusals = [(await client.post(path, json={"pickup_code": wrong}, headers=leader())) for _ in range(3)]
+        assert [(r.status_code, r.json()["code"]) for r in refusals] == [
+            (422, "WRONG_PICKUP_CODE"),
+            (422, "WRONG_PICKUP_CODE"),
+            (423, "PICKUP_LOCKED"),
+        ]
+        assert [r.json()["detail"] for r in refusals[:2]] == ["Wrong code; 2 tries left", "Wrong code; 1 tries left"]
         locked = await client.post(path, json={"pickup_code": order["pickup_code"]}, headers=leader())
         assert locked.status_code == 423 and locked.json()["code"] == "PICKUP_LOCKED"
         assert (await get_order(client, order))["status"] == "ready_for_pickup"

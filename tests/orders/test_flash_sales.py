@@ -15,7 +15,7 @@ from sqlmodel import col, select
 
 from services.common.testing import asgi_client
 from services.orders.flash_sales.service import CLOSE_GRACE_SECONDS, close_ended_sales
-from services.orders.jobs import payment_timeout_job
+from services.orders.orders.jobs import payment_timeout_job
 from services.orders.orders.models import Order
 from tests.conftest import AppFactory
 from tests.orders.conftest import (

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from services.orders.jobs import payment_timeout_job
+from services.orders.orders.jobs import payment_timeout_job
 from tests.orders.conftest import (
     LEADER,
     OPS,

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 from fastapi import FastAPI
 
-from services.orders.jobs import refund_sender_job
+from services.orders.payments.jobs import refund_sender_job
 from tests.orders.conftest import (
     OPS,
     create_product,

@@ -11,9 +11,9 @@ from fastapi import FastAPI
 
 from services.common.clock import utcnow
 from services.common.testing import asgi_client
-from services.orders.delivery.service import run_cutoff
-from services.orders.jobs import refund_sender_job
+from services.orders.delivery.jobs import run_cutoff
 from services.orders.orders.allocation import cumulative_share, spread
+from services.orders.payments.jobs import refund_sender_job
 from tests.conftest import AppFactory
 from tests.orders.conftest import (
     OPS,

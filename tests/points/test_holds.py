@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from services.points.holds.exceptions import PointsReturnExceedsSpent
-from services.points.jobs import release_expired_holds
+from services.points.holds.jobs import expired_holds_job
 from tests.points.conftest import (
     NO_NEWCOMER_RULES,
     SERVICE,
@@ -180,10 +180,10 @@ async def test_refund_of_more_points_than_spent_is_refused_and_not_applied(funde
 async def test_unpaid_hold_expires_after_the_ttl(funded: Any, points_app: FastAPI, clock: Clock) -> None:
     await funded.post(HOLDS, json=hold_body(points=400), headers=SERVICE)
     clock.advance(seconds=3599)
-    assert await release_expired_holds(points_app) == 0
+    assert await expired_holds_job(points_app) == 0
     clock.advance(seconds=2)
-    assert await release_expired_holds(points_app) == 1
-    assert await release_expired_holds(points_app) == 0
+    assert await expired_holds_job(points_app) == 1
+    assert await expired_holds_job(points_app) == 0
     account = await me(funded)
     assert (account["balance"], account["held"]) == (1000, 0)
 
@@ -193,7 +193,7 @@ async def test_payment_after_the_hold_expired_still_takes_the_points(
 ) -> None:
     await funded.post(HOLDS, json=hold_body(points=400), headers=SERVICE)
     clock.advance(hours=2)
-    await release_expired_holds(points_app)
+    await expired_holds_job(points_app)
     await grant(funded, "u1", -900, "spent elsewhere")
     await deliver(points_app, paid(1, 400))
     account = await me(funded)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from services.points.jobs import expire_points
+from services.points.ledger.jobs import expiry_job
 from tests.points.conftest import (
     NO_NEWCOMER_RULES,
     OPS,
@@ -41,11 +41,11 @@ async def test_points_expire_at_the_end_of_the_month_a_year_later(
     await grant(client, "u1", 100)  # earned 2025-03-10
     assert [lot.expires_on.isoformat() for lot in await lots(points_app, "u1")] == ["2026-03-31"]
     clock.set(datetime(2026, 3, 31, 15, 59, tzinfo=UTC))  # 23:59 on the last day, Shanghai
-    assert await expire_points(points_app) == 0
+    assert await expiry_job(points_app) == 0
     assert (await me(client))["expiring"] == [{"points": 100, "expires_on": "2026-03-31"}]
     clock.set(datetime(2026, 3, 31, 16, 0, tzinfo=UTC))  # 00:00 on April 1st, Shanghai
-    assert await expire_points(points_app) == 100
-    assert await expire_points(points_app) == 0
+    assert await expiry_job(points_app) == 100
+    assert await expiry_job(points_app) == 0
     account = await me(client)
     assert (account["balance"], account["expiring"], account["lifetime_earned"]) == (0, [], 100)
     kinds = [e["kind"] for e in (await client.get("/api/v1/points/me/entries", headers=U1)).json()["items"]]
@@ -63,9 +63,9 @@ async def test_spending_takes_the_oldest_lots_first_and_only_the_rest_expires(
     assert (await hold(client, 1, 150)).status_code == 200
     assert [lot.remaining for lot in await lots(points_app, "u1")] == [0, 50]
     clock.set(datetime(2026, 4, 1, 4, tzinfo=UTC))
-    assert await expire_points(points_app) == 0  # the first lot was fully spent
+    assert await expiry_job(points_app) == 0  # the first lot was fully spent
     clock.set(datetime(2026, 5, 1, 4, tzinfo=UTC))
-    assert await expire_points(points_app) == 50
+    assert await expiry_job(points_app) == 50
     account = await me(client)
     assert (account["balance"], account["held"]) == (0, 150)
     await assert_ledger_consistent(points_app, "u1")

@@ -25,10 +25,11 @@ from services.common.events.contract import OrderLineRefund, OrderLineState, Ord
 from services.common.testing import reset_database
 from services.points.app import create_app
 from services.points.holds import service as holds
+from services.points.holds.jobs import expired_holds_job
 from services.points.holds.models import Hold, HoldStatus
-from services.points.jobs import expire_points, release_expired_holds
 from services.points.ledger import service as ledger
 from services.points.ledger.exceptions import InsufficientPoints
+from services.points.ledger.jobs import expiry_job
 from services.points.ledger.models import Account, Entry, Lot
 from services.points.purchases import service as purchases
 from services.points.rules.schemas import Rules
@@ -252,8 +253,8 @@ class LedgerMachine(RuleBasedStateMachine):
     def time_passes(self, days: int, hours: int) -> None:
         h = self.harness
         h.now += timedelta(days=days, hours=hours)
-        h.run(expire_points(h.app))
-        h.run(release_expired_holds(h.app))
+        h.run(expiry_job(h.app))
+        h.run(expired_holds_job(h.app))
         released = set(h.in_transaction(self._released_ids))
         for order_id, (points, status) in self.holds.items():
             if status == HoldStatus.HELD and order_id in released:

@@ -24,7 +24,7 @@ async def apply_event(db: Database, inbox: Inbox, handlers: Mapping[str, EventHa
     handler = handlers.get(event.type)
     if handler is None:
         return False
-    async with db.sessionmaker() as session, session.begin():
+    async with db.transaction() as session:
         if not await inbox.accept(session, event):
             log.info("duplicate event ignored", extra={"event_id": event.id, "event_type": event.type})
             return False

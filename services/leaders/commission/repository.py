@@ -218,10 +218,16 @@ async def start_freeze(session: AsyncSession, order_id: int, *, picked_up_at: da
     return int(result.rowcount)
 
 
-async def due_accrual_ids(session: AsyncSession, *, picked_up_before: datetime, limit: int) -> Sequence[int]:
+async def due_accrual_ids(
+    session: AsyncSession, *, picked_up_before: datetime, after_id: int, limit: int
+) -> Sequence[int]:
     query = (
         select(CommissionAccrual.id)
-        .where(CommissionAccrual.state == "pending", col(CommissionAccrual.picked_up_at) < picked_up_before)
+        .where(
+            CommissionAccrual.state == "pending",
+            col(CommissionAccrual.picked_up_at) < picked_up_before,
+            col(CommissionAccrual.id) > after_id,
+        )
         .order_by(col(CommissionAccrual.id))
         .limit(limit)
     )

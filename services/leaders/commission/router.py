@@ -5,12 +5,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 from starlette.responses import Response, StreamingResponse
 
+from services.common.app import NowDep
 from services.common.auth import CurrentUser, InvalidToken, MissingRole, OpsUser, ServiceUser
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.pagination import InvalidCursor, Page, PageDep
 from services.leaders.access import NotYourLeaderAccount
-from services.leaders.commission import service, statements
+from services.leaders.commission import jobs, service, statements
 from services.leaders.commission.exceptions import CommissionAccountNotFound, InvalidPeriod
 from services.leaders.commission.schemas import (
     Balance,
@@ -40,10 +41,10 @@ PeriodPath = Annotated[str, Path(pattern=r"^\d{4}-\d{2}$", description="Month in
     summary="Add a commission rule (ops); it never changes commission already accrued",
     responses=problem_docs(InvalidToken, MissingRole, LevelNotFound),
 )
-async def create_rule(body: RuleCreate, session: SessionDep, user: OpsUser) -> RuleRead:
+async def create_rule(body: RuleCreate, session: SessionDep, user: OpsUser, now: NowDep) -> RuleRead:
     """Scope `default`, `level` (with `level`) or `product` (with `product_id`); mode `percentage` (`rate_bp`) or
     `per_item` (`amount_fen`); `effective_from` defaults to now. A later rule of the same scope replaces it."""
-    return await service.create_rule(session, data=body, created_by=user.sub)
+    return await service.create_rule(session, data=body, created_by=user.sub, now=now)
 
 
 @router.get(
@@ -52,8 +53,8 @@ async def create_rule(body: RuleCreate, session: SessionDep, user: OpsUser) -> R
     summary="The rules in effect now and those scheduled (ops)",
     responses=problem_docs(InvalidToken, MissingRole),
 )
-async def list_rules(session: SessionDep, user: OpsUser) -> RuleList:
-    return await service.list_rules(session)
+async def list_rules(session: SessionDep, user: OpsUser, now: NowDep) -> RuleList:
+    return await service.list_rules(session, now=now)
 
 
 @router.post(
@@ -62,8 +63,9 @@ async def list_rules(session: SessionDep, user: OpsUser) -> RuleList:
     summary="Settle now: pending commission past its freeze becomes available (ops, idempotent)",
     responses=problem_docs(InvalidToken, MissingRole),
 )
-async def settle(session: SessionDep, user: OpsUser, settings: SettingsDep) -> SettlementResult:
-    return await service.settle_due(session, freeze_days=settings.commission_freeze_days, tz=settings.tz)
+async def settle(db: DatabaseDep, user: OpsUser, settings: SettingsDep, now: NowDep) -> SettlementResult:
+    """The same settlement the periodic job runs."""
+    return await jobs.settle_due(db, freeze_days=settings.commission_freeze_days, tz=settings.tz, now=now)
 
 
 @router.get(

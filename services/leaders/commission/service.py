@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
-from services.common.clock import local_date, utcnow
+from services.common.clock import local_date
 from services.common.events.contract import OrderPaid, OrderPickedUp, OrderRefunded
 from services.common.pagination import Page, PageParams
 from services.leaders.access import ensure_leader_or_ops
@@ -31,7 +31,6 @@ from services.leaders.commission.schemas import (
     RuleList,
     RuleListItem,
     RuleRead,
-    SettlementResult,
 )
 from services.leaders.levels import repository as levels_repository
 from services.leaders.levels.exceptions import LevelNotFound
@@ -43,10 +42,9 @@ _SCOPE_PRECEDENCE = ("product", "level", "default")
 # --- rules -------------------------------------------------------------------------------------------------------
 
 
-async def create_rule(session: AsyncSession, *, data: RuleCreate, created_by: str) -> RuleRead:
+async def create_rule(session: AsyncSession, *, data: RuleCreate, created_by: str, now: datetime) -> RuleRead:
     if data.level is not None and await levels_repository.get_level(session, data.level) is None:
         raise LevelNotFound(f"Level {data.level} does not exist")
-    now = utcnow()
     rule = CommissionRule(
         **data.model_dump(exclude={"effective_from"}),
         effective_from=data.effective_from or now,
@@ -74,9 +72,8 @@ def rules_in_effect(
     return current
 
 
-async def list_rules(session: AsyncSession) -> RuleList:
+async def list_rules(session: AsyncSession, *, now: datetime) -> RuleList:
     """The rules in effect now, then those scheduled to start later."""
-    now = utcnow()
     rules = await repository.list_rules(session)
     current = rules_in_effect(rules, now)
     items = [RuleListItem(**RuleRead.model_validate(r).model_dump(), state="current") for r in current.values()]
@@ -115,7 +112,7 @@ def commission_for(rule: CommissionRule | None, *, paid_fen: int, quantity: int)
 # --- accrual, freeze, settlement, reversal -----------------------------------------------------------------------
 
 
-async def accrue_order(session: AsyncSession, *, order: OrderPaid) -> list[CommissionAccrual]:
+async def accrue_order(session: AsyncSession, *, order: OrderPaid, now: datetime) -> list[CommissionAccrual]:
     """Accrue pending commission for each line of a paid order, once per line, snapshotting what it used."""
     await repository.insert_order_fact(
         session,
@@ -134,7 +131,6 @@ async def accrue_order(session: AsyncSession, *, order: OrderPaid) -> list[Commi
     )
     current = rules_in_effect(candidates, order.paid_at)
     await repository.ensure_account(session, order.leader_id)
-    now = utcnow()
     accrued: list[CommissionAccrual] = []
     for line in order.lines:
         # Fast path for a redelivered event; the unique line id (and entry ref) is what really guarantees once.
@@ -196,46 +192,34 @@ def settlement_cutoff(now: datetime, *, freeze_days: int, tz: ZoneInfo) -> datet
     return datetime.combine(first_not_due, time.min, tzinfo=tz)
 
 
-async def settle_due(
-    session: AsyncSession, *, freeze_days: int, tz: ZoneInfo, now: datetime | None = None, batch_size: int = 500
-) -> SettlementResult:
-    """Make pending commission whose freeze has passed available. Idempotent: a settled accrual is never again."""
-    now = now or utcnow()
-    cutoff = settlement_cutoff(now, freeze_days=freeze_days, tz=tz)
-    settled = settled_fen = 0
-    while True:
-        ids = await repository.due_accrual_ids(session, picked_up_before=cutoff, limit=batch_size)
-        for accrual_id in ids:
-            outcome = await repository.mark_settled(session, accrual_id, at=now)
-            if outcome is None:
-                continue  # a parallel run settled it
-            leader_id, remaining, order_id, line_id = outcome
-            settled += 1
-            if remaining == 0:
-                continue  # fully reversed before settlement: nothing to move
-            await repository.post_entry(
-                session,
-                leader_id=leader_id,
-                kind="settlement",
-                amount_fen=remaining,
-                movement=Movement(pending=-remaining, available=remaining),
-                ref=f"settlement:{accrual_id}",
-                at=now,
-                accrual_id=accrual_id,
-                order_id=order_id,
-                line_id=line_id,
-            )
-            settled_fen += remaining
-        if len(ids) < batch_size:
-            break
-    return SettlementResult(settled_accruals=settled, settled_fen=settled_fen, cutoff=cutoff)
+async def settle_accrual(session: AsyncSession, *, accrual_id: int, now: datetime) -> int | None:
+    """Make one accrual's pending commission (what refunds left of it) available. Returns the fen it moved, or None
+    when a parallel run settled it first, so a settled accrual is never settled again."""
+    outcome = await repository.mark_settled(session, accrual_id, at=now)
+    if outcome is None:
+        return None
+    leader_id, remaining, order_id, line_id = outcome
+    if remaining == 0:
+        return 0  # fully reversed before settlement: nothing to move
+    await repository.post_entry(
+        session,
+        leader_id=leader_id,
+        kind="settlement",
+        amount_fen=remaining,
+        movement=Movement(pending=-remaining, available=remaining),
+        ref=f"settlement:{accrual_id}",
+        at=now,
+        accrual_id=accrual_id,
+        order_id=order_id,
+        line_id=line_id,
+    )
+    return remaining
 
 
-async def reverse_refund(session: AsyncSession, *, refund: OrderRefunded) -> int:
+async def reverse_refund(session: AsyncSession, *, refund: OrderRefunded, now: datetime) -> int:
     """Reverse commission proportionally for each refunded line, from the accrual's snapshot; once per
     (refund, line). Unsettled commission comes off pending, settled off available (which may go negative: owed).
     Returns the fen reversed now."""
-    now = utcnow()
     total = 0
     for line in refund.lines:
         if await repository.reversal_exists(session, refund_id=refund.refund_id, line_id=line.line_id):

@@ -223,10 +223,26 @@ def _csv_row(values: Sequence[Any]) -> str:
 
 
 async def statement_csv(db: Database, *, statement: Statement, tz: ZoneInfo, chunk: int = 1000) -> AsyncIterator[bytes]:
-    """The statement as CSV for Excel: UTF-8 with a BOM, CRLF lines, a summary block, then every line of the month
-    (read in keyset chunks with a session of its own, since the request's session is closed once streaming starts).
+    """The statement as CSV for Excel: UTF-8 with a BOM, CRLF lines, a summary block, then every line of the month.
+
+    The body is streamed after the request's session has closed, so it reads the lines in keyset chunks, each with
+    a read session of its own (`csv_lines`), like a job that owns its transactions.
     """
     month = parse_period(statement.period, tz)
+    yield _csv_head(statement)
+    after: tuple[datetime, int] | None = None  # from the first line
+    while True:
+        async with db.reading() as session:
+            text, after = await csv_lines(
+                session, leader_id=statement.leader_id, month=month, tz=tz, after=after, limit=chunk
+            )
+        if text:
+            yield text
+        if after is None:
+            break
+
+
+def _csv_head(statement: Statement) -> bytes:
     summary: list[tuple[str, int]] = [
         ("sales", statement.sales_fen),
         ("accrued", statement.accrued_fen),
@@ -244,36 +260,42 @@ async def statement_csv(db: Database, *, statement: Statement, tz: ZoneInfo, chu
     head += _csv_row(["item", "fen", "yuan"])
     head += "".join(_csv_row([name, fen, yuan(fen)]) for name, fen in summary)
     head += "\r\n" + _csv_row(_CSV_COLUMNS)
-    yield head.encode("utf-8")
-    after: tuple[datetime, int] | None = None
-    while True:
-        async with db.sessionmaker() as session:
-            rows = await _lines(session, statement.leader_id, month, after=after, limit=chunk)
-        if not rows:
-            break
-        text = ""
-        for row in rows:
-            line = _line(row, tz)
-            text += _csv_row(
-                [
-                    line.date,
-                    line.entry_id,
-                    line.kind,
-                    line.order_id,
-                    line.line_id,
-                    line.refund_id,
-                    line.withdrawal_id,
-                    line.product_id,
-                    line.quantity,
-                    line.base_fen,
-                    yuan(line.base_fen),
-                    line.rule,
-                    line.amount_fen,
-                    yuan(line.amount_fen),
-                    line.state,
-                ]
-            )
-        yield text.encode("utf-8")
-        after = (rows[-1][0].created_at, rows[-1][0].id)
-        if len(rows) < chunk:
-            break
+    return head.encode("utf-8")
+
+
+async def csv_lines(
+    session: AsyncSession,
+    *,
+    leader_id: str,
+    month: Period,
+    tz: ZoneInfo,
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> tuple[bytes, tuple[datetime, int] | None]:
+    """Up to `limit` statement lines after the keyset position `after`, as CSV rows, and the position to go on
+    from (None when these were the last)."""
+    rows = await _lines(session, leader_id, month, after=after, limit=limit)
+    text = ""
+    for row in rows:
+        line = _line(row, tz)
+        text += _csv_row(
+            [
+                line.date,
+                line.entry_id,
+                line.kind,
+                line.order_id,
+                line.line_id,
+                line.refund_id,
+                line.withdrawal_id,
+                line.product_id,
+                line.quantity,
+                line.base_fen,
+                yuan(line.base_fen),
+                line.rule,
+                line.amount_fen,
+                yuan(line.amount_fen),
+                line.state,
+            ]
+        )
+    following = (rows[-1][0].created_at, rows[-1][0].id) if len(rows) == limit else None
+    return text.encode("utf-8"), following

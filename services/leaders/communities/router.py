@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from services.common.app import NowDep
 from services.common.auth import CurrentUser, CustomerUser, InvalidToken, MissingRole
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
@@ -44,10 +45,10 @@ def _rules(settings: Settings) -> service.SwitchingRules:
     ),
 )
 async def join_community(
-    leader_id: LeaderIdPath, session: SessionDep, user: CustomerUser, settings: SettingsDep
+    leader_id: LeaderIdPath, session: SessionDep, user: CustomerUser, settings: SettingsDep, now: NowDep
 ) -> JoinResult:
     """A customer belongs to one community at a time; joining the same one again changes nothing."""
-    return await service.join(session, customer_id=user.sub, leader_id=leader_id, rules=_rules(settings))
+    return await service.join(session, customer_id=user.sub, leader_id=leader_id, rules=_rules(settings), now=now)
 
 
 @router.delete(
@@ -57,9 +58,9 @@ async def join_community(
     responses=problem_docs(InvalidToken, MissingRole, NotAMember, MembershipLocked, MembershipChangedConcurrently),
 )
 async def leave_community(
-    leader_id: LeaderIdPath, session: SessionDep, user: CustomerUser, settings: SettingsDep
+    leader_id: LeaderIdPath, session: SessionDep, user: CustomerUser, settings: SettingsDep, now: NowDep
 ) -> Response:
-    await service.leave(session, customer_id=user.sub, leader_id=leader_id, rules=_rules(settings))
+    await service.leave(session, customer_id=user.sub, leader_id=leader_id, rules=_rules(settings), now=now)
     return Response(status_code=204)
 
 

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
-from services.common.clock import utcnow
 from services.common.events.contract import LEADER_MEMBER_JOINED, LEADER_MEMBER_LEFT, MemberChanged
 from services.common.pagination import Page, PageParams
 from services.leaders.access import ensure_leader_or_ops
@@ -58,7 +57,9 @@ async def _record(
     )
 
 
-async def join(session: AsyncSession, *, customer_id: str, leader_id: str, rules: SwitchingRules) -> JoinResult:
+async def join(
+    session: AsyncSession, *, customer_id: str, leader_id: str, rules: SwitchingRules, now: datetime
+) -> JoinResult:
     """Join a leader's community; from another community this is a switch (leave there, join here)."""
     leader = await profiles_service.require_leader(session, leader_id)
     current = await repository.get_membership(session, customer_id)
@@ -66,7 +67,6 @@ async def join(session: AsyncSession, *, customer_id: str, leader_id: str, rules
         return JoinResult.model_validate(current)  # already here: joining again changes nothing
     if leader.status != "active":
         raise LeaderSuspended(f"Leader {leader_id} is suspended and takes no new members")
-    now = utcnow()
     switched_from = None
     if current is not None:
         if not rules.allowed:
@@ -92,11 +92,12 @@ async def join(session: AsyncSession, *, customer_id: str, leader_id: str, rules
     return JoinResult(customer_id=customer_id, leader_id=leader_id, joined_at=now, switched_from=switched_from)
 
 
-async def leave(session: AsyncSession, *, customer_id: str, leader_id: str, rules: SwitchingRules) -> None:
+async def leave(
+    session: AsyncSession, *, customer_id: str, leader_id: str, rules: SwitchingRules, now: datetime
+) -> None:
     current = await repository.get_membership(session, customer_id)
     if current is None or current.leader_id != leader_id:
         raise NotAMember(f"You are not a member of {leader_id}'s community")
-    now = utcnow()
     _ensure_unlocked(current, rules, now)
     if not await repository.delete_membership(session, current):
         raise MembershipChangedConcurrently("Your membership changed while leaving")

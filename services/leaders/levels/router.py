@@ -4,13 +4,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from services.common.app import NowDep
 from services.common.auth import CurrentUser, InvalidToken, MissingRole, OpsUser
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.pagination import InvalidCursor, Page, PageDep
 from services.leaders.access import NotYourLeaderAccount
-from services.leaders.deps import LeaderIdPath, SettingsDep
-from services.leaders.levels import service
+from services.leaders.deps import DatabaseDep, LeaderIdPath, SettingsDep
+from services.leaders.levels import jobs, service
 from services.leaders.levels.exceptions import LevelRankTaken
 from services.leaders.levels.schemas import EvaluationResult, LevelChangeRead, LevelRead, LevelWrite
 from services.leaders.profiles.exceptions import LeaderNotFound
@@ -26,8 +27,8 @@ LevelCode = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="L
     summary="Create or change a level: thresholds on the last 30 days and its commission rate (ops)",
     responses=problem_docs(InvalidToken, MissingRole, LevelRankTaken),
 )
-async def put_level(code: LevelCode, body: LevelWrite, session: SessionDep, user: OpsUser) -> LevelRead:
-    return await service.put_level(session, code=code, data=body, changed_by=user.sub)
+async def put_level(code: LevelCode, body: LevelWrite, session: SessionDep, user: OpsUser, now: NowDep) -> LevelRead:
+    return await service.put_level(session, code=code, data=body, changed_by=user.sub, now=now)
 
 
 @router.get(
@@ -46,9 +47,9 @@ async def list_levels(session: SessionDep, user: OpsUser) -> list[LevelRead]:
     summary="Evaluate levels now: promote and demote leaders on their last 30 days (ops)",
     responses=problem_docs(InvalidToken, MissingRole),
 )
-async def evaluate_levels(session: SessionDep, user: OpsUser, settings: SettingsDep) -> EvaluationResult:
+async def evaluate_levels(db: DatabaseDep, user: OpsUser, settings: SettingsDep, now: NowDep) -> EvaluationResult:
     """The same evaluation the periodic job runs; running it twice moves nobody twice."""
-    return await service.evaluate_levels(session, window_days=settings.level_window_days, changed_by=user.sub)
+    return await jobs.evaluate_levels(db, window_days=settings.level_window_days, now=now, changed_by=user.sub)
 
 
 @router.get(

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
-from services.common.clock import utcnow
 from services.common.pagination import Page, PageParams
 from services.leaders.access import ensure_leader_or_ops
 from services.leaders.commission import service as commission_service
@@ -17,20 +16,16 @@ from services.leaders.commission.schemas import RuleCreate
 from services.leaders.levels import repository
 from services.leaders.levels.exceptions import LevelRankTaken
 from services.leaders.levels.models import Level, LevelChange
-from services.leaders.levels.schemas import EvaluationResult, LevelChangeRead, LevelRead, LevelWrite
-from services.leaders.profiles import repository as profiles_repository
+from services.leaders.levels.schemas import LevelChangeRead, LevelRead, LevelWrite
 from services.leaders.profiles import service as profiles_service
 from services.leaders.profiles.exceptions import ConcurrentLeaderChange
 
 log = logging.getLogger("services.leaders.levels")
 
-SYSTEM_ACTOR = "level-evaluation"
 
-
-async def put_level(session: AsyncSession, *, code: str, data: LevelWrite, changed_by: str) -> LevelRead:
+async def put_level(session: AsyncSession, *, code: str, data: LevelWrite, changed_by: str, now: datetime) -> LevelRead:
     """Create or change a level. A new `rate_bp` becomes a level commission rule effective now, so commission
     already accrued keeps the rate it was computed with."""
-    now = utcnow()
     level = await repository.get_level(session, code)
     previous_rate = level.rate_bp if level is not None else None
     if level is None:
@@ -46,6 +41,7 @@ async def put_level(session: AsyncSession, *, code: str, data: LevelWrite, chang
             session,
             data=RuleCreate(scope="level", level=code, mode="percentage", rate_bp=data.rate_bp),
             created_by=changed_by,
+            now=now,
         )
     return LevelRead.model_validate(level)
 
@@ -64,69 +60,56 @@ def qualified_level(levels: Sequence[Level], *, sales_fen: int, completed_orders
     return best
 
 
-async def evaluate_levels(
-    session: AsyncSession, *, window_days: int, now: datetime | None = None, changed_by: str = SYSTEM_ACTOR
-) -> EvaluationResult:
-    """Move every active leader to the level their last `window_days` earn. Re-running changes nothing more."""
-    end = now or utcnow()
-    start = end - timedelta(days=window_days)
-    levels = await repository.list_levels(session)
+async def move_to_earned_level(
+    session: AsyncSession,
+    *,
+    leader_id: str,
+    current: str | None,
+    levels: Sequence[Level],
+    sales_fen: int,
+    completed_orders: int,
+    window_start: datetime,
+    window_end: datetime,
+    changed_by: str,
+) -> LevelChangeRead | None:
+    """Move the leader from level `current` to the one their figures of the window earn. None when that is where
+    they are, or when ops changed the leader meanwhile (their decision stands; the next evaluation looks again)."""
+    target = qualified_level(levels, sales_fen=sales_fen, completed_orders=completed_orders)
+    target_code = target.code if target is not None else None
+    if target_code == current:
+        return None
     rank = {level.code: level.rank for level in levels}
-    sales = await repository.sales_by_leader(session, start=start, end=end)
-    completed = await repository.completed_orders_by_leader(session, start=start, end=end)
-    leaders = await profiles_repository.list_active_leaders(session)
-    changes: list[LevelChangeRead] = []
-    promoted = demoted = 0
-    if levels:  # with no levels configured there is nothing to move anyone to or from
-        for leader in leaders:
-            figures = {
-                "sales_fen": sales.get(leader.leader_id, 0),
-                "completed_orders": completed.get(leader.leader_id, 0),
-            }
-            target = qualified_level(levels, **figures)
-            target_code = target.code if target is not None else None
-            if target_code == leader.level:
-                continue
-            going_up = target is not None and (leader.level is None or target.rank > rank.get(leader.level, -1))
-            try:
-                await profiles_service.set_leader_field(
-                    session,
-                    leader_id=leader.leader_id,
-                    field="level",
-                    old=leader.level,
-                    new=target_code,
-                    changed_by=changed_by,
-                    reason="level evaluation",
-                )
-            except ConcurrentLeaderChange:
-                # Ops changed this leader meanwhile; their decision stands and the next run looks again.
-                log.info("level evaluation skipped a leader changed meanwhile", extra={"leader_id": leader.leader_id})
-                continue
-            change = await repository.insert_level_change(
-                session,
-                LevelChange(
-                    leader_id=leader.leader_id,
-                    from_level=leader.level,
-                    to_level=target_code,
-                    direction="promoted" if going_up else "demoted",
-                    window_start=start,
-                    window_end=end,
-                    changed_by=changed_by,
-                    at=end,
-                    **figures,
-                ),
-            )
-            changes.append(LevelChangeRead.model_validate(change))
-            promoted += going_up
-            demoted += not going_up
-    return EvaluationResult(
-        evaluated=len(leaders),
-        promoted=promoted,
-        demoted=demoted,
-        window_start=start,
-        window_end=end,
-        changes=changes,
+    going_up = target is not None and (current is None or target.rank > rank.get(current, -1))
+    try:
+        await profiles_service.set_leader_field(
+            session,
+            leader_id=leader_id,
+            field="level",
+            old=current,
+            new=target_code,
+            changed_by=changed_by,
+            reason="level evaluation",
+            now=window_end,
+        )
+    except ConcurrentLeaderChange:
+        log.info("level evaluation skipped a leader changed meanwhile", extra={"leader_id": leader_id})
+        return None
+    change = await repository.insert_level_change(
+        session,
+        LevelChange(
+            leader_id=leader_id,
+            from_level=current,
+            to_level=target_code,
+            direction="promoted" if going_up else "demoted",
+            window_start=window_start,
+            window_end=window_end,
+            changed_by=changed_by,
+            at=window_end,
+            sales_fen=sales_fen,
+            completed_orders=completed_orders,
+        ),
     )
+    return LevelChangeRead.model_validate(change)
 
 
 async def list_level_changes(

@@ -4,6 +4,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
+from services.common.app import NowDep
 from services.common.auth import CurrentUser, CustomerUser, InvalidToken, LeaderUser, MissingRole, OpsUser, ServiceUser
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
@@ -87,11 +88,15 @@ async def get_application(application_id: ApplicationId, session: SessionDep, us
     ),
 )
 async def approve_application(
-    application_id: ApplicationId, session: SessionDep, user: OpsUser, body: ApplicationApprove | None = None
+    application_id: ApplicationId,
+    session: SessionDep,
+    user: OpsUser,
+    now: NowDep,
+    body: ApplicationApprove | None = None,
 ) -> LeaderRead:
     """Optionally name the operations manager and a starting level."""
     return await service.approve_application(
-        session, application_id=application_id, decided_by=user.sub, data=body or ApplicationApprove()
+        session, application_id=application_id, decided_by=user.sub, data=body or ApplicationApprove(), now=now
     )
 
 
@@ -102,9 +107,11 @@ async def approve_application(
     responses=problem_docs(InvalidToken, MissingRole, ApplicationNotFound, ApplicationAlreadyDecided),
 )
 async def reject_application(
-    application_id: ApplicationId, body: ApplicationReject, session: SessionDep, user: OpsUser
+    application_id: ApplicationId, body: ApplicationReject, session: SessionDep, user: OpsUser, now: NowDep
 ) -> ApplicationRead:
-    return await service.reject_application(session, application_id=application_id, decided_by=user.sub, data=body)
+    return await service.reject_application(
+        session, application_id=application_id, decided_by=user.sub, data=body, now=now
+    )
 
 
 @leaders_router.get(
@@ -149,9 +156,11 @@ async def get_leader(leader_id: LeaderIdPath, session: SessionDep, user: Current
     summary="Suspend or reinstate a leader, set the level or the manager (ops)",
     responses=problem_docs(InvalidToken, MissingRole, LeaderNotFound, LevelNotFound, ConcurrentLeaderChange),
 )
-async def update_leader(leader_id: LeaderIdPath, body: LeaderUpdate, session: SessionDep, user: OpsUser) -> LeaderRead:
+async def update_leader(
+    leader_id: LeaderIdPath, body: LeaderUpdate, session: SessionDep, user: OpsUser, now: NowDep
+) -> LeaderRead:
     """Every change is kept in the leader's history with who made it and `reason`."""
-    return await service.update_leader(session, leader_id=leader_id, changed_by=user.sub, data=body)
+    return await service.update_leader(session, leader_id=leader_id, changed_by=user.sub, data=body, now=now)
 
 
 @leaders_router.put(
@@ -161,9 +170,9 @@ async def update_leader(leader_id: LeaderIdPath, body: LeaderUpdate, session: Se
     responses=problem_docs(InvalidToken, NotYourLeaderAccount, LeaderNotFound),
 )
 async def update_pickup_point(
-    leader_id: LeaderIdPath, body: PickupPoint, session: SessionDep, user: CurrentUser
+    leader_id: LeaderIdPath, body: PickupPoint, session: SessionDep, user: CurrentUser, now: NowDep
 ) -> LeaderRead:
-    return await service.update_pickup_point(session, user=user, leader_id=leader_id, data=body)
+    return await service.update_pickup_point(session, user=user, leader_id=leader_id, data=body, now=now)
 
 
 @leaders_router.get(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
-from services.common.clock import utcnow
 from services.common.events.contract import LEADER_STATUS_CHANGED, LeaderStatusChanged
 from services.common.pagination import Page, PageParams
 from services.leaders.access import ensure_leader_or_ops
@@ -77,7 +77,7 @@ async def list_applications(
 
 
 async def approve_application(
-    session: AsyncSession, *, application_id: int, decided_by: str, data: ApplicationApprove
+    session: AsyncSession, *, application_id: int, decided_by: str, data: ApplicationApprove, now: datetime
 ) -> LeaderRead:
     """Approval makes the applicant's `sub` an active leader, with a commission account and a history line."""
     application = await repository.get_application(session, application_id)
@@ -85,7 +85,6 @@ async def approve_application(
         raise ApplicationNotFound(f"Application {application_id} does not exist")
     if data.level is not None and await levels_repository.get_level(session, data.level) is None:
         raise LevelNotFound(f"Level {data.level} does not exist")
-    now = utcnow()
     if not await repository.decide_application(
         session, application_id, status="approved", decided_by=decided_by, at=now, reason=None
     ):
@@ -139,13 +138,13 @@ async def approve_application(
 
 
 async def reject_application(
-    session: AsyncSession, *, application_id: int, decided_by: str, data: ApplicationReject
+    session: AsyncSession, *, application_id: int, decided_by: str, data: ApplicationReject, now: datetime
 ) -> ApplicationRead:
     application = await repository.get_application(session, application_id)
     if application is None:
         raise ApplicationNotFound(f"Application {application_id} does not exist")
     if not await repository.decide_application(
-        session, application_id, status="rejected", decided_by=decided_by, at=utcnow(), reason=data.reason
+        session, application_id, status="rejected", decided_by=decided_by, at=now, reason=data.reason
     ):
         raise ApplicationAlreadyDecided(f"Application {application_id} is already {application.status}")
     refreshed = await repository.get_application(session, application_id)
@@ -189,20 +188,28 @@ async def list_leaders(
     return page.page(rows, key=lambda leader: [leader.leader_id], convert=LeaderRead.of)
 
 
-async def update_leader(session: AsyncSession, *, leader_id: str, changed_by: str, data: LeaderUpdate) -> LeaderRead:
+async def update_leader(
+    session: AsyncSession, *, leader_id: str, changed_by: str, data: LeaderUpdate, now: datetime
+) -> LeaderRead:
     """Apply ops changes field by field, each guarded on the value it replaces and kept in the history."""
     leader = await require_leader(session, leader_id)
     changes: dict[str, Any] = data.model_dump(include=data.model_fields_set - {"reason"})
     new_level = changes.get("level")
     if new_level is not None and await levels_repository.get_level(session, new_level) is None:
         raise LevelNotFound(f"Level {new_level} does not exist")
-    now = utcnow()
     for field, new in changes.items():
         old = getattr(leader, field)
         if old == new:
             continue
         await set_leader_field(
-            session, leader_id=leader_id, field=field, old=old, new=new, changed_by=changed_by, reason=data.reason
+            session,
+            leader_id=leader_id,
+            field=field,
+            old=old,
+            new=new,
+            changed_by=changed_by,
+            reason=data.reason,
+            now=now,
         )
         if field == "level":
             await levels_repository.insert_level_change(
@@ -215,10 +222,17 @@ async def update_leader(session: AsyncSession, *, leader_id: str, changed_by: st
 
 
 async def set_leader_field(
-    session: AsyncSession, *, leader_id: str, field: str, old: Any, new: Any, changed_by: str, reason: str | None
+    session: AsyncSession,
+    *,
+    leader_id: str,
+    field: str,
+    old: Any,
+    new: Any,
+    changed_by: str,
+    reason: str | None,
+    now: datetime,
 ) -> None:
     """One guarded change with its history line (and the status event when the status changes)."""
-    now = utcnow()
     if not await repository.update_leader_field(session, leader_id, field=field, expected=old, new=new, at=now):
         raise ConcurrentLeaderChange(f"Leader {leader_id}'s {field} changed while you were changing it")
     await repository.insert_change(
@@ -238,12 +252,12 @@ async def set_leader_field(
 
 
 async def update_pickup_point(
-    session: AsyncSession, *, user: Principal, leader_id: str, data: PickupPoint
+    session: AsyncSession, *, user: Principal, leader_id: str, data: PickupPoint, now: datetime
 ) -> LeaderRead:
     ensure_leader_or_ops(user, leader_id)
     leader = await require_leader(session, leader_id)
     old = PickupPoint.of(leader)
-    await repository.update_pickup_point(session, leader_id, columns=data.columns(), at=utcnow())
+    await repository.update_pickup_point(session, leader_id, columns=data.columns(), at=now)
     await repository.insert_change(
         session,
         LeaderChange(
@@ -252,6 +266,7 @@ async def update_pickup_point(
             old_value=old.model_dump_json()[:300],
             new_value=data.model_dump_json()[:300],
             changed_by=user.sub,
+            at=now,
         ),
     )
     return LeaderRead.of(await require_leader(session, leader_id))

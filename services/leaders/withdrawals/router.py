@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
+from services.common.app import NowDep
 from services.common.auth import CurrentUser, InvalidToken, LeaderUser, MissingRole, OpsUser
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
@@ -59,6 +60,7 @@ async def request_withdrawal(
     user: LeaderUser,
     idempotency: IdempotencyKey,
     settings: SettingsDep,
+    now: NowDep,
 ) -> Response:
     """The amount leaves `available` at once (409 `INSUFFICIENT_BALANCE` if it does not cover it) and waits in
     `in_withdrawal` for ops to approve (paid out) or reject (returned)."""
@@ -67,7 +69,7 @@ async def request_withdrawal(
         idempotency,
         body,
         lambda: service.request_withdrawal(
-            session, user=user, leader_id=leader_id, data=body, minimum_fen=settings.withdrawal_minimum_fen
+            session, user=user, leader_id=leader_id, data=body, minimum_fen=settings.withdrawal_minimum_fen, now=now
         ),
         status_code=201,
     )
@@ -121,9 +123,11 @@ async def get_withdrawal(withdrawal_id: WithdrawalId, session: SessionDep, user:
     responses=problem_docs(InvalidToken, MissingRole, WithdrawalNotFound, WithdrawalAlreadyDecided, PayoutFailed),
 )
 async def approve_withdrawal(
-    withdrawal_id: WithdrawalId, session: SessionDep, user: OpsUser, payout: PayoutDep
+    withdrawal_id: WithdrawalId, session: SessionDep, user: OpsUser, payout: PayoutDep, now: NowDep
 ) -> WithdrawalRead:
-    return await service.approve_withdrawal(session, withdrawal_id=withdrawal_id, decided_by=user.sub, payout=payout)
+    return await service.approve_withdrawal(
+        session, withdrawal_id=withdrawal_id, decided_by=user.sub, payout=payout, now=now
+    )
 
 
 @router.post(
@@ -133,6 +137,8 @@ async def approve_withdrawal(
     responses=problem_docs(InvalidToken, MissingRole, WithdrawalNotFound, WithdrawalAlreadyDecided),
 )
 async def reject_withdrawal(
-    withdrawal_id: WithdrawalId, body: WithdrawalReject, session: SessionDep, user: OpsUser
+    withdrawal_id: WithdrawalId, body: WithdrawalReject, session: SessionDep, user: OpsUser, now: NowDep
 ) -> WithdrawalRead:
-    return await service.reject_withdrawal(session, withdrawal_id=withdrawal_id, decided_by=user.sub, data=body)
+    return await service.reject_withdrawal(
+        session, withdrawal_id=withdrawal_id, decided_by=user.sub, data=body, now=now
+    )

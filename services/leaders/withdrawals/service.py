@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
-from services.common.clock import utcnow
 from services.common.pagination import Page, PageParams
 from services.leaders.access import NotYourLeaderAccount, ensure_leader_or_ops
 from services.leaders.commission import repository as commission_repository
@@ -26,7 +27,7 @@ from services.leaders.withdrawals.schemas import WithdrawalCreate, WithdrawalRea
 
 
 async def request_withdrawal(
-    session: AsyncSession, *, user: Principal, leader_id: str, data: WithdrawalCreate, minimum_fen: int
+    session: AsyncSession, *, user: Principal, leader_id: str, data: WithdrawalCreate, minimum_fen: int, now: datetime
 ) -> WithdrawalRead:
     if not (user.has("leader") and user.sub == leader_id):
         raise NotYourLeaderAccount("Only the leader can withdraw their own commission")
@@ -34,7 +35,6 @@ async def request_withdrawal(
         raise WithdrawalBelowMinimum(f"The minimum withdrawal is {max(minimum_fen, 1)} fen")
     if await commission_repository.get_account(session, leader_id) is None:
         raise CommissionAccountNotFound(f"Leader {leader_id} has no commission account")
-    now = utcnow()
     withdrawal = await repository.insert_withdrawal(
         session, Withdrawal(leader_id=leader_id, amount_fen=data.amount_fen, requested_at=now)
     )
@@ -63,7 +63,7 @@ async def _require(session: AsyncSession, withdrawal_id: int) -> Withdrawal:
 
 
 async def approve_withdrawal(
-    session: AsyncSession, *, withdrawal_id: int, decided_by: str, payout: PayoutProvider
+    session: AsyncSession, *, withdrawal_id: int, decided_by: str, payout: PayoutProvider, now: datetime
 ) -> WithdrawalRead:
     withdrawal = await _require(session, withdrawal_id)
     if withdrawal.status != "requested":
@@ -76,7 +76,6 @@ async def approve_withdrawal(
         )
     except PayoutError as exc:
         raise PayoutFailed(str(exc)) from exc
-    now = utcnow()
     if not await repository.decide_withdrawal(
         session, withdrawal_id, status="paid", decided_by=decided_by, at=now, payout_ref=payout_ref
     ):
@@ -95,10 +94,9 @@ async def approve_withdrawal(
 
 
 async def reject_withdrawal(
-    session: AsyncSession, *, withdrawal_id: int, decided_by: str, data: WithdrawalReject
+    session: AsyncSession, *, withdrawal_id: int, decided_by: str, data: WithdrawalReject, now: datetime
 ) -> WithdrawalRead:
     withdrawal = await _require(session, withdrawal_id)
-    now = utcnow()
     if not await repository.decide_withdrawal(
         session, withdrawal_id, status="rejected", decided_by=decided_by, at=now, reason=data.reason
     ):

@@ -2,17 +2,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 
+from services.common.app import NowDep
 from services.common.auth import CurrentUser, InvalidToken, MissingRole, OpsUser
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.pagination import InvalidCursor, Page, PageDep
 from services.common.types import INT64_MAX
-from services.orders.delivery import service
+from services.orders.delivery import jobs, service
 from services.orders.delivery.exceptions import BatchAlreadyReceived, BatchNotFound, NotBatchLeader
 from services.orders.delivery.schemas import BatchStatus, CutoffResult, DeliveryBatchRead, DeliveryBatchSummary
-from services.orders.deps import SettingsDep
+from services.orders.deps import DatabaseDep, SettingsDep
 from services.orders.orders.exceptions import LeaderFilterForbidden
 
 router = APIRouter(prefix="/api/v1/delivery-batches", tags=["delivery"])
@@ -26,9 +27,9 @@ BatchId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Delivery batch id
     summary="Run the delivery cut-off now (ops)",
     responses=problem_docs(InvalidToken, MissingRole),
 )
-async def run_cutoff(request: Request, user: OpsUser, settings: SettingsDep) -> CutoffResult:
+async def run_cutoff(db: DatabaseDep, user: OpsUser, settings: SettingsDep, now: NowDep) -> CutoffResult:
     """Batches paid orders up to the latest daily cut-off; the same job runs on its own every minute."""
-    return await service.run_cutoff(request.app.state.db, tz=settings.tz, cutoff=settings.cutoff_time)
+    return await jobs.run_cutoff(db, tz=settings.tz, cutoff=settings.cutoff_time, now=now)
 
 
 @router.get(
@@ -63,6 +64,6 @@ async def get_batch(batch_id: BatchId, session: SessionDep, user: CurrentUser) -
     summary="Confirm the batch reached the pickup point (its leader, ops)",
     responses=problem_docs(InvalidToken, BatchNotFound, NotBatchLeader, BatchAlreadyReceived),
 )
-async def receive_batch(batch_id: BatchId, session: SessionDep, user: CurrentUser) -> DeliveryBatchRead:
+async def receive_batch(batch_id: BatchId, session: SessionDep, user: CurrentUser, now: NowDep) -> DeliveryBatchRead:
     """The batch's paid orders become `ready_for_pickup`."""
-    return await service.receive_batch(session, batch_id=batch_id, user=user)
+    return await service.receive_batch(session, batch_id=batch_id, user=user, now=now)

@@ -13,13 +13,11 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
-from services.common.clock import utcnow
-from services.common.db import Database
 from services.common.pagination import Page, PageParams
 from services.orders.delivery import repository
 from services.orders.delivery.exceptions import BatchAlreadyReceived, BatchNotFound, NotBatchLeader
 from services.orders.delivery.models import DeliveryBatch
-from services.orders.delivery.schemas import CutoffResult, DeliveryBatchRead, DeliveryBatchSummary, PickListItem
+from services.orders.delivery.schemas import DeliveryBatchRead, DeliveryBatchSummary, PickListItem
 from services.orders.orders import service as orders_service
 from services.orders.orders.exceptions import LeaderFilterForbidden
 
@@ -33,33 +31,27 @@ def latest_cutoff(now: datetime, tz: ZoneInfo, cutoff: time) -> tuple[date, date
     return moment.date(), moment.astimezone(UTC)
 
 
-async def run_cutoff(db: Database, *, tz: ZoneInfo, cutoff: time, now: datetime | None = None) -> CutoffResult:
-    """Batch every leader's paid orders up to the latest cut-off; one transaction per leader; safe to repeat."""
-    cutoff_date, cutoff_at = latest_cutoff(now or utcnow(), tz, cutoff)
-    async with db.sessionmaker() as session:
-        leader_ids = await repository.leaders_with_orders_to_ship(session, cutoff_at=cutoff_at)
-    touched: list[DeliveryBatchSummary] = []
-    for leader_id in leader_ids:
-        async with db.sessionmaker() as session, session.begin():
-            batch = await repository.get_or_create_batch(session, leader_id=leader_id, cutoff_date=cutoff_date)
-            if batch.status != "in_transit":
-                continue  # already delivered: late stragglers wait for the next cut-off's batch
-            assert batch.id is not None
-            order_ids = await repository.claim_orders(
-                session, batch_id=batch.id, leader_id=leader_id, cutoff_at=cutoff_at
+async def batch_leader_orders(
+    session: AsyncSession, *, leader_id: str, cutoff_date: date, cutoff_at: datetime
+) -> DeliveryBatchSummary | None:
+    """Put the leader's paid orders up to `cutoff_at` into their batch of `cutoff_date`, adding them to its pick list.
+    None when nothing was added (no orders left, or the batch was already delivered); safe to repeat."""
+    batch = await repository.get_or_create_batch(session, leader_id=leader_id, cutoff_date=cutoff_date)
+    if batch.status != "in_transit":
+        return None  # already delivered: late stragglers wait for the next cut-off's batch
+    assert batch.id is not None
+    order_ids = await repository.claim_orders(session, batch_id=batch.id, leader_id=leader_id, cutoff_at=cutoff_at)
+    if not order_ids:
+        return None
+    for product_id, name, units in await repository.units_per_product(session, order_ids):
+        if units > 0:
+            await repository.add_to_pick_list(
+                session, batch_id=batch.id, product_id=product_id, name=name, quantity=units
             )
-            if not order_ids:
-                continue
-            for product_id, name, units in await repository.units_per_product(session, order_ids):
-                if units > 0:
-                    await repository.add_to_pick_list(
-                        session, batch_id=batch.id, product_id=product_id, name=name, quantity=units
-                    )
-            await repository.count_orders(session, batch_id=batch.id, added=len(order_ids))
-            refreshed = await repository.get_batch(session, batch.id)
-            assert refreshed is not None
-            touched.append(DeliveryBatchSummary.model_validate(refreshed))
-    return CutoffResult(cutoff_date=cutoff_date, cutoff_at=cutoff_at, batches=touched)
+    await repository.count_orders(session, batch_id=batch.id, added=len(order_ids))
+    refreshed = await repository.get_batch(session, batch.id)
+    assert refreshed is not None
+    return DeliveryBatchSummary.model_validate(refreshed)
 
 
 def _can_see(batch: DeliveryBatch, user: Principal) -> bool:
@@ -102,18 +94,18 @@ async def list_batches(
     return page.page(rows, key=lambda b: [b.id], convert=DeliveryBatchSummary.model_validate)
 
 
-async def receive_batch(session: AsyncSession, *, batch_id: int, user: Principal) -> DeliveryBatchRead:
+async def receive_batch(session: AsyncSession, *, batch_id: int, user: Principal, now: datetime) -> DeliveryBatchRead:
     """The leader confirms the goods arrived: the batch's paid orders become ready for pickup."""
     batch = await repository.get_batch(session, batch_id)
     if batch is None or not _can_see(batch, user):
         raise BatchNotFound(f"Delivery batch {batch_id} does not exist")
     if not (user.is_ops or batch.leader_id == user.sub):
         raise NotBatchLeader()
-    if not await repository.mark_received(session, batch_id=batch_id, by=user.sub, now=utcnow()):
+    if not await repository.mark_received(session, batch_id=batch_id, by=user.sub, now=now):
         raise BatchAlreadyReceived()
     for order_id in await repository.batch_order_ids(session, batch_id):
         # Guarded per order: an order already marked arrived on its own simply stays as it is.
-        await orders_service.make_ready(session, order_id=order_id, actor=user.sub, note=f"batch {batch_id}")
+        await orders_service.make_ready(session, order_id=order_id, actor=user.sub, note=f"batch {batch_id}", now=now)
     refreshed = await repository.get_batch(session, batch_id)
     assert refreshed is not None
     return await _read(session, refreshed)

@@ -71,12 +71,16 @@ class LeaderFilterForbidden(Forbidden):
 class WrongPickupCode(InvalidInput):
     code = "WRONG_PICKUP_CODE"
     title = "The pickup code is wrong"
+    # The failed attempt counts towards the lock, so it must be committed with the refusal.
+    keeps_writes = True
 
 
 class PickupLocked(DomainError):
     status = 423
     code = "PICKUP_LOCKED"
     title = "Too many wrong pickup codes; try again later"
+    # The attempt that locked the order resets the counter and sets the lock: both must be committed.
+    keeps_writes = True
 
 
 class RefundExceedsPurchase(Conflict):

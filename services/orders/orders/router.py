@@ -5,9 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
+from services.common.app import NowDep
 from services.common.auth import CurrentUser, CustomerUser, InvalidToken, MissingRole
 from services.common.db import SessionDep
-from services.common.errors import problem_docs, problem_response
+from services.common.errors import problem_docs
 from services.common.idempotency import (
     IdempotencyKey,
     IdempotencyKeyInProgress,
@@ -27,7 +28,7 @@ from services.orders.clients import (
     PointsTimeout,
     PointsUnavailable,
 )
-from services.orders.deps import AfterDep, FlashDep, LeadersDep, PointsDep, SettingsDep
+from services.orders.deps import AfterDep, DatabaseDep, FlashDep, LeadersDep, PointsDep, SettingsDep
 from services.orders.orders import service
 from services.orders.orders.exceptions import (
     AfterSaleWindowClosed,
@@ -100,6 +101,8 @@ async def create_order(
     leaders: LeadersDep,
     points: PointsDep,
     after: AfterDep,
+    db: DatabaseDep,
+    now: NowDep,
 ) -> Response:
     """Reserve stock at today's prices, hold the points to spend, and wait for payment until `expires_at`."""
     limits = service.OrderLimits(
@@ -112,7 +115,15 @@ async def create_order(
         idempotency,
         body,
         lambda: service.create_order(
-            session, customer_id=user.sub, data=body, leaders=leaders, points=points, after=after, limits=limits
+            session,
+            customer_id=user.sub,
+            data=body,
+            leaders=leaders,
+            points=points,
+            after=after,
+            db=db,
+            limits=limits,
+            now=now,
         ),
         status_code=201,
     )
@@ -163,9 +174,11 @@ async def get_order_log(order_id: OrderId, session: SessionDep, user: CurrentUse
     summary="Cancel an unpaid order (owner)",
     responses=problem_docs(InvalidToken, OrderNotFound, OrderNotCancellable),
 )
-async def cancel_order(order_id: OrderId, session: SessionDep, user: CurrentUser, flash: FlashDep) -> OrderRead:
+async def cancel_order(
+    order_id: OrderId, session: SessionDep, user: CurrentUser, flash: FlashDep, now: NowDep
+) -> OrderRead:
     """Stock and held points come back exactly once, even if the payment timeout cancels at the same moment."""
-    return await service.cancel_order(session, order_id=order_id, user=user, flash=flash)
+    return await service.cancel_order(session, order_id=order_id, user=user, flash=flash, now=now)
 
 
 @router.post(
@@ -174,8 +187,8 @@ async def cancel_order(order_id: OrderId, session: SessionDep, user: CurrentUser
     summary="Mark a paid order as arrived at the pickup point (its leader, ops)",
     responses=problem_docs(InvalidToken, OrderNotFound, NotOrderLeader, InvalidOrderState),
 )
-async def arrive(order_id: OrderId, session: SessionDep, user: CurrentUser) -> OrderRead:
-    return await service.mark_arrived(session, order_id=order_id, user=user)
+async def arrive(order_id: OrderId, session: SessionDep, user: CurrentUser, now: NowDep) -> OrderRead:
+    return await service.mark_arrived(session, order_id=order_id, user=user, now=now)
 
 
 @router.post(
@@ -187,23 +200,18 @@ async def arrive(order_id: OrderId, session: SessionDep, user: CurrentUser) -> O
     ),
 )
 async def pickup(
-    order_id: OrderId, body: PickupRequest, session: SessionDep, user: CurrentUser, settings: SettingsDep
-) -> Response | OrderRead:
+    order_id: OrderId, body: PickupRequest, session: SessionDep, user: CurrentUser, settings: SettingsDep, now: NowDep
+) -> OrderRead:
     """A wrong code is 422 `WRONG_PICKUP_CODE`; after too many the order is locked (423 `PICKUP_LOCKED`)."""
-    outcome = await service.pickup(
+    return await service.pickup(
         session,
         order_id=order_id,
         user=user,
         code=body.pickup_code,
         max_attempts=settings.pickup_max_attempts,
         lock_seconds=settings.pickup_lock_seconds,
+        now=now,
     )
-    if outcome.refusal is not None:
-        # Returned, not raised: the failed-attempt counter must be committed with the refusal.
-        error = outcome.refusal
-        return problem_response(error.status, error.code, error.title, error.detail)
-    assert outcome.order is not None
-    return outcome.order
 
 
 @router.post(
@@ -228,6 +236,7 @@ async def refund_order(
     user: CurrentUser,
     settings: SettingsDep,
     idempotency: OptionalIdempotencyKey,
+    now: NowDep,
 ) -> Response:
     """Money and spent points come back in proportion to what was paid per line; send an `Idempotency-Key`."""
     return await run_idempotent(
@@ -235,7 +244,7 @@ async def refund_order(
         idempotency,
         body,
         lambda: service.refund_order(
-            session, order_id=order_id, user=user, data=body, after_sale_days=settings.after_sale_days
+            session, order_id=order_id, user=user, data=body, after_sale_days=settings.after_sale_days, now=now
         ),
         status_code=201,
     )

@@ -12,15 +12,12 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
-from services.common.clock import utcnow
 from services.common.db import Database
-from services.common.errors import DomainError
 from services.common.events.contract import (
     ORDER_CANCELLED,
     ORDER_PAID,
@@ -174,7 +171,9 @@ async def create_order(
     leaders: LeaderDirectory,
     points: PointsClient,
     after: AfterTransaction,
+    db: Database,
     limits: OrderLimits,
+    now: datetime,
 ) -> OrderRead:
     if len(data.lines) > limits.max_lines:
         raise TooManyLines(f"At most {limits.max_lines} lines per order")
@@ -198,7 +197,6 @@ async def create_order(
         name, price = taken
         priced.append((product_id, name, price, wanted[product_id]))
 
-    now = utcnow()
     amounts = [price * quantity for _, _, price, quantity in priced]
     goods_fen = sum(amounts)
     order = await repository.insert_order(
@@ -223,7 +221,6 @@ async def create_order(
             # The order id is the hold's idempotency key: a retried request holds the same points, not more.
             # (PostgreSQL never hands out an id twice; SQLite can reuse the id of a rolled-back order, which is
             # why a hold made for an order that then failed is released at once.)
-            engine = session.bind
             try:
                 hold = await points.hold(
                     order_id=order_id, user_id=customer_id, points=data.points, goods_fen=goods_fen
@@ -232,10 +229,10 @@ async def create_order(
                 # The hold may have been made without our hearing back (the points service died after committing
                 # it, or answered too late); this order will not exist, so undo it, durably if need be.
                 await release_points_quietly(points, order_id)
-                after.register(session, rolled_back=lambda: release_or_remember(engine, points, order_id))
+                after.register(session, rolled_back=lambda: release_or_remember(db, points, order_id, now=now))
                 raise
             held = True
-            after.register(session, rolled_back=lambda: release_or_remember(engine, points, order_id))
+            after.register(session, rolled_back=lambda: release_or_remember(db, points, order_id, now=now))
             if hold.discount_fen > goods_fen or hold.discount_fen < 0 or hold.points < 0:
                 raise PointsNotUsable("The points discount is larger than the goods")
             points_used, discount_fen = hold.points, hold.discount_fen
@@ -280,8 +277,8 @@ async def release_points_quietly(points: PointsClient, order_id: int) -> None:
         log.warning("could not release points hold", extra={"order_id": order_id}, exc_info=True)
 
 
-async def release_or_remember(engine: Any, points: PointsClient, order_id: int) -> None:
-    """After a failed order rolled back: release its hold, or record it so `release_abandoned_holds` keeps trying.
+async def release_or_remember(db: Database, points: PointsClient, order_id: int, *, now: datetime) -> None:
+    """After a failed order rolled back: release its hold, or record it so `release_abandoned_hold` keeps trying.
 
     Without the record, a customer whose first attempt died between the hold and the commit would find their points
     held (and a retry refused with INSUFFICIENT_POINTS) until the points service expires the hold, an hour later.
@@ -291,55 +288,35 @@ async def release_or_remember(engine: Any, points: PointsClient, order_id: int) 
         return
     except Exception as exc:
         error = repr(exc)
-    async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
-        await repository.remember_abandoned_hold(session, order_id=order_id, error=error, now=utcnow())
+    async with db.transaction() as session:
+        await repository.remember_abandoned_hold(session, order_id=order_id, error=error, now=now)
     log.warning("points hold release deferred", extra={"order_id": order_id, "error": error})
 
 
-async def release_abandoned_holds(db: Database, points: PointsClient, *, batch: int = 100) -> int:
-    """Send the releases that could not be sent when their order failed. Returns how many landed."""
-    released = 0
-    async with db.sessionmaker() as session:
-        pending = [hold.order_id for hold in await repository.abandoned_holds(session, limit=batch)]
-    for order_id in pending:
-        async with db.sessionmaker() as session, session.begin():
-            if await repository.get_order(session, order_id) is not None:
-                # SQLite can hand a rolled-back order's id to a later order, whose hold this now is: keep it.
-                await repository.forget_abandoned_hold(session, order_id)
-                continue
-            try:
-                await points.release(order_id=order_id)
-            except Exception as exc:
-                await repository.note_abandoned_hold_failure(session, order_id=order_id, error=repr(exc))
-                continue
-            await repository.forget_abandoned_hold(session, order_id)
-            released += 1
-    return released
-
-
-async def release_orphan_holds(db: Database, points: PointsClient, *, grace_seconds: float, batch: int = 200) -> int:
-    """Release holds whose order does not exist: the orders process died between the hold and its commit, so
-    nothing was recorded here. `grace_seconds` (far longer than any request) keeps orders still being placed safe.
-    """
+async def release_abandoned_hold(session: AsyncSession, *, order_id: int, points: PointsClient) -> bool:
+    """Send a release that could not be sent when its order failed (`release_or_remember` recorded it). True if it
+    landed; a failure is noted on the record, which stays for the next run."""
+    if await repository.get_order(session, order_id) is not None:
+        # SQLite can hand a rolled-back order's id to a later order, whose hold this now is: keep it.
+        await repository.forget_abandoned_hold(session, order_id)
+        return False
     try:
-        waiting = await points.waiting_holds(created_before=utcnow() - timedelta(seconds=grace_seconds), limit=batch)
-    except (PointsUnavailable, PointsTimeout):
-        return 0  # asked again on the next run
-    if not waiting:
-        return 0
-    async with db.read_sessionmaker() as session:
-        existing = await repository.existing_order_ids(session, waiting)
-    released = 0
-    for order_id in waiting:
-        if order_id not in existing:
-            try:
-                await points.release(order_id=order_id)
-            except (PointsUnavailable, PointsTimeout):
-                return released  # asked again on the next run
-            released += 1
-    if released:
-        log.warning("released points held for orders that never committed", extra={"count": released})
-    return released
+        await points.release(order_id=order_id)
+    except Exception as exc:
+        await repository.note_abandoned_hold_failure(session, order_id=order_id, error=repr(exc))
+        return False
+    await repository.forget_abandoned_hold(session, order_id)
+    return True
+
+
+async def release_orphan_hold(session: AsyncSession, *, order_id: int, points: PointsClient) -> bool:
+    """Release a hold the points service still keeps for an order that does not exist here: the orders process died
+    between the hold and its commit, so nothing was recorded. True if released; an existing order keeps its hold.
+    Raises `PointsUnavailable`/`PointsTimeout` when the release could not be sent."""
+    if await repository.existing_order_ids(session, [order_id]):
+        return False
+    await points.release(order_id=order_id)
+    return True
 
 
 # -- reading -------------------------------------------------------------------------------------------------------
@@ -387,12 +364,13 @@ async def order_log(session: AsyncSession, *, order_id: int, user: Principal) ->
 # -- cancellation --------------------------------------------------------------------------------------------------
 
 
-async def cancel_unpaid(session: AsyncSession, *, order_id: int, actor: str, reason: str, flash: FlashRuntime) -> bool:
+async def cancel_unpaid(
+    session: AsyncSession, *, order_id: int, actor: str, reason: str, flash: FlashRuntime, now: datetime
+) -> bool:
     """Cancel if still unpaid. Only the caller whose guarded update wins returns stock and points (exactly once)."""
     order = await repository.get_order(session, order_id)
     if order is None:
         raise OrderNotFound(f"Order {order_id} does not exist")
-    now = utcnow()
     if not await repository.change_status(
         session,
         order_id=order_id,
@@ -431,12 +409,14 @@ async def cancel_unpaid(session: AsyncSession, *, order_id: int, actor: str, rea
     return True
 
 
-async def cancel_order(session: AsyncSession, *, order_id: int, user: Principal, flash: FlashRuntime) -> OrderRead:
+async def cancel_order(
+    session: AsyncSession, *, order_id: int, user: Principal, flash: FlashRuntime, now: datetime
+) -> OrderRead:
     order = await repository.get_order(session, order_id)
     if order is None or not (user.is_ops or order.customer_id == user.sub):
         raise OrderNotFound(f"Order {order_id} does not exist")
     reason = "customer" if order.customer_id == user.sub else "ops"
-    if not await cancel_unpaid(session, order_id=order_id, actor=user.sub, reason=reason, flash=flash):
+    if not await cancel_unpaid(session, order_id=order_id, actor=user.sub, reason=reason, flash=flash, now=now):
         raise OrderNotCancellable(f"Order {order_id} is no longer waiting for payment")
     return await read_order(session, order_id, user.sub)
 
@@ -448,10 +428,9 @@ def new_pickup_code() -> str:
     return f"{secrets.randbelow(1_000_000):06d}"
 
 
-async def mark_paid(session: AsyncSession, *, order: Order, transaction_id: str) -> bool:
+async def mark_paid(session: AsyncSession, *, order: Order, transaction_id: str, now: datetime) -> bool:
     """pending_payment → paid, with a fresh pickup code and the `order.paid` event. False if it was not pending."""
     order_id = _oid(order)
-    now = utcnow()
     if not await repository.change_status(
         session,
         order_id=order_id,
@@ -494,8 +473,7 @@ async def mark_paid(session: AsyncSession, *, order: Order, transaction_id: str)
 # -- delivery and pickup -------------------------------------------------------------------------------------------
 
 
-async def make_ready(session: AsyncSession, *, order_id: int, actor: str, note: str | None) -> bool:
-    now = utcnow()
+async def make_ready(session: AsyncSession, *, order_id: int, actor: str, note: str | None, now: datetime) -> bool:
     if not await repository.change_status(
         session,
         order_id=order_id,
@@ -518,19 +496,11 @@ async def _order_for_leader(session: AsyncSession, order_id: int, user: Principa
     return order
 
 
-async def mark_arrived(session: AsyncSession, *, order_id: int, user: Principal) -> OrderRead:
+async def mark_arrived(session: AsyncSession, *, order_id: int, user: Principal, now: datetime) -> OrderRead:
     await _order_for_leader(session, order_id, user)
-    if not await make_ready(session, order_id=order_id, actor=user.sub, note="arrived"):
+    if not await make_ready(session, order_id=order_id, actor=user.sub, note="arrived", now=now):
         raise InvalidOrderState(f"Order {order_id} is not paid and waiting for delivery")
     return await read_order(session, order_id, user.sub)
-
-
-@dataclass(frozen=True, slots=True)
-class PickupOutcome:
-    """A wrong code is an answer, not a failure: the attempt counter must commit with it."""
-
-    order: OrderRead | None = None
-    refusal: DomainError | None = None
 
 
 async def pickup(
@@ -541,12 +511,14 @@ async def pickup(
     code: str,
     max_attempts: int,
     lock_seconds: int,
-) -> PickupOutcome:
+    now: datetime,
+) -> OrderRead:
+    """Hand the goods over against the code. A wrong code raises `WrongPickupCode`, and the one that reaches
+    `max_attempts` raises `PickupLocked`; both keep their writes (the attempt counter, the lock)."""
     # Locked so parallel guesses count one after another (PostgreSQL; SQLite writers are serialised anyway).
     order = await _order_for_leader(session, order_id, user, lock=True)
     if order.status != READY_FOR_PICKUP:
         raise InvalidOrderState(f"Order {order_id} is {order.status}, not ready for pickup")
-    now = utcnow()
     if order.pickup_locked_until is not None and order.pickup_locked_until > now:
         raise PickupLocked(f"Pickup of order {order_id} is locked until {order.pickup_locked_until.isoformat()}")
     if order.pickup_code is None or not hmac.compare_digest(order.pickup_code, code):
@@ -556,9 +528,9 @@ async def pickup(
             await repository.update_order(
                 session, order_id=order_id, values={"pickup_failed_attempts": 0, "pickup_locked_until": locked_until}
             )
-            return PickupOutcome(refusal=PickupLocked(f"Too many wrong codes; locked until {locked_until.isoformat()}"))
+            raise PickupLocked(f"Too many wrong codes; locked until {locked_until.isoformat()}")
         await repository.update_order(session, order_id=order_id, values={"pickup_failed_attempts": attempts})
-        return PickupOutcome(refusal=WrongPickupCode(f"Wrong code; {max_attempts - attempts} tries left"))
+        raise WrongPickupCode(f"Wrong code; {max_attempts - attempts} tries left")
     if not await repository.change_status(
         session,
         order_id=order_id,
@@ -598,7 +570,7 @@ async def pickup(
     await outbox.record(
         session, type=ORDER_PICKED_UP, aggregate=_aggregate(order_id), data=payload.model_dump(mode="json")
     )
-    return PickupOutcome(order=await read_order(session, order_id, user.sub))
+    return await read_order(session, order_id, user.sub)
 
 
 # -- refunds -------------------------------------------------------------------------------------------------------
@@ -622,7 +594,7 @@ def _refund_read(refund: Refund, lines: Sequence[RefundLine]) -> RefundRead:
 
 
 async def refund_order(
-    session: AsyncSession, *, order_id: int, user: Principal, data: RefundCreate, after_sale_days: int
+    session: AsyncSession, *, order_id: int, user: Principal, data: RefundCreate, after_sale_days: int, now: datetime
 ) -> RefundRead:
     """Refund units of lines. Money and spent points come back per line in proportion to what was paid for it;
     see `allocation.cumulative_share` for the rounding (a line refunded in full returns exactly its paid amount)."""
@@ -631,7 +603,6 @@ async def refund_order(
         raise OrderNotFound(f"Order {order_id} does not exist")
     if not (user.is_ops or order.customer_id == user.sub):
         raise OrderNotFound(f"Order {order_id} does not exist")
-    now = utcnow()
     if order.status == PICKED_UP:
         assert order.picked_up_at is not None
         if now > order.picked_up_at + timedelta(days=after_sale_days):

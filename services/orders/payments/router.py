@@ -4,13 +4,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 
+from services.common.app import NowDep
 from services.common.auth import InvalidToken, MissingRole, OpsUser
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.pagination import InvalidCursor, Page, PageDep
 from services.common.types import INT64_MAX
-from services.orders.deps import RefundProviderDep, SettingsDep
-from services.orders.payments import service
+from services.orders.deps import DatabaseDep, RefundProviderDep, SettingsDep
+from services.orders.payments import jobs, service
 from services.orders.payments.exceptions import (
     AmountMismatch,
     InvalidSignature,
@@ -38,13 +39,16 @@ async def notify(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    now: NowDep,
     signature: Annotated[str | None, Header(alias="X-Payment-Signature", max_length=128)] = None,
 ) -> PaymentRead:
     """Body `{"order_id", "transaction_id", "amount_fen"}` signed with hex HMAC-SHA256 of the raw body in
     `X-Payment-Signature`. Idempotent per `transaction_id`; a payment for an order no longer waiting is recorded
     as `refund_pending` and refunded."""
     raw = await request.body()
-    return await service.record_notification(session, raw_body=raw, signature=signature, secret=settings.payment_secret)
+    return await service.record_notification(
+        session, raw_body=raw, signature=signature, secret=settings.payment_secret, now=now
+    )
 
 
 @router.get(
@@ -69,6 +73,6 @@ async def list_payments(
     summary="Send pending refunds to the payment provider now (ops)",
     responses=problem_docs(InvalidToken, MissingRole),
 )
-async def run_refunds(request: Request, user: OpsUser, provider: RefundProviderDep) -> RefundRunResult:
+async def run_refunds(db: DatabaseDep, user: OpsUser, provider: RefundProviderDep, now: NowDep) -> RefundRunResult:
     """The refund sender also runs every `ORDERS_REFUND_INTERVAL_SECONDS`."""
-    return await service.send_pending_refunds(request.app.state.db, provider)
+    return await jobs.send_pending_refunds(db, provider, now=now)

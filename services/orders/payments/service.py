@@ -8,17 +8,17 @@ refund sender pays it back: a late payment never revives an order and never take
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 
 from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.common.clock import utcnow
-from services.common.db import Database
 from services.common.errors import InvalidInput
 from services.common.pagination import Page, PageParams
 from services.orders.orders import repository as orders_repository
 from services.orders.orders import service as orders_service
-from services.orders.payment_provider import RefundProvider, signature_is_valid
+from services.orders.payment_provider import signature_is_valid
 from services.orders.payments import repository
 from services.orders.payments.exceptions import (
     AmountMismatch,
@@ -27,7 +27,7 @@ from services.orders.payments.exceptions import (
     TransactionConflict,
 )
 from services.orders.payments.models import CAPTURED, REFUND_PENDING, Payment
-from services.orders.payments.schemas import PaymentNotification, PaymentRead, RefundRunResult
+from services.orders.payments.schemas import PaymentNotification, PaymentRead
 
 log = logging.getLogger("services.orders.payments")
 
@@ -39,7 +39,7 @@ def _same(payment: Payment, note: PaymentNotification) -> PaymentRead:
 
 
 async def record_notification(
-    session: AsyncSession, *, raw_body: bytes, signature: str | None, secret: str
+    session: AsyncSession, *, raw_body: bytes, signature: str | None, secret: str, now: datetime
 ) -> PaymentRead:
     # The signature covers the exact bytes received, so it is checked before anything is parsed.
     if not signature_is_valid(raw_body, signature, secret):
@@ -59,14 +59,18 @@ async def record_notification(
         raise AmountMismatch(f"Order {note.order_id} asks for {order.payable_fen} fen, {note.amount_fen} were paid")
 
     payment = Payment(
-        transaction_id=note.transaction_id, order_id=note.order_id, amount_fen=note.amount_fen, status=CAPTURED
+        transaction_id=note.transaction_id,
+        order_id=note.order_id,
+        amount_fen=note.amount_fen,
+        status=CAPTURED,
+        created_at=now,
     )
     if not await repository.insert_payment(session, payment):
         # A parallel delivery of the same notification won the unique key; answer as it did.
         existing = await repository.get_by_transaction(session, note.transaction_id)
         assert existing is not None
         return _same(existing, note)
-    if not await orders_service.mark_paid(session, order=order, transaction_id=note.transaction_id):
+    if not await orders_service.mark_paid(session, order=order, transaction_id=note.transaction_id, now=now):
         current = await orders_repository.get_order(session, note.order_id)
         state = current.status if current is not None else "gone"
         payment.status = REFUND_PENDING
@@ -89,52 +93,45 @@ async def list_payments(
     return page.page(rows, key=lambda p: [p.id], convert=PaymentRead.model_validate)
 
 
-async def send_pending_refunds(db: Database, provider: RefundProvider, *, limit: int = 100) -> RefundRunResult:
-    """Pay back payments marked `refund_pending` and line refunds not yet sent.
+@dataclass(frozen=True, slots=True)
+class RefundToSend:
+    """What the provider is asked to pay back; `refund_key` is unique per refund, so the provider deduplicates."""
 
-    The provider is called outside any transaction (no lock is held while it answers) with a key unique per
-    refund, so a crash or a second job instance at worst repeats a call the provider deduplicates; the row is then
-    marked with a guarded update.
-    """
-    payments_refunded = refunds_sent = failures = 0
-    async with db.sessionmaker() as session:
-        payment_ids = await repository.payment_ids_to_refund(session, limit=limit)
-        refund_ids = await orders_repository.pending_refund_ids(session, limit=limit)
-    for payment_id in payment_ids:
-        try:
-            async with db.sessionmaker() as session:
-                payment = await repository.get_payment(session, payment_id)
-            if payment is None or payment.status != REFUND_PENDING:
-                continue
-            provider_id = await provider.refund(
-                transaction_id=payment.transaction_id, amount_fen=payment.amount_fen, refund_key=f"payment:{payment_id}"
-            )
-            async with db.sessionmaker() as session, session.begin():
-                if await repository.mark_refunded(
-                    session, payment_id=payment_id, provider_refund_id=provider_id, now=utcnow()
-                ):
-                    payments_refunded += 1
-        except Exception:
-            failures += 1
-            log.exception("refund of a payment failed; retried next run", extra={"payment_id": payment_id})
-    for refund_id in refund_ids:
-        try:
-            async with db.sessionmaker() as session:
-                refund = await orders_repository.get_refund(session, refund_id)
-                payment = None if refund is None else await repository.captured_payment_of(session, refund.order_id)
-            if refund is None or refund.provider_status != "pending":
-                continue
-            if payment is None:
-                raise RuntimeError(f"order {refund.order_id} has no captured payment to refund")
-            provider_id = await provider.refund(
-                transaction_id=payment.transaction_id, amount_fen=refund.refund_fen, refund_key=f"refund:{refund_id}"
-            )
-            async with db.sessionmaker() as session, session.begin():
-                if await orders_repository.mark_refund_sent(
-                    session, refund_id=refund_id, provider_refund_id=provider_id, now=utcnow()
-                ):
-                    refunds_sent += 1
-        except Exception:
-            failures += 1
-            log.exception("refund of order lines failed; retried next run", extra={"refund_id": refund_id})
-    return RefundRunResult(payments_refunded=payments_refunded, refunds_sent=refunds_sent, failures=failures)
+    transaction_id: str
+    amount_fen: int
+    refund_key: str
+
+
+async def payment_refund_to_send(session: AsyncSession, *, payment_id: int) -> RefundToSend | None:
+    """The refund of a payment that arrived for an order no longer waiting for it; None once it was sent."""
+    payment = await repository.get_payment(session, payment_id)
+    if payment is None or payment.status != REFUND_PENDING:
+        return None
+    return RefundToSend(payment.transaction_id, payment.amount_fen, refund_key=f"payment:{payment_id}")
+
+
+async def mark_payment_refunded(
+    session: AsyncSession, *, payment_id: int, provider_refund_id: str, now: datetime
+) -> bool:
+    return await repository.mark_refunded(
+        session, payment_id=payment_id, provider_refund_id=provider_refund_id, now=now
+    )
+
+
+async def line_refund_to_send(session: AsyncSession, *, refund_id: int) -> RefundToSend | None:
+    """The money of a refund of order lines, paid back on the order's captured payment; None once it was sent."""
+    refund = await orders_repository.get_refund(session, refund_id)
+    if refund is None or refund.provider_status != "pending":
+        return None
+    payment = await repository.captured_payment_of(session, refund.order_id)
+    if payment is None:
+        raise RuntimeError(f"order {refund.order_id} has no captured payment to refund")
+    return RefundToSend(payment.transaction_id, refund.refund_fen, refund_key=f"refund:{refund_id}")
+
+
+async def mark_line_refund_sent(
+    session: AsyncSession, *, refund_id: int, provider_refund_id: str, now: datetime
+) -> bool:
+    return await orders_repository.mark_refund_sent(
+        session, refund_id=refund_id, provider_refund_id=provider_refund_id, now=now
+    )

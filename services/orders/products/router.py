@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
+from services.common.app import NowDep
 from services.common.auth import CurrentUser, InvalidToken, MissingRole, OpsUser
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
@@ -67,6 +68,8 @@ async def get_product(product_id: ProductId, session: SessionDep, user: CurrentU
     summary="Change a product (ops)",
     responses=problem_docs(InvalidToken, MissingRole, ProductNotFound),
 )
-async def update_product(product_id: ProductId, body: ProductUpdate, session: SessionDep, user: OpsUser) -> ProductRead:
+async def update_product(
+    product_id: ProductId, body: ProductUpdate, session: SessionDep, user: OpsUser, now: NowDep
+) -> ProductRead:
     """Change name, price, stock, category or image; fields left out stay as they are."""
-    return await service.update_product(session, product_id=product_id, data=body)
+    return await service.update_product(session, product_id=product_id, data=body, now=now)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.common.clock import utcnow
 from services.common.pagination import Page, PageParams
 from services.orders.products import repository
 from services.orders.products.exceptions import ProductNotFound
@@ -29,12 +30,12 @@ async def list_products(session: AsyncSession, *, page: PageParams, category: st
     return page.page(rows, key=lambda p: [p.id], convert=ProductRead.model_validate)
 
 
-async def update_product(session: AsyncSession, *, product_id: int, data: ProductUpdate) -> ProductRead:
+async def update_product(session: AsyncSession, *, product_id: int, data: ProductUpdate, now: datetime) -> ProductRead:
     product = await repository.get_product(session, product_id)
     if product is None:
         raise ProductNotFound(f"Product {product_id} does not exist")
     changes = data.changes()
     if changes:
-        changes["updated_at"] = utcnow()
+        changes["updated_at"] = now
         product = await repository.update_product(session, product, changes)
     return ProductRead.model_validate(product)

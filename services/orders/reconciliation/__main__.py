@@ -32,7 +32,7 @@ async def _run(since: datetime, until: datetime) -> OrderEffectsReport:
     )
     effects = HttpEffectsSource(upstream, leaders_url=settings.leaders_url, points_url=settings.points_url)
     try:
-        async with db.read_sessionmaker() as session:
+        async with db.reading() as session:
             return await reconcile(session, since=since, until=until, effects=effects)
     finally:
         await upstream.aclose()
