@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
@@ -347,6 +348,7 @@ class LedgerMachine(RuleBasedStateMachine):
         return list((await s.exec(query)).all())
 
 
+@pytest.mark.hypothesis  # a search: `make test-deep` runs it at length
 def test_ledger_books_balance_after_any_sequence_of_operations(database_urls: dict[str, str]) -> None:
     harness = Harness(database_urls)
     LedgerMachine.harness = harness
@@ -354,8 +356,6 @@ def test_ledger_books_balance_after_any_sequence_of_operations(database_urls: di
         run_state_machine_as_test(
             LedgerMachine,
             settings=settings(
-                max_examples=20,
-                stateful_step_count=20,
                 deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
             ),
