@@ -21,7 +21,7 @@ help:
 	@echo "make test       the whole suite on SQLite"
 	@echo "make test-pg    the same suite on PostgreSQL (+ Redis, NATS): TEST_POSTGRES_URL, TEST_REDIS_URL, TEST_NATS_URL"
 	@echo "make test-deep  the property-based tests, searching at random with many more examples (minutes)"
-	@echo "make lint       ruff check, ruff format --check, mypy --strict"
+	@echo "make lint       ruff check, ruff format --check, mypy --strict, lint-imports (architecture contracts)"
 	@echo "make bench      benchmarks, results in bench/results/"
 	@echo "make migrate    apply every service's migrations"
 	@echo "make relay      one service's outbox relay as its own process (SERVICE=orders|leaders|points)"
@@ -62,6 +62,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy services tests bench
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(PY) -m bench
