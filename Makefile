@@ -10,15 +10,18 @@ STAMP := $(VENV)/.installed-dev
 TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 TEST_NATS_URL ?= nats://127.0.0.1:4222
+# Extra pytest arguments: `make test PYTEST_ARGS='--hypothesis-seed=3 -x'`.
+PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate test test-pg lint bench relay crash-test clean
+.PHONY: help install run migrate test test-pg test-deep lint bench relay crash-test clean
 
 help:
 	@echo "make run        install if needed, migrate every service, start the services and the gateway (:8000)"
 	@echo "make test       the whole suite on SQLite"
 	@echo "make test-pg    the same suite on PostgreSQL (+ Redis, NATS): TEST_POSTGRES_URL, TEST_REDIS_URL, TEST_NATS_URL"
-	@echo "make lint       ruff check, ruff format --check, mypy --strict"
+	@echo "make test-deep  the property-based tests, searching at random with many more examples (minutes)"
+	@echo "make lint       ruff check, ruff format --check, mypy --strict, lint-imports (architecture contracts)"
 	@echo "make bench      benchmarks, results in bench/results/"
 	@echo "make migrate    apply every service's migrations"
 	@echo "make relay      one service's outbox relay as its own process (SERVICE=orders|leaders|points)"
@@ -42,17 +45,24 @@ migrate: $(STAMP)
 run: migrate
 	$(PY) -m services.launcher
 
+# Hypothesis runs its `ci` profile here (tests/conftest.py): the same examples every run, so the suite cannot flake.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-pg: $(STAMP)
 	TEST_POSTGRES_URL='$(TEST_POSTGRES_URL)' TEST_REDIS_URL='$(TEST_REDIS_URL)' TEST_NATS_URL='$(TEST_NATS_URL)' \
-		$(PY) -m pytest -q
+		$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The tests marked `hypothesis` with the `deep` profile: a random search, longer sequences, failures kept in
+# .hypothesis/ and replayed first on the next run.
+test-deep: $(STAMP)
+	$(PY) -m pytest -q -m hypothesis --hypothesis-profile=deep $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy services tests bench
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -3,6 +3,12 @@ TEST_POSTGRES_URL is set) and emptied before every test; apps are built per test
 
 Markers: tests marked `postgres` run only when TEST_POSTGRES_URL is set (real parallel connections), tests marked
 `redis` only when TEST_REDIS_URL is set, tests marked `nats` only when TEST_NATS_URL is set.
+
+Hypothesis profiles: `ci`, the default, replays the same examples on every run (derandomized, no example database)
+with a small budget and a bounded shrink, so `make test` cannot pass on one run and fail on the next. A
+`--hypothesis-seed=N` on the command line is honoured: that run explores the examples of seed N, the same ones
+every time. `deep` (`make test-deep`) searches at random with many more and longer examples, keeps failures in
+`.hypothesis/` and replays them first next time.
 """
 
 from __future__ import annotations
@@ -15,6 +21,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+from hypothesis.internal.conjecture import engine as hypothesis_engine
 
 from services.common import migrate
 from services.common.testing import (
@@ -28,10 +37,45 @@ from services.common.testing import (
 
 _ENV_FOR_MARKER = {"postgres": POSTGRES_ENV, "redis": "TEST_REDIS_URL", "nats": "TEST_NATS_URL"}
 
+# Both profiles start from Hypothesis' defaults, not from whichever profile is loaded now (Hypothesis loads its own
+# `ci` when the CI variable is set). Model tests run steps against a database: their timing varies, so no deadline.
+_DEFAULTS = hypothesis_settings.get_profile("default")
+hypothesis_settings.register_profile(
+    "ci",
+    _DEFAULTS,
+    derandomize=True,
+    max_examples=20,
+    stateful_step_count=20,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+hypothesis_settings.register_profile(
+    "deep",
+    _DEFAULTS,
+    max_examples=300,
+    stateful_step_count=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+hypothesis_settings.load_profile("ci")
+#: Longest a `ci` run shrinks one failure. The example it reports may then be longer than necessary; it is the same
+#: on every run, and `make test-deep` shrinks without this bound (Hypothesis' own limit is five minutes).
+CI_SHRINK_SECONDS = 60
 
+
+@pytest.hookimpl(trylast=True)  # after Hypothesis' plugin has loaded the profile and seed given on the command line
 def pytest_configure(config: pytest.Config) -> None:
     for marker, env in _ENV_FOR_MARKER.items():
         config.addinivalue_line("markers", f"{marker}: needs {env} (skipped otherwise)")
+    profile = hypothesis_settings.get_current_profile_name()
+    loaded = hypothesis_settings.get_profile(profile)
+    if config.getoption("--hypothesis-seed", None) is not None and loaded.derandomize:
+        # Derandomizing would ignore the seed; with it the run is just as repeatable and explores other examples.
+        hypothesis_settings.register_profile(f"{profile}-seeded", loaded, derandomize=False)
+        hypothesis_settings.load_profile(f"{profile}-seeded")
+    if profile == "ci":
+        hypothesis_engine.MAX_SHRINKING_SECONDS = CI_SHRINK_SECONDS
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -180,12 +181,11 @@ class LedgerMachine(RuleBasedStateMachine):
                 assert entry.available_after_fen >= 0
 
 
+@pytest.mark.hypothesis  # a search: `make test-deep` runs it at length
 def test_ledger_invariants_hold_for_any_sequence_of_operations(database_urls: dict[str, str]) -> None:
     LedgerMachine.url = database_urls["leaders"]
     test = LedgerMachine.TestCase
     test.settings = settings(
-        max_examples=20,
-        stateful_step_count=20,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )
