@@ -89,15 +89,21 @@ def build_service_app(
         own_bus = events is not None and getattr(app.state, "bus", None) is None
         if own_bus:
             app.state.bus = build_bus(settings, source=service)
+        app.state.stopping = asyncio.Event()
         for hook in on_startup:
             await hook(app)
         tasks = [asyncio.create_task(job(app), name=job.__name__) for job in jobs]
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # The server stopped taking requests and finished those in flight; jobs finish the run they are in
+            # (the relay its batch) and stop, and only what outlives the grace period is cancelled.
+            app.state.stopping.set()
+            if tasks:
+                _, late = await asyncio.wait(tasks, timeout=settings.shutdown_grace_seconds)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
             for hook in on_shutdown:
                 await hook(app)
             await app.state.after_transaction.drain()
@@ -117,6 +123,8 @@ def build_service_app(
     app.state.db = db
     app.state.service = service
     app.state.clock = utcnow
+    #: Set when the process begins to stop: background jobs finish their current run and return.
+    app.state.stopping = asyncio.Event()
     # The one registry of work that follows a transaction's outcome (Redis releases, HTTP calls) in this process.
     app.state.after_transaction = (extra_state or {}).get("after_transaction") or AfterTransaction()
     for key, value in (extra_state or {}).items():
@@ -141,7 +149,7 @@ def _event_jobs(service: str, settings: ServiceSettings, events: ServiceEvents) 
     if settings.events_relay_in_process:
 
         async def outbox_relay(app: FastAPI) -> None:
-            await relay_for(app, events).run_forever(settings.events_poll_seconds)
+            await relay_for(app, events).run_forever(settings.events_poll_seconds, app.state.stopping)
 
         jobs.append(outbox_relay)
     if settings.events_nats_url and events.handlers:

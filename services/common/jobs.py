@@ -2,11 +2,16 @@
 
 Each job is idempotent and safe to run in several processes at once (its effects are guarded updates and unique
 keys), so scaling a service out needs no leader election.
+
+Stopping: on shutdown the app sets `app.state.stopping`; a job finishes the run it is in (each item of a run is its
+own transaction anyway), does not start another, and returns. Whatever is still running after the grace period is
+cancelled (`build_service_app`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -23,7 +28,8 @@ def every(
     job_name: str = name or str(getattr(work, "__name__", "job"))
 
     async def run(app: FastAPI) -> None:
-        while True:
+        stopping: asyncio.Event = app.state.stopping
+        while not stopping.is_set():
             try:
                 await work(app)
             except asyncio.CancelledError:
@@ -31,7 +37,13 @@ def every(
             except Exception:
                 # A failing run is logged and retried on the next tick; the job never dies silently.
                 log.exception("periodic job failed", extra={"job": job_name})
-            await asyncio.sleep(seconds)
+            await sleep_unless_stopping(stopping, seconds)
 
     run.__name__ = job_name
     return run
+
+
+async def sleep_unless_stopping(stopping: asyncio.Event, seconds: float) -> None:
+    """Wait `seconds`, or less if the process starts stopping meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), timeout=seconds)

@@ -28,6 +28,9 @@ class ServiceSettings(BaseSettings):
         default=None, description="SQLAlchemy async URL; default is an SQLite file under var/"
     )
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    shutdown_grace_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="On SIGTERM, how long running jobs may take to finish before cancelled"
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, le=64 * 1024 * 1024, description="Largest request body the service reads"
     )

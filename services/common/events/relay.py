@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from services.common.crashpoints import crash_point
 from services.common.db import Database
 from services.common.events.bus import EventBus, PublishFailed
 from services.common.events.store import Event
+from services.common.jobs import sleep_unless_stopping
 
 log = logging.getLogger("services.events.relay")
 
@@ -96,8 +98,10 @@ class Relay:
                 await lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._lock_key})
                 await lock_conn.commit()
 
-    async def run_forever(self, poll_seconds: float) -> None:
-        while True:
+    async def run_forever(self, poll_seconds: float, stopping: asyncio.Event | None = None) -> None:
+        """Deliver until `stopping` is set; a batch being delivered then is finished first."""
+        stopping = stopping or asyncio.Event()
+        while not stopping.is_set():
             try:
                 stats = await self.run_once()
             except asyncio.CancelledError:
@@ -107,7 +111,7 @@ class Relay:
                 stats = RelayStats()
             # A full batch means more may be waiting: go again at once.
             if stats.delivered + stats.retried + stats.dead < self.batch_size:
-                await asyncio.sleep(poll_seconds)
+                await sleep_unless_stopping(stopping, poll_seconds)
 
     async def _deliver_batch(self) -> RelayStats:
         t = self.table
@@ -217,8 +221,13 @@ async def _main(service: str) -> None:
     bus = build_bus(settings, source=service)
     relay = Relay(db, service_db.outbox.table, bus, source=service, max_attempts=settings.events_max_attempts)
     log.info("outbox relay started", extra={"source": service})
+    # SIGTERM (a deployment, `kill`): the batch being delivered is finished, then the process exits.
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
     try:
-        await relay.run_forever(settings.events_poll_seconds)
+        await relay.run_forever(settings.events_poll_seconds, stopping)
     finally:
         await bus.aclose()
         await db.dispose()

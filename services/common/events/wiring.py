@@ -88,7 +88,8 @@ async def consume_nats(
     assert settings.events_nats_url
     stream = stream or settings.events_nats_stream
     subject_prefix = subject_prefix or settings.events_subject_prefix
-    while True:
+    stopping: asyncio.Event = app.state.stopping
+    while not stopping.is_set():
         nc = None
         try:
             nc, js = await connect_jetstream(settings.events_nats_url, stream=stream, subject_prefix=subject_prefix)
@@ -103,7 +104,8 @@ async def consume_nats(
                     ack_wait=settings.events_nats_ack_wait_seconds,
                 ),
             )
-            while True:
+            # On shutdown the event in hand is applied and acked; no new one is fetched.
+            while not stopping.is_set():
                 try:
                     messages = await subscription.fetch(1, timeout=1)
                 except (FetchTimeoutError, TimeoutError):
