@@ -17,6 +17,7 @@ from services.orders.flash_sales import service as flash_service
 from services.orders.flash_sales.stock import FlashRuntime
 from services.orders.orders import repository as orders_repository
 from services.orders.orders import service as orders_service
+from services.orders.orders.models import OrderCancelReason
 from services.orders.payments import service as payments_service
 from services.orders.payments.schemas import RefundRunResult
 
@@ -32,7 +33,11 @@ async def cancel_expired_orders(db: Database, flash: FlashRuntime, *, batch: int
         try:
             async with db.sessionmaker() as session, session.begin():
                 if await orders_service.cancel_unpaid(
-                    session, order_id=order_id, actor=orders_service.SYSTEM, reason="payment_timeout", flash=flash
+                    session,
+                    order_id=order_id,
+                    actor=orders_service.SYSTEM,
+                    reason=OrderCancelReason.PAYMENT_TIMEOUT,
+                    flash=flash,
                 ):
                     cancelled += 1
         except Exception:

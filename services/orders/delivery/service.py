@@ -16,9 +16,10 @@ from services.common.auth import Principal
 from services.common.clock import utcnow
 from services.common.db import Database
 from services.common.pagination import Page, PageParams
+from services.orders.access import readable_batch
 from services.orders.delivery import repository
-from services.orders.delivery.exceptions import BatchAlreadyReceived, BatchNotFound, NotBatchLeader
-from services.orders.delivery.models import DeliveryBatch
+from services.orders.delivery.exceptions import BatchAlreadyReceived
+from services.orders.delivery.models import DeliveryBatch, DeliveryBatchStatus
 from services.orders.delivery.schemas import CutoffResult, DeliveryBatchRead, DeliveryBatchSummary, PickListItem
 from services.orders.orders import service as orders_service
 from services.orders.orders.exceptions import LeaderFilterForbidden
@@ -42,7 +43,7 @@ async def run_cutoff(db: Database, *, tz: ZoneInfo, cutoff: time, now: datetime 
     for leader_id in leader_ids:
         async with db.sessionmaker() as session, session.begin():
             batch = await repository.get_or_create_batch(session, leader_id=leader_id, cutoff_date=cutoff_date)
-            if batch.status != "in_transit":
+            if batch.status != DeliveryBatchStatus.IN_TRANSIT:
                 continue  # already delivered: late stragglers wait for the next cut-off's batch
             assert batch.id is not None
             order_ids = await repository.claim_orders(
@@ -62,10 +63,6 @@ async def run_cutoff(db: Database, *, tz: ZoneInfo, cutoff: time, now: datetime 
     return CutoffResult(cutoff_date=cutoff_date, cutoff_at=cutoff_at, batches=touched)
 
 
-def _can_see(batch: DeliveryBatch, user: Principal) -> bool:
-    return user.is_ops or (user.has("leader") and batch.leader_id == user.sub)
-
-
 async def _read(session: AsyncSession, batch: DeliveryBatch) -> DeliveryBatchRead:
     assert batch.id is not None
     return DeliveryBatchRead(
@@ -83,14 +80,16 @@ async def _read(session: AsyncSession, batch: DeliveryBatch) -> DeliveryBatchRea
 
 
 async def get_batch(session: AsyncSession, *, batch_id: int, user: Principal) -> DeliveryBatchRead:
-    batch = await repository.get_batch(session, batch_id)
-    if batch is None or not _can_see(batch, user):
-        raise BatchNotFound(f"Delivery batch {batch_id} does not exist")
-    return await _read(session, batch)
+    return await _read(session, await readable_batch(session, batch_id, user))
 
 
 async def list_batches(
-    session: AsyncSession, *, user: Principal, page: PageParams, leader_id: str | None, status: str | None
+    session: AsyncSession,
+    *,
+    user: Principal,
+    page: PageParams,
+    leader_id: str | None,
+    status: DeliveryBatchStatus | None,
 ) -> Page[DeliveryBatchSummary]:
     if not user.is_ops:
         if leader_id is not None and leader_id != user.sub:
@@ -104,11 +103,7 @@ async def list_batches(
 
 async def receive_batch(session: AsyncSession, *, batch_id: int, user: Principal) -> DeliveryBatchRead:
     """The leader confirms the goods arrived: the batch's paid orders become ready for pickup."""
-    batch = await repository.get_batch(session, batch_id)
-    if batch is None or not _can_see(batch, user):
-        raise BatchNotFound(f"Delivery batch {batch_id} does not exist")
-    if not (user.is_ops or batch.leader_id == user.sub):
-        raise NotBatchLeader()
+    await readable_batch(session, batch_id, user)
     if not await repository.mark_received(session, batch_id=batch_id, by=user.sub, now=utcnow()):
         raise BatchAlreadyReceived()
     for order_id in await repository.batch_order_ids(session, batch_id):

@@ -18,6 +18,7 @@ from services.common.errors import InvalidInput
 from services.common.pagination import Page, PageParams
 from services.orders.orders import repository as orders_repository
 from services.orders.orders import service as orders_service
+from services.orders.orders.models import RefundProviderStatus
 from services.orders.payment_provider import RefundProvider, signature_is_valid
 from services.orders.payments import repository
 from services.orders.payments.exceptions import (
@@ -26,7 +27,7 @@ from services.orders.payments.exceptions import (
     PaymentOrderNotFound,
     TransactionConflict,
 )
-from services.orders.payments.models import CAPTURED, REFUND_PENDING, Payment
+from services.orders.payments.models import Payment, PaymentStatus
 from services.orders.payments.schemas import PaymentNotification, PaymentRead, RefundRunResult
 
 log = logging.getLogger("services.orders.payments")
@@ -59,7 +60,10 @@ async def record_notification(
         raise AmountMismatch(f"Order {note.order_id} asks for {order.payable_fen} fen, {note.amount_fen} were paid")
 
     payment = Payment(
-        transaction_id=note.transaction_id, order_id=note.order_id, amount_fen=note.amount_fen, status=CAPTURED
+        transaction_id=note.transaction_id,
+        order_id=note.order_id,
+        amount_fen=note.amount_fen,
+        status=PaymentStatus.CAPTURED,
     )
     if not await repository.insert_payment(session, payment):
         # A parallel delivery of the same notification won the unique key; answer as it did.
@@ -69,7 +73,7 @@ async def record_notification(
     if not await orders_service.mark_paid(session, order=order, transaction_id=note.transaction_id):
         current = await orders_repository.get_order(session, note.order_id)
         state = current.status if current is not None else "gone"
-        payment.status = REFUND_PENDING
+        payment.status = PaymentStatus.REFUND_PENDING
         payment.note = f"order was {state} when the payment arrived"
         session.add(payment)
         await session.flush()
@@ -81,7 +85,7 @@ async def record_notification(
 
 
 async def list_payments(
-    session: AsyncSession, *, page: PageParams, status: str | None, order_id: int | None
+    session: AsyncSession, *, page: PageParams, status: PaymentStatus | None, order_id: int | None
 ) -> Page[PaymentRead]:
     rows = await repository.list_payments(
         session, limit=page.limit + 1, after_id=page.after_int(), status=status, order_id=order_id
@@ -104,7 +108,7 @@ async def send_pending_refunds(db: Database, provider: RefundProvider, *, limit:
         try:
             async with db.sessionmaker() as session:
                 payment = await repository.get_payment(session, payment_id)
-            if payment is None or payment.status != REFUND_PENDING:
+            if payment is None or payment.status != PaymentStatus.REFUND_PENDING:
                 continue
             provider_id = await provider.refund(
                 transaction_id=payment.transaction_id, amount_fen=payment.amount_fen, refund_key=f"payment:{payment_id}"
@@ -122,7 +126,7 @@ async def send_pending_refunds(db: Database, provider: RefundProvider, *, limit:
             async with db.sessionmaker() as session:
                 refund = await orders_repository.get_refund(session, refund_id)
                 payment = None if refund is None else await repository.captured_payment_of(session, refund.order_id)
-            if refund is None or refund.provider_status != "pending":
+            if refund is None or refund.provider_status != RefundProviderStatus.PENDING:
                 continue
             if payment is None:
                 raise RuntimeError(f"order {refund.order_id} has no captured payment to refund")
