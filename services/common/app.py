@@ -165,8 +165,8 @@ def from_app_state(attribute: str) -> Callable[[Request], Coroutine[Any, Any, An
     """A dependency returning `app.state.<attribute>` (settings, clients, providers that `create_app` put there and
     tests replace with fakes): `SettingsDep = Annotated[Settings, Depends(from_app_state("settings"))]`.
 
-    `async def` although nothing awaits: FastAPI runs a plain `def` dependency in its thread pool, a hop measured at
-    about 200 us per dependency and request, for an attribute read.
+    `async def` although nothing awaits: FastAPI runs a plain `def` dependency in its thread pool, a hop that costs
+    far more than the attribute read (bench/README.md).
     """
 
     async def read_app_state(request: Request) -> Any:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated
 
 import jwt
 from fastapi import Depends, Request
@@ -17,8 +18,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.common.errors import Forbidden, Unauthorized
 
-Role = Literal["customer", "leader", "ops", "service"]
-KNOWN_ROLES: frozenset[str] = frozenset({"customer", "leader", "ops", "service"})
+
+class Role(StrEnum):
+    CUSTOMER = "customer"
+    LEADER = "leader"
+    OPS = "ops"
+    SERVICE = "service"
+
+
+KNOWN_ROLES: frozenset[str] = frozenset(Role)
 
 
 class InvalidToken(Unauthorized):
@@ -40,6 +48,10 @@ class Principal:
 
     def has(self, *roles: str) -> bool:
         return any(r in self.roles for r in roles)
+
+    def is_leader_of(self, leader_id: str) -> bool:
+        """The caller is this leader (a leader's id is their user id)."""
+        return self.sub == leader_id and "leader" in self.roles
 
     @property
     def is_ops(self) -> bool:
@@ -100,10 +112,10 @@ def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     return check
 
 
-OpsUser = Annotated[Principal, Depends(require_roles("ops"))]
-CustomerUser = Annotated[Principal, Depends(require_roles("customer"))]
-LeaderUser = Annotated[Principal, Depends(require_roles("leader"))]
-ServiceUser = Annotated[Principal, Depends(require_roles("service"))]
+OpsUser = Annotated[Principal, Depends(require_roles(Role.OPS))]
+CustomerUser = Annotated[Principal, Depends(require_roles(Role.CUSTOMER))]
+LeaderUser = Annotated[Principal, Depends(require_roles(Role.LEADER))]
+ServiceUser = Annotated[Principal, Depends(require_roles(Role.SERVICE))]
 
 
 def service_token(*, source: str, secret: str, algorithm: str = "HS256", ttl_seconds: int = 300) -> str:

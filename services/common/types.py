@@ -47,8 +47,3 @@ def _reject_numbers(value: object) -> object:
 
 
 AwareDatetime = Annotated[datetime, BeforeValidator(_reject_numbers), AfterValidator(_require_aware)]
-
-
-def trimmed(max_length: int, min_length: int = 1) -> object:
-    """A string that is stripped of surrounding whitespace and then bounded."""
-    return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)

@@ -1,11 +1,11 @@
 """A lean HTTP/1.1 client for the gateway's upstream hop: pooled keep-alive connections parsed with httptools.
 
-Why not aiohttp: profiling the gateway under load (py-spy, stand-in upstream) put about 60% of its CPU in
-aiohttp's client (request and response objects, header multidicts, URL handling, timers, tracing hooks), against
-about 15% for the proxy itself. The hop only has to write bytes it already holds and hand back what comes in, so
-this client is an `asyncio.Protocol` per connection: the request head is one `b"".join`, a small body goes out in
-the same write, the response is parsed by httptools (C) and, when the whole answer arrives in one read (the usual
-case), the waiting request resumes once with the body already complete.
+Why not aiohttp: a general client's request and response objects, header multidicts, URL handling, timers and
+tracing hooks were most of the gateway's CPU (bench/README.md has the profile). The hop only has to write bytes it
+already holds and hand back what comes in, so this client is an `asyncio.Protocol` per connection: the request
+head is one `b"".join`, a small body goes out in the same write, the response is parsed by httptools (C) and, when
+the whole answer arrives in one read (the usual case), the waiting request resumes once with the body already
+complete.
 
 Failures map to the gateway's three upstream errors. What is deliberately not here: redirects, cookies, content
 decoding, proxies. TLS works (an `https://` upstream URL) but the service network is expected to be plain HTTP.

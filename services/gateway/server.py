@@ -1,9 +1,9 @@
 """The gateway's HTTP server protocol: uvicorn's httptools protocol, with each response head and body in one write.
 
 uvicorn writes the status line and headers in one `transport.write` and the body in another. On loopback each
-write is a syscall and a TCP segment the caller has to read: a native profile (py-spy --native) of the gateway
-under load put `write` at ~19% of its samples, two thirds of them uvicorn's two writes per response. Holding the
-head until the body follows (the proxy sends both back to back) makes it one write, one segment.
+write is a syscall and a TCP segment the caller has to read, a large share of the gateway's time under load
+(bench/README.md). Holding the head until the body follows (the proxy sends both back to back) makes it one
+write, one segment.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Clients that carry a request to an upstream service.
 
 Production uses `Http1Upstream`: one pool of keep-alive connections per upstream, built on `http1` (httptools and
-asyncio protocols), all pools sharing one connection limit. It replaced a pooled aiohttp session: on this
-machine the hop then cost the gateway about 60% less CPU per request (see `http1` for the profile).
+asyncio protocols), all pools sharing one connection limit (why not aiohttp: see `http1`).
 `HttpxUpstream` wraps any httpx transport, so tests run the gateway and stand-in services in one process with
 `httpx.ASGITransport`.
 

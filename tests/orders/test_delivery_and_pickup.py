@@ -101,7 +101,8 @@ async def test_single_order_arrives_by_its_leader_only(orders_client: httpx.Asyn
     order = await paid_order(orders_client, [(eggs, 1)])
     path = f"/api/v1/orders/{order['id']}/arrive"
     assert (await orders_client.post(path, headers=leader(OTHER_LEADER))).status_code == 404
-    assert (await orders_client.post(path, headers=customer())).status_code == 403
+    by_owner = await orders_client.post(path, headers=customer())
+    assert by_owner.status_code == 403 and by_owner.json()["code"] == "NOT_ORDER_LEADER"
     arrived = await orders_client.post(path, headers=leader())
     assert arrived.status_code == 200 and arrived.json()["status"] == "ready_for_pickup"
     assert (await orders_client.post(path, headers=OPS)).status_code == 409

@@ -158,6 +158,22 @@ async def test_only_owner_leader_and_ops_read_an_order(orders_client: httpx.Asyn
     assert (await orders_client.get(path, headers=OPS)).status_code == 200
 
 
+async def test_the_orders_leader_reads_it_but_may_not_cancel_it_and_a_stranger_cannot_tell_it_exists(
+    orders_client: httpx.AsyncClient,
+) -> None:
+    eggs = await create_product(orders_client, stock=10)
+    order = await new_order(orders_client, [(eggs, 1)])
+    path = f"/api/v1/orders/{order['id']}"
+    assert (await orders_client.get(path, headers=leader(LEADER))).status_code == 200
+
+    by_leader = await orders_client.post(f"{path}/cancel", headers=leader(LEADER))
+    assert by_leader.status_code == 403 and by_leader.json()["code"] == "NOT_ORDER_OWNER"
+    by_stranger = await orders_client.post(f"{path}/cancel", headers=leader(OTHER_LEADER))
+    assert by_stranger.status_code == 404 and by_stranger.json()["code"] == "ORDER_NOT_FOUND"
+    assert (await get_order(orders_client, order))["status"] == "pending_payment"
+    assert await product_stock(orders_client, eggs) == 9
+
+
 async def test_listing_filters_by_leader_and_status(orders_client: httpx.AsyncClient) -> None:
     eggs = await create_product(orders_client, stock=50)
     mine = await new_order(orders_client, [(eggs, 1)])

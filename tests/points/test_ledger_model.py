@@ -32,7 +32,7 @@ from services.points.holds.models import Hold, HoldStatus
 from services.points.ledger import service as ledger
 from services.points.ledger.exceptions import InsufficientPoints
 from services.points.ledger.jobs import expiry_job
-from services.points.ledger.models import Account, Entry, Lot
+from services.points.ledger.models import Account, Entry, Lot, PointsEntryKind
 from services.points.purchases import service as purchases
 from services.points.rules.schemas import Rules
 from services.points.rules.service import replace_rules
@@ -293,7 +293,7 @@ class LedgerMachine(RuleBasedStateMachine):
             assert not rows
             return
         assert (account.balance, account.held) == (balance, held)
-        expired = -sum(e.points for e in rows if e.kind == ledger.Kind.EXPIRE)
+        expired = -sum(e.points for e in rows if e.kind == PointsEntryKind.EXPIRE)
         assert account.balance + account.held == self.earned - self.spent - expired - self.reversed
         assert account.held == open_holds
         assert lots == max(account.balance, 0)

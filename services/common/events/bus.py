@@ -4,7 +4,7 @@
   that subscribes to its type, with a short-lived service token. No extra server to run.
 - `NatsBus` (at scale, `EVENTS_NATS_URL`): the relay publishes to JetStream subject `events.<type>` with the event id
   as `Nats-Msg-Id` (the stream drops a duplicate publish inside its window); each consuming service reads a durable
-  consumer with explicit acks (`services.common.nats_consumer`).
+  consumer with explicit acks (`services.common.events.wiring.consume_nats`).
 
 Either way delivery is at least once; the consumer's inbox makes the effect happen once.
 """

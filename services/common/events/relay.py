@@ -50,10 +50,6 @@ class RelayStats:
     waiting: int = 0
     errors: list[str] = field(default_factory=list)
 
-    @property
-    def busy(self) -> bool:
-        return bool(self.delivered or self.retried or self.dead)
-
 
 def backoff_seconds(attempts: int, *, base: float, cap: float) -> float:
     """Delay before retry number `attempts` (1, 2, 4, 8 ... times `base`, at most `cap`)."""

@@ -1,15 +1,46 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Integer, UniqueConstraint
 from sqlmodel import Field
 
 from services.common.db import UTCDateTime, timestamp_field
+from services.common.sql import enum_field
 from services.leaders.db import LeadersBase
 
 #: SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT for the big ledger table.
 _BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class CommissionRuleScope(StrEnum):
+    """What a rule applies to; a line takes the first match in the order product → level → default."""
+
+    DEFAULT = "default"
+    LEVEL = "level"
+    PRODUCT = "product"
+
+
+class CommissionRuleMode(StrEnum):
+    PERCENTAGE = "percentage"  # rate_bp of what was paid for the line, rounded down
+    PER_ITEM = "per_item"  # amount_fen for each unit
+
+
+class CommissionAccrualState(StrEnum):
+    """pending until the freeze after pickup has passed, then available (settled): which balance it sits in."""
+
+    PENDING = "pending"
+    AVAILABLE = "available"
+
+
+class CommissionEntryKind(StrEnum):
+    ACCRUAL = "accrual"  # + pending: a paid order line
+    SETTLEMENT = "settlement"  # pending → available after the freeze
+    REVERSAL = "reversal"  # - pending or available: a refunded line
+    WITHDRAWAL = "withdrawal"  # available → in withdrawal: a leader asked to be paid
+    WITHDRAWAL_RETURNED = "withdrawal_returned"  # in withdrawal → available: ops rejected it
+    WITHDRAWAL_PAID = "withdrawal_paid"  # in withdrawal → withdrawn: paid out to the leader
 
 
 class CommissionRule(LeadersBase, table=True):
@@ -23,10 +54,10 @@ class CommissionRule(LeadersBase, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    scope: str = Field(max_length=16)
+    scope: CommissionRuleScope = enum_field(CommissionRuleScope, max_length=16)
     level: str | None = Field(default=None, max_length=32)
     product_id: int | None = Field(default=None, sa_type=BigInteger)
-    mode: str = Field(max_length=16)
+    mode: CommissionRuleMode = enum_field(CommissionRuleMode, max_length=16)
     rate_bp: int | None = None
     amount_fen: int | None = Field(default=None, sa_type=BigInteger)
     effective_from: datetime = Field(sa_type=UTCDateTime)
@@ -75,15 +106,17 @@ class CommissionAccrual(LeadersBase, table=True):
     quantity: int
     base_fen: int = Field(sa_type=BigInteger)  # what was paid for the line
     rule_id: int | None = None
-    rule_scope: str | None = Field(default=None, max_length=16)
-    mode: str | None = Field(default=None, max_length=16)
+    rule_scope: CommissionRuleScope | None = enum_field(CommissionRuleScope, max_length=16, default=None)
+    mode: CommissionRuleMode | None = enum_field(CommissionRuleMode, max_length=16, default=None)
     rate_bp: int | None = None
     per_item_fen: int | None = Field(default=None, sa_type=BigInteger)
     level: str | None = Field(default=None, max_length=32)
     commission_fen: int = Field(sa_type=BigInteger)
     reversed_quantity: int = 0
     reversed_fen: int = Field(default=0, sa_type=BigInteger)
-    state: str = Field(default="pending", max_length=16)
+    state: CommissionAccrualState = enum_field(
+        CommissionAccrualState, max_length=16, default=CommissionAccrualState.PENDING
+    )
     paid_at: datetime = Field(sa_type=UTCDateTime)
     picked_up_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     settled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -102,7 +135,7 @@ class CommissionReversal(LeadersBase, table=True):
     line_id: int = Field(sa_type=BigInteger)
     quantity: int
     amount_fen: int = Field(sa_type=BigInteger)
-    source: str = Field(max_length=16)  # pending or available
+    source: CommissionAccrualState = enum_field(CommissionAccrualState, max_length=16)  # the balance it came off
     created_at: datetime = timestamp_field()
 
 
@@ -126,7 +159,7 @@ class CommissionEntry(LeadersBase, table=True):
 
     id: int | None = Field(default=None, sa_column=Column(_BIG_ID, primary_key=True, autoincrement=True))
     leader_id: str = Field(max_length=64)
-    kind: str = Field(max_length=24)
+    kind: CommissionEntryKind = enum_field(CommissionEntryKind, max_length=24)
     amount_fen: int = Field(sa_type=BigInteger)
     pending_delta_fen: int = Field(sa_type=BigInteger)
     available_delta_fen: int = Field(sa_type=BigInteger)

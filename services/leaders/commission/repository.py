@@ -13,16 +13,19 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.sql import insert_once
 from services.leaders.commission.models import (
     CommissionAccount,
     CommissionAccrual,
+    CommissionAccrualState,
     CommissionEntry,
+    CommissionEntryKind,
     CommissionReversal,
     CommissionRule,
+    CommissionRuleScope,
     LeaderOrder,
 )
 
@@ -56,11 +59,16 @@ async def candidate_rules(
     session: AsyncSession, *, at: datetime, level: str | None, product_ids: Sequence[int]
 ) -> Sequence[CommissionRule]:
     """Every rule in effect at `at` that could match a line of these products for a leader of this level."""
-    scopes = [col(CommissionRule.scope) == "default"]
+    scopes = [col(CommissionRule.scope) == CommissionRuleScope.DEFAULT]
     if level is not None:
-        scopes.append(and_(col(CommissionRule.scope) == "level", col(CommissionRule.level) == level))
+        scopes.append(and_(col(CommissionRule.scope) == CommissionRuleScope.LEVEL, col(CommissionRule.level) == level))
     if product_ids:
-        scopes.append(and_(col(CommissionRule.scope) == "product", col(CommissionRule.product_id).in_(product_ids)))
+        scopes.append(
+            and_(
+                col(CommissionRule.scope) == CommissionRuleScope.PRODUCT,
+                col(CommissionRule.product_id).in_(product_ids),
+            )
+        )
     query = select(CommissionRule).where(col(CommissionRule.effective_from) <= at, or_(*scopes))
     return (await session.exec(query)).all()
 
@@ -75,19 +83,14 @@ async def get_account(session: AsyncSession, leader_id: str) -> CommissionAccoun
 async def ensure_account(session: AsyncSession, leader_id: str) -> None:
     if await session.get(CommissionAccount, leader_id) is not None:
         return
-    try:
-        async with session.begin_nested():
-            session.add(CommissionAccount(leader_id=leader_id))
-            await session.flush()
-    except IntegrityError:
-        pass  # created concurrently: exactly what we wanted
+    await insert_once(session, CommissionAccount(leader_id=leader_id), conflict_columns=("leader_id",))
 
 
 async def post_entry(
     session: AsyncSession,
     *,
     leader_id: str,
-    kind: str,
+    kind: CommissionEntryKind,
     amount_fen: int,
     movement: Movement,
     ref: str,
@@ -148,7 +151,7 @@ async def post_entry(
 
 
 async def list_entries(
-    session: AsyncSession, leader_id: str, *, limit: int, before_id: int | None, kind: str | None
+    session: AsyncSession, leader_id: str, *, limit: int, before_id: int | None, kind: CommissionEntryKind | None
 ) -> Sequence[CommissionEntry]:
     query = (
         select(CommissionEntry)
@@ -172,7 +175,10 @@ async def count_effects(session: AsyncSession, order_ids: Sequence[int]) -> Sequ
             col(CommissionEntry.refund_id),
             func.count(),
         )
-        .where(col(CommissionEntry.order_id).in_(order_ids), col(CommissionEntry.kind).in_(["accrual", "reversal"]))
+        .where(
+            col(CommissionEntry.order_id).in_(order_ids),
+            col(CommissionEntry.kind).in_([CommissionEntryKind.ACCRUAL, CommissionEntryKind.REVERSAL]),
+        )
         .group_by(
             col(CommissionEntry.order_id),
             col(CommissionEntry.line_id),
@@ -190,10 +196,6 @@ async def get_accrual_by_line(session: AsyncSession, line_id: int) -> Commission
         select(CommissionAccrual).where(CommissionAccrual.line_id == line_id).execution_options(populate_existing=True)
     )
     return (await session.exec(query)).one_or_none()
-
-
-async def get_accrual(session: AsyncSession, accrual_id: int) -> CommissionAccrual | None:
-    return await session.get(CommissionAccrual, accrual_id, populate_existing=True)
 
 
 async def insert_accrual(session: AsyncSession, accrual: CommissionAccrual) -> CommissionAccrual:
@@ -224,7 +226,7 @@ async def due_accrual_ids(
     query = (
         select(CommissionAccrual.id)
         .where(
-            CommissionAccrual.state == "pending",
+            CommissionAccrual.state == CommissionAccrualState.PENDING,
             col(CommissionAccrual.picked_up_at) < picked_up_before,
             col(CommissionAccrual.id) > after_id,
         )
@@ -241,8 +243,8 @@ async def mark_settled(session: AsyncSession, accrual_id: int, *, at: datetime) 
     row = (
         await session.exec(
             update(accrual)
-            .where(col(accrual.id) == accrual_id, col(accrual.state) == "pending")
-            .values(state="available", settled_at=at)
+            .where(col(accrual.id) == accrual_id, col(accrual.state) == CommissionAccrualState.PENDING)
+            .values(state=CommissionAccrualState.AVAILABLE, settled_at=at)
             .returning(
                 col(accrual.leader_id),
                 col(accrual.commission_fen) - col(accrual.reversed_fen),
@@ -258,7 +260,13 @@ async def mark_settled(session: AsyncSession, accrual_id: int, *, at: datetime) 
 
 
 async def record_reversed(
-    session: AsyncSession, accrual_id: int, *, seen_quantity: int, seen_state: str, quantity: int, fen: int
+    session: AsyncSession,
+    accrual_id: int,
+    *,
+    seen_quantity: int,
+    seen_state: CommissionAccrualState,
+    quantity: int,
+    fen: int,
 ) -> bool:
     """Add a reversal to the accrual, guarded on what was read (so a parallel settlement or refund is never lost)."""
     accrual = CommissionAccrual
@@ -291,13 +299,8 @@ async def insert_reversal(session: AsyncSession, reversal: CommissionReversal) -
 
 
 async def insert_order_fact(session: AsyncSession, fact: LeaderOrder) -> bool:
-    try:
-        async with session.begin_nested():
-            session.add(fact)
-            await session.flush()
-    except IntegrityError:
-        return False
-    return True
+    """False when the order's facts were recorded before (a redelivered event)."""
+    return await insert_once(session, fact, conflict_columns=("order_id",))
 
 
 async def mark_order_picked_up(session: AsyncSession, order_id: int, *, at: datetime) -> None:

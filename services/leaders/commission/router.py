@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from starlette.responses import Response, StreamingResponse
@@ -13,9 +13,9 @@ from services.common.pagination import InvalidCursor, Page, PageDep
 from services.leaders.access import NotYourLeaderAccount
 from services.leaders.commission import jobs, service, statements
 from services.leaders.commission.exceptions import CommissionAccountNotFound, InvalidPeriod
+from services.leaders.commission.models import CommissionEntryKind
 from services.leaders.commission.schemas import (
     Balance,
-    EntryKind,
     EntryRead,
     ReconciliationRequest,
     ReconciliationResult,
@@ -24,6 +24,7 @@ from services.leaders.commission.schemas import (
     RuleRead,
     SettlementResult,
     Statement,
+    StatementFormat,
 )
 from services.leaders.deps import DatabaseDep, LeaderIdPath, SettingsDep
 from services.leaders.levels.exceptions import LevelNotFound
@@ -89,7 +90,7 @@ async def list_entries(
     session: SessionDep,
     user: CurrentUser,
     page: PageDep,
-    kind: Annotated[EntryKind | None, Query()] = None,
+    kind: Annotated[CommissionEntryKind | None, Query()] = None,
 ) -> Page[EntryRead]:
     return await service.list_entries(session, user=user, leader_id=leader_id, page=page, kind=kind)
 
@@ -111,13 +112,13 @@ async def get_statement(
     page: PageDep,
     settings: SettingsDep,
     db: DatabaseDep,
-    format: Annotated[Literal["json", "csv"], Query(description="`csv`: every line of the month")] = "json",
+    format: Annotated[StatementFormat, Query(description="`csv`: every line of the month")] = StatementFormat.JSON,
 ) -> Statement | Response:
     """Lines are paginated in JSON (`limit`, `cursor`); the CSV holds all of them, UTF-8 with BOM, yuan beside fen."""
     statement = await statements.get_statement(
         session, user=user, leader_id=leader_id, period=period, tz=settings.tz, page=page
     )
-    if format == "json":
+    if format == StatementFormat.JSON:
         return statement
     return StreamingResponse(
         statements.statement_csv(db, statement=statement, tz=settings.tz),

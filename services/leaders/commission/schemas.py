@@ -1,15 +1,30 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from services.common.types import AwareDatetime, BasisPoints, Fen, Id
+from services.leaders.commission.models import (
+    CommissionAccrualState,
+    CommissionEntryKind,
+    CommissionRuleMode,
+    CommissionRuleScope,
+)
 
-RuleScope = Literal["default", "level", "product"]
-RuleMode = Literal["percentage", "per_item"]
-EntryKind = Literal["accrual", "settlement", "reversal", "withdrawal", "withdrawal_returned", "withdrawal_paid"]
+
+class CommissionRuleState(StrEnum):
+    """Whether a rule is in force now or starts later."""
+
+    CURRENT = "current"
+    SCHEDULED = "scheduled"
+
+
+class StatementFormat(StrEnum):
+    JSON = "json"
+    CSV = "csv"
 
 
 class RuleCreate(BaseModel):
@@ -18,23 +33,23 @@ class RuleCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    scope: RuleScope
+    scope: CommissionRuleScope
     level: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)] | None = None
     product_id: Id | None = None
-    mode: RuleMode
+    mode: CommissionRuleMode
     rate_bp: BasisPoints | None = None
     amount_fen: Fen | None = None
     effective_from: AwareDatetime | None = Field(default=None, description="Default: now")
 
     @model_validator(mode="after")
     def _fields_match_scope_and_mode(self) -> RuleCreate:
-        if (self.scope == "level") != (self.level is not None):
+        if (self.scope == CommissionRuleScope.LEVEL) != (self.level is not None):
             raise ValueError("level is required for scope 'level' and only allowed there")
-        if (self.scope == "product") != (self.product_id is not None):
+        if (self.scope == CommissionRuleScope.PRODUCT) != (self.product_id is not None):
             raise ValueError("product_id is required for scope 'product' and only allowed there")
-        if (self.mode == "percentage") != (self.rate_bp is not None):
+        if (self.mode == CommissionRuleMode.PERCENTAGE) != (self.rate_bp is not None):
             raise ValueError("rate_bp is required for mode 'percentage' and only allowed there")
-        if (self.mode == "per_item") != (self.amount_fen is not None):
+        if (self.mode == CommissionRuleMode.PER_ITEM) != (self.amount_fen is not None):
             raise ValueError("amount_fen is required for mode 'per_item' and only allowed there")
         return self
 
@@ -43,10 +58,10 @@ class RuleRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    scope: RuleScope
+    scope: CommissionRuleScope
     level: str | None
     product_id: int | None
-    mode: RuleMode
+    mode: CommissionRuleMode
     rate_bp: int | None
     amount_fen: int | None
     effective_from: datetime
@@ -55,7 +70,7 @@ class RuleRead(BaseModel):
 
 
 class RuleListItem(RuleRead):
-    state: Literal["current", "scheduled"]
+    state: CommissionRuleState
 
 
 class RuleList(BaseModel):
@@ -78,7 +93,7 @@ class EntryRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    kind: EntryKind
+    kind: CommissionEntryKind
     amount_fen: int
     pending_delta_fen: int
     available_delta_fen: int
@@ -128,7 +143,7 @@ class StatementLine(BaseModel):
     entry_id: int
     at: datetime
     date: str = Field(description="Local date in the business time zone")
-    kind: EntryKind
+    kind: CommissionEntryKind
     order_id: int | None
     line_id: int | None
     refund_id: int | None
@@ -138,7 +153,7 @@ class StatementLine(BaseModel):
     base_fen: int | None
     rule: str | None = Field(description="The rule the accrual used, e.g. 'product:percentage:1000bp'")
     amount_fen: int
-    state: str | None = Field(description="The accrual's state now (pending/available), for commission lines")
+    state: CommissionAccrualState | None = Field(description="The accrual's state now, for commission lines")
 
 
 class StatementLines(BaseModel):

@@ -20,10 +20,20 @@ from services.common.pagination import Page, PageParams
 from services.leaders.access import ensure_leader_or_ops
 from services.leaders.commission import repository
 from services.leaders.commission.exceptions import AccrualNotYetRecorded, CommissionAccountNotFound
-from services.leaders.commission.models import CommissionAccrual, CommissionReversal, CommissionRule, LeaderOrder
+from services.leaders.commission.models import (
+    CommissionAccrual,
+    CommissionAccrualState,
+    CommissionEntryKind,
+    CommissionReversal,
+    CommissionRule,
+    CommissionRuleMode,
+    CommissionRuleScope,
+    LeaderOrder,
+)
 from services.leaders.commission.repository import Movement
 from services.leaders.commission.schemas import (
     Balance,
+    CommissionRuleState,
     EntryRead,
     OrderCommissionCounts,
     ReconciliationResult,
@@ -36,7 +46,8 @@ from services.leaders.levels import repository as levels_repository
 from services.leaders.levels.exceptions import LevelNotFound
 from services.leaders.profiles import repository as profiles_repository
 
-_SCOPE_PRECEDENCE = ("product", "level", "default")
+_SCOPE_PRECEDENCE = (CommissionRuleScope.PRODUCT, CommissionRuleScope.LEVEL, CommissionRuleScope.DEFAULT)
+RuleKey = tuple[CommissionRuleScope, str | None, int | None]
 
 
 # --- rules -------------------------------------------------------------------------------------------------------
@@ -54,15 +65,13 @@ async def create_rule(session: AsyncSession, *, data: RuleCreate, created_by: st
     return RuleRead.model_validate(await repository.insert_rule(session, rule))
 
 
-def _rule_key(rule: CommissionRule) -> tuple[str, str | None, int | None]:
+def _rule_key(rule: CommissionRule) -> RuleKey:
     return rule.scope, rule.level, rule.product_id
 
 
-def rules_in_effect(
-    rules: Sequence[CommissionRule], at: datetime
-) -> dict[tuple[str, str | None, int | None], CommissionRule]:
+def rules_in_effect(rules: Sequence[CommissionRule], at: datetime) -> dict[RuleKey, CommissionRule]:
     """Per scope key, the latest rule that had started at `at` (a later rule replaces an earlier one)."""
-    current: dict[tuple[str, str | None, int | None], CommissionRule] = {}
+    current: dict[RuleKey, CommissionRule] = {}
     for rule in rules:
         if rule.effective_from > at:
             continue
@@ -76,10 +85,13 @@ async def list_rules(session: AsyncSession, *, now: datetime) -> RuleList:
     """The rules in effect now, then those scheduled to start later."""
     rules = await repository.list_rules(session)
     current = rules_in_effect(rules, now)
-    items = [RuleListItem(**RuleRead.model_validate(r).model_dump(), state="current") for r in current.values()]
+    items = [
+        RuleListItem(**RuleRead.model_validate(r).model_dump(), state=CommissionRuleState.CURRENT)
+        for r in current.values()
+    ]
     items.sort(key=lambda r: (_SCOPE_PRECEDENCE.index(r.scope), r.level or "", r.product_id or 0))
     items += [
-        RuleListItem(**RuleRead.model_validate(r).model_dump(), state="scheduled")
+        RuleListItem(**RuleRead.model_validate(r).model_dump(), state=CommissionRuleState.SCHEDULED)
         for r in rules
         if r.effective_from > now
     ]
@@ -87,11 +99,16 @@ async def list_rules(session: AsyncSession, *, now: datetime) -> RuleList:
 
 
 def matching_rule(
-    current: dict[tuple[str, str | None, int | None], CommissionRule], *, product_id: int, level: str | None
+    current: dict[RuleKey, CommissionRule], *, product_id: int, level: str | None
 ) -> CommissionRule | None:
     """The first match in the order product → leader level → default."""
-    for key in (("product", None, product_id), ("level", level, None), ("default", None, None)):
-        if key[0] == "level" and level is None:
+    keys: list[RuleKey] = [
+        (CommissionRuleScope.PRODUCT, None, product_id),
+        (CommissionRuleScope.LEVEL, level, None),
+        (CommissionRuleScope.DEFAULT, None, None),
+    ]
+    for key in keys:
+        if key[0] == CommissionRuleScope.LEVEL and level is None:
             continue
         rule = current.get(key)
         if rule is not None:
@@ -102,7 +119,7 @@ def matching_rule(
 def commission_for(rule: CommissionRule | None, *, paid_fen: int, quantity: int) -> int:
     if rule is None:
         return 0
-    if rule.mode == "percentage":
+    if rule.mode == CommissionRuleMode.PERCENTAGE:
         assert rule.rate_bp is not None
         return paid_fen * rule.rate_bp // 10_000  # rounds down per line
     assert rule.amount_fen is not None
@@ -163,7 +180,7 @@ async def accrue_order(session: AsyncSession, *, order: OrderPaid, now: datetime
         await repository.post_entry(
             session,
             leader_id=order.leader_id,
-            kind="accrual",
+            kind=CommissionEntryKind.ACCRUAL,
             amount_fen=commission,
             movement=Movement(pending=commission),
             accrued_fen=commission,
@@ -204,7 +221,7 @@ async def settle_accrual(session: AsyncSession, *, accrual_id: int, now: datetim
     await repository.post_entry(
         session,
         leader_id=leader_id,
-        kind="settlement",
+        kind=CommissionEntryKind.SETTLEMENT,
         amount_fen=remaining,
         movement=Movement(pending=-remaining, available=remaining),
         ref=f"settlement:{accrual_id}",
@@ -266,11 +283,11 @@ async def _reverse_line(
             created_at=now,
         ),
     )
-    movement = Movement(pending=-amount) if source == "pending" else Movement(available=-amount)
+    movement = Movement(pending=-amount) if source == CommissionAccrualState.PENDING else Movement(available=-amount)
     await repository.post_entry(
         session,
         leader_id=accrual.leader_id,
-        kind="reversal",
+        kind=CommissionEntryKind.REVERSAL,
         amount_fen=-amount,
         movement=movement,
         reversed_fen=amount,
@@ -305,7 +322,7 @@ async def get_balance(session: AsyncSession, *, user: Principal, leader_id: str)
 
 
 async def list_entries(
-    session: AsyncSession, *, user: Principal, leader_id: str, page: PageParams, kind: str | None
+    session: AsyncSession, *, user: Principal, leader_id: str, page: PageParams, kind: CommissionEntryKind | None
 ) -> Page[EntryRead]:
     ensure_leader_or_ops(user, leader_id)
     if await repository.get_account(session, leader_id) is None:

@@ -27,7 +27,13 @@ from services.common.pagination import InvalidCursor, PageParams, encode_cursor
 from services.leaders.access import ensure_leader_or_ops
 from services.leaders.commission import repository
 from services.leaders.commission.exceptions import CommissionAccountNotFound, InvalidPeriod
-from services.leaders.commission.models import CommissionAccrual, CommissionEntry, CommissionReversal
+from services.leaders.commission.models import (
+    CommissionAccrual,
+    CommissionEntry,
+    CommissionEntryKind,
+    CommissionReversal,
+    CommissionRuleMode,
+)
 from services.leaders.commission.schemas import Statement, StatementBalances, StatementLine, StatementLines
 
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -130,13 +136,17 @@ def _rule_label(accrual: CommissionAccrual | None) -> str | None:
         return None
     if accrual.mode is None:
         return "none"
-    value = f"{accrual.rate_bp}bp" if accrual.mode == "percentage" else f"{accrual.per_item_fen}fen/item"
+    value = (
+        f"{accrual.rate_bp}bp" if accrual.mode == CommissionRuleMode.PERCENTAGE else f"{accrual.per_item_fen}fen/item"
+    )
     return f"{accrual.rule_scope}:{accrual.mode}:{value}"
 
 
 def _line(row: Any, tz: ZoneInfo) -> StatementLine:
     entry, accrual, reversed_quantity = row
-    quantity = reversed_quantity if entry.kind == "reversal" else (accrual.quantity if accrual else None)
+    quantity = (
+        reversed_quantity if entry.kind == CommissionEntryKind.REVERSAL else (accrual.quantity if accrual else None)
+    )
     return StatementLine(
         entry_id=entry.id,
         at=entry.created_at,
@@ -189,10 +199,10 @@ async def get_statement(
         period=month.label,
         timezone=str(tz),
         sales_fen=totals["sales"],
-        accrued_fen=totals.get("accrual", 0),
-        reversed_fen=-totals.get("reversal", 0),
-        settled_fen=totals.get("settlement", 0),
-        withdrawn_fen=totals.get("withdrawal_paid", 0),
+        accrued_fen=totals.get(CommissionEntryKind.ACCRUAL, 0),
+        reversed_fen=-totals.get(CommissionEntryKind.REVERSAL, 0),
+        settled_fen=totals.get(CommissionEntryKind.SETTLEMENT, 0),
+        withdrawn_fen=totals.get(CommissionEntryKind.WITHDRAWAL_PAID, 0),
         opening=await _balances_before(session, leader_id, month.start),
         closing=await _balances_before(session, leader_id, month.end),
         lines=StatementLines(items=[_line(r, tz) for r in rows], next_cursor=next_cursor),

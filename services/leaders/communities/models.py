@@ -1,12 +1,27 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Index
 from sqlmodel import Field
 
 from services.common.db import timestamp_field
+from services.common.sql import enum_field
 from services.leaders.db import LeadersBase
+
+
+class MembershipAction(StrEnum):
+    JOINED = "joined"
+    LEFT = "left"
+
+
+class MembershipChangeReason(StrEnum):
+    """Why a customer joined or left: a first join, a switch between communities (one left, one joined), a leave."""
+
+    JOIN = "join"
+    SWITCH = "switch"
+    LEAVE = "leave"
 
 
 class Membership(LeadersBase, table=True):
@@ -34,6 +49,6 @@ class MembershipEvent(LeadersBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     customer_id: str = Field(max_length=64)
     leader_id: str = Field(max_length=64)
-    action: str = Field(max_length=8)
-    reason: str = Field(max_length=16)  # join, switch, leave
+    action: MembershipAction = enum_field(MembershipAction, max_length=8)
+    reason: MembershipChangeReason = enum_field(MembershipChangeReason, max_length=16)
     at: datetime = timestamp_field()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.sql import insert_once
 from services.leaders.communities.models import Membership, MembershipEvent
 
 
@@ -19,13 +19,7 @@ async def get_membership(session: AsyncSession, customer_id: str) -> Membership 
 
 async def insert_membership(session: AsyncSession, membership: Membership) -> bool:
     """False when the customer is (concurrently) already in a community: one at a time, by the unique key."""
-    try:
-        async with session.begin_nested():
-            session.add(membership)
-            await session.flush()
-    except IntegrityError:
-        return False
-    return True
+    return await insert_once(session, membership, conflict_columns=("customer_id",))
 
 
 async def delete_membership(session: AsyncSession, membership: Membership) -> bool:

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
+
+from services.leaders.communities.models import MembershipAction, MembershipChangeReason
 
 
 class MemberRead(BaseModel):
@@ -24,6 +25,6 @@ class MembershipEventRead(BaseModel):
     id: int
     customer_id: str
     leader_id: str
-    action: Literal["joined", "left"]
-    reason: Literal["join", "switch", "leave"]
+    action: MembershipAction
+    reason: MembershipChangeReason
     at: datetime

@@ -19,11 +19,17 @@ from services.leaders.communities.exceptions import (
     NotAMember,
     SwitchingNotAllowed,
 )
-from services.leaders.communities.models import Membership, MembershipEvent
+from services.leaders.communities.models import (
+    Membership,
+    MembershipAction,
+    MembershipChangeReason,
+    MembershipEvent,
+)
 from services.leaders.communities.schemas import JoinResult, MemberRead, MembershipEventRead
 from services.leaders.db import outbox
 from services.leaders.profiles import service as profiles_service
 from services.leaders.profiles.exceptions import LeaderSuspended
+from services.leaders.profiles.models import LeaderStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +49,13 @@ def _ensure_unlocked(membership: Membership, rules: SwitchingRules, now: datetim
 
 
 async def _record(
-    session: AsyncSession, *, customer_id: str, leader_id: str, action: str, reason: str, at: datetime
+    session: AsyncSession,
+    *,
+    customer_id: str,
+    leader_id: str,
+    action: MembershipAction,
+    reason: MembershipChangeReason,
+    at: datetime,
 ) -> None:
     await repository.insert_event(
         session, MembershipEvent(customer_id=customer_id, leader_id=leader_id, action=action, reason=reason, at=at)
@@ -51,7 +63,7 @@ async def _record(
     payload = MemberChanged(leader_id=leader_id, customer_id=customer_id, at=at)
     await outbox.record(
         session,
-        type=LEADER_MEMBER_JOINED if action == "joined" else LEADER_MEMBER_LEFT,
+        type=LEADER_MEMBER_JOINED if action == MembershipAction.JOINED else LEADER_MEMBER_LEFT,
         aggregate=f"member:{customer_id}",
         data=payload.model_dump(mode="json"),
     )
@@ -65,7 +77,7 @@ async def join(
     current = await repository.get_membership(session, customer_id)
     if current is not None and current.leader_id == leader_id:
         return JoinResult.model_validate(current)  # already here: joining again changes nothing
-    if leader.status != "active":
+    if leader.status != LeaderStatus.ACTIVE:
         raise LeaderSuspended(f"Leader {leader_id} is suspended and takes no new members")
     switched_from = None
     if current is not None:
@@ -75,7 +87,12 @@ async def join(
         if not await repository.delete_membership(session, current):
             raise MembershipChangedConcurrently("Your membership changed while switching")
         await _record(
-            session, customer_id=customer_id, leader_id=current.leader_id, action="left", reason="switch", at=now
+            session,
+            customer_id=customer_id,
+            leader_id=current.leader_id,
+            action=MembershipAction.LEFT,
+            reason=MembershipChangeReason.SWITCH,
+            at=now,
         )
         switched_from = current.leader_id
     membership = Membership(customer_id=customer_id, leader_id=leader_id, joined_at=now)
@@ -85,8 +102,8 @@ async def join(
         session,
         customer_id=customer_id,
         leader_id=leader_id,
-        action="joined",
-        reason="switch" if switched_from else "join",
+        action=MembershipAction.JOINED,
+        reason=MembershipChangeReason.SWITCH if switched_from else MembershipChangeReason.JOIN,
         at=now,
     )
     return JoinResult(customer_id=customer_id, leader_id=leader_id, joined_at=now, switched_from=switched_from)
@@ -101,7 +118,14 @@ async def leave(
     _ensure_unlocked(current, rules, now)
     if not await repository.delete_membership(session, current):
         raise MembershipChangedConcurrently("Your membership changed while leaving")
-    await _record(session, customer_id=customer_id, leader_id=leader_id, action="left", reason="leave", at=now)
+    await _record(
+        session,
+        customer_id=customer_id,
+        leader_id=leader_id,
+        action=MembershipAction.LEFT,
+        reason=MembershipChangeReason.LEAVE,
+        at=now,
+    )
 
 
 async def list_members(session: AsyncSession, *, user: Principal, leader_id: str, page: PageParams) -> Page[MemberRead]:

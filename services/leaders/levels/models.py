@@ -1,12 +1,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, CheckConstraint, Index
 from sqlmodel import Field
 
 from services.common.db import UTCDateTime, timestamp_field
+from services.common.sql import enum_field
 from services.leaders.db import LeadersBase
+
+
+class LevelChangeDirection(StrEnum):
+    PROMOTED = "promoted"  # by the level evaluation, to a higher rank
+    DEMOTED = "demoted"  # by the level evaluation, to a lower rank or none
+    SET = "set"  # by ops, or at approval
 
 
 class Level(LeadersBase, table=True):
@@ -38,7 +46,7 @@ class LevelChange(LeadersBase, table=True):
     leader_id: str = Field(max_length=64)
     from_level: str | None = Field(default=None, max_length=32)
     to_level: str | None = Field(default=None, max_length=32)
-    direction: str = Field(max_length=16)  # promoted, demoted, set
+    direction: LevelChangeDirection = enum_field(LevelChangeDirection, max_length=16)
     sales_fen: int | None = Field(default=None, sa_type=BigInteger)
     completed_orders: int | None = None
     window_start: datetime | None = Field(default=None, sa_type=UTCDateTime)

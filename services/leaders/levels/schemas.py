@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.common.types import BasisPoints, Fen
+from services.leaders.levels.models import LevelChangeDirection
 
 LevelCodePath = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 
@@ -42,7 +43,7 @@ class LevelChangeRead(BaseModel):
     leader_id: str
     from_level: str | None
     to_level: str | None
-    direction: Literal["promoted", "demoted", "set"]
+    direction: LevelChangeDirection
     sales_fen: int | None
     completed_orders: int | None
     window_start: datetime | None

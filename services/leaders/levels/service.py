@@ -12,10 +12,11 @@ from services.common.auth import Principal
 from services.common.pagination import Page, PageParams
 from services.leaders.access import ensure_leader_or_ops
 from services.leaders.commission import service as commission_service
+from services.leaders.commission.models import CommissionRuleMode, CommissionRuleScope
 from services.leaders.commission.schemas import RuleCreate
 from services.leaders.levels import repository
 from services.leaders.levels.exceptions import LevelRankTaken
-from services.leaders.levels.models import Level, LevelChange
+from services.leaders.levels.models import Level, LevelChange, LevelChangeDirection
 from services.leaders.levels.schemas import LevelChangeRead, LevelRead, LevelWrite
 from services.leaders.profiles import service as profiles_service
 from services.leaders.profiles.exceptions import ConcurrentLeaderChange
@@ -39,7 +40,9 @@ async def put_level(session: AsyncSession, *, code: str, data: LevelWrite, chang
     if data.rate_bp is not None and data.rate_bp != previous_rate:
         await commission_service.create_rule(
             session,
-            data=RuleCreate(scope="level", level=code, mode="percentage", rate_bp=data.rate_bp),
+            data=RuleCreate(
+                scope=CommissionRuleScope.LEVEL, level=code, mode=CommissionRuleMode.PERCENTAGE, rate_bp=data.rate_bp
+            ),
             created_by=changed_by,
             now=now,
         )
@@ -100,7 +103,7 @@ async def move_to_earned_level(
             leader_id=leader_id,
             from_level=current,
             to_level=target_code,
-            direction="promoted" if going_up else "demoted",
+            direction=LevelChangeDirection.PROMOTED if going_up else LevelChangeDirection.DEMOTED,
             window_start=window_start,
             window_end=window_end,
             changed_by=changed_by,

@@ -1,12 +1,29 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Index
 from sqlmodel import Field
 
 from services.common.db import timestamp_field
+from services.common.sql import enum_field
 from services.leaders.db import LeadersBase
+
+
+class LeaderApplicationStatus(StrEnum):
+    """pending until ops decide: approved (the applicant becomes a leader) or rejected."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class LeaderStatus(StrEnum):
+    """A suspended leader's pickup point takes no orders and no new members."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
 
 
 class LeaderApplication(LeadersBase, table=True):
@@ -26,7 +43,9 @@ class LeaderApplication(LeadersBase, table=True):
     latitude: float | None = None
     longitude: float | None = None
     opening_hours: str | None = Field(default=None, max_length=100)
-    status: str = Field(default="pending", max_length=16)
+    status: LeaderApplicationStatus = enum_field(
+        LeaderApplicationStatus, max_length=16, default=LeaderApplicationStatus.PENDING
+    )
     reason: str | None = Field(default=None, max_length=500)
     decided_by: str | None = Field(default=None, max_length=64)
     decided_at: datetime | None = timestamp_field(nullable=True)
@@ -42,7 +61,7 @@ class Leader(LeadersBase, table=True):
     leader_id: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=50)
     phone: str = Field(max_length=20)
-    status: str = Field(default="active", max_length=16, index=True)
+    status: LeaderStatus = enum_field(LeaderStatus, max_length=16, default=LeaderStatus.ACTIVE, index=True)
     level: str | None = Field(default=None, max_length=32)
     manager_id: str | None = Field(default=None, max_length=64, index=True)
     application_id: int | None = None

@@ -7,22 +7,22 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.leaders.profiles.models import Leader, LeaderApplication, LeaderChange
+from services.common.sql import insert_once
+from services.leaders.profiles.models import (
+    Leader,
+    LeaderApplication,
+    LeaderApplicationStatus,
+    LeaderChange,
+    LeaderStatus,
+)
 
 
 async def insert_application(session: AsyncSession, application: LeaderApplication) -> bool:
     """False when the applicant already has a pending application (the unique `pending_key`)."""
-    try:
-        async with session.begin_nested():
-            session.add(application)
-            await session.flush()
-    except IntegrityError:
-        return False
-    return True
+    return await insert_once(session, application, conflict_columns=("pending_key",))
 
 
 async def get_application(session: AsyncSession, application_id: int) -> LeaderApplication | None:
@@ -30,7 +30,12 @@ async def get_application(session: AsyncSession, application_id: int) -> LeaderA
 
 
 async def list_applications(
-    session: AsyncSession, *, limit: int, after_id: int | None, status: str | None, applicant_id: str | None
+    session: AsyncSession,
+    *,
+    limit: int,
+    after_id: int | None,
+    status: LeaderApplicationStatus | None,
+    applicant_id: str | None,
 ) -> Sequence[LeaderApplication]:
     query = select(LeaderApplication).order_by(col(LeaderApplication.id).desc()).limit(limit)
     if after_id is not None:
@@ -43,12 +48,21 @@ async def list_applications(
 
 
 async def decide_application(
-    session: AsyncSession, application_id: int, *, status: str, decided_by: str, at: datetime, reason: str | None
+    session: AsyncSession,
+    application_id: int,
+    *,
+    status: LeaderApplicationStatus,
+    decided_by: str,
+    at: datetime,
+    reason: str | None,
 ) -> bool:
     """Move a pending application to `status`; False if it was no longer pending (someone decided first)."""
     result = await session.exec(
         update(LeaderApplication)
-        .where(col(LeaderApplication.id) == application_id, col(LeaderApplication.status) == "pending")
+        .where(
+            col(LeaderApplication.id) == application_id,
+            col(LeaderApplication.status) == LeaderApplicationStatus.PENDING,
+        )
         .values(status=status, pending_key=None, decided_by=decided_by, decided_at=at, reason=reason)
         .execution_options(synchronize_session=False)
     )
@@ -57,13 +71,7 @@ async def decide_application(
 
 async def insert_leader(session: AsyncSession, leader: Leader) -> bool:
     """False when the user is already a leader."""
-    try:
-        async with session.begin_nested():
-            session.add(leader)
-            await session.flush()
-    except IntegrityError:
-        return False
-    return True
+    return await insert_once(session, leader, conflict_columns=("leader_id",))
 
 
 async def get_leader(session: AsyncSession, leader_id: str) -> Leader | None:
@@ -72,7 +80,7 @@ async def get_leader(session: AsyncSession, leader_id: str) -> Leader | None:
 
 
 async def list_leaders(
-    session: AsyncSession, *, limit: int, after_id: str | None, status: str | None, manager_id: str | None
+    session: AsyncSession, *, limit: int, after_id: str | None, status: LeaderStatus | None, manager_id: str | None
 ) -> Sequence[Leader]:
     query = select(Leader).order_by(col(Leader.leader_id)).limit(limit)
     if after_id is not None:
@@ -85,7 +93,8 @@ async def list_leaders(
 
 
 async def list_active_leaders(session: AsyncSession) -> Sequence[Leader]:
-    return (await session.exec(select(Leader).where(Leader.status == "active").order_by(col(Leader.leader_id)))).all()
+    query = select(Leader).where(Leader.status == LeaderStatus.ACTIVE).order_by(col(Leader.leader_id))
+    return (await session.exec(query)).all()
 
 
 async def update_leader_field(

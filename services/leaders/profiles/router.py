@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
@@ -22,6 +22,7 @@ from services.leaders.profiles.exceptions import (
     ConcurrentLeaderChange,
     LeaderNotFound,
 )
+from services.leaders.profiles.models import LeaderApplicationStatus, LeaderStatus
 from services.leaders.profiles.schemas import (
     ApplicationApprove,
     ApplicationCreate,
@@ -64,7 +65,7 @@ async def list_applications(
     session: SessionDep,
     user: CurrentUser,
     page: PageDep,
-    status: Annotated[Literal["pending", "approved", "rejected"] | None, Query()] = None,
+    status: Annotated[LeaderApplicationStatus | None, Query()] = None,
 ) -> Page[ApplicationRead]:
     return await service.list_applications(session, user=user, page=page, status=status)
 
@@ -124,7 +125,7 @@ async def list_leaders(
     session: SessionDep,
     user: OpsUser,
     page: PageDep,
-    status: Annotated[Literal["active", "suspended"] | None, Query()] = None,
+    status: Annotated[LeaderStatus | None, Query()] = None,
     manager_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
 ) -> Page[LeaderRead]:
     return await service.list_leaders(session, page=page, status=status, manager_id=manager_id)

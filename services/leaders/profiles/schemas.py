@@ -1,17 +1,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from services.common.types import UserId
+from services.leaders.profiles.models import LeaderApplicationStatus, LeaderStatus
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 -]{4,18}[0-9]$")]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 LevelCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
-LeaderStatus = Literal["active", "suspended"]
 
 
 class PickupPoint(BaseModel):
@@ -65,7 +65,7 @@ class ApplicationCreate(BaseModel):
 class ApplicationRead(BaseModel):
     id: int
     applicant_id: str
-    status: Literal["pending", "approved", "rejected"]
+    status: LeaderApplicationStatus
     name: str
     phone: str
     pickup_point: PickupPoint

@@ -10,13 +10,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.common.auth import Principal
 from services.common.events.contract import LEADER_STATUS_CHANGED, LeaderStatusChanged
 from services.common.pagination import Page, PageParams
-from services.leaders.access import ensure_leader_or_ops
+from services.leaders.access import ensure_leader_or_ops, sees_full_profile
 from services.leaders.commission import repository as commission_repository
 from services.leaders.db import outbox
 from services.leaders.levels import repository as levels_repository
 from services.leaders.levels.exceptions import LevelNotFound
-from services.leaders.levels.models import LevelChange
+from services.leaders.levels.models import LevelChange, LevelChangeDirection
 from services.leaders.profiles import repository
+from services.leaders.profiles.access import readable_application
 from services.leaders.profiles.exceptions import (
     AlreadyALeader,
     ApplicationAlreadyDecided,
@@ -25,7 +26,13 @@ from services.leaders.profiles.exceptions import (
     ConcurrentLeaderChange,
     LeaderNotFound,
 )
-from services.leaders.profiles.models import Leader, LeaderApplication, LeaderChange
+from services.leaders.profiles.models import (
+    Leader,
+    LeaderApplication,
+    LeaderApplicationStatus,
+    LeaderChange,
+    LeaderStatus,
+)
 from services.leaders.profiles.schemas import (
     ApplicationApprove,
     ApplicationCreate,
@@ -56,15 +63,11 @@ async def apply(session: AsyncSession, *, applicant_id: str, data: ApplicationCr
 
 
 async def get_application(session: AsyncSession, *, user: Principal, application_id: int) -> ApplicationRead:
-    application = await repository.get_application(session, application_id)
-    # Someone else's application is reported as missing, so ids cannot be probed.
-    if application is None or not (user.is_ops or application.applicant_id == user.sub):
-        raise ApplicationNotFound(f"Application {application_id} does not exist")
-    return ApplicationRead.of(application)
+    return ApplicationRead.of(await readable_application(session, application_id, user))
 
 
 async def list_applications(
-    session: AsyncSession, *, user: Principal, page: PageParams, status: str | None
+    session: AsyncSession, *, user: Principal, page: PageParams, status: LeaderApplicationStatus | None
 ) -> Page[ApplicationRead]:
     rows = await repository.list_applications(
         session,
@@ -86,14 +89,19 @@ async def approve_application(
     if data.level is not None and await levels_repository.get_level(session, data.level) is None:
         raise LevelNotFound(f"Level {data.level} does not exist")
     if not await repository.decide_application(
-        session, application_id, status="approved", decided_by=decided_by, at=now, reason=None
+        session,
+        application_id,
+        status=LeaderApplicationStatus.APPROVED,
+        decided_by=decided_by,
+        at=now,
+        reason=None,
     ):
         raise ApplicationAlreadyDecided(f"Application {application_id} is already {application.status}")
     leader = Leader(
         leader_id=application.applicant_id,
         name=application.name,
         phone=application.phone,
-        status="active",
+        status=LeaderStatus.ACTIVE,
         level=data.level,
         manager_id=data.manager_id,
         application_id=application.id,
@@ -115,7 +123,7 @@ async def approve_application(
             leader_id=leader.leader_id,
             field="status",
             old_value=None,
-            new_value="active",
+            new_value=LeaderStatus.ACTIVE,
             changed_by=decided_by,
             reason=f"application {application_id} approved",
             at=now,
@@ -128,12 +136,12 @@ async def approve_application(
                 leader_id=leader.leader_id,
                 from_level=None,
                 to_level=data.level,
-                direction="set",
+                direction=LevelChangeDirection.SET,
                 changed_by=decided_by,
                 at=now,
             ),
         )
-    await _publish_status(session, leader.leader_id, "active", now)
+    await _publish_status(session, leader.leader_id, LeaderStatus.ACTIVE, now)
     return LeaderRead.of(leader)
 
 
@@ -144,7 +152,12 @@ async def reject_application(
     if application is None:
         raise ApplicationNotFound(f"Application {application_id} does not exist")
     if not await repository.decide_application(
-        session, application_id, status="rejected", decided_by=decided_by, at=now, reason=data.reason
+        session,
+        application_id,
+        status=LeaderApplicationStatus.REJECTED,
+        decided_by=decided_by,
+        at=now,
+        reason=data.reason,
     ):
         raise ApplicationAlreadyDecided(f"Application {application_id} is already {application.status}")
     refreshed = await repository.get_application(session, application_id)
@@ -162,7 +175,7 @@ async def require_leader(session: AsyncSession, leader_id: str) -> Leader:
 async def get_leader(session: AsyncSession, *, user: Principal, leader_id: str) -> LeaderRead | LeaderPublic:
     """Public profile for anyone signed in; the full profile for the leader themselves and ops."""
     profile = LeaderRead.of(await require_leader(session, leader_id))
-    if user.is_ops or user.sub == leader_id:
+    if sees_full_profile(user, leader_id):
         return profile
     return profile.public()
 
@@ -178,7 +191,7 @@ async def get_internal_leader(session: AsyncSession, *, leader_id: str) -> Inter
 
 
 async def list_leaders(
-    session: AsyncSession, *, page: PageParams, status: str | None, manager_id: str | None
+    session: AsyncSession, *, page: PageParams, status: LeaderStatus | None, manager_id: str | None
 ) -> Page[LeaderRead]:
     after = page.after[0] if page.after else None
     rows = await repository.list_leaders(
@@ -215,7 +228,12 @@ async def update_leader(
             await levels_repository.insert_level_change(
                 session,
                 LevelChange(
-                    leader_id=leader_id, from_level=old, to_level=new, direction="set", changed_by=changed_by, at=now
+                    leader_id=leader_id,
+                    from_level=old,
+                    to_level=new,
+                    direction=LevelChangeDirection.SET,
+                    changed_by=changed_by,
+                    at=now,
                 ),
             )
     return LeaderRead.of(await require_leader(session, leader_id))
@@ -281,7 +299,7 @@ async def list_changes(
     return page.page(rows, key=lambda c: [c.id], convert=LeaderChangeRead.model_validate)
 
 
-async def _publish_status(session: AsyncSession, leader_id: str, status: str, at: Any) -> None:
+async def _publish_status(session: AsyncSession, leader_id: str, status: LeaderStatus, at: Any) -> None:
     payload = LeaderStatusChanged(leader_id=leader_id, status=status, at=at)
     await outbox.record(
         session, type=LEADER_STATUS_CHANGED, aggregate=f"leader:{leader_id}", data=payload.model_dump(mode="json")

@@ -1,12 +1,22 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, CheckConstraint, Index
 from sqlmodel import Field
 
 from services.common.db import timestamp_field
+from services.common.sql import enum_field
 from services.leaders.db import LeadersBase
+
+
+class WithdrawalStatus(StrEnum):
+    """requested until ops decide: paid out, or rejected (the amount goes back to available)."""
+
+    REQUESTED = "requested"
+    PAID = "paid"
+    REJECTED = "rejected"
 
 
 class Withdrawal(LeadersBase, table=True):
@@ -21,7 +31,7 @@ class Withdrawal(LeadersBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     leader_id: str = Field(max_length=64)
     amount_fen: int = Field(sa_type=BigInteger)
-    status: str = Field(default="requested", max_length=16)
+    status: WithdrawalStatus = enum_field(WithdrawalStatus, max_length=16, default=WithdrawalStatus.REQUESTED)
     requested_at: datetime = timestamp_field()
     decided_by: str | None = Field(default=None, max_length=64)
     decided_at: datetime | None = timestamp_field(nullable=True)

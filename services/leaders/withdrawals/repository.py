@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.leaders.withdrawals.models import Withdrawal
+from services.leaders.withdrawals.models import Withdrawal, WithdrawalStatus
 
 
 async def insert_withdrawal(session: AsyncSession, withdrawal: Withdrawal) -> Withdrawal:
@@ -35,7 +35,7 @@ async def decide_withdrawal(
     """requested → `status`; False when someone decided first."""
     result = await session.exec(
         update(Withdrawal)
-        .where(col(Withdrawal.id) == withdrawal_id, col(Withdrawal.status) == "requested")
+        .where(col(Withdrawal.id) == withdrawal_id, col(Withdrawal.status) == WithdrawalStatus.REQUESTED)
         .values(status=status, decided_by=decided_by, decided_at=at, reason=reason, payout_ref=payout_ref)
         .execution_options(synchronize_session=False)
     )
@@ -43,7 +43,12 @@ async def decide_withdrawal(
 
 
 async def list_withdrawals(
-    session: AsyncSession, *, leader_id: str | None, status: str | None, limit: int, before_id: int | None
+    session: AsyncSession,
+    *,
+    leader_id: str | None,
+    status: WithdrawalStatus | None,
+    limit: int,
+    before_id: int | None,
 ) -> Sequence[Withdrawal]:
     query = select(Withdrawal).order_by(col(Withdrawal.id).desc()).limit(limit)
     if leader_id is not None:

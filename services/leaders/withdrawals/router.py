@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
@@ -29,7 +29,8 @@ from services.leaders.withdrawals.exceptions import (
     WithdrawalBelowMinimum,
     WithdrawalNotFound,
 )
-from services.leaders.withdrawals.schemas import WithdrawalCreate, WithdrawalRead, WithdrawalReject, WithdrawalStatus
+from services.leaders.withdrawals.models import WithdrawalStatus
+from services.leaders.withdrawals.schemas import WithdrawalCreate, WithdrawalRead, WithdrawalReject
 
 router = APIRouter(tags=["withdrawals"])
 
@@ -101,7 +102,7 @@ async def list_withdrawals(
     session: SessionDep,
     user: OpsUser,
     page: PageDep,
-    status: Annotated[Literal["requested", "paid", "rejected"] | None, Query()] = None,
+    status: Annotated[WithdrawalStatus | None, Query()] = None,
 ) -> Page[WithdrawalRead]:
     return await service.list_withdrawals(session, user=user, leader_id=None, status=status, page=page)
 

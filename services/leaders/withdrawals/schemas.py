@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from services.common.types import Fen
-
-WithdrawalStatus = Literal["requested", "paid", "rejected"]
+from services.leaders.withdrawals.models import WithdrawalStatus
 
 
 class WithdrawalCreate(BaseModel):

@@ -9,11 +9,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
 from services.common.pagination import Page, PageParams
-from services.leaders.access import NotYourLeaderAccount, ensure_leader_or_ops
+from services.leaders.access import ensure_leader_or_ops, ensure_ops_for_all_leaders, ensure_the_leader
 from services.leaders.commission import repository as commission_repository
 from services.leaders.commission.exceptions import CommissionAccountNotFound
+from services.leaders.commission.models import CommissionEntryKind
 from services.leaders.commission.repository import Movement
 from services.leaders.withdrawals import repository
+from services.leaders.withdrawals.access import readable_withdrawal
 from services.leaders.withdrawals.exceptions import (
     InsufficientBalance,
     PayoutFailed,
@@ -21,7 +23,7 @@ from services.leaders.withdrawals.exceptions import (
     WithdrawalBelowMinimum,
     WithdrawalNotFound,
 )
-from services.leaders.withdrawals.models import Withdrawal
+from services.leaders.withdrawals.models import Withdrawal, WithdrawalStatus
 from services.leaders.withdrawals.payout import PayoutError, PayoutProvider
 from services.leaders.withdrawals.schemas import WithdrawalCreate, WithdrawalRead, WithdrawalReject
 
@@ -29,8 +31,7 @@ from services.leaders.withdrawals.schemas import WithdrawalCreate, WithdrawalRea
 async def request_withdrawal(
     session: AsyncSession, *, user: Principal, leader_id: str, data: WithdrawalCreate, minimum_fen: int, now: datetime
 ) -> WithdrawalRead:
-    if not (user.has("leader") and user.sub == leader_id):
-        raise NotYourLeaderAccount("Only the leader can withdraw their own commission")
+    ensure_the_leader(user, leader_id, action="withdraw their own commission")
     if data.amount_fen < max(minimum_fen, 1):
         raise WithdrawalBelowMinimum(f"The minimum withdrawal is {max(minimum_fen, 1)} fen")
     if await commission_repository.get_account(session, leader_id) is None:
@@ -41,7 +42,7 @@ async def request_withdrawal(
     entry = await commission_repository.post_entry(
         session,
         leader_id=leader_id,
-        kind="withdrawal",
+        kind=CommissionEntryKind.WITHDRAWAL,
         amount_fen=-data.amount_fen,
         movement=Movement(available=-data.amount_fen, in_withdrawal=data.amount_fen),
         require_available_fen=data.amount_fen,  # also refuses while a negative (owed) balance is not paid back
@@ -66,7 +67,7 @@ async def approve_withdrawal(
     session: AsyncSession, *, withdrawal_id: int, decided_by: str, payout: PayoutProvider, now: datetime
 ) -> WithdrawalRead:
     withdrawal = await _require(session, withdrawal_id)
-    if withdrawal.status != "requested":
+    if withdrawal.status != WithdrawalStatus.REQUESTED:
         raise WithdrawalAlreadyDecided(f"Withdrawal {withdrawal_id} is already {withdrawal.status}")
     try:
         # Paid before our commit: if the commit then fails, approval is retried and the provider's idempotency on
@@ -77,13 +78,13 @@ async def approve_withdrawal(
     except PayoutError as exc:
         raise PayoutFailed(str(exc)) from exc
     if not await repository.decide_withdrawal(
-        session, withdrawal_id, status="paid", decided_by=decided_by, at=now, payout_ref=payout_ref
+        session, withdrawal_id, status=WithdrawalStatus.PAID, decided_by=decided_by, at=now, payout_ref=payout_ref
     ):
         raise WithdrawalAlreadyDecided(f"Withdrawal {withdrawal_id} was decided meanwhile")
     await commission_repository.post_entry(
         session,
         leader_id=withdrawal.leader_id,
-        kind="withdrawal_paid",
+        kind=CommissionEntryKind.WITHDRAWAL_PAID,
         amount_fen=withdrawal.amount_fen,
         movement=Movement(in_withdrawal=-withdrawal.amount_fen, withdrawn=withdrawal.amount_fen),
         ref=f"withdrawal_paid:{withdrawal_id}",
@@ -98,13 +99,13 @@ async def reject_withdrawal(
 ) -> WithdrawalRead:
     withdrawal = await _require(session, withdrawal_id)
     if not await repository.decide_withdrawal(
-        session, withdrawal_id, status="rejected", decided_by=decided_by, at=now, reason=data.reason
+        session, withdrawal_id, status=WithdrawalStatus.REJECTED, decided_by=decided_by, at=now, reason=data.reason
     ):
         raise WithdrawalAlreadyDecided(f"Withdrawal {withdrawal_id} is already {withdrawal.status}")
     await commission_repository.post_entry(
         session,
         leader_id=withdrawal.leader_id,
-        kind="withdrawal_returned",
+        kind=CommissionEntryKind.WITHDRAWAL_RETURNED,
         amount_fen=withdrawal.amount_fen,
         movement=Movement(in_withdrawal=-withdrawal.amount_fen, available=withdrawal.amount_fen),
         ref=f"withdrawal_returned:{withdrawal_id}",
@@ -115,19 +116,21 @@ async def reject_withdrawal(
 
 
 async def get_withdrawal(session: AsyncSession, *, user: Principal, withdrawal_id: int) -> WithdrawalRead:
-    withdrawal = await repository.get_withdrawal(session, withdrawal_id)
-    if withdrawal is None or not (user.is_ops or (user.has("leader") and user.sub == withdrawal.leader_id)):
-        raise WithdrawalNotFound(f"Withdrawal {withdrawal_id} does not exist")
-    return WithdrawalRead.model_validate(withdrawal)
+    return WithdrawalRead.model_validate(await readable_withdrawal(session, withdrawal_id, user))
 
 
 async def list_withdrawals(
-    session: AsyncSession, *, user: Principal, leader_id: str | None, status: str | None, page: PageParams
+    session: AsyncSession,
+    *,
+    user: Principal,
+    leader_id: str | None,
+    status: WithdrawalStatus | None,
+    page: PageParams,
 ) -> Page[WithdrawalRead]:
     if leader_id is not None:
         ensure_leader_or_ops(user, leader_id)
-    elif not user.is_ops:
-        raise NotYourLeaderAccount("Only ops list every leader's withdrawals")
+    else:
+        ensure_ops_for_all_leaders(user)
     rows = await repository.list_withdrawals(
         session, leader_id=leader_id, status=status, limit=page.limit + 1, before_id=page.after_int()
     )

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from services.common.errors import Conflict, Forbidden, NotFound
+from services.common.errors import Conflict, NotFound
 
 
 class BatchNotFound(NotFound):
@@ -11,8 +11,3 @@ class BatchNotFound(NotFound):
 class BatchAlreadyReceived(Conflict):
     code = "DELIVERY_BATCH_ALREADY_RECEIVED"
     title = "This delivery batch was already received"
-
-
-class NotBatchLeader(Forbidden):
-    code = "NOT_BATCH_LEADER"
-    title = "Only the batch's leader may do this"

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, UniqueConstraint
 from sqlmodel import Field
 
 from services.common.db import timestamp_field
+from services.common.sql import enum_field
 from services.orders.db import OrdersBase
 
-IN_TRANSIT = "in_transit"
-RECEIVED = "received"
+
+class DeliveryBatchStatus(StrEnum):
+    """in_transit until the leader confirms the goods reached the pickup point: received."""
+
+    IN_TRANSIT = "in_transit"
+    RECEIVED = "received"
 
 
 class DeliveryBatch(OrdersBase, table=True):
@@ -21,7 +27,7 @@ class DeliveryBatch(OrdersBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     leader_id: str = Field(max_length=64, index=True)
     cutoff_date: date
-    status: str = Field(default=IN_TRANSIT, max_length=16)
+    status: DeliveryBatchStatus = enum_field(DeliveryBatchStatus, max_length=16, default=DeliveryBatchStatus.IN_TRANSIT)
     order_count: int = Field(default=0)
     created_at: datetime = timestamp_field()
     received_at: datetime | None = timestamp_field(nullable=True)

@@ -6,20 +6,20 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 from sqlalchemy import func, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.orders.delivery.models import IN_TRANSIT, RECEIVED, DeliveryBatch, DeliveryBatchItem
-from services.orders.orders.models import PAID, Order, OrderLine
+from services.common.sql import insert_once
+from services.orders.delivery.models import DeliveryBatch, DeliveryBatchItem, DeliveryBatchStatus
+from services.orders.orders.models import Order, OrderLine, OrderRefundStatus, OrderStatus
 
 
 def _eligible(cutoff_at: datetime) -> list[object]:
     return [
-        Order.status == PAID,
+        Order.status == OrderStatus.PAID,
         col(Order.delivery_batch_id).is_(None),
         col(Order.paid_at) < cutoff_at,
-        Order.refund_status != "full",
+        Order.refund_status != OrderRefundStatus.FULL,
     ]
 
 
@@ -42,15 +42,11 @@ async def get_or_create_batch(session: AsyncSession, *, leader_id: str, cutoff_d
     found = (await session.exec(query)).first()
     if found is not None:
         return found
-    try:
-        async with session.begin_nested():
-            batch = DeliveryBatch(leader_id=leader_id, cutoff_date=cutoff_date, status=IN_TRANSIT)
-            session.add(batch)
-            await session.flush()
-            return batch
-    except IntegrityError:
-        # Another job instance created it meanwhile (unique per leader and date).
-        return (await session.exec(query)).one()
+    batch = DeliveryBatch(leader_id=leader_id, cutoff_date=cutoff_date, status=DeliveryBatchStatus.IN_TRANSIT)
+    if await insert_once(session, batch, conflict_columns=("leader_id", "cutoff_date")):
+        return batch
+    # Another job instance created it meanwhile (unique per leader and date).
+    return (await session.exec(query)).one()
 
 
 async def claim_orders(session: AsyncSession, *, batch_id: int, leader_id: str, cutoff_at: datetime) -> list[int]:
@@ -103,8 +99,8 @@ async def count_orders(session: AsyncSession, *, batch_id: int, added: int) -> N
 async def mark_received(session: AsyncSession, *, batch_id: int, by: str, now: datetime) -> bool:
     result = await session.exec(
         update(DeliveryBatch)
-        .where(col(DeliveryBatch.id) == batch_id, col(DeliveryBatch.status) == IN_TRANSIT)
-        .values(status=RECEIVED, received_at=now, received_by=by)
+        .where(col(DeliveryBatch.id) == batch_id, col(DeliveryBatch.status) == DeliveryBatchStatus.IN_TRANSIT)
+        .values(status=DeliveryBatchStatus.RECEIVED, received_at=now, received_by=by)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
@@ -125,7 +121,12 @@ async def pick_list(session: AsyncSession, batch_id: int) -> Sequence[DeliveryBa
 
 
 async def list_batches(
-    session: AsyncSession, *, limit: int, after_id: int | None, leader_id: str | None, status: str | None
+    session: AsyncSession,
+    *,
+    limit: int,
+    after_id: int | None,
+    leader_id: str | None,
+    status: DeliveryBatchStatus | None,
 ) -> Sequence[DeliveryBatch]:
     query = select(DeliveryBatch).order_by(col(DeliveryBatch.id).desc()).limit(limit)
     if after_id is not None:

@@ -11,8 +11,9 @@ from services.common.errors import problem_docs
 from services.common.pagination import InvalidCursor, Page, PageDep
 from services.common.types import INT64_MAX
 from services.orders.delivery import jobs, service
-from services.orders.delivery.exceptions import BatchAlreadyReceived, BatchNotFound, NotBatchLeader
-from services.orders.delivery.schemas import BatchStatus, CutoffResult, DeliveryBatchRead, DeliveryBatchSummary
+from services.orders.delivery.exceptions import BatchAlreadyReceived, BatchNotFound
+from services.orders.delivery.models import DeliveryBatchStatus
+from services.orders.delivery.schemas import CutoffResult, DeliveryBatchRead, DeliveryBatchSummary
 from services.orders.deps import DatabaseDep, SettingsDep
 from services.orders.orders.exceptions import LeaderFilterForbidden
 
@@ -43,7 +44,7 @@ async def list_batches(
     user: CurrentUser,
     page: PageDep,
     leader_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    status: BatchStatus | None = None,
+    status: DeliveryBatchStatus | None = None,
 ) -> Page[DeliveryBatchSummary]:
     return await service.list_batches(session, user=user, page=page, leader_id=leader_id, status=status)
 
@@ -62,7 +63,7 @@ async def get_batch(batch_id: BatchId, session: SessionDep, user: CurrentUser) -
     "/{batch_id}/receive",
     response_model=DeliveryBatchRead,
     summary="Confirm the batch reached the pickup point (its leader, ops)",
-    responses=problem_docs(InvalidToken, BatchNotFound, NotBatchLeader, BatchAlreadyReceived),
+    responses=problem_docs(InvalidToken, BatchNotFound, BatchAlreadyReceived),
 )
 async def receive_batch(batch_id: BatchId, session: SessionDep, user: CurrentUser, now: NowDep) -> DeliveryBatchRead:
     """The batch's paid orders become `ready_for_pickup`."""

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-BatchStatus = Literal["in_transit", "received"]
+from services.orders.delivery.models import DeliveryBatchStatus
 
 
 class PickListItem(BaseModel):
@@ -20,7 +19,7 @@ class DeliveryBatchRead(BaseModel):
     id: int
     leader_id: str
     cutoff_date: date
-    status: BatchStatus
+    status: DeliveryBatchStatus
     order_count: int
     order_ids: list[int]
     pick_list: list[PickListItem]
@@ -35,7 +34,7 @@ class DeliveryBatchSummary(BaseModel):
     id: int
     leader_id: str
     cutoff_date: date
-    status: BatchStatus
+    status: DeliveryBatchStatus
     order_count: int
     created_at: datetime
     received_at: datetime | None

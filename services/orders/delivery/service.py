@@ -15,8 +15,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.common.auth import Principal
 from services.common.pagination import Page, PageParams
 from services.orders.delivery import repository
-from services.orders.delivery.exceptions import BatchAlreadyReceived, BatchNotFound, NotBatchLeader
-from services.orders.delivery.models import DeliveryBatch
+from services.orders.delivery.access import readable_batch
+from services.orders.delivery.exceptions import BatchAlreadyReceived
+from services.orders.delivery.models import DeliveryBatch, DeliveryBatchStatus
 from services.orders.delivery.schemas import DeliveryBatchRead, DeliveryBatchSummary, PickListItem
 from services.orders.orders import service as orders_service
 from services.orders.orders.exceptions import LeaderFilterForbidden
@@ -37,7 +38,7 @@ async def batch_leader_orders(
     """Put the leader's paid orders up to `cutoff_at` into their batch of `cutoff_date`, adding them to its pick list.
     None when nothing was added (no orders left, or the batch was already delivered); safe to repeat."""
     batch = await repository.get_or_create_batch(session, leader_id=leader_id, cutoff_date=cutoff_date)
-    if batch.status != "in_transit":
+    if batch.status != DeliveryBatchStatus.IN_TRANSIT:
         return None  # already delivered: late stragglers wait for the next cut-off's batch
     assert batch.id is not None
     order_ids = await repository.claim_orders(session, batch_id=batch.id, leader_id=leader_id, cutoff_at=cutoff_at)
@@ -52,10 +53,6 @@ async def batch_leader_orders(
     refreshed = await repository.get_batch(session, batch.id)
     assert refreshed is not None
     return DeliveryBatchSummary.model_validate(refreshed)
-
-
-def _can_see(batch: DeliveryBatch, user: Principal) -> bool:
-    return user.is_ops or (user.has("leader") and batch.leader_id == user.sub)
 
 
 async def _read(session: AsyncSession, batch: DeliveryBatch) -> DeliveryBatchRead:
@@ -75,14 +72,16 @@ async def _read(session: AsyncSession, batch: DeliveryBatch) -> DeliveryBatchRea
 
 
 async def get_batch(session: AsyncSession, *, batch_id: int, user: Principal) -> DeliveryBatchRead:
-    batch = await repository.get_batch(session, batch_id)
-    if batch is None or not _can_see(batch, user):
-        raise BatchNotFound(f"Delivery batch {batch_id} does not exist")
-    return await _read(session, batch)
+    return await _read(session, await readable_batch(session, batch_id, user))
 
 
 async def list_batches(
-    session: AsyncSession, *, user: Principal, page: PageParams, leader_id: str | None, status: str | None
+    session: AsyncSession,
+    *,
+    user: Principal,
+    page: PageParams,
+    leader_id: str | None,
+    status: DeliveryBatchStatus | None,
 ) -> Page[DeliveryBatchSummary]:
     if not user.is_ops:
         if leader_id is not None and leader_id != user.sub:
@@ -96,11 +95,7 @@ async def list_batches(
 
 async def receive_batch(session: AsyncSession, *, batch_id: int, user: Principal, now: datetime) -> DeliveryBatchRead:
     """The leader confirms the goods arrived: the batch's paid orders become ready for pickup."""
-    batch = await repository.get_batch(session, batch_id)
-    if batch is None or not _can_see(batch, user):
-        raise BatchNotFound(f"Delivery batch {batch_id} does not exist")
-    if not (user.is_ops or batch.leader_id == user.sub):
-        raise NotBatchLeader()
+    await readable_batch(session, batch_id, user)
     if not await repository.mark_received(session, batch_id=batch_id, by=user.sub, now=now):
         raise BatchAlreadyReceived()
     for order_id in await repository.batch_order_ids(session, batch_id):

@@ -63,6 +63,11 @@ class NotOrderLeader(Forbidden):
     title = "Only the order's leader may do this"
 
 
+class NotOrderOwner(Forbidden):
+    code = "NOT_ORDER_OWNER"
+    title = "Only the customer who placed the order may do this"
+
+
 class LeaderFilterForbidden(Forbidden):
     code = "LEADER_FILTER_FORBIDDEN"
     title = "A leader may only list orders at their own pickup point"

@@ -17,6 +17,7 @@ from services.orders.clients import PointsClient, PointsTimeout, PointsUnavailab
 from services.orders.config import Settings
 from services.orders.flash_sales.stock import FlashRuntime
 from services.orders.orders import repository, service
+from services.orders.orders.models import OrderCancelReason
 
 log = logging.getLogger("services.orders.jobs")
 
@@ -30,7 +31,12 @@ async def cancel_expired_orders(db: Database, flash: FlashRuntime, *, now: datet
         try:
             async with db.transaction() as session:
                 if await service.cancel_unpaid(
-                    session, order_id=order_id, actor=service.SYSTEM, reason="payment_timeout", flash=flash, now=now
+                    session,
+                    order_id=order_id,
+                    actor=service.SYSTEM,
+                    reason=OrderCancelReason.PAYMENT_TIMEOUT,
+                    flash=flash,
+                    now=now,
                 ):
                     cancelled += 1
         except Exception:

@@ -3,19 +3,51 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, CheckConstraint, Index
 from sqlmodel import Field
 
 from services.common.db import timestamp_field
+from services.common.sql import enum_field
 from services.orders.db import OrdersBase
 
-PENDING_PAYMENT = "pending_payment"
-PAID = "paid"
-READY_FOR_PICKUP = "ready_for_pickup"
-PICKED_UP = "picked_up"
-CANCELLED = "cancelled"
+
+class OrderStatus(StrEnum):
+    """pending_payment → paid → ready_for_pickup → picked_up; only an unpaid order can become cancelled."""
+
+    PENDING_PAYMENT = "pending_payment"
+    PAID = "paid"
+    READY_FOR_PICKUP = "ready_for_pickup"
+    PICKED_UP = "picked_up"
+    CANCELLED = "cancelled"
+
+
+# The flash-sale modules still import this name; it goes when they use OrderStatus.
+PENDING_PAYMENT = OrderStatus.PENDING_PAYMENT
+
+
+class OrderRefundStatus(StrEnum):
+    """How much of an order has been refunded: none → partial → full."""
+
+    NONE = "none"
+    PARTIAL = "partial"
+    FULL = "full"
+
+
+class OrderCancelReason(StrEnum):
+    CUSTOMER = "customer"
+    OPS = "ops"
+    PAYMENT_TIMEOUT = "payment_timeout"
+
+
+class RefundProviderStatus(StrEnum):
+    """Whether a refund's money went back through the payment provider: pending → sent, or not_needed (0 fen)."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    NOT_NEEDED = "not_needed"
 
 
 class Order(OrdersBase, table=True):
@@ -32,13 +64,13 @@ class Order(OrdersBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     customer_id: str = Field(max_length=64)
     leader_id: str = Field(max_length=64)
-    status: str = Field(max_length=20)
+    status: OrderStatus = enum_field(OrderStatus, max_length=20)
     goods_fen: int = Field(sa_type=BigInteger)
     points_used: int = Field(default=0, sa_type=BigInteger)
     points_discount_fen: int = Field(default=0, sa_type=BigInteger)
     payable_fen: int = Field(sa_type=BigInteger)
     refunded_fen: int = Field(default=0, sa_type=BigInteger)
-    refund_status: str = Field(default="none", max_length=10)
+    refund_status: OrderRefundStatus = enum_field(OrderRefundStatus, max_length=10, default=OrderRefundStatus.NONE)
     flash_sale_id: int | None = Field(default=None, index=True)
     #: The Redis reservation this flash order consumed; releasing it is idempotent by this token.
     flash_reservation: str | None = Field(default=None, max_length=64, unique=True)
@@ -54,7 +86,7 @@ class Order(OrdersBase, table=True):
     ready_at: datetime | None = timestamp_field(nullable=True)
     picked_up_at: datetime | None = timestamp_field(nullable=True)
     cancelled_at: datetime | None = timestamp_field(nullable=True)
-    cancel_reason: str | None = Field(default=None, max_length=20)
+    cancel_reason: OrderCancelReason | None = enum_field(OrderCancelReason, max_length=20, default=None)
 
 
 class OrderLine(OrdersBase, table=True):
@@ -89,8 +121,8 @@ class OrderLog(OrdersBase, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     order_id: int = Field(foreign_key="orders.id", index=True)
-    from_status: str | None = Field(default=None, max_length=20)
-    to_status: str = Field(max_length=20)
+    from_status: OrderStatus | None = enum_field(OrderStatus, max_length=20, default=None)
+    to_status: OrderStatus = enum_field(OrderStatus, max_length=20)
     actor: str = Field(max_length=64)
     note: str | None = Field(default=None, max_length=200)
     created_at: datetime = timestamp_field()
@@ -112,7 +144,9 @@ class Refund(OrdersBase, table=True):
     # The units went back on sale: refunded before the order joined a delivery batch, so they never left the
     # warehouse. Once batched they are on their way to the pickup point, and what comes back is not resold.
     restocked: bool = False
-    provider_status: str = Field(default="pending", max_length=16)  # pending → sent (nothing to send: not_needed)
+    provider_status: RefundProviderStatus = enum_field(
+        RefundProviderStatus, max_length=16, default=RefundProviderStatus.PENDING
+    )
     provider_refund_id: str | None = Field(default=None, max_length=64)
     created_at: datetime = timestamp_field()
     sent_at: datetime | None = timestamp_field(nullable=True)

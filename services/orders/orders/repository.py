@@ -10,7 +10,16 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.orders.orders.models import AbandonedHold, Order, OrderLine, OrderLog, Refund, RefundLine
+from services.orders.orders.models import (
+    AbandonedHold,
+    Order,
+    OrderLine,
+    OrderLog,
+    OrderStatus,
+    Refund,
+    RefundLine,
+    RefundProviderStatus,
+)
 from services.orders.products.models import Product
 
 
@@ -56,7 +65,13 @@ async def insert_lines(session: AsyncSession, lines: Sequence[OrderLine]) -> Non
 
 
 async def add_log(
-    session: AsyncSession, *, order_id: int, from_status: str | None, to_status: str, actor: str, note: str | None
+    session: AsyncSession,
+    *,
+    order_id: int,
+    from_status: OrderStatus | None,
+    to_status: OrderStatus,
+    actor: str,
+    note: str | None,
 ) -> None:
     session.add(OrderLog(order_id=order_id, from_status=from_status, to_status=to_status, actor=actor, note=note))
     await session.flush()
@@ -87,10 +102,10 @@ async def get_lines_of(session: AsyncSession, order_ids: Sequence[int]) -> Seque
 
 
 async def change_status(
-    session: AsyncSession, *, order_id: int, expected: str | Sequence[str], values: dict[str, Any]
+    session: AsyncSession, *, order_id: int, expected: OrderStatus | Sequence[OrderStatus], values: dict[str, Any]
 ) -> bool:
     """Move an order on only if it is still in the expected state; False means somebody else moved it first."""
-    expected_states = [expected] if isinstance(expected, str) else list(expected)
+    expected_states = [expected] if isinstance(expected, OrderStatus) else list(expected)
     result = await session.exec(
         update(Order)
         .where(col(Order.id) == order_id, col(Order.status).in_(expected_states))
@@ -113,7 +128,7 @@ async def list_orders(
     after_id: int | None,
     customer_id: str | None,
     leader_id: str | None,
-    status: str | None,
+    status: OrderStatus | None,
 ) -> Sequence[Order]:
     query = select(Order).order_by(col(Order.id).desc()).limit(limit)
     if after_id is not None:
@@ -130,7 +145,7 @@ async def list_orders(
 async def expired_unpaid_order_ids(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[int]:
     query = (
         select(Order.id)
-        .where(Order.status == "pending_payment", col(Order.expires_at) <= now)
+        .where(Order.status == OrderStatus.PENDING_PAYMENT, col(Order.expires_at) <= now)
         .order_by(col(Order.expires_at))
         .limit(limit)
     )
@@ -187,15 +202,20 @@ async def refund_lines_of(session: AsyncSession, refund_ids: Sequence[int]) -> S
 
 
 async def pending_refund_ids(session: AsyncSession, *, limit: int) -> Sequence[int]:
-    query = select(Refund.id).where(Refund.provider_status == "pending").order_by(col(Refund.id)).limit(limit)
+    query = (
+        select(Refund.id)
+        .where(Refund.provider_status == RefundProviderStatus.PENDING)
+        .order_by(col(Refund.id))
+        .limit(limit)
+    )
     return [i for i in (await session.exec(query)).all() if i is not None]
 
 
 async def mark_refund_sent(session: AsyncSession, *, refund_id: int, provider_refund_id: str, now: datetime) -> bool:
     result = await session.exec(
         update(Refund)
-        .where(col(Refund.id) == refund_id, col(Refund.provider_status) == "pending")
-        .values(provider_status="sent", provider_refund_id=provider_refund_id, sent_at=now)
+        .where(col(Refund.id) == refund_id, col(Refund.provider_status) == RefundProviderStatus.PENDING)
+        .values(provider_status=RefundProviderStatus.SENT, provider_refund_id=provider_refund_id, sent_at=now)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1

@@ -37,6 +37,7 @@ from services.orders.orders.exceptions import (
     LeaderFilterForbidden,
     LeaderNotActive,
     NotOrderLeader,
+    NotOrderOwner,
     OrderLineNotFound,
     OrderNotCancellable,
     OrderNotFound,
@@ -50,11 +51,11 @@ from services.orders.orders.exceptions import (
     UnknownLeader,
     WrongPickupCode,
 )
+from services.orders.orders.models import OrderStatus
 from services.orders.orders.schemas import (
     OrderCreate,
     OrderLogEntry,
     OrderRead,
-    OrderStatus,
     PickupRequest,
     RefundCreate,
     RefundRead,
@@ -172,7 +173,7 @@ async def get_order_log(order_id: OrderId, session: SessionDep, user: CurrentUse
     "/{order_id}/cancel",
     response_model=OrderRead,
     summary="Cancel an unpaid order (owner)",
-    responses=problem_docs(InvalidToken, OrderNotFound, OrderNotCancellable),
+    responses=problem_docs(InvalidToken, OrderNotFound, NotOrderOwner, OrderNotCancellable),
 )
 async def cancel_order(
     order_id: OrderId, session: SessionDep, user: CurrentUser, flash: FlashDep, now: NowDep
@@ -222,6 +223,7 @@ async def pickup(
     responses=problem_docs(
         InvalidToken,
         OrderNotFound,
+        NotOrderOwner,
         OrderLineNotFound,
         RefundExceedsPurchase,
         OrderNotRefundable,

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.common.types import Id, Points, PositiveQuantity, UserId
+from services.orders.orders.models import OrderCancelReason, OrderRefundStatus, OrderStatus, RefundProviderStatus
 
-OrderStatus = Literal["pending_payment", "paid", "ready_for_pickup", "picked_up", "cancelled"]
 PickupCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{6}$")]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -54,7 +54,7 @@ class OrderRead(BaseModel):
     points_discount_fen: int
     payable_fen: int
     refunded_fen: int
-    refund_status: Literal["none", "partial", "full"]
+    refund_status: OrderRefundStatus
     flash_sale_id: int | None
     pickup_point: dict[str, Any] | None
     pickup_code: str | None = Field(description="Shown to the order's owner once the order is paid")
@@ -65,7 +65,7 @@ class OrderRead(BaseModel):
     ready_at: datetime | None
     picked_up_at: datetime | None
     cancelled_at: datetime | None
-    cancel_reason: str | None
+    cancel_reason: OrderCancelReason | None
 
 
 class PickupRequest(BaseModel):
@@ -77,8 +77,8 @@ class PickupRequest(BaseModel):
 class OrderLogEntry(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    from_status: str | None
-    to_status: str
+    from_status: OrderStatus | None
+    to_status: OrderStatus
     actor: str
     note: str | None
     created_at: datetime
@@ -119,5 +119,5 @@ class RefundRead(BaseModel):
     restocked: bool = Field(
         description="The units went back on sale: refunded while the order was paid and not yet in a delivery batch"
     )
-    provider_status: str
+    provider_status: RefundProviderStatus
     created_at: datetime

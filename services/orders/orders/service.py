@@ -45,6 +45,7 @@ from services.orders.db import outbox
 from services.orders.flash_sales import repository as flash_repository
 from services.orders.flash_sales.stock import FlashRuntime
 from services.orders.orders import repository
+from services.orders.orders.access import order_for_customer, order_for_leader, readable_order
 from services.orders.orders.allocation import cumulative_share, spread
 from services.orders.orders.exceptions import (
     AfterSaleWindowClosed,
@@ -52,10 +53,8 @@ from services.orders.orders.exceptions import (
     InvalidOrderState,
     LeaderFilterForbidden,
     LeaderNotActive,
-    NotOrderLeader,
     OrderLineNotFound,
     OrderNotCancellable,
-    OrderNotFound,
     OrderNotRefundable,
     OutOfStock,
     PickupLocked,
@@ -67,15 +66,14 @@ from services.orders.orders.exceptions import (
     WrongPickupCode,
 )
 from services.orders.orders.models import (
-    CANCELLED,
-    PAID,
-    PENDING_PAYMENT,
-    PICKED_UP,
-    READY_FOR_PICKUP,
     Order,
+    OrderCancelReason,
     OrderLine,
+    OrderRefundStatus,
+    OrderStatus,
     Refund,
     RefundLine,
+    RefundProviderStatus,
 )
 from services.orders.orders.schemas import (
     OrderCreate,
@@ -108,14 +106,6 @@ def _oid(order: Order) -> int:
     return order.id
 
 
-def can_view(order: Order, user: Principal) -> bool:
-    return user.is_ops or order.customer_id == user.sub or (user.has("leader") and order.leader_id == user.sub)
-
-
-def is_order_leader(order: Order, user: Principal) -> bool:
-    return user.is_ops or (user.has("leader") and order.leader_id == user.sub)
-
-
 def to_read(order: Order, lines: Sequence[OrderLine], viewer: str | None) -> OrderRead:
     return OrderRead(
         id=_oid(order),
@@ -145,9 +135,9 @@ def to_read(order: Order, lines: Sequence[OrderLine], viewer: str | None) -> Ord
 
 
 async def read_order(session: AsyncSession, order_id: int, viewer: str | None) -> OrderRead:
+    """The order as it is now, after a change to it in this transaction."""
     order = await repository.get_order(session, order_id)
-    if order is None:
-        raise OrderNotFound(f"Order {order_id} does not exist")
+    assert order is not None, "orders are never deleted"
     return to_read(order, await repository.get_lines(session, order_id), viewer)
 
 
@@ -204,7 +194,7 @@ async def create_order(
         Order(
             customer_id=customer_id,
             leader_id=leader.leader_id,
-            status=PENDING_PAYMENT,
+            status=OrderStatus.PENDING_PAYMENT,
             goods_fen=goods_fen,
             payable_fen=goods_fen,
             pickup_point=leader.pickup_point,
@@ -260,7 +250,12 @@ async def create_order(
         order.payable_fen = goods_fen - discount_fen
         session.add(order)
         await repository.add_log(
-            session, order_id=order_id, from_status=None, to_status=PENDING_PAYMENT, actor=customer_id, note=None
+            session,
+            order_id=order_id,
+            from_status=None,
+            to_status=OrderStatus.PENDING_PAYMENT,
+            actor=customer_id,
+            note=None,
         )
     except BaseException:
         if held:
@@ -323,14 +318,12 @@ async def release_orphan_hold(session: AsyncSession, *, order_id: int, points: P
 
 
 async def get_order(session: AsyncSession, *, order_id: int, user: Principal) -> OrderRead:
-    order = await repository.get_order(session, order_id)
-    if order is None or not can_view(order, user):
-        raise OrderNotFound(f"Order {order_id} does not exist")
+    order = await readable_order(session, order_id, user)
     return to_read(order, await repository.get_lines(session, order_id), user.sub)
 
 
 async def list_orders(
-    session: AsyncSession, *, user: Principal, page: PageParams, leader_id: str | None, status: str | None
+    session: AsyncSession, *, user: Principal, page: PageParams, leader_id: str | None, status: OrderStatus | None
 ) -> Page[OrderRead]:
     customer_id: str | None = None
     if not user.is_ops:
@@ -355,9 +348,7 @@ async def list_orders(
 
 
 async def order_log(session: AsyncSession, *, order_id: int, user: Principal) -> list[OrderLogEntry]:
-    order = await repository.get_order(session, order_id)
-    if order is None or not can_view(order, user):
-        raise OrderNotFound(f"Order {order_id} does not exist")
+    await readable_order(session, order_id, user)
     return [OrderLogEntry.model_validate(entry) for entry in await repository.get_log(session, order_id)]
 
 
@@ -365,17 +356,16 @@ async def order_log(session: AsyncSession, *, order_id: int, user: Principal) ->
 
 
 async def cancel_unpaid(
-    session: AsyncSession, *, order_id: int, actor: str, reason: str, flash: FlashRuntime, now: datetime
+    session: AsyncSession, *, order_id: int, actor: str, reason: OrderCancelReason, flash: FlashRuntime, now: datetime
 ) -> bool:
     """Cancel if still unpaid. Only the caller whose guarded update wins returns stock and points (exactly once)."""
     order = await repository.get_order(session, order_id)
-    if order is None:
-        raise OrderNotFound(f"Order {order_id} does not exist")
+    assert order is not None, "orders are never deleted"
     if not await repository.change_status(
         session,
         order_id=order_id,
-        expected=PENDING_PAYMENT,
-        values={"status": CANCELLED, "cancelled_at": now, "cancel_reason": reason, "updated_at": now},
+        expected=OrderStatus.PENDING_PAYMENT,
+        values={"status": OrderStatus.CANCELLED, "cancelled_at": now, "cancel_reason": reason, "updated_at": now},
     ):
         return False
     lines = await repository.get_lines(session, order_id)
@@ -391,7 +381,12 @@ async def cancel_unpaid(
         for line in sorted(lines, key=lambda x: x.product_id):
             await repository.return_product_stock(session, product_id=line.product_id, quantity=line.quantity)
     await repository.add_log(
-        session, order_id=order_id, from_status=PENDING_PAYMENT, to_status=CANCELLED, actor=actor, note=reason
+        session,
+        order_id=order_id,
+        from_status=OrderStatus.PENDING_PAYMENT,
+        to_status=OrderStatus.CANCELLED,
+        actor=actor,
+        note=reason,
     )
     # Held points come back through this event (the points service releases the hold when it applies it), so
     # they are returned only if the cancellation really committed.
@@ -412,10 +407,8 @@ async def cancel_unpaid(
 async def cancel_order(
     session: AsyncSession, *, order_id: int, user: Principal, flash: FlashRuntime, now: datetime
 ) -> OrderRead:
-    order = await repository.get_order(session, order_id)
-    if order is None or not (user.is_ops or order.customer_id == user.sub):
-        raise OrderNotFound(f"Order {order_id} does not exist")
-    reason = "customer" if order.customer_id == user.sub else "ops"
+    order = await order_for_customer(session, order_id, user)
+    reason = OrderCancelReason.CUSTOMER if order.customer_id == user.sub else OrderCancelReason.OPS
     if not await cancel_unpaid(session, order_id=order_id, actor=user.sub, reason=reason, flash=flash, now=now):
         raise OrderNotCancellable(f"Order {order_id} is no longer waiting for payment")
     return await read_order(session, order_id, user.sub)
@@ -434,13 +427,18 @@ async def mark_paid(session: AsyncSession, *, order: Order, transaction_id: str,
     if not await repository.change_status(
         session,
         order_id=order_id,
-        expected=PENDING_PAYMENT,
-        values={"status": PAID, "paid_at": now, "pickup_code": new_pickup_code(), "updated_at": now},
+        expected=OrderStatus.PENDING_PAYMENT,
+        values={"status": OrderStatus.PAID, "paid_at": now, "pickup_code": new_pickup_code(), "updated_at": now},
     ):
         return False
     lines = await repository.get_lines(session, order_id)
     await repository.add_log(
-        session, order_id=order_id, from_status=PENDING_PAYMENT, to_status=PAID, actor="payment", note=transaction_id
+        session,
+        order_id=order_id,
+        from_status=OrderStatus.PENDING_PAYMENT,
+        to_status=OrderStatus.PAID,
+        actor="payment",
+        note=transaction_id,
     )
     payload = OrderPaid(
         order_id=order_id,
@@ -477,27 +475,23 @@ async def make_ready(session: AsyncSession, *, order_id: int, actor: str, note: 
     if not await repository.change_status(
         session,
         order_id=order_id,
-        expected=PAID,
-        values={"status": READY_FOR_PICKUP, "ready_at": now, "updated_at": now},
+        expected=OrderStatus.PAID,
+        values={"status": OrderStatus.READY_FOR_PICKUP, "ready_at": now, "updated_at": now},
     ):
         return False
     await repository.add_log(
-        session, order_id=order_id, from_status=PAID, to_status=READY_FOR_PICKUP, actor=actor, note=note
+        session,
+        order_id=order_id,
+        from_status=OrderStatus.PAID,
+        to_status=OrderStatus.READY_FOR_PICKUP,
+        actor=actor,
+        note=note,
     )
     return True
 
 
-async def _order_for_leader(session: AsyncSession, order_id: int, user: Principal, *, lock: bool = False) -> Order:
-    order = await repository.get_order(session, order_id, for_update=lock)
-    if order is None or not can_view(order, user):
-        raise OrderNotFound(f"Order {order_id} does not exist")
-    if not is_order_leader(order, user):
-        raise NotOrderLeader()
-    return order
-
-
 async def mark_arrived(session: AsyncSession, *, order_id: int, user: Principal, now: datetime) -> OrderRead:
-    await _order_for_leader(session, order_id, user)
+    await order_for_leader(session, order_id, user)
     if not await make_ready(session, order_id=order_id, actor=user.sub, note="arrived", now=now):
         raise InvalidOrderState(f"Order {order_id} is not paid and waiting for delivery")
     return await read_order(session, order_id, user.sub)
@@ -516,8 +510,8 @@ async def pickup(
     """Hand the goods over against the code. A wrong code raises `WrongPickupCode`, and the one that reaches
     `max_attempts` raises `PickupLocked`; both keep their writes (the attempt counter, the lock)."""
     # Locked so parallel guesses count one after another (PostgreSQL; SQLite writers are serialised anyway).
-    order = await _order_for_leader(session, order_id, user, lock=True)
-    if order.status != READY_FOR_PICKUP:
+    order = await order_for_leader(session, order_id, user, for_update=True)
+    if order.status != OrderStatus.READY_FOR_PICKUP:
         raise InvalidOrderState(f"Order {order_id} is {order.status}, not ready for pickup")
     if order.pickup_locked_until is not None and order.pickup_locked_until > now:
         raise PickupLocked(f"Pickup of order {order_id} is locked until {order.pickup_locked_until.isoformat()}")
@@ -534,9 +528,9 @@ async def pickup(
     if not await repository.change_status(
         session,
         order_id=order_id,
-        expected=READY_FOR_PICKUP,
+        expected=OrderStatus.READY_FOR_PICKUP,
         values={
-            "status": PICKED_UP,
+            "status": OrderStatus.PICKED_UP,
             "picked_up_at": now,
             "updated_at": now,
             "pickup_failed_attempts": 0,
@@ -546,7 +540,12 @@ async def pickup(
         raise InvalidOrderState(f"Order {order_id} changed meanwhile")
     lines = await repository.get_lines(session, order_id)
     await repository.add_log(
-        session, order_id=order_id, from_status=READY_FOR_PICKUP, to_status=PICKED_UP, actor=user.sub, note=None
+        session,
+        order_id=order_id,
+        from_status=OrderStatus.READY_FOR_PICKUP,
+        to_status=OrderStatus.PICKED_UP,
+        actor=user.sub,
+        note=None,
     )
     payload = OrderPickedUp(
         order_id=order_id,
@@ -598,16 +597,12 @@ async def refund_order(
 ) -> RefundRead:
     """Refund units of lines. Money and spent points come back per line in proportion to what was paid for it;
     see `allocation.cumulative_share` for the rounding (a line refunded in full returns exactly its paid amount)."""
-    order = await repository.get_order(session, order_id, for_update=True)
-    if order is None or not can_view(order, user):
-        raise OrderNotFound(f"Order {order_id} does not exist")
-    if not (user.is_ops or order.customer_id == user.sub):
-        raise OrderNotFound(f"Order {order_id} does not exist")
-    if order.status == PICKED_UP:
+    order = await order_for_customer(session, order_id, user, for_update=True)
+    if order.status == OrderStatus.PICKED_UP:
         assert order.picked_up_at is not None
         if now > order.picked_up_at + timedelta(days=after_sale_days):
             raise AfterSaleWindowClosed(f"Refunds end {after_sale_days} days after pickup")
-    elif order.status not in (PAID, READY_FOR_PICKUP):
+    elif order.status not in (OrderStatus.PAID, OrderStatus.READY_FOR_PICKUP):
         raise OrderNotRefundable(f"Order {order_id} is {order.status}")
 
     lines = {line.id: line for line in await repository.get_lines(session, order_id)}
@@ -648,10 +643,10 @@ async def refund_order(
         )
     refund_fen = sum(r.refund_fen for r in refund_lines)
     points_returned = sum(r.points_returned for r in refund_lines)
-    after_pickup = order.status == PICKED_UP
+    after_pickup = order.status == OrderStatus.PICKED_UP
     # Paid and not yet in a delivery batch: the units are still in the warehouse and go back on sale. The order
     # row is locked, so the cut-off cannot batch it meanwhile; products are updated in id order, like creation.
-    restocked = order.status == PAID and order.delivery_batch_id is None
+    restocked = order.status == OrderStatus.PAID and order.delivery_batch_id is None
     if restocked:
         for line_id in sorted(asked, key=lambda i: lines[i].product_id):
             await repository.return_product_stock(
@@ -667,7 +662,7 @@ async def refund_order(
             points_returned=points_returned,
             after_pickup=after_pickup,
             restocked=restocked,
-            provider_status="pending" if refund_fen > 0 else "not_needed",
+            provider_status=RefundProviderStatus.PENDING if refund_fen > 0 else RefundProviderStatus.NOT_NEEDED,
             created_at=now,
         ),
         refund_lines,
@@ -679,7 +674,7 @@ async def refund_order(
         order_id=order_id,
         values={
             "refunded_fen": order.refunded_fen + refund_fen,
-            "refund_status": "full" if fully else "partial",
+            "refund_status": OrderRefundStatus.FULL if fully else OrderRefundStatus.PARTIAL,
             "updated_at": now,
         },
     )
@@ -709,9 +704,7 @@ async def refund_order(
 
 
 async def list_refunds(session: AsyncSession, *, order_id: int, user: Principal) -> list[RefundRead]:
-    order = await repository.get_order(session, order_id)
-    if order is None or not can_view(order, user):
-        raise OrderNotFound(f"Order {order_id} does not exist")
+    await readable_order(session, order_id, user)
     refunds = await repository.list_refunds(session, order_id)
     by_refund: dict[int, list[RefundLine]] = {}
     for line in await repository.refund_lines_of(session, [r.id for r in refunds if r.id is not None]):

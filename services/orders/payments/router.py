@@ -18,7 +18,8 @@ from services.orders.payments.exceptions import (
     PaymentOrderNotFound,
     TransactionConflict,
 )
-from services.orders.payments.schemas import PaymentNotification, PaymentRead, PaymentStatus, RefundRunResult
+from services.orders.payments.models import PaymentStatus
+from services.orders.payments.schemas import PaymentNotification, PaymentRead, RefundRunResult
 
 router = APIRouter(prefix="/api/v1/payments", tags=["payments"])
 

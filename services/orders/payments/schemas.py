@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from services.common.types import Fen, Id
+from services.orders.payments.models import PaymentStatus
 
 TransactionId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
-PaymentStatus = Literal["captured", "refund_pending", "refunded"]
 
 
 class PaymentNotification(BaseModel):

@@ -18,6 +18,7 @@ from services.common.errors import InvalidInput
 from services.common.pagination import Page, PageParams
 from services.orders.orders import repository as orders_repository
 from services.orders.orders import service as orders_service
+from services.orders.orders.models import RefundProviderStatus
 from services.orders.payment_provider import signature_is_valid
 from services.orders.payments import repository
 from services.orders.payments.exceptions import (
@@ -26,7 +27,7 @@ from services.orders.payments.exceptions import (
     PaymentOrderNotFound,
     TransactionConflict,
 )
-from services.orders.payments.models import CAPTURED, REFUND_PENDING, Payment
+from services.orders.payments.models import Payment, PaymentStatus
 from services.orders.payments.schemas import PaymentNotification, PaymentRead
 
 log = logging.getLogger("services.orders.payments")
@@ -62,7 +63,7 @@ async def record_notification(
         transaction_id=note.transaction_id,
         order_id=note.order_id,
         amount_fen=note.amount_fen,
-        status=CAPTURED,
+        status=PaymentStatus.CAPTURED,
         created_at=now,
     )
     if not await repository.insert_payment(session, payment):
@@ -73,7 +74,7 @@ async def record_notification(
     if not await orders_service.mark_paid(session, order=order, transaction_id=note.transaction_id, now=now):
         current = await orders_repository.get_order(session, note.order_id)
         state = current.status if current is not None else "gone"
-        payment.status = REFUND_PENDING
+        payment.status = PaymentStatus.REFUND_PENDING
         payment.note = f"order was {state} when the payment arrived"
         session.add(payment)
         await session.flush()
@@ -85,7 +86,7 @@ async def record_notification(
 
 
 async def list_payments(
-    session: AsyncSession, *, page: PageParams, status: str | None, order_id: int | None
+    session: AsyncSession, *, page: PageParams, status: PaymentStatus | None, order_id: int | None
 ) -> Page[PaymentRead]:
     rows = await repository.list_payments(
         session, limit=page.limit + 1, after_id=page.after_int(), status=status, order_id=order_id
@@ -105,7 +106,7 @@ class RefundToSend:
 async def payment_refund_to_send(session: AsyncSession, *, payment_id: int) -> RefundToSend | None:
     """The refund of a payment that arrived for an order no longer waiting for it; None once it was sent."""
     payment = await repository.get_payment(session, payment_id)
-    if payment is None or payment.status != REFUND_PENDING:
+    if payment is None or payment.status != PaymentStatus.REFUND_PENDING:
         return None
     return RefundToSend(payment.transaction_id, payment.amount_fen, refund_key=f"payment:{payment_id}")
 
@@ -121,7 +122,7 @@ async def mark_payment_refunded(
 async def line_refund_to_send(session: AsyncSession, *, refund_id: int) -> RefundToSend | None:
     """The money of a refund of order lines, paid back on the order's captured payment; None once it was sent."""
     refund = await orders_repository.get_refund(session, refund_id)
-    if refund is None or refund.provider_status != "pending":
+    if refund is None or refund.provider_status != RefundProviderStatus.PENDING:
         return None
     payment = await repository.captured_payment_of(session, refund.order_id)
     if payment is None:

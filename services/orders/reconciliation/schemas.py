@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Literal
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -20,14 +20,28 @@ class OrderEffectsRequest(BaseModel):
         return self
 
 
+class ReconciledService(StrEnum):
+    """A consumer of the orders service's events whose effects are reconciled."""
+
+    LEADERS = "leaders"
+    POINTS = "points"
+
+
+class DifferenceKind(StrEnum):
+    LOST = "lost"  # never applied
+    DUPLICATED = "duplicated"  # applied more than once
+    MISMATCH = "mismatch"  # applied, but in another state than expected
+    IN_FLIGHT = "in_flight"  # its event is still in the outbox: not a loss yet
+
+
 class Difference(BaseModel):
     order_id: int
-    service: Literal["leaders", "points"]
+    service: ReconciledService
     effect: str = Field(description="accrual, reversal, purchase_points, purchase_reversal or hold")
     ref: str = Field(description="What the effect belongs to: a line id, refund:line, a refund id or the order")
     expected: str
     found: str
-    kind: Literal["lost", "duplicated", "mismatch", "in_flight"]
+    kind: DifferenceKind
 
 
 class OrderEffectsReport(BaseModel):

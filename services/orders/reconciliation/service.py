@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.orders.orders.models import Order, OrderLine, Refund, RefundLine
 from services.orders.reconciliation import repository
-from services.orders.reconciliation.schemas import Difference, OrderEffectsReport
+from services.orders.reconciliation.schemas import Difference, DifferenceKind, OrderEffectsReport
 
 #: The consumers accept at most this many order ids per question.
 CHUNK = 500
@@ -44,7 +44,10 @@ class _Checker:
         self.effects += 1
         if found == 1:
             return
-        kind = "duplicated" if found > 1 else ("in_flight" if in_flight else "lost")
+        if found > 1:
+            kind = DifferenceKind.DUPLICATED
+        else:
+            kind = DifferenceKind.IN_FLIGHT if in_flight else DifferenceKind.LOST
         self._add(order_id, service, effect, ref, "1", str(found), kind)
 
     def state(
@@ -53,10 +56,15 @@ class _Checker:
         self.effects += 1
         if found == expected:
             return
-        kind = "in_flight" if in_flight else ("lost" if found is None else "mismatch")
+        if in_flight:
+            kind = DifferenceKind.IN_FLIGHT
+        else:
+            kind = DifferenceKind.LOST if found is None else DifferenceKind.MISMATCH
         self._add(order_id, service, effect, ref, expected, str(found), kind)
 
-    def _add(self, order_id: int, service: str, effect: str, ref: str, expected: str, found: str, kind: str) -> None:
+    def _add(
+        self, order_id: int, service: str, effect: str, ref: str, expected: str, found: str, kind: DifferenceKind
+    ) -> None:
         self.differences.append(
             Difference.model_validate(
                 {
@@ -114,10 +122,10 @@ async def reconcile(
         until=until,
         orders_checked=len(orders),
         effects_checked=checker.effects,
-        lost=kinds.count("lost"),
-        duplicated=kinds.count("duplicated"),
-        mismatched=kinds.count("mismatch"),
-        in_flight=kinds.count("in_flight"),
+        lost=kinds.count(DifferenceKind.LOST),
+        duplicated=kinds.count(DifferenceKind.DUPLICATED),
+        mismatched=kinds.count(DifferenceKind.MISMATCH),
+        in_flight=kinds.count(DifferenceKind.IN_FLIGHT),
         differences=checker.differences,
     )
 

@@ -1,15 +1,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, CheckConstraint, Column, Index
 from sqlmodel import Field
 
 from services.common.db import timestamp_field
+from services.common.sql import enum_field
 from services.points.db import PointsBase
 
 
-class HoldStatus:
+class HoldStatus(StrEnum):
+    """held until the order is paid (committed) or cancelled or expired (released); a release that arrives after
+    the payment committed never undoes it."""
+
     HELD = "held"
     COMMITTED = "committed"
     RELEASED = "released"
@@ -31,7 +36,7 @@ class Hold(PointsBase, table=True):
     goods_fen: int = Field(sa_type=BigInteger)
     discount_fen: int = Field(sa_type=BigInteger)
     rules_version: int
-    status: str = Field(max_length=16)
+    status: HoldStatus = enum_field(HoldStatus, max_length=16)
     points_returned: int = Field(default=0, sa_type=BigInteger)
     created_at: datetime = timestamp_field()
     expires_at: datetime = timestamp_field()

@@ -9,6 +9,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.sql import insert_once
 from services.points.holds.models import Hold, HoldLot, HoldStatus
 
 
@@ -21,10 +22,9 @@ async def get_holds(session: AsyncSession, order_ids: Sequence[int]) -> Sequence
     return (await session.exec(select(Hold).where(col(Hold.order_id).in_(order_ids)))).all()
 
 
-async def insert_hold(session: AsyncSession, hold: Hold) -> Hold:
-    session.add(hold)
-    await session.flush()
-    return hold
+async def insert_hold(session: AsyncSession, hold: Hold) -> bool:
+    """False when the order holds points already (the order id is the key)."""
+    return await insert_once(session, hold, conflict_columns=("order_id",))
 
 
 async def insert_hold_lots(session: AsyncSession, rows: Sequence[HoldLot]) -> None:
@@ -36,7 +36,9 @@ async def hold_lots(session: AsyncSession, order_id: int) -> Sequence[HoldLot]:
     return (await session.exec(select(HoldLot).where(HoldLot.order_id == order_id))).all()
 
 
-async def change_status(session: AsyncSession, *, order_id: int, expected: str, new: str, now: datetime) -> bool:
+async def change_status(
+    session: AsyncSession, *, order_id: int, expected: HoldStatus, new: HoldStatus, now: datetime
+) -> bool:
     """Guarded transition: only one caller moves a hold out of `expected`."""
     query = (
         update(Hold)
@@ -73,7 +75,7 @@ async def held_before(session: AsyncSession, *, created_before: datetime, limit:
     """Holds still waiting for their order's payment, oldest first (for the orders service's orphan sweep)."""
     query = (
         select(Hold)
-        .where(col(Hold.status) == "held", col(Hold.created_at) < created_before)
+        .where(col(Hold.status) == HoldStatus.HELD, col(Hold.created_at) < created_before)
         .order_by(col(Hold.created_at))
         .limit(limit)
     )

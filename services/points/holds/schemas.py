@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.types import Fen, Id, UserId
+from services.points.holds.models import HoldStatus
 
 PositivePoints = Annotated[int, Field(strict=True, ge=1, le=2**62, json_schema_extra={"format": "int64"})]
 
@@ -26,7 +27,7 @@ class HoldRead(BaseModel):
     user_id: str
     points: int
     discount_fen: int = Field(description="What the points are worth, under the rules in force when held")
-    status: Literal["held", "committed", "released"]
+    status: HoldStatus
     expires_at: datetime = Field(description="Released automatically if not committed by then")
 
 

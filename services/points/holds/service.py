@@ -11,7 +11,6 @@ import logging
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.clock import local_date
@@ -27,7 +26,8 @@ from services.points.holds.exceptions import (
 from services.points.holds.models import Hold, HoldLot, HoldStatus
 from services.points.holds.schemas import HoldList, HoldRead
 from services.points.ledger import service as ledger
-from services.points.ledger.service import Kind, LedgerInconsistent, LotTake
+from services.points.ledger.models import PointsEntryKind
+from services.points.ledger.service import LedgerInconsistent, LotTake
 from services.points.rules.schemas import Rules
 from services.points.rules.service import current_rules, lot_expiry
 
@@ -88,10 +88,7 @@ async def place_hold(
         created_at=now,
         expires_at=now + timedelta(seconds=ttl_seconds),
     )
-    try:
-        async with session.begin_nested():
-            await repository.insert_hold(session, hold)
-    except IntegrityError:
+    if not await repository.insert_hold(session, hold):
         # A parallel request for the same order won; it is committed now, so answer as a retry would.
         raced = await repository.get_hold(session, order_id)
         assert raced is not None
@@ -172,7 +169,7 @@ async def commit_hold(session: AsyncSession, *, order_id: int, points_used: int,
         await ledger.debit(
             session,
             user_id=hold.user_id,
-            kind=Kind.SPEND,
+            kind=PointsEntryKind.SPEND,
             ref=order_ref(order_id),
             points=hold.points,
             now=now,
@@ -201,7 +198,7 @@ async def return_spent_points(
     entry = await ledger.credit(
         session,
         user_id=hold.user_id,
-        kind=Kind.REFUND_RETURN,
+        kind=PointsEntryKind.REFUND_RETURN,
         ref=f"refund:{refund_id}",
         points=points,
         expires_on=lot_expiry(local_date(now, tz), rules),

@@ -1,16 +1,36 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Date, Index, Integer, UniqueConstraint
 from sqlmodel import Field
 
 from services.common.db import timestamp_field
+from services.common.sql import enum_field
 from services.points.db import PointsBase
 
 #: SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT.
 ID_TYPE = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class PointsEntryKind(StrEnum):
+    """What a ledger entry records. Earned: SIGNIN..TASK and a positive ADJUSTMENT; the rest move held points or
+    take points back."""
+
+    SIGNIN = "signin"
+    NEWCOMER = "newcomer"
+    PURCHASE = "purchase"
+    REFERRAL = "referral"
+    TASK = "task"
+    ADJUSTMENT = "adjustment"
+    HOLD = "hold"  # balance -> held, for an unpaid order
+    RELEASE = "release"  # held -> balance, the order was cancelled or never paid
+    SPEND = "spend"  # held -> gone, the order was paid
+    REFUND_RETURN = "refund_return"  # spent points given back for refunded lines
+    PURCHASE_REVERSAL = "purchase_reversal"  # purchase points taken back for refunded lines
+    EXPIRE = "expire"
 
 
 class Account(PointsBase, table=True):
@@ -44,7 +64,7 @@ class Entry(PointsBase, table=True):
 
     id: int | None = Field(default=None, sa_column=Column(ID_TYPE, primary_key=True, autoincrement=True))
     user_id: str = Field(max_length=64)
-    kind: str = Field(max_length=32)
+    kind: PointsEntryKind = enum_field(PointsEntryKind, max_length=32)
     points: int = Field(sa_type=BigInteger)
     balance_after: int = Field(sa_type=BigInteger)
     held_change: int = Field(default=0, sa_type=BigInteger)

@@ -13,18 +13,18 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.sql import insert_once
 from services.points.ledger.models import Account, Entry, Lot
-from services.points.sql import insert_ignoring_duplicates
 
 
 async def ensure_account(session: AsyncSession, user_id: str, now: datetime) -> None:
-    table = Account.__table__  # type: ignore[attr-defined]
-    values = {"user_id": user_id, "balance": 0, "held": 0, "lifetime_earned": 0, "created_at": now, "updated_at": now}
-    await session.exec(insert_ignoring_duplicates(session, table, values))
+    await insert_once(session, Account(user_id=user_id, created_at=now, updated_at=now), conflict_columns=("user_id",))
 
 
 async def get_account(session: AsyncSession, user_id: str) -> Account | None:
-    return (await session.exec(select(Account).where(Account.user_id == user_id))).one_or_none()
+    # populate_existing: the guarded updates below bypass the identity map, so read the row as it is now.
+    query = select(Account).where(Account.user_id == user_id).execution_options(populate_existing=True)
+    return (await session.exec(query)).one_or_none()
 
 
 async def lock_account(session: AsyncSession, user_id: str) -> Account | None:

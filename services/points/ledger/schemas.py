@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from services.common.types import INT64_MAX, SignedPoints, UserId
+from services.points.ledger.models import PointsEntryKind
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -28,7 +29,7 @@ class EntryRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    kind: str
+    kind: PointsEntryKind
     points: int = Field(description="Change of the balance")
     balance_after: int
     held_change: int

@@ -22,31 +22,11 @@ from services.common.clock import local_date
 from services.common.pagination import Page, PageParams
 from services.points.ledger import repository
 from services.points.ledger.exceptions import AccountNotFound, InsufficientPoints
-from services.points.ledger.models import Entry, Lot
+from services.points.ledger.models import Entry, Lot, PointsEntryKind
 from services.points.ledger.schemas import AccountRead, EntryRead, ExpiringPoints, OpsEntryRead
 from services.points.rules.service import current_rules, lot_expiry
 
 log = logging.getLogger("services.points.ledger")
-
-
-class Kind:
-    """Entry kinds. Earned: SIGNIN..TASK and positive ADJUSTMENT. The rest move held or take points back."""
-
-    SIGNIN = "signin"
-    NEWCOMER = "newcomer"
-    PURCHASE = "purchase"
-    REFERRAL = "referral"
-    TASK = "task"
-    ADJUSTMENT = "adjustment"
-    HOLD = "hold"  # balance -> held, for an unpaid order
-    RELEASE = "release"  # held -> balance, the order was cancelled or never paid
-    SPEND = "spend"  # held -> gone, the order was paid
-    REFUND_RETURN = "refund_return"  # spent points given back for refunded lines
-    PURCHASE_REVERSAL = "purchase_reversal"  # purchase points taken back for refunded lines
-    EXPIRE = "expire"
-
-
-EARNING_KINDS = frozenset({Kind.SIGNIN, Kind.NEWCOMER, Kind.PURCHASE, Kind.REFERRAL, Kind.TASK, Kind.ADJUSTMENT})
 
 
 class LedgerInconsistent(RuntimeError):
@@ -63,7 +43,7 @@ async def _post(
     session: AsyncSession,
     *,
     user_id: str,
-    kind: str,
+    kind: PointsEntryKind,
     ref: str,
     balance_change: int,
     held_change: int,
@@ -117,7 +97,7 @@ async def credit(
     session: AsyncSession,
     *,
     user_id: str,
-    kind: str,
+    kind: PointsEntryKind,
     ref: str,
     points: int,
     expires_on: date,
@@ -176,7 +156,7 @@ async def debit(
     session: AsyncSession,
     *,
     user_id: str,
-    kind: str,
+    kind: PointsEntryKind,
     ref: str,
     points: int,
     now: datetime,
@@ -213,7 +193,7 @@ async def move_to_held(
     entry = await _post(
         session,
         user_id=user_id,
-        kind=Kind.HOLD,
+        kind=PointsEntryKind.HOLD,
         ref=ref,
         balance_change=-points,
         held_change=points,
@@ -241,7 +221,7 @@ async def release_held(
     entry = await _post(
         session,
         user_id=user_id,
-        kind=Kind.RELEASE,
+        kind=PointsEntryKind.RELEASE,
         ref=ref,
         balance_change=points,
         held_change=-points,
@@ -271,7 +251,7 @@ async def spend_held(session: AsyncSession, *, user_id: str, ref: str, points: i
     return await _post(
         session,
         user_id=user_id,
-        kind=Kind.SPEND,
+        kind=PointsEntryKind.SPEND,
         ref=ref,
         balance_change=0,
         held_change=-points,
@@ -309,7 +289,7 @@ async def expire_lot(session: AsyncSession, *, lot_id: int, today: date, now: da
     entry = await _post(
         session,
         user_id=lot.user_id,
-        kind=Kind.EXPIRE,
+        kind=PointsEntryKind.EXPIRE,
         # The lot's running expired total makes the reference unique even if a lot expires twice (points released
         # back into it after its date).
         ref=f"lot:{lot_id}:{expired_total}",
@@ -346,7 +326,7 @@ async def welcome(session: AsyncSession, *, user_id: str, now: datetime, tz: Zon
         await credit(
             session,
             user_id=user_id,
-            kind=Kind.NEWCOMER,
+            kind=PointsEntryKind.NEWCOMER,
             ref="newcomer",
             points=rules.newcomer_points,
             expires_on=lot_expiry(local_date(now, tz), rules),
@@ -417,7 +397,7 @@ async def adjust(
         entry = await credit(
             session,
             user_id=user_id,
-            kind=Kind.ADJUSTMENT,
+            kind=PointsEntryKind.ADJUSTMENT,
             ref=ref,
             points=points,
             expires_on=lot_expiry(local_date(now, tz), rules),
@@ -430,7 +410,7 @@ async def adjust(
         entry = await debit(
             session,
             user_id=user_id,
-            kind=Kind.ADJUSTMENT,
+            kind=PointsEntryKind.ADJUSTMENT,
             ref=ref,
             points=-points,
             now=now,

@@ -8,13 +8,13 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.sql import insert_once
 from services.points.purchases.models import PurchaseAward, RefundApplied
 
 
-async def insert_award(session: AsyncSession, award: PurchaseAward) -> PurchaseAward:
-    session.add(award)
-    await session.flush()
-    return award
+async def insert_award(session: AsyncSession, award: PurchaseAward) -> bool:
+    """False when the order's purchase points were awarded before."""
+    return await insert_once(session, award, conflict_columns=("order_id",))
 
 
 async def get_award_for_update(session: AsyncSession, order_id: int) -> PurchaseAward | None:
@@ -43,10 +43,9 @@ async def completed_orders(session: AsyncSession, user_id: str) -> int:
     return int((await session.exec(select(func.count()).where(PurchaseAward.user_id == user_id))).one())
 
 
-async def insert_refund(session: AsyncSession, refund: RefundApplied) -> RefundApplied:
-    session.add(refund)
-    await session.flush()
-    return refund
+async def insert_refund(session: AsyncSession, refund: RefundApplied) -> bool:
+    """False when this refund was applied before."""
+    return await insert_once(session, refund, conflict_columns=("refund_id",))
 
 
 async def awards_of(session: AsyncSession, order_ids: Sequence[int]) -> Sequence[PurchaseAward]:

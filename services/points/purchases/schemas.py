@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.types import Id
+from services.points.holds.models import HoldStatus
 
 
 class ReconciliationRequest(BaseModel):
@@ -16,7 +17,7 @@ class ReconciliationRequest(BaseModel):
 class OrderReconciliation(BaseModel):
     purchase_credits: int = Field(description="Purchase point credits applied for the order (0 or 1)")
     purchase_reversals: dict[str, int] = Field(description="Purchase point reversals applied, by refund id")
-    hold: Literal["held", "committed", "released"] | None
+    hold: HoldStatus | None
 
 
 class ReconciliationRead(BaseModel):

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.clock import local_date
@@ -16,7 +15,8 @@ from services.common.events.contract import OrderPickedUp, OrderRefunded
 from services.points.holds import repository as holds_repository
 from services.points.holds.service import return_spent_points
 from services.points.ledger import service as ledger
-from services.points.ledger.service import Kind, LedgerInconsistent
+from services.points.ledger.models import PointsEntryKind
+from services.points.ledger.service import LedgerInconsistent
 from services.points.purchases import repository
 from services.points.purchases.exceptions import PurchaseNotCredited
 from services.points.purchases.models import PurchaseAward, RefundApplied
@@ -40,16 +40,13 @@ async def credit_purchase(session: AsyncSession, *, order: OrderPickedUp, now: d
         picked_up_at=order.picked_up_at,
         created_at=now,
     )
-    try:
-        async with session.begin_nested():
-            await repository.insert_award(session, award)
-    except IntegrityError:
+    if not await repository.insert_award(session, award):
         return False
     if points > 0:
         entry = await ledger.credit(
             session,
             user_id=order.customer_id,
-            kind=Kind.PURCHASE,
+            kind=PointsEntryKind.PURCHASE,
             ref=f"order:{order.order_id}",
             points=points,
             expires_on=lot_expiry(local_date(order.picked_up_at, tz), rules),
@@ -87,10 +84,7 @@ async def apply_refund(session: AsyncSession, *, refund: OrderRefunded, now: dat
         lines=[line.model_dump(mode="json") for line in refund.lines],
         created_at=now,
     )
-    try:
-        async with session.begin_nested():
-            await repository.insert_refund(session, row)
-    except IntegrityError:
+    if not await repository.insert_refund(session, row):
         return False
     await return_spent_points(
         session, order_id=refund.order_id, refund_id=refund.refund_id, points=refund.points_returned, now=now, tz=tz
@@ -124,7 +118,7 @@ async def _reverse_purchase(session: AsyncSession, *, refund: OrderRefunded, now
         await ledger.debit(
             session,
             user_id=award.user_id,
-            kind=Kind.PURCHASE_REVERSAL,
+            kind=PointsEntryKind.PURCHASE_REVERSAL,
             ref=f"refund:{refund.refund_id}",
             points=now_reversed,
             now=now,

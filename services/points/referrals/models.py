@@ -1,15 +1,17 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, CheckConstraint, Column, Date, Index, String
 from sqlmodel import Field
 
 from services.common.db import timestamp_field
+from services.common.sql import enum_field
 from services.points.db import PointsBase
 
 
-class ReferralStatus:
+class ReferralStatus(StrEnum):
     BOUND = "bound"  # waiting for the invitee's first completed order
     REWARDED = "rewarded"  # qualified, the inviter got the reward
     QUALIFIED = "qualified"  # qualified, no reward paid (the daily cap, or a zero reward); `reason` says why
@@ -36,7 +38,7 @@ class Referral(PointsBase, table=True):
     invitee_id: str = Field(primary_key=True, max_length=64)
     inviter_id: str = Field(max_length=64)
     code: str = Field(max_length=16)
-    status: str = Field(max_length=16)
+    status: ReferralStatus = enum_field(ReferralStatus, max_length=16)
     reason: str | None = Field(default=None, max_length=200)
     order_id: int | None = Field(default=None, sa_type=BigInteger)
     reward_points: int = Field(default=0, sa_type=BigInteger)

@@ -10,8 +10,8 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.sql import insert_once
 from services.points.referrals.models import InviteCode, InviterDailyRewards, Referral, TaskReward
-from services.points.sql import insert_ignoring_duplicates
 
 
 async def get_code_of(session: AsyncSession, user_id: str) -> InviteCode | None:
@@ -23,10 +23,8 @@ async def get_code(session: AsyncSession, code: str) -> InviteCode | None:
 
 
 async def insert_code_if_absent(session: AsyncSession, *, user_id: str, code: str, now: datetime) -> None:
-    table = InviteCode.__table__  # type: ignore[attr-defined]
-    await session.exec(
-        insert_ignoring_duplicates(session, table, {"user_id": user_id, "code": code, "created_at": now})
-    )
+    """Does nothing when the user has a code already or another user has this one (both keys are unique)."""
+    await insert_once(session, InviteCode(user_id=user_id, code=code, created_at=now))
 
 
 async def lock_codes(session: AsyncSession, user_ids: Sequence[str]) -> None:
@@ -44,10 +42,9 @@ async def inviter_of(session: AsyncSession, invitee_id: str) -> str | None:
     return (await session.exec(select(Referral.inviter_id).where(Referral.invitee_id == invitee_id))).one_or_none()
 
 
-async def insert_referral(session: AsyncSession, referral: Referral) -> Referral:
-    session.add(referral)
-    await session.flush()
-    return referral
+async def insert_referral(session: AsyncSession, referral: Referral) -> bool:
+    """False when the invitee is bound already (one binding per invitee)."""
+    return await insert_once(session, referral, conflict_columns=("invitee_id",))
 
 
 async def update_referral(session: AsyncSession, *, invitee_id: str, expected: str, values: dict[str, Any]) -> bool:
@@ -94,8 +91,9 @@ async def count_qualified(session: AsyncSession, inviter_id: str) -> int:
 
 async def take_daily_reward_slot(session: AsyncSession, *, inviter_id: str, day: date, cap: int) -> bool:
     """Count one reward for the inviter's day unless the cap is reached (a guarded increment, race-free)."""
-    table = InviterDailyRewards.__table__  # type: ignore[attr-defined]
-    await session.exec(insert_ignoring_duplicates(session, table, {"inviter_id": inviter_id, "day": day, "rewards": 0}))
+    await insert_once(
+        session, InviterDailyRewards(inviter_id=inviter_id, day=day, rewards=0), conflict_columns=("inviter_id", "day")
+    )
     query = (
         update(InviterDailyRewards)
         .where(
@@ -110,10 +108,7 @@ async def take_daily_reward_slot(session: AsyncSession, *, inviter_id: str, day:
 
 async def claim_task_tier(session: AsyncSession, reward: TaskReward) -> bool:
     """Record the tier as reached; False if it was rewarded before."""
-    table = TaskReward.__table__  # type: ignore[attr-defined]
-    values = reward.model_dump()
-    result = await session.exec(insert_ignoring_duplicates(session, table, values))
-    return bool(result.rowcount == 1)
+    return await insert_once(session, reward, conflict_columns=("user_id", "tier_invitees"))
 
 
 async def task_rewards(session: AsyncSession, user_id: str) -> Sequence[TaskReward]:

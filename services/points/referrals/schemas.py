@@ -5,6 +5,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from services.points.referrals.models import ReferralStatus
+
 CodeText = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=4, max_length=16)]
 
 
@@ -21,7 +23,7 @@ class BindingRead(BaseModel):
 
     inviter_id: str
     invitee_id: str
-    status: str
+    status: ReferralStatus
     reason: str | None
     bound_at: datetime
 
@@ -32,7 +34,7 @@ class InviteeRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     invitee_id: str
-    status: str = Field(description="bound, rewarded, qualified (no reward: see reason) or ineligible")
+    status: ReferralStatus = Field(description="`qualified` without a reward says why in `reason`")
     reason: str | None
     bound_at: datetime
     qualified_at: datetime | None

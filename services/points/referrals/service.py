@@ -7,7 +7,6 @@ import secrets
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.clock import as_utc, local_date
@@ -15,7 +14,8 @@ from services.common.events.contract import REFERRAL_BOUND, ReferralBound
 from services.common.pagination import InvalidCursor, Page, PageParams
 from services.points.db import outbox
 from services.points.ledger import service as ledger
-from services.points.ledger.service import Kind, LedgerInconsistent
+from services.points.ledger.models import PointsEntryKind
+from services.points.ledger.service import LedgerInconsistent
 from services.points.purchases.repository import completed_orders
 from services.points.referrals import repository
 from services.points.referrals.exceptions import AlreadyBound, InviteCodeNotFound, ReferralCycle, SelfInvite
@@ -91,10 +91,7 @@ async def bind(session: AsyncSession, *, invitee_id: str, code: str, now: dateti
         reason="completed an order before binding" if already_customer else None,
         bound_at=now,
     )
-    try:
-        async with session.begin_nested():
-            await repository.insert_referral(session, referral)
-    except IntegrityError:
+    if not await repository.insert_referral(session, referral):
         raced = await repository.get_referral(session, invitee_id)
         assert raced is not None
         return _same_binding(raced, inviter_id)
@@ -139,7 +136,7 @@ async def qualify_on_first_completed_order(
         entry = await ledger.credit(
             session,
             user_id=referral.inviter_id,
-            kind=Kind.REFERRAL,
+            kind=PointsEntryKind.REFERRAL,
             ref=f"invitee:{invitee_id}",
             points=reward,
             expires_on=lot_expiry(day, rules),
@@ -176,7 +173,7 @@ async def advance_tasks(session: AsyncSession, *, user_id: str, now: datetime, t
             await ledger.credit(
                 session,
                 user_id=user_id,
-                kind=Kind.TASK,
+                kind=PointsEntryKind.TASK,
                 ref=f"invite-tier:{tier.invitees}",
                 points=tier.points,
                 expires_on=lot_expiry(local_date(now, tz), rules),

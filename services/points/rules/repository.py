@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.sql import insert_once
 from services.points.rules.models import RuleVersion
 
 
@@ -13,7 +14,6 @@ async def latest(session: AsyncSession) -> RuleVersion | None:
     return (await session.exec(query)).first()
 
 
-async def insert(session: AsyncSession, row: RuleVersion) -> RuleVersion:
-    session.add(row)
-    await session.flush()
-    return row
+async def insert(session: AsyncSession, row: RuleVersion) -> bool:
+    """False when this version number was taken meanwhile."""
+    return await insert_once(session, row, conflict_columns=("version",))

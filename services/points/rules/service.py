@@ -5,7 +5,6 @@ from __future__ import annotations
 import calendar
 from datetime import date, datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.points.rules import repository
@@ -25,14 +24,9 @@ async def replace_rules(session: AsyncSession, *, rules: Rules, actor: str, now:
     """Put a new version in force; earlier grants keep the values they were made with."""
     previous = await repository.latest(session)
     version = 1 if previous is None else previous.version + 1
-    try:
-        async with session.begin_nested():
-            row = await repository.insert(
-                session,
-                RuleVersion(version=version, rules=rules.model_dump(mode="json"), created_by=actor, created_at=now),
-            )
-    except IntegrityError:
-        raise RulesChangedConcurrently() from None
+    row = RuleVersion(version=version, rules=rules.model_dump(mode="json"), created_by=actor, created_at=now)
+    if not await repository.insert(session, row):
+        raise RulesChangedConcurrently()
     return RulesRead(**row.rules, version=row.version, created_by=row.created_by, created_at=row.created_at)
 
 

@@ -7,6 +7,7 @@ from datetime import date
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.sql import insert_once
 from services.points.signins.models import SignIn
 
 
@@ -15,7 +16,6 @@ async def get_sign_in(session: AsyncSession, *, user_id: str, day: date) -> Sign
     return (await session.exec(query)).one_or_none()
 
 
-async def insert_sign_in(session: AsyncSession, sign_in: SignIn) -> SignIn:
-    session.add(sign_in)
-    await session.flush()
-    return sign_in
+async def insert_sign_in(session: AsyncSession, sign_in: SignIn) -> bool:
+    """False when the user signed in on that local date already."""
+    return await insert_once(session, sign_in, conflict_columns=("user_id", "local_date"))

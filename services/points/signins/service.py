@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.clock import local_date
 from services.points.ledger import service as ledger
-from services.points.ledger.service import Kind, LedgerInconsistent
+from services.points.ledger.models import PointsEntryKind
+from services.points.ledger.service import LedgerInconsistent
 from services.points.rules.service import current_rules, lot_expiry, signin_award
 from services.points.signins import repository
 from services.points.signins.exceptions import AlreadySignedIn
@@ -27,15 +27,12 @@ async def sign_in(session: AsyncSession, *, user_id: str, now: datetime, tz: Zon
     row = SignIn(
         user_id=user_id, local_date=today, streak=streak, awarded=awarded, rules_version=rules.version, created_at=now
     )
-    try:
-        async with session.begin_nested():
-            await repository.insert_sign_in(session, row)
-    except IntegrityError:
-        raise AlreadySignedIn(f"Already signed in on {today.isoformat()}") from None
+    if not await repository.insert_sign_in(session, row):
+        raise AlreadySignedIn(f"Already signed in on {today.isoformat()}")
     entry = await ledger.credit(
         session,
         user_id=user_id,
-        kind=Kind.SIGNIN,
+        kind=PointsEntryKind.SIGNIN,
         ref=today.isoformat(),
         points=awarded,
         expires_on=lot_expiry(today, rules),
