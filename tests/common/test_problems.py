@@ -78,7 +78,7 @@ async def test_bad_tokens_are_401(orders_client: Any) -> None:
         "no iat": _token({k: v for k, v in good.items() if k != "iat"}),
         "other key": _token(good, key="another-secret-0123456789abcdef0123456789"),
         "other algorithm": _token(good, key=TEST_JWT_SECRET + "x" * 40, alg="HS512"),
-        "unsigned": {"Authorization": "Bearer " + jwt.encode(good, None, algorithm="none")},
+        "unsigned": {"Authorization": "Bearer " + jwt.encode(good, "", algorithm="none")},
         "unknown role": _token({**good, "roles": ["admin"]}),
         "garbage": {"Authorization": "Bearer not.a.token"},
         "basic scheme": {"Authorization": "Basic dTE6cHc="},
