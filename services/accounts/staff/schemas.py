@@ -3,13 +3,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from services.accounts.roles import StaffRole
 
+
+def _normalise_username(value: object) -> object:
+    # Lower-cased before the pattern is checked (StringConstraints checks the pattern on the raw text).
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 Username = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[a-z0-9][a-z0-9._-]{2,31}$"),
+    BeforeValidator(_normalise_username),
+    StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{2,31}$"),
     Field(examples=["zhang.wei"], description="3-32 characters: letters, digits, `.`, `_`, `-` (case-insensitive)"),
 ]
 NewPassword = Annotated[str, Field(min_length=10, max_length=128, description="At least 10 characters")]
