@@ -18,9 +18,9 @@ from services.accounts.roles import CUSTOMER, OPS, STAFF_ROLES
 from services.accounts.staff.passwords import PasswordHasher
 from services.accounts.wechat.provider import WeChatProvider
 from services.common.app import NowDep, from_app_state
-from services.common.auth import InvalidToken, MissingRole
+from services.common.auth import MissingRole
 from services.common.db import Database
-from services.common.jwks import KeySet, VerifiedToken
+from services.common.jwks import InvalidToken, KeySet, VerifiedToken
 
 __all__ = [
     "Caller",

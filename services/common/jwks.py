@@ -29,8 +29,7 @@ import httpx
 import jwt
 import orjson
 
-from services.common.auth import InvalidToken
-from services.common.errors import ServiceUnavailable
+from services.common.errors import ServiceUnavailable, Unauthorized
 
 log = logging.getLogger("services.jwks")
 
@@ -46,6 +45,14 @@ MAX_JWKS_BYTES = 64 * 1024
 
 #: Returns the JWKS document (`{"keys": [...]}`); raises `JwksUnavailable` when it cannot.
 JwksFetcher = Callable[[], Awaitable[Mapping[str, Any]]]
+
+
+class InvalidToken(Unauthorized):
+    """The same problem as `services.common.auth.InvalidToken` (same code). It lives here so that `auth` can
+    import this module without a cycle; once auth verifies with a `KeySet`, auth should re-export this class."""
+
+    code = "INVALID_TOKEN"
+    title = "The bearer token is missing, malformed, expired or not ours"
 
 
 class JwksUnavailable(ServiceUnavailable):

@@ -15,8 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from fastapi import FastAPI
 
 from services.accounts.keys.store import SigningKeyStore, thumbprint, write_key
-from services.common.auth import InvalidToken
-from services.common.jwks import KeySet, jwks_fetcher
+from services.common.jwks import InvalidToken, KeySet, jwks_fetcher
 from services.common.testing import asgi_client
 from tests.accounts.conftest import START, Clock, age_key_files, claims, ok, wechat_sign_in
 

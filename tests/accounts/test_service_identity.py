@@ -9,8 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from services.accounts.config import development_service_secret, secret_hash
-from services.common.auth import InvalidToken
-from services.common.jwks import INTERNAL_AUDIENCE, KeySet
+from services.common.jwks import INTERNAL_AUDIENCE, InvalidToken, KeySet
 from services.common.testing import asgi_client
 from tests.accounts.conftest import auth, claims, ok
 from tests.conftest import AppFactory

@@ -15,8 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.accounts.keys.store import public_jwk, thumbprint
-from services.common.auth import InvalidToken
-from services.common.jwks import INTERNAL_AUDIENCE, JwksUnavailable, KeySet, jwks_fetcher
+from services.common.jwks import INTERNAL_AUDIENCE, InvalidToken, JwksUnavailable, KeySet, jwks_fetcher
 
 NOW = 1_750_000_000
 

@@ -30,9 +30,9 @@ from services.accounts.wechat.exceptions import (
     WeChatUnavailable,
     WeChatUserBlocked,
 )
-from services.common.auth import InvalidToken
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
+from services.common.jwks import InvalidToken
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -60,7 +60,9 @@ async def sign_in_with_wechat(
     "/refresh",
     response_model=TokenPair,
     summary="Exchange a refresh token for a new pair",
-    responses=problem_docs(RefreshTokenInvalid, RefreshTokenExpired, RefreshTokenReused, SessionEnded),
+    responses=problem_docs(
+        RefreshTokenInvalid, RefreshTokenExpired, RefreshTokenReused, SessionEnded, SigningKeysUnavailable
+    ),
 )
 async def refresh_tokens(
     body: RefreshRequest, db: DatabaseDep, issuer: IssuerDep, now: NowDep, settings: SettingsDep
@@ -84,7 +86,7 @@ async def logout(session: SessionDep, caller: Caller, now: NowDep) -> None:
     "/staff",
     response_model=TokenPair,
     summary="Sign in as staff with a username and password",
-    responses=problem_docs(StaffCredentialsInvalid, StaffAccountLocked, StaffAccountDisabled),
+    responses=problem_docs(StaffCredentialsInvalid, StaffAccountLocked, StaffAccountDisabled, SigningKeysUnavailable),
 )
 async def sign_in_as_staff(
     body: StaffSignIn,
@@ -111,7 +113,12 @@ def dev_router() -> APIRouter:
     """Registered only with `ACCOUNTS_DEV_AUTH=true`: a production service answers 404 and does not document it."""
     dev = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
-    @dev.post("/dev-token", response_model=AccessToken, summary="Issue a token for any user and roles (development)")
+    @dev.post(
+        "/dev-token",
+        response_model=AccessToken,
+        summary="Issue a token for any user and roles (development)",
+        responses=problem_docs(SigningKeysUnavailable),
+    )
     async def issue_dev_token(
         body: DevTokenRequest, session: SessionDep, issuer: IssuerDep, now: NowDep, settings: SettingsDep
     ) -> AccessToken:

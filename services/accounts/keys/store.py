@@ -86,7 +86,7 @@ def load_key(path: Path) -> SigningKey:
 
 def write_key(directory: Path, name: str, private_key: Ed25519PrivateKey | None = None) -> Path:
     """Write a key file readable by its owner only (for development keys and tests; production brings its own)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = private_key or Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     path = directory / name
@@ -103,7 +103,7 @@ def development_key_name(now: datetime) -> str:
 @contextmanager
 def _directory_lock(directory: Path) -> Iterator[None]:
     # Two processes starting together (accounts and its relay, or two workers) must not each generate a key.
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # private keys: the owner only
     with (directory / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:

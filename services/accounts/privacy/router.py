@@ -7,9 +7,10 @@ from services.accounts.privacy import service
 from services.accounts.privacy.exceptions import ExportSourceUnavailable
 from services.accounts.privacy.schemas import PersonalDataExport
 from services.accounts.users.exceptions import UserErased, UserNotFound
-from services.common.auth import InvalidToken, MissingRole
+from services.common.auth import MissingRole
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
+from services.common.jwks import InvalidToken
 
 router = APIRouter(prefix="/api/v1/me", tags=["me"])
 

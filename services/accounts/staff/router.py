@@ -14,9 +14,10 @@ from services.accounts.staff.exceptions import (
     StaffUsernameTaken,
 )
 from services.accounts.staff.schemas import StaffCreate, StaffRead, StaffUpdate
-from services.common.auth import InvalidToken, MissingRole
+from services.common.auth import MissingRole
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
+from services.common.jwks import InvalidToken
 from services.common.pagination import InvalidCursor, Page, PageDep
 
 router = APIRouter(prefix="/api/v1/staff", tags=["staff"])

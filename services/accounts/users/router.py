@@ -14,9 +14,10 @@ from services.accounts.wechat.exceptions import (
     WeChatRateLimited,
     WeChatUnavailable,
 )
-from services.common.auth import InvalidToken, MissingRole
+from services.common.auth import MissingRole
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
+from services.common.jwks import InvalidToken
 
 me_router = APIRouter(prefix="/api/v1/me", tags=["me"])
 users_router = APIRouter(prefix="/api/v1/users", tags=["users"])
