@@ -22,6 +22,7 @@ from services.accounts.config import Settings, get_settings
 from services.accounts.models import metadata
 from services.accounts.staff import repository
 from services.accounts.staff import service as staff_service
+from services.accounts.staff.exceptions import StaffUsernameTaken
 from services.accounts.staff.passwords import PasswordHasher
 from services.accounts.staff.schemas import NewPassword, StaffCreate, Username
 from services.common.clock import utcnow
@@ -42,12 +43,19 @@ async def ensure_admin(
     db: Database, *, username: str, password: str, display_name: str, passwords: PasswordHasher
 ) -> BootstrapResult:
     """Create an `ops` account with this username unless one exists."""
-    async with db.transaction() as session:
+    async with db.reading() as session:
         existing = await repository.get_by_username(session, username)
-        if existing is not None:
-            return BootstrapResult(staff_id=existing.id, created=False)
-        data = StaffCreate(username=username, display_name=display_name, roles=["ops"], password=password)
-        created = await staff_service.create_staff(session, passwords=passwords, data=data, now=utcnow())
+    if existing is not None:
+        return BootstrapResult(staff_id=existing.id, created=False)
+    data = StaffCreate(username=username, display_name=display_name, roles=["ops"], password=password)
+    try:
+        async with db.transaction() as session:
+            created = await staff_service.create_staff(session, passwords=passwords, data=data, now=utcnow())
+    except StaffUsernameTaken:  # another bootstrap (a second replica's job) was first
+        async with db.reading() as session:
+            existing = await repository.get_by_username(session, username)
+        assert existing is not None
+        return BootstrapResult(staff_id=existing.id, created=False)
     return BootstrapResult(staff_id=created.id, created=True)
 
 

@@ -24,6 +24,10 @@ def key_files(directory: Path) -> list[Path]:
     return sorted(directory.glob("*.pem"))
 
 
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
 def remove_keys_except(directory: Path, name: str) -> None:
     for path in key_files(directory):
         if path.name != name:
@@ -49,7 +53,7 @@ async def test_a_development_key_is_made_on_first_use_and_published(
     pair = await wechat_sign_in(accounts_client, "code-1")
     (key_file,) = key_files(keys_dir)
     assert key_file.name.startswith("dev-")
-    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert (mode_of(key_file), mode_of(keys_dir)) == (0o600, 0o700)  # private keys: the owner only
 
     document = ok(await accounts_client.get("/.well-known/jwks.json"))
     (published,) = document["keys"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 from fastapi import FastAPI
+from pwdlib.hashers.argon2 import Argon2Hasher
 
+from services.accounts.staff.passwords import PasswordHasher
 from services.accounts.staff.repository import get_staff
 from services.common.events.contract import STAFF_UPDATED
 from tests.accounts.conftest import (
@@ -52,6 +54,28 @@ async def test_wrong_password_and_unknown_username_give_the_same_answer(accounts
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json()["code"] == unknown.json()["code"] == "STAFF_CREDENTIALS_INVALID"
     assert wrong.json()["detail"] == unknown.json()["detail"]
+
+
+class CountingHasher(PasswordHasher):
+    def __init__(self) -> None:
+        super().__init__(Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1))
+        self.verified = 0
+
+    async def verify(self, password: str, password_hash: str) -> bool:
+        self.verified += 1
+        return await super().verify(password, password_hash)
+
+
+async def test_an_unknown_username_costs_a_password_check_too(
+    accounts_client: httpx.AsyncClient, accounts_app: FastAPI
+) -> None:
+    """So the time an answer takes does not tell which usernames exist."""
+    await create_staff(accounts_client, "li.na", ["ops"])
+    hasher = CountingHasher()
+    accounts_app.state.passwords = hasher
+    await staff_sign_in(accounts_client, "li.na", "guess")
+    await staff_sign_in(accounts_client, "nobody", "guess")
+    assert hasher.verified == 2
 
 
 async def test_too_many_wrong_passwords_lock_the_account_for_a_while(
