@@ -87,6 +87,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for name, url in sorted(settings.export_sources.items())
     ]
 
+    async def load_keys(app: FastAPI) -> None:
+        # At start-up rather than on the first sign-in: a development key is generated now, and an unusable key
+        # directory stops the process with the setting named instead of failing requests later.
+        keys.keys(utcnow())
+
     async def close_clients(app: FastAPI) -> None:
         await app.state.wechat.aclose()
         await http.aclose()
@@ -102,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metadata=metadata,
         routers=routers,
         background_jobs=[every(settings.prune_interval_seconds, prune_refresh_tokens)],
+        on_startup=[load_keys],
         on_shutdown=[close_clients],
         extra_state={
             "issuer": issuer,

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_pri
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from fastapi import FastAPI
 
-from services.accounts.keys.store import SigningKeyStore, thumbprint, write_key
+from services.accounts.keys.store import SigningKeyError, SigningKeyStore, thumbprint, write_key
 from services.common.jwks import InvalidToken, KeySet, jwks_fetcher
 from services.common.testing import asgi_client
 from tests.accounts.conftest import START, Clock, age_key_files, claims, ok, wechat_sign_in
@@ -60,6 +60,20 @@ async def test_a_development_key_is_made_on_first_use_and_published(
     assert published["kty"] == "OKP" and published["crv"] == "Ed25519" and published["alg"] == "EdDSA"
     assert "d" not in published  # never the private part
     assert jwt.get_unverified_header(pair["access_token"])["kid"] == published["kid"]
+
+
+async def test_starting_the_service_makes_the_development_key(accounts_app: FastAPI, keys_dir: Path) -> None:
+    async with accounts_app.router.lifespan_context(accounts_app):
+        assert [p.name[:4] for p in key_files(keys_dir)] == ["dev-"]
+
+
+async def test_an_unusable_key_directory_stops_the_start_naming_the_setting(
+    accounts_app: FastAPI, keys_dir: Path
+) -> None:
+    write_p256_key(keys_dir / "2025.pem")
+    with pytest.raises(SigningKeyError, match="ACCOUNTS_SIGNING_KEYS_DIR"):
+        async with accounts_app.router.lifespan_context(accounts_app):
+            pass
 
 
 def test_two_stores_on_one_empty_directory_make_one_key(keys_dir: Path) -> None:
