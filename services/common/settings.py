@@ -85,6 +85,9 @@ class ServiceSettings(BaseSettings):
     events_points_url: str = Field(
         default="http://127.0.0.1:8003", validation_alias=AliasChoices("EVENTS_POINTS_URL", "events_points_url")
     )
+    events_accounts_url: str = Field(
+        default="http://127.0.0.1:8004", validation_alias=AliasChoices("EVENTS_ACCOUNTS_URL", "events_accounts_url")
+    )
 
     @field_validator("business_timezone")
     @classmethod
@@ -102,7 +105,12 @@ class ServiceSettings(BaseSettings):
 
     def event_subscriber_urls(self) -> dict[str, str]:
         """Base URL of each service that may subscribe to events (HTTP push)."""
-        return {"leaders": self.events_leaders_url, "orders": self.events_orders_url, "points": self.events_points_url}
+        return {
+            "leaders": self.events_leaders_url,
+            "orders": self.events_orders_url,
+            "points": self.events_points_url,
+            "accounts": self.events_accounts_url,
+        }
 
     def resolved_database_url(self) -> str:
         if self.database_url:

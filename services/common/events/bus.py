@@ -27,6 +27,7 @@ from services.common.settings import ServiceSettings
 SUBSCRIPTIONS: Mapping[str, frozenset[str]] = {
     "leaders": frozenset({et.ORDER_PAID, et.ORDER_PICKED_UP, et.ORDER_REFUNDED}),
     "points": frozenset({et.ORDER_PAID, et.ORDER_PICKED_UP, et.ORDER_CANCELLED, et.ORDER_REFUNDED}),
+    "accounts": frozenset({et.LEADER_STATUS_CHANGED}),
 }
 
 STREAM = "EVENTS"

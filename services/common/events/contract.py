@@ -19,6 +19,8 @@ LEADER_MEMBER_JOINED = "leader.member_joined"
 LEADER_MEMBER_LEFT = "leader.member_left"
 LEADER_STATUS_CHANGED = "leader.status_changed"
 REFERRAL_BOUND = "referral.bound"
+USER_ERASED = "user.erased"
+STAFF_UPDATED = "staff.updated"
 
 
 class _Payload(BaseModel):
@@ -113,4 +115,22 @@ class LeaderStatusChanged(_Payload):
 class ReferralBound(_Payload):
     inviter_id: str
     invitee_id: str
+    at: datetime
+
+
+class UserErased(_Payload):
+    """The person asked to be forgotten: anonymise them, keep money records (amounts, dates, ids) intact."""
+
+    user_id: str
+    at: datetime
+
+
+class StaffUpdated(_Payload):
+    """A staff account was created or changed (a manager's name and contact are shown to their leaders)."""
+
+    staff_id: str
+    display_name: str
+    contact_phone: str | None
+    roles: list[str]
+    active: bool
     at: datetime

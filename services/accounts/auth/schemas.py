@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.accounts.roles import PersonRole
+
+
+class TokenUser(BaseModel):
+    id: str = Field(description="The subject of the tokens (`sub`): a user id `u_...` or a staff id `s_...`")
+    roles: list[str]
+
+
+class TokenPair(BaseModel):
+    access_token: str = Field(description="A short-lived JWT (EdDSA) to send as `Authorization: Bearer ...`")
+    refresh_token: str = Field(description="Opaque; exchange it once at /api/v1/auth/refresh for a new pair")
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+    expires_in: int = Field(description="Seconds until the access token expires")
+    user: TokenUser
+
+
+class AccessToken(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+    expires_in: int = Field(description="Seconds until the token expires")
+
+
+class WeChatSignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(min_length=1, max_length=128, description="The one-time code from wx.login()")
+
+
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: str = Field(min_length=1, max_length=128)
+
+
+Subject = Annotated[
+    str,
+    # Visible ASCII only: the subject ends up in logs, URLs and other services' tables.
+    Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$", examples=["u1"]),
+]
+
+
+class DevTokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sub: Subject
+    roles: list[PersonRole] = Field(min_length=1, max_length=8, examples=[["customer"]])

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from services.accounts.deps import NowDep, OpsCaller, PasswordsDep
+from services.accounts.roles import StaffRole
+from services.accounts.staff import service
+from services.accounts.staff.exceptions import (
+    CannotDemoteYourself,
+    StaffChangedConcurrently,
+    StaffNotFound,
+    StaffUsernameTaken,
+)
+from services.accounts.staff.schemas import StaffCreate, StaffRead, StaffUpdate
+from services.common.auth import MissingRole
+from services.common.db import SessionDep
+from services.common.errors import problem_docs
+from services.common.jwks import InvalidToken
+from services.common.pagination import InvalidCursor, Page, PageDep
+
+router = APIRouter(prefix="/api/v1/staff", tags=["staff"])
+
+StaffIdPath = Annotated[str, Path(min_length=1, max_length=40, description="The staff account's id (`s_...`)")]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=StaffRead,
+    summary="Create a staff account (ops)",
+    responses=problem_docs(InvalidToken, MissingRole, StaffUsernameTaken),
+)
+async def create_staff(
+    body: StaffCreate, session: SessionDep, caller: OpsCaller, passwords: PasswordsDep, now: NowDep
+) -> StaffRead:
+    return await service.create_staff(session, passwords=passwords, data=body, now=now)
+
+
+@router.get(
+    "",
+    response_model=Page[StaffRead],
+    summary="List staff accounts by username (ops)",
+    responses=problem_docs(InvalidToken, MissingRole, InvalidCursor),
+)
+async def list_staff(
+    session: SessionDep,
+    caller: OpsCaller,
+    page: PageDep,
+    role: Annotated[StaffRole | None, Query(description="Only accounts with this role")] = None,
+    active: Annotated[bool | None, Query()] = None,
+) -> Page[StaffRead]:
+    return await service.list_staff(session, page=page, role=role, active=active)
+
+
+@router.get(
+    "/{staff_id}",
+    response_model=StaffRead,
+    summary="Read a staff account (ops)",
+    responses=problem_docs(InvalidToken, MissingRole, StaffNotFound),
+)
+async def get_staff(staff_id: StaffIdPath, session: SessionDep, caller: OpsCaller) -> StaffRead:
+    return await service.get_staff(session, staff_id=staff_id)
+
+
+@router.patch(
+    "/{staff_id}",
+    response_model=StaffRead,
+    summary="Change a staff account's roles, name, contact, activity or password (ops)",
+    responses=problem_docs(InvalidToken, MissingRole, StaffNotFound, StaffChangedConcurrently, CannotDemoteYourself),
+)
+async def update_staff(
+    staff_id: StaffIdPath,
+    body: StaffUpdate,
+    session: SessionDep,
+    caller: OpsCaller,
+    passwords: PasswordsDep,
+    now: NowDep,
+) -> StaffRead:
+    return await service.update_staff(
+        session, passwords=passwords, staff_id=staff_id, data=body, changed_by=caller.sub, now=now
+    )
