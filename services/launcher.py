@@ -39,7 +39,8 @@ from services.common.auth import issue_token
 from services.common.settings import PROJECT_ROOT, ServiceSettings
 from services.gateway.config import GatewaySettings
 
-SERVICES = ("leaders", "orders", "points")
+# Accounts first: it signs the tokens the others verify.
+SERVICES = ("accounts", "leaders", "orders", "points")
 HOST = "127.0.0.1"  # the services are internal: only the gateway is meant to be reached from outside
 START_TIMEOUT_SECONDS = 60.0
 STOP_GRACE_SECONDS = 10.0
@@ -60,6 +61,7 @@ DEMO_USERS = (
 #: The settings (environment variables) that tell one process where a service listens; a setting a process does
 #: not know is ignored by it.
 SERVICE_URL_SETTINGS: Mapping[str, tuple[str, ...]] = {
+    "accounts": ("EVENTS_ACCOUNTS_URL",),
     "leaders": ("GATEWAY_LEADERS_URL", "EVENTS_LEADERS_URL", "ORDERS_LEADERS_URL"),
     "orders": ("GATEWAY_ORDERS_URL", "EVENTS_ORDERS_URL"),
     "points": ("GATEWAY_POINTS_URL", "EVENTS_POINTS_URL", "ORDERS_POINTS_URL"),
@@ -120,11 +122,13 @@ def child_environment(var_dir: Path | None, ports: Mapping[str, int]) -> dict[st
     """The environment every child gets: the launcher's, plus where the gateway finds the services."""
     env = dict(os.environ)
     env.setdefault("GATEWAY_DEV_AUTH", "true")
+    env.setdefault("ACCOUNTS_DEV_AUTH", "true")
     # Every process must reach the services where the launcher put them, whatever else was configured.
     for service, port in ports.items():
         for name in SERVICE_URL_SETTINGS[service]:
             env[name] = f"http://{HOST}:{port}"
     if var_dir is not None:
+        env.setdefault("ACCOUNTS_SIGNING_KEYS_DIR", str(var_dir / "keys"))
         for service in SERVICES:
             env.setdefault(f"{service.upper()}_DATABASE_URL", f"sqlite+aiosqlite:///{var_dir / (service + '.db')}")
     return env
