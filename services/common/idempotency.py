@@ -1,28 +1,44 @@
 """`Idempotency-Key` for POST endpoints: the first response for a key (per caller and route) is stored in the same
 transaction as the effect and replayed for retries; the same key with a different body is 409.
 
-The key row is claimed *before* the work runs, inside a savepoint: on PostgreSQL a concurrent request with the same
-key blocks on the unique index until the first transaction ends, then sees its stored response. On SQLite writers
-are already serialised (BEGIN IMMEDIATE), so the claim can never race.
+The key row is claimed *before* the work runs (`INSERT ... ON CONFLICT DO NOTHING`): on PostgreSQL a concurrent
+request with the same key blocks on the unique index until the first transaction ends, then sees its stored
+response. On SQLite writers are already serialised (BEGIN IMMEDIATE), so the claim can never race. `claim_keys`,
+`store_responses` and `release_keys` take many keys at once, for the batched flash-sale purchase.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Header, Request
+from fastapi.security.base import SecurityBase
 from pydantic import BaseModel
-from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, UniqueConstraint
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlalchemy import (
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    bindparam,
+    delete,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
-from services.common.auth import CurrentUser
+from services.common.auth import BEARER_SCHEME, BEARER_SCHEME_NAME, CurrentUser, authenticate
 from services.common.clock import utcnow
 from services.common.db import UTCDateTime
 from services.common.errors import Conflict, DomainError
@@ -109,19 +125,126 @@ async def _optional_key(
     return _context(request, user.sub, key, required=False)
 
 
+class CallerWithKey(SecurityBase):
+    """One dependency for a busy POST route: `authenticate` with `roles`, then the caller's Idempotency-Key (a
+    security scheme itself, documented like `BearerAuth`)."""
+
+    def __init__(self, roles: Iterable[str]) -> None:
+        self.model = BEARER_SCHEME
+        self.scheme_name = BEARER_SCHEME_NAME
+        self.roles = tuple(roles)
+
+    async def __call__(self, request: Request, key: Annotated[str, _KEY_HEADER]) -> IdempotencyContext:
+        user = authenticate(request.headers, self.roles, settings=request.app.state.settings)
+        ctx = _context(request, user.sub, key, required=True)
+        assert ctx is not None
+        return ctx
+
+
 IdempotencyKey = Annotated[IdempotencyContext, Depends(_required_key)]
 OptionalIdempotencyKey = Annotated[IdempotencyContext | None, Depends(_optional_key)]
 
 
-def _hash_body(body: BaseModel | None) -> str:
+def request_hash(body: BaseModel | None) -> str:
+    """What a stored key remembers of its request: a retry with another body is refused, not replayed."""
     raw = body.model_dump_json().encode() if body is not None else b""
     return hashlib.sha256(raw).hexdigest()
 
 
-def _replay(status_code: int, body: bytes) -> Response:
+def replay(status_code: int, body: bytes) -> Response:
     return Response(
         body, status_code=status_code, media_type="application/json", headers={"Idempotent-Replayed": "true"}
     )
+
+
+@dataclass(frozen=True, slots=True)
+class KeyUse:
+    """One request's use of a key on a route: the caller, the key and the hash of the body."""
+
+    user_id: str
+    key: str
+    request_hash: str
+
+
+#: What claiming a key gives: None (claimed: do the work, then `store_responses`), the stored answer to replay,
+#: or the refusal (another body, or the first request is still running).
+Claim = Response | DomainError | None
+
+
+def _insert(conn: AsyncConnection, table: Table) -> Any:
+    # ON CONFLICT has the same form in both dialects, but each has its own construct for it.
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+async def claim_keys(
+    conn: AsyncConnection, table: Table, route: str, uses: Sequence[KeyUse], *, now: datetime
+) -> list[Claim]:
+    """Claim many keys of one route in one statement; one `Claim` per use, in order.
+
+    A key claimed by a transaction still running makes the claim wait for its end (PostgreSQL's unique index;
+    SQLite writers are serialised anyway), so a retry sees the first request's stored answer once it committed."""
+    if not uses:
+        return []
+    rows = [
+        {"user_id": u.user_id, "route": route, "key": u.key, "request_hash": u.request_hash, "created_at": now}
+        for u in uses
+    ]
+    statement = _insert(conn, table).values(rows).on_conflict_do_nothing()
+    claimed = {(row[0], row[1]) for row in await conn.execute(statement.returning(table.c.user_id, table.c.key))}
+    seen = [(u.user_id, u.key) for u in uses if (u.user_id, u.key) not in claimed]
+    stored: dict[tuple[str, str], tuple[str, int | None, bytes | None]] = {}
+    if seen:
+        found = await conn.execute(
+            select(
+                table.c.user_id, table.c.key, table.c.request_hash, table.c.status_code, table.c.response_body
+            ).where(table.c.route == route, tuple_(table.c.user_id, table.c.key).in_(seen))
+        )
+        stored = {(row[0], row[1]): (row[2], row[3], row[4]) for row in found}
+    claims: list[Claim] = []
+    for use in uses:
+        if (use.user_id, use.key) in claimed:
+            claims.append(None)
+            continue
+        hash_, status, body = stored.get((use.user_id, use.key), (use.request_hash, None, None))
+        if hash_ != use.request_hash:
+            claims.append(IdempotencyKeyReused())
+        elif status is None or body is None:
+            # Still running, or (not found) claimed by a transaction that rolled back while this one waited.
+            claims.append(IdempotencyKeyInProgress())
+        else:
+            claims.append(replay(status, bytes(body)))
+    return claims
+
+
+async def store_responses(
+    conn: AsyncConnection, table: Table, route: str, answers: Sequence[tuple[KeyUse, int, bytes]]
+) -> None:
+    """Keep the answer of each claimed key (in the transaction of its effect), for its retries."""
+    if not answers:
+        return
+    await conn.execute(
+        update(table)
+        .where(
+            table.c.route == route,
+            table.c.user_id == bindparam("use_user"),
+            table.c.key == bindparam("use_key"),
+        )
+        .values(status_code=bindparam("answer_status"), response_body=bindparam("answer_body")),
+        [
+            {"use_user": use.user_id, "use_key": use.key, "answer_status": status, "answer_body": body}
+            for use, status, body in answers
+        ],
+    )
+
+
+async def release_keys(conn: AsyncConnection, table: Table, route: str, uses: Sequence[KeyUse]) -> None:
+    """Give up claimed keys whose request was refused, as a rolled-back request would: a retry is decided afresh."""
+    if uses:
+        await conn.execute(
+            delete(table).where(
+                table.c.route == route, tuple_(table.c.user_id, table.c.key).in_([(u.user_id, u.key) for u in uses])
+            )
+        )
 
 
 async def run_idempotent(
@@ -132,36 +255,19 @@ async def run_idempotent(
     *,
     status_code: int = 201,
 ) -> Response:
-    """Run `action` once per key; store and return its response, or replay the stored one."""
+    """Run `action` once per key; store and return its response, or replay the stored one. A refusal raised by
+    `action` rolls the request's transaction back, the key's claim with it."""
     if ctx is None:
         return _json(status_code, await action())
-    table = ctx.table
-    request_hash = _hash_body(body)
-    where = (table.c.user_id == ctx.user_id) & (table.c.route == ctx.route) & (table.c.key == ctx.key)
-    try:
-        async with session.begin_nested():
-            await session.exec(
-                table.insert().values(
-                    user_id=ctx.user_id,
-                    route=ctx.route,
-                    key=ctx.key,
-                    request_hash=request_hash,
-                    created_at=utcnow(),
-                )
-            )
-    except IntegrityError:
-        stored_hash, stored_status, stored_body = (
-            await session.exec(select(table.c.request_hash, table.c.status_code, table.c.response_body).where(where))
-        ).one()
-        if stored_hash != request_hash:
-            raise IdempotencyKeyReused() from None
-        if stored_status is None:
-            raise IdempotencyKeyInProgress() from None
-        return _replay(stored_status, stored_body)
-
-    result = await action()
-    response = _json(status_code, result)
-    await session.exec(table.update().where(where).values(status_code=status_code, response_body=bytes(response.body)))
+    use = KeyUse(ctx.user_id, ctx.key, request_hash(body))
+    conn = await session.connection()
+    [claim] = await claim_keys(conn, ctx.table, ctx.route, [use], now=utcnow())
+    if isinstance(claim, Response):
+        return claim
+    if claim is not None:
+        raise claim
+    response = _json(status_code, await action())
+    await store_responses(conn, ctx.table, ctx.route, [(use, status_code, bytes(response.body))])
     return response
 
 
