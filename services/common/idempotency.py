@@ -10,14 +10,13 @@ response. On SQLite writers are already serialised (BEGIN IMMEDIATE), so the cla
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Header, Request
-from fastapi.security.base import SecurityBase
 from pydantic import BaseModel
 from sqlalchemy import (
     Column,
@@ -38,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
-from services.common.auth import BEARER_SCHEME, BEARER_SCHEME_NAME, CurrentUser, authenticate
+from services.common.auth import BearerAuth, CurrentUser, Principal, Role
 from services.common.clock import utcnow
 from services.common.db import UTCDateTime
 from services.common.errors import Conflict, DomainError
@@ -125,20 +124,18 @@ async def _optional_key(
     return _context(request, user.sub, key, required=False)
 
 
-class CallerWithKey(SecurityBase):
-    """One dependency for a busy POST route: `authenticate` with `roles`, then the caller's Idempotency-Key (a
-    security scheme itself, documented like `BearerAuth`)."""
+def caller_with_key(*roles: Role) -> Callable[..., Awaitable[IdempotencyContext]]:
+    """One dependency for a busy POST route: the caller holding any of `roles` (authenticated first, as
+    `IdempotencyKey` with `require_roles` would) and their Idempotency-Key."""
 
-    def __init__(self, roles: Iterable[str]) -> None:
-        self.model = BEARER_SCHEME
-        self.scheme_name = BEARER_SCHEME_NAME
-        self.roles = tuple(roles)
-
-    async def __call__(self, request: Request, key: Annotated[str, _KEY_HEADER]) -> IdempotencyContext:
-        user = authenticate(request.headers, self.roles, settings=request.app.state.settings)
+    async def dependency(request: Request, user: Principal, key: Annotated[str, _KEY_HEADER]) -> IdempotencyContext:
         ctx = _context(request, user.sub, key, required=True)
         assert ctx is not None
         return ctx
+
+    # Set as an object: this module's annotations are strings, and FastAPI resolves those in the module's globals.
+    dependency.__annotations__["user"] = Annotated[Principal, Depends(BearerAuth(roles))]
+    return dependency
 
 
 IdempotencyKey = Annotated[IdempotencyContext, Depends(_required_key)]

@@ -14,10 +14,12 @@ from services.orders.clients import HttpEffectsSource, HttpLeaderDirectory, Http
 from services.orders.config import Settings, get_settings
 from services.orders.db import inbox, outbox
 from services.orders.delivery.router import router as delivery_router
-from services.orders.flash_sales import recovery, soldout
-from services.orders.flash_sales import service as flash_service
+from services.orders.flash_sales import jobs as flash_jobs
+from services.orders.flash_sales import soldout
 from services.orders.flash_sales.router import router as flash_sales_router
-from services.orders.flash_sales.stock import FlashRuntime, RedisFlashStock
+from services.orders.flash_sales.runtime import FlashRuntime
+from services.orders.inventory.redis_stock import RedisSaleStock
+from services.orders.inventory.service import Inventory
 from services.orders.models import metadata
 from services.orders.orders.router import router as orders_router
 from services.orders.payment_provider import FakeRefundProvider
@@ -36,15 +38,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     redis_stock = None
     if settings.redis_url:
         # The client connects lazily, on the first flash-sale purchase.
-        redis_stock = RedisFlashStock(Redis.from_url(settings.redis_url), prefix=settings.redis_prefix)
+        redis_stock = RedisSaleStock(Redis.from_url(settings.redis_url), prefix=settings.redis_prefix)
     after_transaction = AfterTransaction()
-    flash = FlashRuntime(
+    inventory = Inventory(
         redis=redis_stock, sold_out_ttl_seconds=settings.flash_sold_out_ttl_seconds, after=after_transaction
     )
+    flash = FlashRuntime(inventory=inventory)
 
     async def close_clients(app_: FastAPI) -> None:
         await after_transaction.drain()
-        await flash.aclose()
+        await inventory.aclose()
         await upstream.aclose()
 
     app = build_service_app(
@@ -67,8 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             every(settings.abandoned_hold_interval_seconds, jobs.abandoned_holds_job),
             # A quarter of the grace period: an orphan is released at most 1.25 grace periods after its hold.
             every(settings.orphan_hold_grace_seconds / 4, jobs.orphan_holds_job),
-            every(recovery.RECOVERY_INTERVAL_SECONDS, recovery.recovery_job),
-            every(flash_service.CLOSE_INTERVAL_SECONDS, jobs.flash_close_job),
+            every(flash_jobs.RECOVERY_INTERVAL_SECONDS, flash_jobs.recovery_job),
+            every(flash_jobs.CLOSE_INTERVAL_SECONDS, flash_jobs.close_job),
         ],
         extra_state={
             "upstream": upstream,
@@ -78,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # No real provider is integrated yet: refunds are recorded by the fake and visible to ops.
             "refund_provider": FakeRefundProvider(),
             "flash": flash,
+            "inventory": inventory,
             "after_transaction": after_transaction,
         },
         on_shutdown=[close_clients],
@@ -85,5 +89,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events=ServiceEvents(outbox=outbox, inbox=inbox, handlers={}),
     )
     # Sold-out purchases are answered from memory before FastAPI's routing, auth and body parsing.
-    soldout.install(app, flash)
+    soldout.install(app, inventory)
     return app

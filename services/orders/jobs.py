@@ -13,8 +13,7 @@ from services.common.clock import utcnow
 from services.common.db import Database
 from services.orders.config import Settings
 from services.orders.delivery import service as delivery_service
-from services.orders.flash_sales import service as flash_service
-from services.orders.flash_sales.stock import FlashRuntime
+from services.orders.inventory.service import Inventory
 from services.orders.orders import repository as orders_repository
 from services.orders.orders import service as orders_service
 from services.orders.payments import service as payments_service
@@ -23,7 +22,7 @@ from services.orders.payments.schemas import RefundRunResult
 log = logging.getLogger("services.orders.jobs")
 
 
-async def cancel_expired_orders(db: Database, flash: FlashRuntime, *, batch: int) -> int:
+async def cancel_expired_orders(db: Database, inventory: Inventory, *, batch: int) -> int:
     """Cancel orders whose payment time ran out, one transaction each. Returns how many this run cancelled."""
     async with db.sessionmaker() as session:
         order_ids = await orders_repository.expired_unpaid_order_ids(session, now=utcnow(), limit=batch)
@@ -32,7 +31,11 @@ async def cancel_expired_orders(db: Database, flash: FlashRuntime, *, batch: int
         try:
             async with db.sessionmaker() as session, session.begin():
                 if await orders_service.cancel_unpaid(
-                    session, order_id=order_id, actor=orders_service.SYSTEM, reason="payment_timeout", flash=flash
+                    session,
+                    order_id=order_id,
+                    actor=orders_service.SYSTEM,
+                    reason="payment_timeout",
+                    inventory=inventory,
                 ):
                     cancelled += 1
         except Exception:
@@ -44,7 +47,7 @@ async def cancel_expired_orders(db: Database, flash: FlashRuntime, *, batch: int
 
 async def payment_timeout_job(app: FastAPI) -> int:
     settings: Settings = app.state.settings
-    return await cancel_expired_orders(app.state.db, app.state.flash, batch=settings.payment_timeout_batch)
+    return await cancel_expired_orders(app.state.db, app.state.inventory, batch=settings.payment_timeout_batch)
 
 
 async def abandoned_holds_job(app: FastAPI) -> int:
@@ -62,10 +65,6 @@ async def orphan_holds_job(app: FastAPI) -> int:
 
 async def refund_sender_job(app: FastAPI) -> RefundRunResult:
     return await payments_service.send_pending_refunds(app.state.db, app.state.refund_provider)
-
-
-async def flash_close_job(app: FastAPI) -> int:
-    return len(await flash_service.close_ended_sales(app.state.db, app.state.flash))
 
 
 async def delivery_cutoff_job(app: FastAPI) -> None:

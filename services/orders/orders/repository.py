@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -14,34 +15,9 @@ from services.orders.orders.models import AbandonedHold, Order, OrderLine, Order
 from services.orders.products.models import Product
 
 
-async def reserve_product_stock(session: AsyncSession, *, product_id: int, quantity: int) -> tuple[str, int] | None:
-    """Take `quantity` units if that many are in stock; returns the (name, price) read in the same statement.
-
-    Callers take several products in ascending id order, so two orders never wait on each other's rows in a cycle.
-    """
-    statement = (
-        update(Product)
-        .where(col(Product.id) == product_id, col(Product.stock) >= quantity)
-        .values(stock=col(Product.stock) - quantity)
-        .returning(col(Product.name), col(Product.price_fen))
-        .execution_options(synchronize_session=False)
-    )
-    row = (await session.exec(statement)).first()
-    return None if row is None else (str(row[0]), int(row[1]))
-
-
 async def product_exists(session: AsyncSession, product_id: int) -> bool:
     found = (await session.exec(select(Product.id).where(Product.id == product_id))).first()
     return found is not None
-
-
-async def return_product_stock(session: AsyncSession, *, product_id: int, quantity: int) -> None:
-    await session.exec(
-        update(Product)
-        .where(col(Product.id) == product_id)
-        .values(stock=col(Product.stock) + quantity)
-        .execution_options(synchronize_session=False)
-    )
 
 
 async def insert_order(session: AsyncSession, order: Order) -> Order:
@@ -53,6 +29,28 @@ async def insert_order(session: AsyncSession, order: Order) -> Order:
 async def insert_lines(session: AsyncSession, lines: Sequence[OrderLine]) -> None:
     session.add_all(lines)
     await session.flush()
+
+
+# Many orders at once (the flash-sale batch): Core statements over the same models, rows as dicts of column values
+# (the columns left out take the model's defaults). Building ORM objects cost more than the statements.
+
+
+async def insert_many_orders(conn: AsyncConnection, orders: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert orders in one statement; their ids, in the order given."""
+    result = await conn.execute(insert(Order).returning(col(Order.id), sort_by_parameter_order=True), list(orders))
+    return [row[0] for row in result if row[0] is not None]
+
+
+async def insert_many_lines(conn: AsyncConnection, lines: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert order lines in one statement; their ids, in the order given."""
+    result = await conn.execute(
+        insert(OrderLine).returning(col(OrderLine.id), sort_by_parameter_order=True), list(lines)
+    )
+    return [row[0] for row in result if row[0] is not None]
+
+
+async def add_many_logs(conn: AsyncConnection, entries: Sequence[dict[str, Any]]) -> None:
+    await conn.execute(insert(OrderLog), list(entries))
 
 
 async def add_log(

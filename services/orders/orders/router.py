@@ -27,7 +27,7 @@ from services.orders.clients import (
     PointsTimeout,
     PointsUnavailable,
 )
-from services.orders.deps import AfterDep, FlashDep, LeadersDep, PointsDep, SettingsDep
+from services.orders.deps import AfterDep, InventoryDep, LeadersDep, PointsDep, SettingsDep
 from services.orders.orders import service
 from services.orders.orders.exceptions import (
     AfterSaleWindowClosed,
@@ -163,9 +163,9 @@ async def get_order_log(order_id: OrderId, session: SessionDep, user: CurrentUse
     summary="Cancel an unpaid order (owner)",
     responses=problem_docs(InvalidToken, OrderNotFound, OrderNotCancellable),
 )
-async def cancel_order(order_id: OrderId, session: SessionDep, user: CurrentUser, flash: FlashDep) -> OrderRead:
+async def cancel_order(order_id: OrderId, session: SessionDep, user: CurrentUser, inventory: InventoryDep) -> OrderRead:
     """Stock and held points come back exactly once, even if the payment timeout cancels at the same moment."""
-    return await service.cancel_order(session, order_id=order_id, user=user, flash=flash)
+    return await service.cancel_order(session, order_id=order_id, user=user, inventory=inventory)
 
 
 @router.post(

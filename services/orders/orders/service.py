@@ -45,8 +45,8 @@ from services.orders.clients import (
     PointsUnavailable,
 )
 from services.orders.db import outbox
-from services.orders.flash_sales import repository as flash_repository
-from services.orders.flash_sales.stock import FlashRuntime
+from services.orders.inventory import service as inventory_service
+from services.orders.inventory.service import Inventory
 from services.orders.orders import repository
 from services.orders.orders.allocation import cumulative_share, spread
 from services.orders.orders.exceptions import (
@@ -187,10 +187,13 @@ async def create_order(
         wanted[line.product_id] = line.quantity
     leader = await active_leader(leaders, data.leader_id)
 
+    now = utcnow()
     # Ascending product id: every order locks product rows in the same order, so two orders never deadlock.
     priced: list[tuple[int, str, int, int]] = []
     for product_id in sorted(wanted):
-        taken = await repository.reserve_product_stock(session, product_id=product_id, quantity=wanted[product_id])
+        taken = await inventory_service.take_product_units(
+            session, product_id=product_id, quantity=wanted[product_id], now=now
+        )
         if taken is None:
             if await repository.product_exists(session, product_id):
                 raise OutOfStock(f"Not enough stock of product {product_id}")
@@ -198,7 +201,6 @@ async def create_order(
         name, price = taken
         priced.append((product_id, name, price, wanted[product_id]))
 
-    now = utcnow()
     amounts = [price * quantity for _, _, price, quantity in priced]
     goods_fen = sum(amounts)
     order = await repository.insert_order(
@@ -387,7 +389,7 @@ async def order_log(session: AsyncSession, *, order_id: int, user: Principal) ->
 # -- cancellation --------------------------------------------------------------------------------------------------
 
 
-async def cancel_unpaid(session: AsyncSession, *, order_id: int, actor: str, reason: str, flash: FlashRuntime) -> bool:
+async def cancel_unpaid(session: AsyncSession, *, order_id: int, actor: str, reason: str, inventory: Inventory) -> bool:
     """Cancel if still unpaid. Only the caller whose guarded update wins returns stock and points (exactly once)."""
     order = await repository.get_order(session, order_id)
     if order is None:
@@ -401,17 +403,14 @@ async def cancel_unpaid(session: AsyncSession, *, order_id: int, actor: str, rea
     ):
         return False
     lines = await repository.get_lines(session, order_id)
-    if order.flash_sale_id is not None:
-        await flash_repository.return_sale_units(
-            session,
-            sale_id=order.flash_sale_id,
-            user_id=order.customer_id,
-            quantity=sum(line.quantity for line in lines),
-        )
-        flash.release_on_commit(session, order.flash_sale_id, order.flash_reservation)
-    else:
-        for line in sorted(lines, key=lambda x: x.product_id):
-            await repository.return_product_stock(session, product_id=line.product_id, quantity=line.quantity)
+    await inventory.return_order_units(
+        session,
+        units=[(line.product_id, line.quantity) for line in lines],
+        customer_id=order.customer_id,
+        sale_id=order.flash_sale_id,
+        reservation=order.flash_reservation,
+        now=now,
+    )
     await repository.add_log(
         session, order_id=order_id, from_status=PENDING_PAYMENT, to_status=CANCELLED, actor=actor, note=reason
     )
@@ -431,12 +430,12 @@ async def cancel_unpaid(session: AsyncSession, *, order_id: int, actor: str, rea
     return True
 
 
-async def cancel_order(session: AsyncSession, *, order_id: int, user: Principal, flash: FlashRuntime) -> OrderRead:
+async def cancel_order(session: AsyncSession, *, order_id: int, user: Principal, inventory: Inventory) -> OrderRead:
     order = await repository.get_order(session, order_id)
     if order is None or not (user.is_ops or order.customer_id == user.sub):
         raise OrderNotFound(f"Order {order_id} does not exist")
     reason = "customer" if order.customer_id == user.sub else "ops"
-    if not await cancel_unpaid(session, order_id=order_id, actor=user.sub, reason=reason, flash=flash):
+    if not await cancel_unpaid(session, order_id=order_id, actor=user.sub, reason=reason, inventory=inventory):
         raise OrderNotCancellable(f"Order {order_id} is no longer waiting for payment")
     return await read_order(session, order_id, user.sub)
 
@@ -682,10 +681,8 @@ async def refund_order(
     # row is locked, so the cut-off cannot batch it meanwhile; products are updated in id order, like creation.
     restocked = order.status == PAID and order.delivery_batch_id is None
     if restocked:
-        for line_id in sorted(asked, key=lambda i: lines[i].product_id):
-            await repository.return_product_stock(
-                session, product_id=lines[line_id].product_id, quantity=asked[line_id]
-            )
+        units = [(lines[line_id].product_id, quantity) for line_id, quantity in asked.items()]
+        await inventory_service.return_product_units(session, units=units, now=now)
     refund = await repository.insert_refund(
         session,
         Refund(
