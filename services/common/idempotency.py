@@ -186,8 +186,10 @@ async def claim_keys(
         {"user_id": u.user_id, "route": route, "key": u.key, "request_hash": u.request_hash, "created_at": now}
         for u in uses
     ]
-    statement = _insert(conn, table).values(rows).on_conflict_do_nothing()
-    claimed = {(row[0], row[1]) for row in await conn.execute(statement.returning(table.c.user_id, table.c.key))}
+    # One statement with many parameter sets (SQLAlchemy sends them as one multi-row INSERT): compiled once,
+    # where a statement carrying the rows would be compiled again for every batch size.
+    statement = _insert(conn, table).on_conflict_do_nothing().returning(table.c.user_id, table.c.key)
+    claimed = {(row[0], row[1]) for row in await conn.execute(statement, rows)}
     seen = [(u.user_id, u.key) for u in uses if (u.user_id, u.key) not in claimed]
     stored: dict[tuple[str, str], tuple[str, int | None, bytes | None]] = {}
     if seen:

@@ -55,12 +55,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Orders service",
         settings=settings,
         metadata=metadata,
+        # Flash sales first: routing tries routes in order, and a flash-sale purchase is the busiest request.
         routers=[
+            flash_sales_router,
             products_router,
             orders_router,
             payments_router,
             delivery_router,
-            flash_sales_router,
             reconciliation_router,
         ],
         background_jobs=[

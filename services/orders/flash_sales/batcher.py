@@ -39,6 +39,8 @@ log = logging.getLogger("services.orders.flash")
 
 #: A batch is one transaction: bounded so a burst cannot make one transaction (and its lock time) huge.
 MAX_BATCH = 256
+#: Event-loop turns a batch waits at most for purchases still being parsed (`FlashBatcher._gather`).
+GATHER_TURNS = 4
 
 
 @dataclass(slots=True)
@@ -113,8 +115,7 @@ class FlashBatcher:
                                 return
                             if not await self._flush(conn, terms, keys, batch, payment_timeout_seconds):
                                 break  # a failed batch: the next one takes a fresh connection
-                            # Let the requests parsed meanwhile queue up before the next batch is cut.
-                            await asyncio.sleep(0)
+                            await self._gather(terms.id)
                 except Exception as exc:
                     # No connection (or it broke outside a batch): fail what is queued now, nothing was decided.
                     log.exception("flash-sale batcher has no database connection", extra={"sale_id": terms.id})
@@ -127,9 +128,20 @@ class FlashBatcher:
                 self._start(terms, keys, payment_timeout_seconds)
 
     async def _has_work(self, sale_id: int) -> bool:
-        # Let the requests parsed in this event-loop tick queue up before the first batch is cut.
-        await asyncio.sleep(0)
+        await self._gather(sale_id)
         return bool(self._queues.get(sale_id))
+
+    async def _gather(self, sale_id: int) -> None:
+        """Let the requests being parsed on this event loop queue up before a batch is cut: yield while the queue
+        still grows (a few loop turns at most). The answers of a batch release a burst of new requests, and a
+        batch cut at once would carry only the first of them."""
+        size = -1
+        for _ in range(GATHER_TURNS):
+            queued = len(self._queues.get(sale_id, ()))
+            if queued == size:
+                return
+            size = queued
+            await asyncio.sleep(0)
 
     def _cut(self, sale_id: int) -> list[Purchase]:
         queue = self._queues.get(sale_id, [])

@@ -43,6 +43,49 @@ SaleId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Flash sale id")]
 FlashBuyer = Annotated[IdempotencyContext, Depends(caller_with_key("customer"))]
 
 
+# The purchase first: routing tries routes in order, and it is the busiest one.
+@router.post(
+    "/{sale_id}/orders",
+    status_code=201,
+    response_model=OrderRead,
+    summary="Buy in a flash sale (customer)",
+    responses=problem_docs(
+        InvalidToken,
+        MissingRole,
+        IdempotencyKeyRequired,
+        IdempotencyKeyReused,
+        IdempotencyKeyInProgress,
+        FlashSaleNotFound,
+        FlashSaleSoldOut,
+        FlashSaleLimitReached,
+        FlashSaleNotActive,
+        UnknownLeader,
+        LeaderNotActive,
+        LeadersUnavailable,
+        LeadersTimeout,
+    ),
+)
+async def buy(sale_id: SaleId, body: FlashOrderCreate, request: Request, idempotency: FlashBuyer) -> Response:
+    """Creates an ordinary order at the sale price, to be paid within `ORDERS_FLASH_PAYMENT_TIMEOUT_SECONDS`.
+
+    Once this process knows the sale is sold out it answers 409 `FLASH_SALE_SOLD_OUT` from memory (no database,
+    no Redis), even for a retried key; a buyer who already won finds the order in `GET /api/v1/orders`."""
+    # The busiest route: one dependency (`FlashBuyer`, over the bearer check) and the app's objects read straight
+    # from `app.state` (each dependency more is solved on every request).
+    state = request.app.state
+    settings: Settings = state.settings
+    return await service.buy(
+        sale_id=sale_id,
+        data=body,
+        idempotency=idempotency,
+        flash=state.flash,
+        db=state.db,
+        leaders=state.leaders,
+        payment_timeout_seconds=settings.flash_payment_timeout_seconds,
+        now=state.clock(),
+    )
+
+
 @router.post(
     "",
     status_code=201,
@@ -89,48 +132,6 @@ async def end_sale(sale_id: SaleId, session: SessionDep, user: OpsUser, flash: F
     """No purchase succeeds once this answers, in any process. A sale not started yet will not start; one already
     over is returned as it is. The unsold units go back to the product a few minutes later (`closed_at`)."""
     return await service.end_sale(session, sale_id=sale_id, flash=flash, now=now)
-
-
-@router.post(
-    "/{sale_id}/orders",
-    status_code=201,
-    response_model=OrderRead,
-    summary="Buy in a flash sale (customer)",
-    responses=problem_docs(
-        InvalidToken,
-        MissingRole,
-        IdempotencyKeyRequired,
-        IdempotencyKeyReused,
-        IdempotencyKeyInProgress,
-        FlashSaleNotFound,
-        FlashSaleSoldOut,
-        FlashSaleLimitReached,
-        FlashSaleNotActive,
-        UnknownLeader,
-        LeaderNotActive,
-        LeadersUnavailable,
-        LeadersTimeout,
-    ),
-)
-async def buy(sale_id: SaleId, body: FlashOrderCreate, request: Request, idempotency: FlashBuyer) -> Response:
-    """Creates an ordinary order at the sale price, to be paid within `ORDERS_FLASH_PAYMENT_TIMEOUT_SECONDS`.
-
-    Once this process knows the sale is sold out it answers 409 `FLASH_SALE_SOLD_OUT` from memory (no database,
-    no Redis), even for a retried key; a buyer who already won finds the order in `GET /api/v1/orders`."""
-    # The busiest route: one dependency (`FlashBuyer`, over the bearer check) and the app's objects read straight
-    # from `app.state` (each dependency more is solved on every request).
-    state = request.app.state
-    settings: Settings = state.settings
-    return await service.buy(
-        sale_id=sale_id,
-        data=body,
-        idempotency=idempotency,
-        flash=state.flash,
-        db=state.db,
-        leaders=state.leaders,
-        payment_timeout_seconds=settings.flash_payment_timeout_seconds,
-        now=state.clock(),
-    )
 
 
 @router.get(

@@ -156,14 +156,15 @@ async def take_buyer_quotas(
     if not rows:
         return set()
     table = _PURCHASES
-    statement = _insert(conn, table).values(rows)
+    # Many parameter sets for one statement (sent as one multi-row INSERT), so it is compiled once.
+    statement = _insert(conn, table)
     held = table.c.quantity + statement.excluded.quantity
     statement = statement.on_conflict_do_update(
         index_elements=[table.c.sale_id, table.c.user_id],
         set_={"quantity": held, "updated_at": statement.excluded.updated_at},
         where=held <= limit,
     ).returning(table.c.user_id)
-    return {row[0] for row in await conn.execute(statement)}
+    return {row[0] for row in await conn.execute(statement, rows)}
 
 
 async def return_buyer_quotas(
