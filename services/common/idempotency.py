@@ -9,6 +9,7 @@ response. On SQLite writers are already serialised (BEGIN IMMEDIATE), so the cla
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from fastapi import Depends, Header, Request
 from pydantic import BaseModel
 from sqlalchemy import (
     Column,
+    Executable,
     Integer,
     LargeBinary,
     MetaData,
@@ -29,15 +31,14 @@ from sqlalchemy import (
     bindparam,
     delete,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
 from services.common.auth import BearerAuth, CurrentUser, Principal, Role
+from services.common.bulk import Bulk, SqlAlchemyBulk
 from services.common.clock import utcnow
 from services.common.db import UTCDateTime
 from services.common.errors import Conflict, DomainError
@@ -168,37 +169,57 @@ class KeyUse:
 Claim = Response | DomainError | None
 
 
-def _insert(conn: AsyncConnection, table: Table) -> Any:
+@dataclass(frozen=True, slots=True)
+class _KeyStatements:
+    claim: Executable
+    lookup: Executable
+    store: Executable
+    release: Executable
+
+
+@functools.cache
+def _statements(table: Table, dialect_name: str) -> _KeyStatements:
+    """The key statements of one service's table, built once (`bulk` compiles each once)."""
+    by_use = (
+        (table.c.route == bindparam("p_route"))
+        & (table.c.user_id == bindparam("p_user"))
+        & (table.c.key == bindparam("p_key"))
+    )
     # ON CONFLICT has the same form in both dialects, but each has its own construct for it.
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+    insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+    return _KeyStatements(
+        claim=insert(table)
+        .values(
+            user_id=bindparam("p_user"),
+            route=bindparam("p_route"),
+            key=bindparam("p_key"),
+            request_hash=bindparam("p_hash"),
+            created_at=bindparam("p_now"),
+        )
+        .on_conflict_do_nothing()
+        .returning(table.c.user_id, table.c.key),
+        lookup=select(
+            table.c.user_id, table.c.key, table.c.request_hash, table.c.status_code, table.c.response_body
+        ).where(by_use),
+        store=update(table).where(by_use).values(status_code=bindparam("p_status"), response_body=bindparam("p_body")),
+        release=delete(table).where(by_use),
+    )
 
 
-async def claim_keys(
-    conn: AsyncConnection, table: Table, route: str, uses: Sequence[KeyUse], *, now: datetime
-) -> list[Claim]:
-    """Claim many keys of one route in one statement; one `Claim` per use, in order.
+def _use(route: str, use: KeyUse) -> dict[str, Any]:
+    return {"p_route": route, "p_user": use.user_id, "p_key": use.key}
+
+
+async def claim_keys(bulk: Bulk, table: Table, route: str, uses: Sequence[KeyUse], *, now: datetime) -> list[Claim]:
+    """Claim many keys of one route at once; one `Claim` per use, in order.
 
     A key claimed by a transaction still running makes the claim wait for its end (PostgreSQL's unique index;
     SQLite writers are serialised anyway), so a retry sees the first request's stored answer once it committed."""
-    if not uses:
-        return []
-    rows = [
-        {"user_id": u.user_id, "route": route, "key": u.key, "request_hash": u.request_hash, "created_at": now}
-        for u in uses
-    ]
-    # One statement with many parameter sets (SQLAlchemy sends them as one multi-row INSERT): compiled once,
-    # where a statement carrying the rows would be compiled again for every batch size.
-    statement = _insert(conn, table).on_conflict_do_nothing().returning(table.c.user_id, table.c.key)
-    claimed = {(row[0], row[1]) for row in await conn.execute(statement, rows)}
-    seen = [(u.user_id, u.key) for u in uses if (u.user_id, u.key) not in claimed]
-    stored: dict[tuple[str, str], tuple[str, int | None, bytes | None]] = {}
-    if seen:
-        found = await conn.execute(
-            select(
-                table.c.user_id, table.c.key, table.c.request_hash, table.c.status_code, table.c.response_body
-            ).where(table.c.route == route, tuple_(table.c.user_id, table.c.key).in_(seen))
-        )
-        stored = {(row[0], row[1]): (row[2], row[3], row[4]) for row in found}
+    statements = _statements(table, bulk.dialect_name)
+    rows = [{**_use(route, u), "p_hash": u.request_hash, "p_now": now} for u in uses]
+    claimed = {(row[0], row[1]) for row in await bulk.fetch(statements.claim, rows)}
+    seen = [_use(route, u) for u in uses if (u.user_id, u.key) not in claimed]
+    stored = {(row[0], row[1]): (row[2], row[3], row[4]) for row in await bulk.fetch(statements.lookup, seen)}
     claims: list[Claim] = []
     for use in uses:
         if (use.user_id, use.key) in claimed:
@@ -215,35 +236,17 @@ async def claim_keys(
     return claims
 
 
-async def store_responses(
-    conn: AsyncConnection, table: Table, route: str, answers: Sequence[tuple[KeyUse, int, bytes]]
-) -> None:
+async def store_responses(bulk: Bulk, table: Table, route: str, answers: Sequence[tuple[KeyUse, int, bytes]]) -> None:
     """Keep the answer of each claimed key (in the transaction of its effect), for its retries."""
-    if not answers:
-        return
-    await conn.execute(
-        update(table)
-        .where(
-            table.c.route == route,
-            table.c.user_id == bindparam("use_user"),
-            table.c.key == bindparam("use_key"),
-        )
-        .values(status_code=bindparam("answer_status"), response_body=bindparam("answer_body")),
-        [
-            {"use_user": use.user_id, "use_key": use.key, "answer_status": status, "answer_body": body}
-            for use, status, body in answers
-        ],
+    statement = _statements(table, bulk.dialect_name).store
+    await bulk.execute(
+        statement, [{**_use(route, use), "p_status": status, "p_body": body} for use, status, body in answers]
     )
 
 
-async def release_keys(conn: AsyncConnection, table: Table, route: str, uses: Sequence[KeyUse]) -> None:
+async def release_keys(bulk: Bulk, table: Table, route: str, uses: Sequence[KeyUse]) -> None:
     """Give up claimed keys whose request was refused, as a rolled-back request would: a retry is decided afresh."""
-    if uses:
-        await conn.execute(
-            delete(table).where(
-                table.c.route == route, tuple_(table.c.user_id, table.c.key).in_([(u.user_id, u.key) for u in uses])
-            )
-        )
+    await bulk.execute(_statements(table, bulk.dialect_name).release, [_use(route, u) for u in uses])
 
 
 async def run_idempotent(
@@ -259,14 +262,14 @@ async def run_idempotent(
     if ctx is None:
         return _json(status_code, await action())
     use = KeyUse(ctx.user_id, ctx.key, request_hash(body))
-    conn = await session.connection()
-    [claim] = await claim_keys(conn, ctx.table, ctx.route, [use], now=utcnow())
+    bulk = SqlAlchemyBulk(await session.connection())
+    [claim] = await claim_keys(bulk, ctx.table, ctx.route, [use], now=utcnow())
     if isinstance(claim, Response):
         return claim
     if claim is not None:
         raise claim
     response = _json(status_code, await action())
-    await store_responses(conn, ctx.table, ctx.route, [(use, status_code, bytes(response.body))])
+    await store_responses(bulk, ctx.table, ctx.route, [(use, status_code, bytes(response.body))])
     return response
 
 

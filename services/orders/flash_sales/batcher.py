@@ -19,9 +19,9 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
+from services.common.bulk import Bulk, bulk_connection
 from services.common.db import Database
 from services.common.errors import DomainError
 from services.common.idempotency import KeyUse, claim_keys, release_keys, store_responses
@@ -108,7 +108,7 @@ class FlashBatcher:
         try:
             while await self._has_work(terms.id):
                 try:
-                    async with self.db.engine.connect() as conn:
+                    async with bulk_connection(self.db.engine) as conn:
                         while True:
                             batch = self._cut(terms.id)
                             if not batch:
@@ -161,7 +161,7 @@ class FlashBatcher:
 
     async def _flush(
         self,
-        conn: AsyncConnection,
+        conn: Bulk,
         terms: SaleTerms,
         keys: KeyStore,
         batch: list[Purchase],
@@ -171,7 +171,7 @@ class FlashBatcher:
         answers: list[Response | DomainError | None] = [None] * len(batch)
         to_release: list[str] = []
         try:
-            async with conn.begin():
+            async with conn.transaction():
                 await self._decide_and_write(conn, terms, keys, batch, answers, to_release, payment_timeout_seconds)
         except BaseException as exc:
             # Nothing of this batch committed: give back every Redis reservation it made, fail its requests.
@@ -200,7 +200,7 @@ class FlashBatcher:
 
     async def _decide_and_write(
         self,
-        conn: AsyncConnection,
+        conn: Bulk,
         terms: SaleTerms,
         keys: KeyStore,
         batch: list[Purchase],
@@ -310,7 +310,7 @@ class FlashBatcher:
 
     async def _write_orders(
         self,
-        conn: AsyncConnection,
+        conn: Bulk,
         terms: SaleTerms,
         served: list[Purchase],
         now: datetime,

@@ -2,22 +2,22 @@
 sale holds. Every take is a guarded update (`... WHERE stock >= :q`) and reports whether it happened.
 
 Rows are locked in one order, sale before product and products by ascending id, so two transactions never wait
-on each other's rows in a cycle. The statements of a flash-sale batch take many buyers at once on the batch's
-connection; the others run in the caller's session.
+on each other's rows in a cycle. The statements of a flash-sale batch take many buyers at once (`services.common.bulk`,
+each statement built once); the others run in the caller's session.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Executable, Table, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.bulk import Bulk
 from services.orders.inventory.models import FlashSale, FlashSalePurchase
 from services.orders.products.models import Product
 
@@ -129,64 +129,72 @@ async def buyer_quantities(session: AsyncSession, sale_id: int) -> dict[str, int
 # -- a flash sale, a batch of buyers at once ------------------------------------------------------------------------
 
 
-async def lock_sale(conn: AsyncConnection, sale_id: int) -> tuple[int, datetime] | None:
-    """Lock the sale's row for the batch (as a cancellation or the closing job does first); (remaining, ends_at)."""
-    query = select(FlashSale.remaining, FlashSale.ends_at).where(col(FlashSale.id) == sale_id).with_for_update()
-    row = (await conn.execute(query)).first()
-    return None if row is None else (int(row[0]), row[1])
+_LOCK_SALE = (
+    select(FlashSale.remaining, FlashSale.ends_at).where(col(FlashSale.id) == bindparam("p_sale")).with_for_update()
+)
+_RETURN_QUOTA = (
+    update(FlashSalePurchase)
+    .where(col(FlashSalePurchase.sale_id) == bindparam("p_sale"), col(FlashSalePurchase.user_id) == bindparam("p_user"))
+    .values(quantity=col(FlashSalePurchase.quantity) - bindparam("p_units"), updated_at=bindparam("p_now"))
+)
+_TAKE_SALE_UNITS = (
+    update(FlashSale)
+    .where(
+        col(FlashSale.id) == bindparam("p_sale"),
+        col(FlashSale.remaining) >= bindparam("p_units"),
+        col(FlashSale.ends_at) > bindparam("p_now"),
+    )
+    .values(remaining=col(FlashSale.remaining) - bindparam("p_units"))
+    .returning(col(FlashSale.id))
+)
 
 
-#: The quota rows as a Core table: the batch statements address `excluded` and bind parameters by column.
-_PURCHASES: Table = FlashSalePurchase.__table__  # type: ignore[attr-defined]
-
-
-def _insert(conn: AsyncConnection, table: Any) -> Any:
+@functools.cache
+def _take_quota(dialect_name: str) -> Executable:
     # ON CONFLICT has the same form in both dialects, but each has its own construct for it.
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+    table: Table = FlashSalePurchase.__table__  # type: ignore[attr-defined]
+    statement = (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(table).values(
+        sale_id=bindparam("p_sale"),
+        user_id=bindparam("p_user"),
+        quantity=bindparam("p_units"),
+        updated_at=bindparam("p_now"),
+    )
+    held = table.c.quantity + statement.excluded.quantity
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.sale_id, table.c.user_id],
+        set_={"quantity": held, "updated_at": statement.excluded.updated_at},
+        where=held <= bindparam("p_limit"),
+    ).returning(table.c.user_id)
+
+
+async def lock_sale(bulk: Bulk, sale_id: int) -> tuple[int, datetime] | None:
+    """Lock the sale's row for the batch (as a cancellation or the closing job does first); (remaining, ends_at)."""
+    rows = await bulk.fetch(_LOCK_SALE, [{"p_sale": sale_id}])
+    return (int(rows[0][0]), rows[0][1]) if rows else None
 
 
 async def take_buyer_quotas(
-    conn: AsyncConnection, *, sale_id: int, wanted: Sequence[tuple[str, int]], limit: int, now: datetime
+    bulk: Bulk, *, sale_id: int, wanted: Sequence[tuple[str, int]], limit: int, now: datetime
 ) -> set[str]:
-    """Count each buyer's units against the per-buyer limit, in one statement; the buyers within it.
+    """Count each buyer's units against the per-buyer limit; the buyers within it.
 
     Unique per (sale, user): a buyer's first purchases racing in two processes cannot both insert the row (the
     second waits for the first's commit, then updates it under the guard). Buyers must be distinct."""
-    rows = [{"sale_id": sale_id, "user_id": user, "quantity": q, "updated_at": now} for user, q in wanted if q <= limit]
-    if not rows:
-        return set()
-    table = _PURCHASES
-    # Many parameter sets for one statement (sent as one multi-row INSERT), so it is compiled once.
-    statement = _insert(conn, table)
-    held = table.c.quantity + statement.excluded.quantity
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.sale_id, table.c.user_id],
-        set_={"quantity": held, "updated_at": statement.excluded.updated_at},
-        where=held <= limit,
-    ).returning(table.c.user_id)
-    return {row[0] for row in await conn.execute(statement, rows)}
+    params = [
+        {"p_sale": sale_id, "p_user": user, "p_units": q, "p_now": now, "p_limit": limit}
+        for user, q in wanted
+        if q <= limit
+    ]
+    return {row[0] for row in await bulk.fetch(_take_quota(bulk.dialect_name), params)}
 
 
-async def return_buyer_quotas(
-    conn: AsyncConnection, *, sale_id: int, returned: Sequence[tuple[str, int]], now: datetime
-) -> None:
+async def return_buyer_quotas(bulk: Bulk, *, sale_id: int, returned: Sequence[tuple[str, int]], now: datetime) -> None:
     """Undo `take_buyer_quotas` for buyers the batch could not serve after all."""
-    if not returned:
-        return
-    table = _PURCHASES
-    await conn.execute(
-        update(table)
-        .where(table.c.sale_id == sale_id, table.c.user_id == bindparam("buyer"))
-        .values(quantity=table.c.quantity - bindparam("units"), updated_at=now),
-        [{"buyer": user, "units": q} for user, q in returned],
+    await bulk.execute(
+        _RETURN_QUOTA, [{"p_sale": sale_id, "p_user": user, "p_units": q, "p_now": now} for user, q in returned]
     )
 
 
-async def take_sale_units(conn: AsyncConnection, *, sale_id: int, quantity: int, now: datetime) -> bool:
+async def take_sale_units(bulk: Bulk, *, sale_id: int, quantity: int, now: datetime) -> bool:
     # The window is checked on the row too: the terms a process cached may predate ops ending the sale early.
-    result = await conn.execute(
-        update(FlashSale)
-        .where(col(FlashSale.id) == sale_id, col(FlashSale.remaining) >= quantity, col(FlashSale.ends_at) > now)
-        .values(remaining=col(FlashSale.remaining) - quantity)
-    )
-    return result.rowcount == 1
+    return bool(await bulk.fetch(_TAKE_SALE_UNITS, [{"p_sale": sale_id, "p_units": quantity, "p_now": now}]))

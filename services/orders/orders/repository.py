@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import bindparam, delete, insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.bulk import Bulk
 from services.orders.orders.models import AbandonedHold, Order, OrderLine, OrderLog, Refund, RefundLine
 from services.orders.products.models import Product
 
@@ -31,26 +31,55 @@ async def insert_lines(session: AsyncSession, lines: Sequence[OrderLine]) -> Non
     await session.flush()
 
 
-# Many orders at once (the flash-sale batch): Core statements over the same models, rows as dicts of column values
-# (the columns left out take the model's defaults). Building ORM objects cost more than the statements.
+# Many orders at once (the flash-sale batch): statements over the same models, built once (`services.common.bulk`
+# compiles each once), rows as dicts of column values; the columns left out take the model's defaults. Building
+# ORM objects cost more than the statements.
+_INSERT_ORDER = insert(Order).values(
+    customer_id=bindparam("customer_id"),
+    leader_id=bindparam("leader_id"),
+    status=bindparam("status"),
+    goods_fen=bindparam("goods_fen"),
+    payable_fen=bindparam("payable_fen"),
+    flash_sale_id=bindparam("flash_sale_id"),
+    flash_reservation=bindparam("flash_reservation"),
+    pickup_point=bindparam("pickup_point"),
+    expires_at=bindparam("expires_at"),
+    created_at=bindparam("created_at"),
+    updated_at=bindparam("updated_at"),
+)
+_INSERT_LINE = insert(OrderLine).values(
+    order_id=bindparam("order_id"),
+    product_id=bindparam("product_id"),
+    product_name=bindparam("product_name"),
+    quantity=bindparam("quantity"),
+    unit_price_fen=bindparam("unit_price_fen"),
+    amount_fen=bindparam("amount_fen"),
+    paid_fen=bindparam("paid_fen"),
+)
+_INSERT_LOG = insert(OrderLog).values(
+    order_id=bindparam("order_id"),
+    from_status=bindparam("from_status"),
+    to_status=bindparam("to_status"),
+    actor=bindparam("actor"),
+    note=bindparam("note"),
+    created_at=bindparam("created_at"),
+)
+_ORDER_ID = _INSERT_ORDER.returning(col(Order.id), sort_by_parameter_order=True)
+_LINE_ID = _INSERT_LINE.returning(col(OrderLine.id), sort_by_parameter_order=True)
 
 
-async def insert_many_orders(conn: AsyncConnection, orders: Sequence[dict[str, Any]]) -> list[int]:
-    """Insert orders in one statement; their ids, in the order given."""
-    result = await conn.execute(insert(Order).returning(col(Order.id), sort_by_parameter_order=True), list(orders))
-    return [row[0] for row in result if row[0] is not None]
+async def insert_many_orders(bulk: Bulk, orders: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert orders (the values of `_INSERT_ORDER`'s columns); their ids, in the order given."""
+    return [int(row[0]) for row in await bulk.fetch(_ORDER_ID, orders)]
 
 
-async def insert_many_lines(conn: AsyncConnection, lines: Sequence[dict[str, Any]]) -> list[int]:
-    """Insert order lines in one statement; their ids, in the order given."""
-    result = await conn.execute(
-        insert(OrderLine).returning(col(OrderLine.id), sort_by_parameter_order=True), list(lines)
-    )
-    return [row[0] for row in result if row[0] is not None]
+async def insert_many_lines(bulk: Bulk, lines: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert order lines (the values of `_INSERT_LINE`'s columns); their ids, in the order given."""
+    return [int(row[0]) for row in await bulk.fetch(_LINE_ID, lines)]
 
 
-async def add_many_logs(conn: AsyncConnection, entries: Sequence[dict[str, Any]]) -> None:
-    await conn.execute(insert(OrderLog), list(entries))
+async def add_many_logs(bulk: Bulk, entries: Sequence[dict[str, Any]]) -> None:
+    await bulk.execute(_INSERT_LOG, entries)
 
 
 async def add_log(
