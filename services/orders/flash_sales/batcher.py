@@ -108,12 +108,12 @@ class FlashBatcher:
         try:
             while await self._has_work(terms.id):
                 try:
-                    async with bulk_connection(self.db.engine) as conn:
+                    async with bulk_connection(self.db.engine) as bulk:
                         while True:
                             batch = self._cut(terms.id)
                             if not batch:
                                 return
-                            if not await self._flush(conn, terms, keys, batch, payment_timeout_seconds):
+                            if not await self._flush(bulk, terms, keys, batch, payment_timeout_seconds):
                                 break  # a failed batch: the next one takes a fresh connection
                             await self._gather(terms.id)
                 except Exception as exc:
@@ -161,7 +161,7 @@ class FlashBatcher:
 
     async def _flush(
         self,
-        conn: Bulk,
+        bulk: Bulk,
         terms: SaleTerms,
         keys: KeyStore,
         batch: list[Purchase],
@@ -171,8 +171,8 @@ class FlashBatcher:
         answers: list[Response | DomainError | None] = [None] * len(batch)
         to_release: list[str] = []
         try:
-            async with conn.transaction():
-                await self._decide_and_write(conn, terms, keys, batch, answers, to_release, payment_timeout_seconds)
+            async with bulk.transaction():
+                await self._decide_and_write(bulk, terms, keys, batch, answers, to_release, payment_timeout_seconds)
         except BaseException as exc:
             # Nothing of this batch committed: give back every Redis reservation it made, fail its requests.
             await self._release(terms.id, [p.token for p in batch if p.token is not None])
@@ -200,7 +200,7 @@ class FlashBatcher:
 
     async def _decide_and_write(
         self,
-        conn: Bulk,
+        bulk: Bulk,
         terms: SaleTerms,
         keys: KeyStore,
         batch: list[Purchase],
@@ -212,7 +212,7 @@ class FlashBatcher:
         index = {p.user_id: i for i, p in enumerate(batch)}
 
         # 1. Claim every Idempotency-Key; a key seen before answers with its stored response or its refusal.
-        claims = await claim_keys(conn, keys.table, keys.route, [p.use for p in batch], now=now)
+        claims = await claim_keys(bulk, keys.table, keys.route, [p.use for p in batch], now=now)
         for i, claim in enumerate(claims):
             answers[i] = claim
         claimed = [p for p, claim in zip(batch, claims, strict=True) if claim is None]
@@ -240,7 +240,7 @@ class FlashBatcher:
         #    quota in one upsert that only passes buyers within the limit, then the units in arrival order.
         served: list[Purchase] = []
         if candidates:
-            locked = await inventory_repository.lock_sale(conn, terms.id)
+            locked = await inventory_repository.lock_sale(bulk, terms.id)
             assert locked is not None  # sales are never deleted
             remaining, ends_at = locked
             if ends_at <= now:  # ops ended the sale after this process cached its terms (and Redis had not heard)
@@ -249,7 +249,7 @@ class FlashBatcher:
                     answers[index[p.user_id]] = FlashSaleNotActive()
                 candidates = []
             passing = await inventory_repository.take_buyer_quotas(
-                conn,
+                bulk,
                 sale_id=terms.id,
                 wanted=[(p.user_id, p.quantity) for p in candidates],
                 limit=terms.per_user_limit,
@@ -269,7 +269,7 @@ class FlashBatcher:
                 if remaining == 0:
                     self.inventory.mark_sold_out(terms.id)
                 await inventory_repository.return_buyer_quotas(
-                    conn, sale_id=terms.id, returned=[(p.user_id, p.quantity) for p in unserved], now=now
+                    bulk, sale_id=terms.id, returned=[(p.user_id, p.quantity) for p in unserved], now=now
                 )
         sold = {p.user_id for p in served}
         to_release.extend(p.token for p in claimed if p.user_id not in sold and p.token is not None)
@@ -277,18 +277,18 @@ class FlashBatcher:
         # 4. The units, then the orders, their lines and log entries, and the answers kept for the keys.
         if served:
             units = sum(p.quantity for p in served)
-            if not await inventory_repository.take_sale_units(conn, sale_id=terms.id, quantity=units, now=now):
+            if not await inventory_repository.take_sale_units(bulk, sale_id=terms.id, quantity=units, now=now):
                 # Cannot happen under the row lock; never sell what is not there: the whole batch rolls back.
                 raise RuntimeError(f"flash sale {terms.id}: the stock guard refused {units} units")
-            bodies = await self._write_orders(conn, terms, served, now, payment_timeout_seconds)
+            bodies = await self._write_orders(bulk, terms, served, now, payment_timeout_seconds)
             for p, body in zip(served, bodies, strict=True):
                 answers[index[p.user_id]] = Response(body, status_code=201, media_type="application/json")
             await store_responses(
-                conn, keys.table, keys.route, [(p.use, 201, body) for p, body in zip(served, bodies, strict=True)]
+                bulk, keys.table, keys.route, [(p.use, 201, body) for p, body in zip(served, bodies, strict=True)]
             )
 
         # 5. A refused purchase leaves no key behind (as a rolled-back request would): a retry is decided afresh.
-        await release_keys(conn, keys.table, keys.route, [p.use for p in claimed if p.user_id not in sold])
+        await release_keys(bulk, keys.table, keys.route, [p.use for p in claimed if p.user_id not in sold])
 
     async def _load_redis(self, terms: SaleTerms) -> None:
         """Redis lost the sale (restart, eviction) or never had it: load it from the database."""
@@ -310,7 +310,7 @@ class FlashBatcher:
 
     async def _write_orders(
         self,
-        conn: Bulk,
+        bulk: Bulk,
         terms: SaleTerms,
         served: list[Purchase],
         now: datetime,
@@ -320,7 +320,7 @@ class FlashBatcher:
         expires = now + timedelta(seconds=payment_timeout_seconds)
         amounts = [terms.price_fen * p.quantity for p in served]
         order_ids = await orders_repository.insert_many_orders(
-            conn,
+            bulk,
             [
                 {"customer_id": p.user_id, "leader_id": p.leader.leader_id, "status": PENDING_PAYMENT,
                  "goods_fen": amount, "payable_fen": amount, "flash_sale_id": terms.id,
@@ -330,7 +330,7 @@ class FlashBatcher:
             ],
         )  # fmt: skip
         line_ids = await orders_repository.insert_many_lines(
-            conn,
+            bulk,
             [
                 {"order_id": order_id, "product_id": terms.product_id, "product_name": terms.product_name,
                  "quantity": p.quantity, "unit_price_fen": terms.price_fen, "amount_fen": amount, "paid_fen": amount}
@@ -338,7 +338,7 @@ class FlashBatcher:
             ],
         )  # fmt: skip
         await orders_repository.add_many_logs(
-            conn,
+            bulk,
             [
                 {"order_id": order_id, "from_status": None, "to_status": PENDING_PAYMENT, "actor": p.user_id,
                  "note": f"flash sale {terms.id}", "created_at": now}
