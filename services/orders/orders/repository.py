@@ -34,36 +34,23 @@ async def insert_lines(session: AsyncSession, lines: Sequence[OrderLine]) -> Non
 # Many orders at once (the flash-sale batch): statements over the same models, built once (`services.common.bulk`
 # compiles each once), rows as dicts of column values; the columns left out take the model's defaults. Building
 # ORM objects cost more than the statements.
+
+
+def _bound(*columns: str) -> dict[str, Any]:
+    """Values for an INSERT that binds each column to a parameter of the same name."""
+    return {column: bindparam(column) for column in columns}
+
+
 _INSERT_ORDER = insert(Order).values(
-    customer_id=bindparam("customer_id"),
-    leader_id=bindparam("leader_id"),
-    status=bindparam("status"),
-    goods_fen=bindparam("goods_fen"),
-    payable_fen=bindparam("payable_fen"),
-    flash_sale_id=bindparam("flash_sale_id"),
-    flash_reservation=bindparam("flash_reservation"),
-    pickup_point=bindparam("pickup_point"),
-    expires_at=bindparam("expires_at"),
-    created_at=bindparam("created_at"),
-    updated_at=bindparam("updated_at"),
-)
+    _bound(
+        "customer_id", "leader_id", "status", "goods_fen", "payable_fen", "flash_sale_id", "flash_reservation",
+        "pickup_point", "expires_at", "created_at", "updated_at",
+    )
+)  # fmt: skip
 _INSERT_LINE = insert(OrderLine).values(
-    order_id=bindparam("order_id"),
-    product_id=bindparam("product_id"),
-    product_name=bindparam("product_name"),
-    quantity=bindparam("quantity"),
-    unit_price_fen=bindparam("unit_price_fen"),
-    amount_fen=bindparam("amount_fen"),
-    paid_fen=bindparam("paid_fen"),
+    _bound("order_id", "product_id", "product_name", "quantity", "unit_price_fen", "amount_fen", "paid_fen")
 )
-_INSERT_LOG = insert(OrderLog).values(
-    order_id=bindparam("order_id"),
-    from_status=bindparam("from_status"),
-    to_status=bindparam("to_status"),
-    actor=bindparam("actor"),
-    note=bindparam("note"),
-    created_at=bindparam("created_at"),
-)
+_INSERT_LOG = insert(OrderLog).values(_bound("order_id", "from_status", "to_status", "actor", "note", "created_at"))
 _ORDER_ID = _INSERT_ORDER.returning(col(Order.id), sort_by_parameter_order=True)
 _LINE_ID = _INSERT_LINE.returning(col(OrderLine.id), sort_by_parameter_order=True)
 
