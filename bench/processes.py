@@ -1,15 +1,23 @@
-"""What every benchmark needs to run servers as real processes: start-up waits and CPU accounting
-(free ports come from `services.common.testing.free_port`)."""
+"""What every benchmark needs to run servers as real processes: start-up waits and CPU accounting per process, the
+servers' own and PostgreSQL's and Redis's (free ports come from `services.common.testing.free_port`).
+
+PostgreSQL and Redis on this machine may serve other work at the same time: their figures are only as clean as the
+machine is quiet (the PostgreSQL backends counted are those connected to the benchmark's own database)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import httpx
+import redis
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -49,3 +57,53 @@ def wait_until_serving(
     if process.poll() is not None:
         raise SystemExit(f"{url}: server exited with {process.returncode}")
     raise SystemExit(f"{url} did not come up within {timeout} s")
+
+
+def postgres_backend_pids(admin_url: str, database: str) -> list[int]:
+    """The PostgreSQL server processes serving `database` now (one per connection), this query's own excluded."""
+
+    async def query() -> list[int]:
+        conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            rows = await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", database
+            )
+        finally:
+            await conn.close()
+        return [int(r["pid"]) for r in rows]
+
+    return asyncio.run(query())
+
+
+def redis_server_pid(url: str) -> int:
+    client = redis.Redis.from_url(url)
+    try:
+        info: dict[str, Any] = client.info("server")
+    finally:
+        client.close()
+    return int(info["process_id"])
+
+
+#: Where each measured process is found: a callable giving its pids now (asked before and after a run).
+PidSource = Callable[[], Iterable[int]]
+
+
+def cpu_snapshot(sources: dict[str, PidSource]) -> dict[str, dict[int, float]]:
+    return {
+        name: {pid: seconds for pid in source() if (seconds := cpu_seconds(pid)) is not None}
+        for name, source in sources.items()
+    }
+
+
+def cpu_us_per_request(
+    before: dict[str, dict[int, float]], after: dict[str, dict[int, float]], requests: int
+) -> dict[str, float]:
+    """CPU microseconds per request of each named group of processes between two snapshots. A process that
+    started in between counts from zero; one that ended in between is lost (pools keep their connections)."""
+    return {
+        name: round(
+            sum(seconds - before.get(name, {}).get(pid, 0.0) for pid, seconds in pids.items()) / max(1, requests) * 1e6,
+            1,
+        )
+        for name, pids in after.items()
+    }

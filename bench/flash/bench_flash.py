@@ -12,6 +12,10 @@ Setup (all real processes on loopback):
 - load from `bench.flash.loadgen`, a separate process: a fresh buyer (own JWT) and Idempotency-Key per request,
   minted before the timed part, closed loop with fixed concurrency, bounded in requests and time.
 
+Every purchase variant also reports the CPU microseconds per request of each process involved (orders, its
+PostgreSQL backends, Redis, the gateway): a cost that holds still when the machine's other load moves the
+throughput ratios.
+
 Variants, interleaved in every round (median of `--rounds` ≥ 3, after an uncounted short warm-up round 0):
 `trivial` (GET /healthz of orders-redis), `flash` (purchase on orders-redis, stock to spare), `soldout` (purchase on
 a sale the warm-up sold out), `db_flash` (purchase on orders-db), `gateway_flash` (purchase via the gateway).
@@ -47,7 +51,14 @@ import asyncpg
 import httpx
 import redis
 
-from bench.processes import cpu_seconds, wait_until_serving
+from bench.processes import (
+    PidSource,
+    cpu_snapshot,
+    cpu_us_per_request,
+    postgres_backend_pids,
+    redis_server_pid,
+    wait_until_serving,
+)
 from services.common.auth import issue_token
 from services.common.settings import ServiceSettings
 from services.common.testing import free_port
@@ -67,15 +78,17 @@ WARMUP_ROUND_SECONDS = 2.0
 
 
 class Servers:
-    def __init__(self, logdir: Path) -> None:
+    def __init__(self, logdir: Path, *, tree: Path = REPO) -> None:
         self.logdir = logdir
+        #: The source tree the servers run from (another checkout compares two versions on one machine).
+        self.tree = tree
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.urls: dict[str, str] = {}
 
     def start(self, name: str, command: list[str], env: dict[str, str], url: str) -> None:
         with (self.logdir / f"{name}.log").open("wb") as log:
             self.processes[name] = subprocess.Popen(
-                command, cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+                command, cwd=self.tree, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
             )
         self.urls[name] = url
         wait_until_serving(self.processes[name], url + "/healthz", log=self.logdir / f"{name}.log")
@@ -271,6 +284,26 @@ def check_invariants(
 # -- the runs ------------------------------------------------------------------------------------------------------
 
 
+def process_sources(
+    servers: Servers, server: str, target: str, args: argparse.Namespace, db_url: str
+) -> dict[str, PidSource]:
+    """The processes a purchase run keeps busy: the orders server, its PostgreSQL backends, Redis when that server
+    uses it, and the gateway when the load goes through it."""
+    orders_pid = servers.processes[server].pid
+    database = db_url.rsplit("/", 1)[1]
+    sources: dict[str, PidSource] = {
+        "orders": lambda: [orders_pid],
+        "postgres": lambda: postgres_backend_pids(args.postgres_url, database),
+    }
+    if server == "orders_redis":
+        redis_pid = redis_server_pid(args.redis_url)
+        sources["redis"] = lambda: [redis_pid]
+    if target == "gateway":
+        gateway_pid = servers.processes["gateway"].pid
+        sources["gateway"] = lambda: [gateway_pid]
+    return sources
+
+
 def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     with (
@@ -305,10 +338,10 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 sale_id = create_sale(url[server], products[server], stock)
                 path = f"/api/v1/flash-sales/{sale_id}/orders"
                 expect = "409" if label == "soldout" else "201"
-                pid = servers.processes[server].pid
-                before = cpu_seconds(pid)
+                sources = process_sources(servers, server, target, args, db_url)
+                before = cpu_snapshot(sources)
                 result = load(url[target] + path, args, prefix=f"{label}-{sale_id}", post=True, expect=expect, **kw)
-                after = cpu_seconds(pid)
+                after = cpu_snapshot(sources)
                 # The warm-up's purchases count too: they are orders of the same sale (in the sold-out variant
                 # they are the buyers who competed for the units; the measured ones must all be told sold out).
                 created = result["statuses"].get("201", 0) + result["warmup_statuses"].get("201", 0)
@@ -316,10 +349,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                     url[server], db_url, sale_id, buyers_sent=result["sent_including_warmup"], created=created
                 )
                 oversold += check["oversold"]
-                if before is not None and after is not None:
-                    result["server_cpu_us_per_request"] = round(
-                        (after - before) / max(1, result["sent_including_warmup"]) * 1e6, 1
-                    )
+                result["cpu_us_per_request"] = cpu_us_per_request(before, after, result["sent_including_warmup"])
                 return {**result, "sale_id": sale_id, "invariants": check}
 
             spare = args.warmup + args.requests
@@ -380,9 +410,14 @@ def summarise(measured: dict[str, Any], args: argparse.Namespace) -> dict[str, A
         mine = [r for r in runs if r["variant"] == variant]
         median[variant] = {
             key: float(statistics.median(r[key] for r in mine))
-            for key in ("rps", "p50_ms", "p99_ms", "server_cpu_us_per_request")
+            for key in ("rps", "p50_ms", "p99_ms")
             if all(key in r for r in mine)
         }
+        processes = {name for r in mine for name in r.get("cpu_us_per_request", {})}
+        for name in sorted(processes):
+            median[variant][f"{name}_cpu_us_per_request"] = float(
+                statistics.median(r["cpu_us_per_request"].get(name, 0.0) for r in mine)
+            )
 
     def ratio(a: str, b: str) -> float:
         return round(median[a]["rps"] / median[b]["rps"], 3)
@@ -471,9 +506,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-flash-") as workdir:
         report = summarise(measure(args, Path(workdir)), args)
     print()
-    print(f"{'variant':16}{'rps':>10}{'p50 ms':>10}{'p99 ms':>10}")
+    print(f"{'variant':16}{'rps':>10}{'p50 ms':>10}{'p99 ms':>10}  CPU µs per request")
     for variant, figures in report["median"].items():
-        print(f"{variant:16}{figures['rps']:>10.1f}{figures['p50_ms']:>10.2f}{figures['p99_ms']:>10.2f}")
+        cpu = {
+            k.removesuffix("_cpu_us_per_request"): v for k, v in figures.items() if k.endswith("_cpu_us_per_request")
+        }
+        print(f"{variant:16}{figures['rps']:>10.1f}{figures['p50_ms']:>10.2f}{figures['p99_ms']:>10.2f}  {cpu}")
     for key in ("flash_over_trivial", "soldout_over_trivial", "db_flash_over_trivial", "gateway_over_direct_flash"):
         print(f"{key:28} {report[key]}  (per round {report['per_round'][key]})")
     print(f"flash at 70% of peak: {report['flash_latency_at_70pct']}")

@@ -1,10 +1,11 @@
 """Profile the flash-sale purchase path: one orders process under py-spy while the load generator buys.
 
-    .venv/bin/python -m bench.flash.profile_flash [--db-only] [--soldout] [--seconds 6] [--no-profile]
+    .venv/bin/python -m bench.flash.profile_flash [--db-only] [--soldout] [--seconds 6] [--no-profile] [--tree DIR]
 
 Needs py-spy (`.venv/bin/pip install -e '.[profile]'`; not for --no-profile). Writes collapsed stacks to
-$TMPDIR/flash-profile.txt and prints the functions holding the most samples (self and total), which is what guided
-the work on the hot path (see the commit messages).
+$TMPDIR/flash-profile.txt and prints the functions holding the most samples (self and total). Always prints the CPU
+microseconds per purchase of the orders process, its PostgreSQL backends and Redis. `--tree` runs the orders
+server from another checkout (e.g. a `git worktree` of an older commit), to compare two versions on one machine.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from bench.flash.bench_flash import (
     redis_prefix,
     throwaway_database,
 )
-from bench.processes import cpu_seconds
+from bench.processes import PidSource, cpu_snapshot, cpu_us_per_request, postgres_backend_pids, redis_server_pid
 from services.common.testing import free_port
 
 
@@ -41,6 +42,7 @@ def main() -> None:
     parser.add_argument("--postgres-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--output", type=Path, default=Path(tempfile.gettempdir()) / "flash-profile.txt")
+    parser.add_argument("--tree", type=Path, default=REPO, help="the source tree the orders server runs from")
     args = parser.parse_args()
     py_spy = Path(sys.executable).parent / "py-spy"
     if not args.no_profile and not py_spy.exists():
@@ -52,7 +54,7 @@ def main() -> None:
         redis_prefix(args.redis_url) as prefix,
         leaders_stub() as leaders_url,
     ):
-        servers = Servers(Path(workdir))
+        servers = Servers(Path(workdir), tree=args.tree.resolve())
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         env = {"ORDERS_DATABASE_URL": db_url, "ORDERS_LEADERS_URL": leaders_url, "ORDERS_LEADER_CACHE_SECONDS": "3600"}
@@ -67,15 +69,24 @@ def main() -> None:
             spy = None
             if not args.no_profile:
                 spy = subprocess.Popen(spy_command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            before = cpu_seconds(servers.processes["orders"].pid) or 0.0
+            orders_pid = servers.processes["orders"].pid
+            database = db_url.rsplit("/", 1)[1]
+            sources: dict[str, PidSource] = {
+                "orders": lambda: [orders_pid],
+                "postgres": lambda: postgres_backend_pids(args.postgres_url, database),
+            }
+            if not args.db_only:
+                redis_pid = redis_server_pid(args.redis_url)
+                sources["redis"] = lambda: [redis_pid]
+            before = cpu_snapshot(sources)
             result = load(f"{url}/api/v1/flash-sales/{sale}/orders", args, prefix="p", post=True,
                           expect="409" if args.soldout else "201")  # fmt: skip
-            after = cpu_seconds(servers.processes["orders"].pid) or 0.0
+            after = cpu_snapshot(sources)
             if spy is not None:
                 spy.send_signal(2)
                 spy.wait(timeout=30)
-            cpu_us = round((after - before) / max(1, result["sent_including_warmup"]) * 1e6, 1)
-            print({**{k: result[k] for k in ("rps", "p50_ms", "p99_ms", "statuses")}, "server_cpu_us": cpu_us})
+            cpu_us = cpu_us_per_request(before, after, result["sent_including_warmup"])
+            print({**{k: result[k] for k in ("rps", "p50_ms", "p99_ms", "statuses")}, "cpu_us_per_request": cpu_us})
         finally:
             servers.stop()
     if args.no_profile:

@@ -1,20 +1,22 @@
 """JWT bearer authentication and role checks.
 
 The algorithm is pinned by settings (never taken from the token header); `exp`, `iat` and `sub` are required.
-Routers declare `CurrentUser` or `Depends(require_roles(...))`; object-level checks live in the services.
+`authenticate(headers, roles)` is the one check; routers declare `CurrentUser` or `Depends(require_roles(...))`,
+dependencies over it; object-level checks live in the services.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any, Protocol
 
 import jwt
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.security.base import SecurityBase
 
 from services.common.errors import Forbidden, Unauthorized
 
@@ -86,30 +88,51 @@ def decode_token(token: str, *, secret: str, algorithm: str) -> Principal:
     return Principal(sub=sub, roles=frozenset(roles))
 
 
-_bearer = HTTPBearer(auto_error=False, description="JWT from /api/v1/auth/dev-token or /api/v1/auth/wechat")
+class TokenSettings(Protocol):
+    jwt_secret: str
+    jwt_algorithm: str
 
 
-async def current_user(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+def authenticate(headers: Mapping[str, str], roles: Iterable[str], *, settings: TokenSettings) -> Principal:
+    """The caller of a request from its `Authorization: Bearer <jwt>` header (`headers` as Starlette's, or any
+    mapping with lower-case names), holding any of `roles` (no roles: anyone signed in)."""
+    scheme, _, credentials = (headers.get("authorization") or "").partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() != "bearer" or not credentials:
         raise InvalidToken("A bearer token is required")
-    settings = request.app.state.settings
-    return decode_token(credentials.credentials, secret=settings.jwt_secret, algorithm=settings.jwt_algorithm)
+    principal = decode_token(credentials, secret=settings.jwt_secret, algorithm=settings.jwt_algorithm)
+    roles = tuple(roles)
+    if roles and not principal.has(*roles):
+        raise MissingRole(f"This action needs one of the roles: {', '.join(roles)}")
+    return principal
 
 
+#: How the OpenAPI document describes the bearer token (one scheme named `HTTPBearer` for every operation).
+BEARER_SCHEME = HTTPBearerModel(description="JWT from /api/v1/auth/dev-token or /api/v1/auth/wechat")
+BEARER_SCHEME_NAME = "HTTPBearer"
+
+
+class BearerAuth(SecurityBase):
+    """A route dependency: `authenticate` for the request. A security scheme itself, so the operation is documented
+    as needing the bearer token without a second dependency that would parse the header again."""
+
+    def __init__(self, roles: Iterable[str] = ()) -> None:
+        self.model = BEARER_SCHEME
+        self.scheme_name = BEARER_SCHEME_NAME
+        self.roles = tuple(roles)
+
+    async def __call__(self, request: Request) -> Principal:
+        settings: Any = request.app.state.settings
+        return authenticate(request.headers, self.roles, settings=settings)
+
+
+current_user = BearerAuth()
 CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
-def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
+def require_roles(*roles: Role) -> BearerAuth:
     """A dependency that lets through callers holding any of `roles`."""
-
-    async def check(user: CurrentUser) -> Principal:
-        if not user.has(*roles):
-            raise MissingRole(f"This action needs one of the roles: {', '.join(roles)}")
-        return user
-
-    return check
+    return BearerAuth(roles)
 
 
 OpsUser = Annotated[Principal, Depends(require_roles(Role.OPS))]

@@ -1,28 +1,44 @@
 """`Idempotency-Key` for POST endpoints: the first response for a key (per caller and route) is stored in the same
 transaction as the effect and replayed for retries; the same key with a different body is 409.
 
-The key row is claimed *before* the work runs, inside a savepoint: on PostgreSQL a concurrent request with the same
-key blocks on the unique index until the first transaction ends, then sees its stored response. On SQLite writers
-are already serialised (BEGIN IMMEDIATE), so the claim can never race.
+The key row is claimed *before* the work runs (`INSERT ... ON CONFLICT DO NOTHING`): on PostgreSQL a concurrent
+request with the same key blocks on the unique index until the first transaction ends, then sees its stored
+response. On SQLite writers are already serialised (BEGIN IMMEDIATE), so the claim can never race. `claim_keys`,
+`store_responses` and `release_keys` take many keys at once, for the batched flash-sale purchase.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Header, Request
 from pydantic import BaseModel
-from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, UniqueConstraint
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlalchemy import (
+    Column,
+    Executable,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    bindparam,
+    delete,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
-from services.common.auth import CurrentUser
+from services.common.auth import BearerAuth, CurrentUser, Principal, Role
+from services.common.bulk import Bulk, SqlAlchemyBulk
 from services.common.clock import utcnow
 from services.common.db import UTCDateTime
 from services.common.errors import Conflict, DomainError
@@ -109,19 +125,128 @@ async def _optional_key(
     return _context(request, user.sub, key, required=False)
 
 
+def caller_with_key(*roles: Role) -> Callable[..., Awaitable[IdempotencyContext]]:
+    """One dependency for a busy POST route: the caller holding any of `roles` (authenticated first, as
+    `IdempotencyKey` with `require_roles` would) and their Idempotency-Key."""
+
+    async def dependency(request: Request, user: Principal, key: Annotated[str, _KEY_HEADER]) -> IdempotencyContext:
+        ctx = _context(request, user.sub, key, required=True)
+        assert ctx is not None
+        return ctx
+
+    # Set as an object: this module's annotations are strings, and FastAPI resolves those in the module's globals.
+    dependency.__annotations__["user"] = Annotated[Principal, Depends(BearerAuth(roles))]
+    return dependency
+
+
 IdempotencyKey = Annotated[IdempotencyContext, Depends(_required_key)]
 OptionalIdempotencyKey = Annotated[IdempotencyContext | None, Depends(_optional_key)]
 
 
-def _hash_body(body: BaseModel | None) -> str:
+def request_hash(body: BaseModel | None) -> str:
+    """What a stored key remembers of its request: a retry with another body is refused, not replayed."""
     raw = body.model_dump_json().encode() if body is not None else b""
     return hashlib.sha256(raw).hexdigest()
 
 
-def _replay(status_code: int, body: bytes) -> Response:
+def replay(status_code: int, body: bytes) -> Response:
     return Response(
         body, status_code=status_code, media_type="application/json", headers={"Idempotent-Replayed": "true"}
     )
+
+
+@dataclass(frozen=True, slots=True)
+class KeyUse:
+    """One request's use of a key on a route: the caller, the key and the hash of the body."""
+
+    user_id: str
+    key: str
+    request_hash: str
+
+
+#: What claiming a key gives: None (claimed: do the work, then `store_responses`), the stored answer to replay,
+#: or the refusal (another body, or the first request is still running).
+Claim = Response | DomainError | None
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyStatements:
+    claim: Executable
+    lookup: Executable
+    store: Executable
+    release: Executable
+
+
+@functools.cache
+def _statements(table: Table, dialect_name: str) -> _KeyStatements:
+    """The key statements of one service's table, built once (`bulk` compiles each once)."""
+    by_use = (
+        (table.c.route == bindparam("p_route"))
+        & (table.c.user_id == bindparam("p_user"))
+        & (table.c.key == bindparam("p_key"))
+    )
+    # ON CONFLICT has the same form in both dialects, but each has its own construct for it.
+    insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+    return _KeyStatements(
+        claim=insert(table)
+        .values(
+            user_id=bindparam("p_user"),
+            route=bindparam("p_route"),
+            key=bindparam("p_key"),
+            request_hash=bindparam("p_hash"),
+            created_at=bindparam("p_now"),
+        )
+        .on_conflict_do_nothing()
+        .returning(table.c.user_id, table.c.key),
+        lookup=select(
+            table.c.user_id, table.c.key, table.c.request_hash, table.c.status_code, table.c.response_body
+        ).where(by_use),
+        store=update(table).where(by_use).values(status_code=bindparam("p_status"), response_body=bindparam("p_body")),
+        release=delete(table).where(by_use),
+    )
+
+
+def _use(route: str, use: KeyUse) -> dict[str, Any]:
+    return {"p_route": route, "p_user": use.user_id, "p_key": use.key}
+
+
+async def claim_keys(bulk: Bulk, table: Table, route: str, uses: Sequence[KeyUse], *, now: datetime) -> list[Claim]:
+    """Claim many keys of one route at once; one `Claim` per use, in order.
+
+    A key claimed by a transaction still running makes the claim wait for its end (PostgreSQL's unique index;
+    SQLite writers are serialised anyway), so a retry sees the first request's stored answer once it committed."""
+    statements = _statements(table, bulk.dialect_name)
+    rows = [{**_use(route, u), "p_hash": u.request_hash, "p_now": now} for u in uses]
+    claimed = {(row[0], row[1]) for row in await bulk.fetch(statements.claim, rows)}
+    seen = [_use(route, u) for u in uses if (u.user_id, u.key) not in claimed]
+    stored = {(row[0], row[1]): (row[2], row[3], row[4]) for row in await bulk.fetch(statements.lookup, seen)}
+    claims: list[Claim] = []
+    for use in uses:
+        if (use.user_id, use.key) in claimed:
+            claims.append(None)
+            continue
+        hash_, status, body = stored.get((use.user_id, use.key), (use.request_hash, None, None))
+        if hash_ != use.request_hash:
+            claims.append(IdempotencyKeyReused())
+        elif status is None or body is None:
+            # Still running, or (not found) claimed by a transaction that rolled back while this one waited.
+            claims.append(IdempotencyKeyInProgress())
+        else:
+            claims.append(replay(status, bytes(body)))
+    return claims
+
+
+async def store_responses(bulk: Bulk, table: Table, route: str, answers: Sequence[tuple[KeyUse, int, bytes]]) -> None:
+    """Keep the answer of each claimed key (in the transaction of its effect), for its retries."""
+    statement = _statements(table, bulk.dialect_name).store
+    await bulk.execute(
+        statement, [{**_use(route, use), "p_status": status, "p_body": body} for use, status, body in answers]
+    )
+
+
+async def release_keys(bulk: Bulk, table: Table, route: str, uses: Sequence[KeyUse]) -> None:
+    """Give up claimed keys whose request was refused, as a rolled-back request would: a retry is decided afresh."""
+    await bulk.execute(_statements(table, bulk.dialect_name).release, [_use(route, u) for u in uses])
 
 
 async def run_idempotent(
@@ -132,36 +257,19 @@ async def run_idempotent(
     *,
     status_code: int = 201,
 ) -> Response:
-    """Run `action` once per key; store and return its response, or replay the stored one."""
+    """Run `action` once per key; store and return its response, or replay the stored one. A refusal raised by
+    `action` rolls the request's transaction back, the key's claim with it."""
     if ctx is None:
         return _json(status_code, await action())
-    table = ctx.table
-    request_hash = _hash_body(body)
-    where = (table.c.user_id == ctx.user_id) & (table.c.route == ctx.route) & (table.c.key == ctx.key)
-    try:
-        async with session.begin_nested():
-            await session.exec(
-                table.insert().values(
-                    user_id=ctx.user_id,
-                    route=ctx.route,
-                    key=ctx.key,
-                    request_hash=request_hash,
-                    created_at=utcnow(),
-                )
-            )
-    except IntegrityError:
-        stored_hash, stored_status, stored_body = (
-            await session.exec(select(table.c.request_hash, table.c.status_code, table.c.response_body).where(where))
-        ).one()
-        if stored_hash != request_hash:
-            raise IdempotencyKeyReused() from None
-        if stored_status is None:
-            raise IdempotencyKeyInProgress() from None
-        return _replay(stored_status, stored_body)
-
-    result = await action()
-    response = _json(status_code, result)
-    await session.exec(table.update().where(where).values(status_code=status_code, response_body=bytes(response.body)))
+    use = KeyUse(ctx.user_id, ctx.key, request_hash(body))
+    bulk = SqlAlchemyBulk(await session.connection())
+    [claim] = await claim_keys(bulk, ctx.table, ctx.route, [use], now=utcnow())
+    if isinstance(claim, Response):
+        return claim
+    if claim is not None:
+        raise claim
+    response = _json(status_code, await action())
+    await store_responses(bulk, ctx.table, ctx.route, [(use, status_code, bytes(response.body))])
     return response
 
 

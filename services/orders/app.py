@@ -14,8 +14,11 @@ from services.orders.config import Settings, get_settings
 from services.orders.db import inbox, outbox
 from services.orders.delivery.router import router as delivery_router
 from services.orders.flash_sales import soldout
+from services.orders.flash_sales.batcher import FlashBatcher
 from services.orders.flash_sales.router import router as flash_sales_router
-from services.orders.flash_sales.stock import FlashRuntime, RedisFlashStock
+from services.orders.flash_sales.runtime import FlashRuntime
+from services.orders.inventory.redis_stock import RedisSaleStock
+from services.orders.inventory.service import Inventory
 from services.orders.models import metadata
 from services.orders.orders.router import router as orders_router
 from services.orders.payment_provider import FakeRefundProvider
@@ -34,15 +37,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     redis_stock = None
     if settings.redis_url:
         # The client connects lazily, on the first flash-sale purchase.
-        redis_stock = RedisFlashStock(Redis.from_url(settings.redis_url), prefix=settings.redis_prefix)
+        redis_stock = RedisSaleStock(Redis.from_url(settings.redis_url), prefix=settings.redis_prefix)
     after_transaction = AfterTransaction()
-    flash = FlashRuntime(
+    inventory = Inventory(
         redis=redis_stock, sold_out_ttl_seconds=settings.flash_sold_out_ttl_seconds, after=after_transaction
     )
+    flash = FlashRuntime(inventory=inventory)
 
     async def close_clients(app_: FastAPI) -> None:
         await after_transaction.drain()
-        await flash.aclose()
+        await inventory.aclose()
         await upstream.aclose()
 
     app = build_service_app(
@@ -50,12 +54,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Orders service",
         settings=settings,
         metadata=metadata,
+        # Flash sales first: routing tries routes in order, and a flash-sale purchase is the busiest request.
         routers=[
+            flash_sales_router,
             products_router,
             orders_router,
             payments_router,
             delivery_router,
-            flash_sales_router,
             reconciliation_router,
         ],
         background_jobs=jobs.scheduled_jobs(settings),
@@ -67,12 +72,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # No real provider is integrated yet: refunds are recorded by the fake and visible to ops.
             "refund_provider": FakeRefundProvider(),
             "flash": flash,
+            "inventory": inventory,
             "after_transaction": after_transaction,
         },
         on_shutdown=[close_clients],
         # Orders publishes the order life; it consumes no events.
         events=ServiceEvents(outbox=outbox, inbox=inbox, handlers={}),
     )
+    # One batcher per process: the purchases of a sale that arrive together are decided and written together.
+    app.state.flash_batcher = FlashBatcher(flash, app.state.db)
     # Sold-out purchases are answered from memory before FastAPI's routing, auth and body parsing.
-    soldout.install(app, flash)
+    soldout.install(app, inventory)
     return app

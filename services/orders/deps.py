@@ -11,13 +11,13 @@ from services.common.db import Database
 from services.common.txn import AfterTransaction
 from services.orders.clients import LeaderDirectory, PointsClient
 from services.orders.config import Settings
-from services.orders.flash_sales.stock import FlashRuntime
+from services.orders.inventory.service import Inventory
 from services.orders.payment_provider import RefundProvider
 
 SettingsDep = Annotated[Settings, Depends(from_app_state("settings"))]
 DatabaseDep = Annotated[Database, Depends(from_app_state("db"))]
 LeadersDep = Annotated[LeaderDirectory, Depends(from_app_state("leaders"))]
 PointsDep = Annotated[PointsClient, Depends(from_app_state("points"))]
-FlashDep = Annotated[FlashRuntime, Depends(from_app_state("flash"))]
+InventoryDep = Annotated[Inventory, Depends(from_app_state("inventory"))]
 AfterDep = Annotated[AfterTransaction, Depends(from_app_state("after_transaction"))]
 RefundProviderDep = Annotated[RefundProvider, Depends(from_app_state("refund_provider"))]

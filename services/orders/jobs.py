@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-
 from services.common.app import BackgroundJob
 from services.common.jobs import every
 from services.orders.config import Settings
 from services.orders.delivery.jobs import delivery_cutoff_job
-from services.orders.flash_sales import recovery
-from services.orders.flash_sales import service as flash_service
+from services.orders.flash_sales import jobs as flash_jobs
 from services.orders.orders.jobs import abandoned_holds_job, orphan_holds_job, payment_timeout_job
 from services.orders.payments.jobs import refund_sender_job
-
-
-async def flash_close_job(app: FastAPI) -> int:
-    return len(await flash_service.close_ended_sales(app.state.db, app.state.flash))
 
 
 def scheduled_jobs(settings: Settings) -> list[BackgroundJob]:
@@ -26,6 +19,6 @@ def scheduled_jobs(settings: Settings) -> list[BackgroundJob]:
         every(settings.abandoned_hold_interval_seconds, abandoned_holds_job),
         # A quarter of the grace period: an orphan is released at most 1.25 grace periods after its hold.
         every(settings.orphan_hold_grace_seconds / 4, orphan_holds_job),
-        every(recovery.RECOVERY_INTERVAL_SECONDS, recovery.recovery_job),
-        every(flash_service.CLOSE_INTERVAL_SECONDS, flash_close_job),
+        every(flash_jobs.RECOVERY_INTERVAL_SECONDS, flash_jobs.recovery_job),
+        every(flash_jobs.CLOSE_INTERVAL_SECONDS, flash_jobs.close_job),
     ]

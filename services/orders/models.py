@@ -2,7 +2,7 @@
 
 from services.orders.db import metadata
 from services.orders.delivery.models import DeliveryBatch, DeliveryBatchItem
-from services.orders.flash_sales.models import FlashSale, FlashSalePurchase
+from services.orders.inventory.models import FlashSale, FlashSalePurchase
 from services.orders.orders.models import Order, OrderLine, OrderLog, Refund, RefundLine
 from services.orders.payments.models import Payment
 from services.orders.products.models import Product

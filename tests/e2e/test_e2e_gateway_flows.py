@@ -264,7 +264,7 @@ async def test_flash_sale_sells_its_stock_once_per_buyer_through_the_gateway(
     ended = ok(await e2e.post(f"/api/v1/flash-sales/{sale['id']}/end", headers=ops()))
     assert ended["closed_at"] is None
     orders_app = wiring.apps["orders"]
-    await orders_app.state.flash.after.drain()
+    await orders_app.state.after_transaction.drain()
     late = await buy("fan-4", "k5")
     assert late.status_code == 409 and late.json()["code"] == "FLASH_SALE_NOT_ACTIVE"
     second = ok(await e2e.get("/api/v1/orders", headers=customer("fan-2")))["items"][0]

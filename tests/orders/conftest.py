@@ -58,11 +58,11 @@ async def redis_orders_app(make_app: AppFactory) -> AsyncIterator[FastAPI]:
     prefix = f"test-{uuid.uuid4().hex[:12]}"  # sale ids restart per test; the prefix keeps their keys apart
     app = await build_orders_app(make_app, redis_url=url, redis_prefix=prefix)
     yield app
-    redis = app.state.flash.redis
+    redis = app.state.inventory.redis
     keys = [k async for k in redis.client.scan_iter(match=f"{prefix}:*")]
     if keys:
         await redis.client.delete(*keys)
-    await app.state.flash.aclose()
+    await app.state.inventory.aclose()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
@@ -12,10 +13,27 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import event
 
-from services.orders.flash_sales.recovery import recovery_job, release_orphan_reservations
-from services.orders.flash_sales.stock import SaleTerms
+from services.orders.flash_sales.jobs import recovery_job
+from services.orders.flash_sales.recovery import release_orphan_reservations
+from services.orders.flash_sales.runtime import SaleTerms
+from services.orders.inventory.redis_stock import RedisSaleStock
 from tests.orders.conftest import LEADER, create_product, customer
 from tests.orders.test_flash_sales import buy, create_sale, reconciliation
+
+
+@dataclass
+class Reservation:
+    user_id: str
+    token: str
+    quantity: int = 1
+
+
+async def reserve(redis: RedisSaleStock, sale_id: int, user_id: str, token: str) -> bool:
+    """A reservation made in Redis the way the purchase path makes one."""
+    [outcome] = await redis.reserve_many(
+        sale_id=sale_id, reservations=[Reservation(user_id, token)], now=datetime.now(UTC)
+    )
+    return outcome == 1
 
 
 @pytest.mark.redis
@@ -26,29 +44,29 @@ async def test_a_reservation_whose_order_never_committed_is_released_after_a_cra
     sale = await create_sale(redis_client, apples, stock=2)
     assert (await buy(redis_client, sale["id"], "winner")).status_code == 201
     flash = redis_orders_app.state.flash
-    redis = flash.redis
+    redis = flash.inventory.redis
     terms: SaleTerms = flash.cached_terms(sale["id"])
     # A process reserved the last unit in Redis and died before its order transaction committed: a token made
     # ten minutes ago that no order row carries. And one made just now: its transaction may still be running.
     old = f"{int(time.time() * 1000) - 600_000:x}.{uuid.uuid4().hex[:20]}"
     fresh = f"{int(time.time() * 1000):x}.{uuid.uuid4().hex[:20]}"
     now = datetime.now(UTC)
-    assert await redis.reserve(sale_id=terms.id, user_id="crashed", quantity=1, now=now, token=old) == 1
+    assert await reserve(redis, terms.id, "crashed", old)
     assert (await buy(redis_client, sale["id"], "late")).json()["code"] == "FLASH_SALE_SOLD_OUT"
     assert not (await reconciliation(redis_client, sale["id"]))["consistent"]
 
     # The app's periodic job uses the default grace period (120 s): the ten-minute-old token is an orphan for it.
     await recovery_job(redis_orders_app)
     # Idempotent: a second pass (or another process) finds nothing more to release.
-    assert await release_orphan_reservations(redis_orders_app.state.db, flash, grace_seconds=60) == 0
+    assert await release_orphan_reservations(redis_orders_app.state.db, flash, now=now, grace_seconds=60) == 0
     report = await reconciliation(redis_client, sale["id"])
     assert report["consistent"], report["differences"]
     assert report["redis"]["remaining"] == 1 and report["redis"]["released_total"] == 1
 
     # The unit is for sale again; a reservation younger than the grace period is left alone.
-    assert await redis.reserve(sale_id=terms.id, user_id="inflight", quantity=1, now=now, token=fresh) == 1
-    assert await release_orphan_reservations(redis_orders_app.state.db, flash, grace_seconds=60) == 0
-    assert await redis.release(sale_id=terms.id, token=fresh)
+    assert await reserve(redis, terms.id, "inflight", fresh)
+    assert await release_orphan_reservations(redis_orders_app.state.db, flash, now=now, grace_seconds=60) == 0
+    assert await redis.release_many(sale_id=terms.id, tokens=[fresh]) == 1
     assert (await buy(redis_client, sale["id"], "late")).status_code == 201
     report = await reconciliation(redis_client, sale["id"])
     assert report["consistent"], report["differences"]
@@ -67,7 +85,6 @@ async def test_the_recovery_job_is_a_no_op_without_redis(orders_app: FastAPI) ->
     assert statements == []
 
 
-@pytest.mark.postgres
 async def test_parallel_retries_of_one_key_give_one_order(
     orders_app: FastAPI, orders_client: httpx.AsyncClient
 ) -> None:
@@ -111,24 +128,22 @@ async def test_each_reservation_is_looked_up_once_per_process(
     event.listen(engine, "before_cursor_execute", count)
     try:
         # Grace 0: the three reservations (with orders) are old enough; the first pass looks them up once.
-        assert await release_orphan_reservations(db, flash, grace_seconds=0) == 0
+        assert await release_orphan_reservations(db, flash, now=datetime.now(UTC), grace_seconds=0) == 0
         assert sum(lookups) == 3
         await asyncio.sleep(0.01)
-        assert await release_orphan_reservations(db, flash, grace_seconds=0) == 0
+        assert await release_orphan_reservations(db, flash, now=datetime.now(UTC), grace_seconds=0) == 0
         assert sum(lookups) == 3  # nothing new since the last pass: no lookup at all
 
         # A unit reserved by a process that died before its order committed is found by the next pass.
         orphan = f"{int(time.time() * 1000):x}.{uuid.uuid4().hex[:20]}"
-        await flash.redis.reserve(
-            sale_id=sale["id"], user_id="crashed", quantity=1, now=datetime.now(UTC), token=orphan
-        )
+        assert await reserve(flash.inventory.redis, sale["id"], "crashed", orphan)
         await asyncio.sleep(0.01)
-        assert await release_orphan_reservations(db, flash, grace_seconds=0) == 1
+        assert await release_orphan_reservations(db, flash, now=datetime.now(UTC), grace_seconds=0) == 1
         assert sum(lookups) == 4
 
         # A restarted process (nothing checked yet) looks at every reservation again.
         flash.recovery_checked_before_ms.clear()
-        assert await release_orphan_reservations(db, flash, grace_seconds=0) == 0
+        assert await release_orphan_reservations(db, flash, now=datetime.now(UTC), grace_seconds=0) == 0
         assert sum(lookups) == 7
     finally:
         event.remove(engine, "before_cursor_execute", count)

@@ -208,8 +208,7 @@ async def check_sold_exactly(
     assert sale["remaining"] == 0
 
 
-@pytest.mark.postgres
-async def test_400_buyers_for_100_units_on_postgres(orders_app: FastAPI, orders_client: httpx.AsyncClient) -> None:
+async def test_400_buyers_for_100_units_in_the_database(orders_app: FastAPI, orders_client: httpx.AsyncClient) -> None:
     apples = await create_product(orders_client, stock=100)
     sale = await create_sale(orders_client, apples, stock=100, limit=1)
     responses = await run_buyers(orders_client, sale["id"], 400)
@@ -218,7 +217,6 @@ async def test_400_buyers_for_100_units_on_postgres(orders_app: FastAPI, orders_
     assert report["consistent"], report["differences"]
 
 
-@pytest.mark.postgres
 async def test_one_buyer_in_parallel_cannot_pass_the_limit(orders_client: httpx.AsyncClient) -> None:
     apples = await create_product(orders_client, stock=100)
     sale = await create_sale(orders_client, apples, stock=50, limit=2)
@@ -235,7 +233,7 @@ async def test_400_buyers_for_100_units_on_redis(redis_orders_app: FastAPI, redi
     apples = await create_product(redis_client, stock=100)
     sale = await create_sale(redis_client, apples, stock=100, limit=1)
     responses = await run_buyers(redis_client, sale["id"], 400)
-    await redis_orders_app.state.flash.after.drain()
+    await redis_orders_app.state.after_transaction.drain()
     await check_sold_exactly(redis_orders_app, redis_client, sale["id"], responses)
     report = await reconciliation(redis_client, sale["id"])
     assert report["consistent"], report["differences"]
@@ -259,7 +257,7 @@ async def test_redis_expiry_returns_the_unit_exactly_once(
         payment_timeout_job(redis_orders_app),
         redis_client.post(f"/api/v1/orders/{first['id']}/cancel", headers=customer("c1")),
     )
-    await redis_orders_app.state.flash.after.drain()
+    await redis_orders_app.state.after_transaction.drain()
     assert (await get_order(redis_client, first))["status"] == "cancelled"
     report = await reconciliation(redis_client, sale["id"])
     assert report["consistent"], report["differences"]
@@ -281,13 +279,12 @@ async def test_redis_reservation_is_released_when_the_order_cannot_be_written(
     async def broken(*_args: Any, **_kwargs: Any) -> Any:
         raise RuntimeError("database said no")
 
-    # Per-request path (SQLite) and batched path (PostgreSQL): the order write fails after Redis reserved.
-    monkeypatch.setattr("services.orders.orders.repository.insert_order", broken)
-    monkeypatch.setattr("services.orders.flash_sales.fastpath._order_bodies", broken)
+    # The order write fails after Redis reserved.
+    monkeypatch.setattr("services.orders.orders.repository.insert_many_orders", broken)
     failed = await buy(redis_client, sale["id"], "c1")
     assert failed.status_code == 500
     monkeypatch.undo()
-    await redis_orders_app.state.flash.after.drain()
+    await redis_orders_app.state.after_transaction.drain()
     report = await reconciliation(redis_client, sale["id"])
     assert report["consistent"], report["differences"]
     assert report["redis"]["remaining"] == 3 and report["redis"]["released_total"] == 1
@@ -301,7 +298,7 @@ async def test_redis_is_loaded_from_the_database_when_its_keys_are_missing(
     apples = await create_product(redis_client, stock=10)
     sale = await create_sale(redis_client, apples, stock=3)
     assert (await buy(redis_client, sale["id"], "c1")).status_code == 201
-    redis = redis_orders_app.state.flash.redis
+    redis = redis_orders_app.state.inventory.redis
     await redis.client.delete(*redis.keys(sale["id"]))  # Redis lost its data
     assert (await buy(redis_client, sale["id"], "c1")).json()["code"] == "FLASH_SALE_LIMIT_REACHED"
     assert (await buy(redis_client, sale["id"], "c2")).status_code == 201
@@ -324,10 +321,10 @@ async def check_an_ended_sale_gives_its_unsold_units_back(app: FastAPI, client: 
     sale = await create_sale(client, eggs, stock=10, limit=3)
     await pay(client, (await buy(client, sale["id"], "c1", quantity=2)).json())
     pending = (await buy(client, sale["id"], "c2")).json()
-    await app.state.flash.after.drain()
+    await app.state.after_transaction.drain()
     assert await product_stock(client, eggs) == 40
     db, flash = app.state.db, app.state.flash
-    assert await close_ended_sales(db, flash) == []  # still on
+    assert await close_ended_sales(db, flash, now=datetime.now(UTC)) == []  # still on
 
     later = datetime.fromisoformat(sale["ends_at"]) + timedelta(seconds=CLOSE_GRACE_SECONDS + 1)
     [closed] = await close_ended_sales(db, flash, now=later)
@@ -338,7 +335,7 @@ async def check_an_ended_sale_gives_its_unsold_units_back(app: FastAPI, client: 
     # Cancelled after the close: the unit goes to the product, the closed sale sells nothing more.
     cancelled = await client.post(f"/api/v1/orders/{pending['id']}/cancel", headers=customer("c2"))
     assert cancelled.status_code == 200, cancelled.text
-    await flash.after.drain()
+    await app.state.after_transaction.drain()
     assert await product_stock(client, eggs) == 48
     read = (await client.get(f"/api/v1/flash-sales/{sale['id']}", headers=OPS)).json()
     assert (read["remaining"], read["returned_to_product"]) == (0, 8) and read["closed_at"] is not None
@@ -359,7 +356,7 @@ async def test_an_ended_sale_on_redis_is_closed_and_forgotten_there(
     redis_orders_app: FastAPI, redis_client: httpx.AsyncClient
 ) -> None:
     sale_id = await check_an_ended_sale_gives_its_unsold_units_back(redis_orders_app, redis_client)
-    redis = redis_orders_app.state.flash.redis
+    redis = redis_orders_app.state.inventory.redis
     assert await redis.client.exists(*redis.keys(sale_id)) == 0  # the database alone counts a closed sale's units
     assert (await reconciliation(redis_client, sale_id))["redis"] is None
 
@@ -376,7 +373,7 @@ async def check_ops_end_a_sale_now(app: FastAPI, client: httpx.AsyncClient) -> N
     ended = await client.post(f"/api/v1/flash-sales/{sale['id']}/end", headers=OPS)
     assert ended.status_code == 200, ended.text
     assert datetime.fromisoformat(ended.json()["ends_at"]) <= datetime.now(UTC)
-    await flash.after.drain()
+    await app.state.after_transaction.drain()
     refused = await buy(client, sale["id"], "c2")
     assert refused.status_code == 409 and refused.json()["code"] == "FLASH_SALE_NOT_ACTIVE"
 
@@ -384,12 +381,13 @@ async def check_ops_end_a_sale_now(app: FastAPI, client: httpx.AsyncClient) -> N
     flash._terms[sale["id"]] = stale
     late = await buy(client, sale["id"], "c3")
     assert late.status_code == 409 and late.json()["code"] == "FLASH_SALE_NOT_ACTIVE", late.text
-    if flash.redis is not None:
-        await flash.redis.client.hset(flash.redis.keys(sale["id"])[0], "ends", "99999999999999")  # Redis not told
+    redis = app.state.inventory.redis
+    if redis is not None:
+        await redis.client.hset(redis.keys(sale["id"])[0], "ends", "99999999999999")  # Redis not told
         flash._terms[sale["id"]] = stale
         later = await buy(client, sale["id"], "c4")
         assert later.status_code == 409 and later.json()["code"] == "FLASH_SALE_NOT_ACTIVE", later.text
-    await flash.after.drain()
+    await app.state.after_transaction.drain()
 
     again = await client.post(f"/api/v1/flash-sales/{sale['id']}/end", headers=OPS)
     assert again.status_code == 200 and again.json()["ends_at"] == ended.json()["ends_at"]  # over: left as it is

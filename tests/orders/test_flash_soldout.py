@@ -72,8 +72,8 @@ async def test_a_returned_unit_clears_the_shortcut(orders_app: FastAPI, orders_c
     sale = await create_sale(orders_client, apples, stock=1)
     assert (await buy(orders_client, sale["id"], "c1")).status_code == 201
     assert (await buy(orders_client, sale["id"], "c2")).status_code == 409
-    orders_app.state.flash.clear_sold_out(sale["id"])  # what a cancellation in this process does
+    orders_app.state.inventory.clear_sold_out(sale["id"])  # what a cancellation in this process does
     again = await buy(orders_client, sale["id"], "c2", key=uuid.uuid4().hex)
     # Decided afresh by the route (the database still says sold out), and the flag is set again.
     assert again.status_code == 409 and again.content == BODY
-    assert orders_app.state.flash.known_sold_out(sale["id"])
+    assert orders_app.state.inventory.known_sold_out(sale["id"])

@@ -2,25 +2,26 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import Response
 
-from services.common.auth import CurrentUser, CustomerUser, InvalidToken, MissingRole, OpsUser
-from services.common.db import Database, SessionDep
+from services.common.app import NowDep, from_app_state
+from services.common.auth import CurrentUser, InvalidToken, MissingRole, OpsUser
+from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.idempotency import (
-    IdempotencyKey,
+    IdempotencyContext,
     IdempotencyKeyInProgress,
     IdempotencyKeyRequired,
     IdempotencyKeyReused,
     OptionalIdempotencyKey,
+    caller_with_key,
     run_idempotent,
 )
 from services.common.pagination import InvalidCursor, Page, PageDep
 from services.common.types import INT64_MAX
 from services.orders.clients import LeadersTimeout, LeadersUnavailable
 from services.orders.config import Settings
-from services.orders.deps import FlashDep
 from services.orders.flash_sales import service
 from services.orders.flash_sales.exceptions import (
     FlashSaleLimitReached,
@@ -29,16 +30,63 @@ from services.orders.flash_sales.exceptions import (
     FlashSaleSoldOut,
     NotEnoughProductStock,
 )
-from services.orders.flash_sales.fastpath import purchase_on_postgres
+from services.orders.flash_sales.runtime import FlashRuntime
 from services.orders.flash_sales.schemas import FlashOrderCreate, FlashSaleCreate, FlashSaleRead, ReconciliationReport
-from services.orders.flash_sales.stock import FlashRuntime
 from services.orders.orders.exceptions import LeaderNotActive, UnknownLeader
 from services.orders.orders.schemas import OrderRead
 from services.orders.products.exceptions import ProductNotFound
 
+FlashDep = Annotated[FlashRuntime, Depends(from_app_state("flash"))]
+
 router = APIRouter(prefix="/api/v1/flash-sales", tags=["flash-sales"])
 
 SaleId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Flash sale id")]
+#: A customer and the Idempotency-Key of their purchase, in one dependency.
+FlashBuyer = Annotated[IdempotencyContext, Depends(caller_with_key("customer"))]
+
+
+# The purchase first: routing tries routes in order, and it is the busiest one.
+@router.post(
+    "/{sale_id}/orders",
+    status_code=201,
+    response_model=OrderRead,
+    summary="Buy in a flash sale (customer)",
+    responses=problem_docs(
+        InvalidToken,
+        MissingRole,
+        IdempotencyKeyRequired,
+        IdempotencyKeyReused,
+        IdempotencyKeyInProgress,
+        FlashSaleNotFound,
+        FlashSaleSoldOut,
+        FlashSaleLimitReached,
+        FlashSaleNotActive,
+        UnknownLeader,
+        LeaderNotActive,
+        LeadersUnavailable,
+        LeadersTimeout,
+    ),
+)
+async def buy(sale_id: SaleId, body: FlashOrderCreate, request: Request, idempotency: FlashBuyer) -> Response:
+    """Creates an ordinary order at the sale price, to be paid within `ORDERS_FLASH_PAYMENT_TIMEOUT_SECONDS`.
+
+    Once this process knows the sale is sold out it answers 409 `FLASH_SALE_SOLD_OUT` from memory (no database,
+    no Redis), even for a retried key; a buyer who already won finds the order in `GET /api/v1/orders`."""
+    # The busiest route: one dependency (`FlashBuyer`, over the bearer check) and the app's objects read straight
+    # from `app.state` (each dependency more is solved on every request).
+    state = request.app.state
+    settings: Settings = state.settings
+    return await service.buy(
+        sale_id=sale_id,
+        data=body,
+        idempotency=idempotency,
+        flash=state.flash,
+        batcher=state.flash_batcher,
+        db=state.db,
+        leaders=state.leaders,
+        payment_timeout_seconds=settings.flash_payment_timeout_seconds,
+        now=state.clock(),
+    )
 
 
 @router.post(
@@ -49,11 +97,11 @@ SaleId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Flash sale id")]
     responses=problem_docs(InvalidToken, MissingRole, ProductNotFound, NotEnoughProductStock, IdempotencyKeyReused),
 )
 async def create_sale(
-    body: FlashSaleCreate, session: SessionDep, user: OpsUser, idempotency: OptionalIdempotencyKey
+    body: FlashSaleCreate, session: SessionDep, user: OpsUser, idempotency: OptionalIdempotencyKey, now: NowDep
 ) -> Response:
     """The sale's stock is taken from the product's stock when the sale is created."""
     return await run_idempotent(
-        session, idempotency, body, lambda: service.create_sale(session, data=body, created_by=user.sub)
+        session, idempotency, body, lambda: service.create_sale(session, data=body, created_by=user.sub, now=now)
     )
 
 
@@ -83,77 +131,10 @@ async def get_sale(sale_id: SaleId, session: SessionDep, user: CurrentUser) -> F
     summary="End a flash sale now (ops)",
     responses=problem_docs(InvalidToken, MissingRole, FlashSaleNotFound),
 )
-async def end_sale(sale_id: SaleId, session: SessionDep, user: OpsUser, flash: FlashDep) -> FlashSaleRead:
+async def end_sale(sale_id: SaleId, session: SessionDep, user: OpsUser, flash: FlashDep, now: NowDep) -> FlashSaleRead:
     """No purchase succeeds once this answers, in any process. A sale not started yet will not start; one already
     over is returned as it is. The unsold units go back to the product a few minutes later (`closed_at`)."""
-    return await service.end_sale(session, sale_id=sale_id, flash=flash)
-
-
-@router.post(
-    "/{sale_id}/orders",
-    status_code=201,
-    response_model=OrderRead,
-    summary="Buy in a flash sale (customer)",
-    responses=problem_docs(
-        InvalidToken,
-        MissingRole,
-        IdempotencyKeyRequired,
-        IdempotencyKeyReused,
-        IdempotencyKeyInProgress,
-        FlashSaleNotFound,
-        FlashSaleSoldOut,
-        FlashSaleLimitReached,
-        FlashSaleNotActive,
-        UnknownLeader,
-        LeaderNotActive,
-        LeadersUnavailable,
-        LeadersTimeout,
-    ),
-)
-async def buy(
-    sale_id: SaleId,
-    body: FlashOrderCreate,
-    request: Request,
-    user: CustomerUser,
-    idempotency: IdempotencyKey,
-) -> Response:
-    """Creates an ordinary order at the sale price, to be paid within `ORDERS_FLASH_PAYMENT_TIMEOUT_SECONDS`.
-
-    Once this process knows the sale is sold out it answers 409 `FLASH_SALE_SOLD_OUT` from memory (no database,
-    no Redis), even for a retried key; a buyer who already won finds the order in `GET /api/v1/orders`."""
-    # The hot path of a flash sale: the app's objects are read straight from `app.state` (plain `def`
-    # dependencies would each cost a thread-pool hop) and no ORM session is opened unless the slow path needs it.
-    state = request.app.state
-    flash: FlashRuntime = state.flash
-    if flash.known_sold_out(sale_id):
-        raise FlashSaleSoldOut()
-    settings: Settings = state.settings
-    db: Database = state.db
-    if not db.is_sqlite:
-        # Usually answered before FastAPI by `soldout.SoldOutShortcut`; here for what it passes on.
-        return await purchase_on_postgres(state, sale_id, body, user.sub, idempotency)
-    # SQLite (one writer at a time anyway): one transaction per purchase, committed before the response.
-    async with db.sessionmaker() as session:
-        try:
-            response = await run_idempotent(
-                session,
-                idempotency,
-                body,
-                lambda: service.buy(
-                    session,
-                    sale_id=sale_id,
-                    customer_id=user.sub,
-                    data=body,
-                    flash=flash,
-                    leaders=state.leaders,
-                    payment_timeout_seconds=settings.flash_payment_timeout_seconds,
-                ),
-            )
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
-    return response
+    return await service.end_sale(session, sale_id=sale_id, flash=flash, now=now)
 
 
 @router.get(

@@ -15,14 +15,14 @@ from fastapi import FastAPI
 from services.common.db import Database
 from services.orders.clients import PointsClient, PointsTimeout, PointsUnavailable
 from services.orders.config import Settings
-from services.orders.flash_sales.stock import FlashRuntime
+from services.orders.inventory.service import Inventory
 from services.orders.orders import repository, service
 from services.orders.orders.models import OrderCancelReason
 
 log = logging.getLogger("services.orders.jobs")
 
 
-async def cancel_expired_orders(db: Database, flash: FlashRuntime, *, now: datetime, batch: int) -> int:
+async def cancel_expired_orders(db: Database, inventory: Inventory, *, now: datetime, batch: int) -> int:
     """Cancel orders whose payment time ran out by `now`. Returns how many this run cancelled."""
     async with db.reading() as session:
         order_ids = await repository.expired_unpaid_order_ids(session, now=now, limit=batch)
@@ -35,7 +35,7 @@ async def cancel_expired_orders(db: Database, flash: FlashRuntime, *, now: datet
                     order_id=order_id,
                     actor=service.SYSTEM,
                     reason=OrderCancelReason.PAYMENT_TIMEOUT,
-                    flash=flash,
+                    inventory=inventory,
                     now=now,
                 ):
                     cancelled += 1
@@ -86,7 +86,7 @@ async def release_orphan_holds(
 async def payment_timeout_job(app: FastAPI) -> int:
     settings: Settings = app.state.settings
     return await cancel_expired_orders(
-        app.state.db, app.state.flash, now=app.state.clock(), batch=settings.payment_timeout_batch
+        app.state.db, app.state.inventory, now=app.state.clock(), batch=settings.payment_timeout_batch
     )
 
 

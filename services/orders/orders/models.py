@@ -24,10 +24,6 @@ class OrderStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-# The flash-sale modules still import this name; it goes when they use OrderStatus.
-PENDING_PAYMENT = OrderStatus.PENDING_PAYMENT
-
-
 class OrderRefundStatus(StrEnum):
     """How much of an order has been refunded: none → partial → full."""
 

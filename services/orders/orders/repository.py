@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, delete, insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.bulk import Bulk
 from services.orders.orders.models import (
     AbandonedHold,
     Order,
@@ -23,34 +24,9 @@ from services.orders.orders.models import (
 from services.orders.products.models import Product
 
 
-async def reserve_product_stock(session: AsyncSession, *, product_id: int, quantity: int) -> tuple[str, int] | None:
-    """Take `quantity` units if that many are in stock; returns the (name, price) read in the same statement.
-
-    Callers take several products in ascending id order, so two orders never wait on each other's rows in a cycle.
-    """
-    statement = (
-        update(Product)
-        .where(col(Product.id) == product_id, col(Product.stock) >= quantity)
-        .values(stock=col(Product.stock) - quantity)
-        .returning(col(Product.name), col(Product.price_fen))
-        .execution_options(synchronize_session=False)
-    )
-    row = (await session.exec(statement)).first()
-    return None if row is None else (str(row[0]), int(row[1]))
-
-
 async def product_exists(session: AsyncSession, product_id: int) -> bool:
     found = (await session.exec(select(Product.id).where(Product.id == product_id))).first()
     return found is not None
-
-
-async def return_product_stock(session: AsyncSession, *, product_id: int, quantity: int) -> None:
-    await session.exec(
-        update(Product)
-        .where(col(Product.id) == product_id)
-        .values(stock=col(Product.stock) + quantity)
-        .execution_options(synchronize_session=False)
-    )
 
 
 async def insert_order(session: AsyncSession, order: Order) -> Order:
@@ -62,6 +38,44 @@ async def insert_order(session: AsyncSession, order: Order) -> Order:
 async def insert_lines(session: AsyncSession, lines: Sequence[OrderLine]) -> None:
     session.add_all(lines)
     await session.flush()
+
+
+# Many orders at once (the flash-sale batch): statements over the same models, built once (`services.common.bulk`
+# compiles each once), rows as dicts of column values; the columns left out take the model's defaults. Building
+# ORM objects cost more than the statements.
+
+
+def _bound(*columns: str) -> dict[str, Any]:
+    """Values for an INSERT that binds each column to a parameter of the same name."""
+    return {column: bindparam(column) for column in columns}
+
+
+_INSERT_ORDER = insert(Order).values(
+    _bound(
+        "customer_id", "leader_id", "status", "goods_fen", "payable_fen", "flash_sale_id", "flash_reservation",
+        "pickup_point", "expires_at", "created_at", "updated_at",
+    )
+)  # fmt: skip
+_INSERT_LINE = insert(OrderLine).values(
+    _bound("order_id", "product_id", "product_name", "quantity", "unit_price_fen", "amount_fen", "paid_fen")
+)
+_INSERT_LOG = insert(OrderLog).values(_bound("order_id", "from_status", "to_status", "actor", "note", "created_at"))
+_ORDER_ID = _INSERT_ORDER.returning(col(Order.id), sort_by_parameter_order=True)
+_LINE_ID = _INSERT_LINE.returning(col(OrderLine.id), sort_by_parameter_order=True)
+
+
+async def insert_many_orders(bulk: Bulk, orders: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert orders (the values of `_INSERT_ORDER`'s columns); their ids, in the order given."""
+    return [int(row[0]) for row in await bulk.fetch(_ORDER_ID, orders)]
+
+
+async def insert_many_lines(bulk: Bulk, lines: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert order lines (the values of `_INSERT_LINE`'s columns); their ids, in the order given."""
+    return [int(row[0]) for row in await bulk.fetch(_LINE_ID, lines)]
+
+
+async def add_many_logs(bulk: Bulk, entries: Sequence[dict[str, Any]]) -> None:
+    await bulk.execute(_INSERT_LOG, entries)
 
 
 async def add_log(

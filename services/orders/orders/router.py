@@ -28,7 +28,7 @@ from services.orders.clients import (
     PointsTimeout,
     PointsUnavailable,
 )
-from services.orders.deps import AfterDep, DatabaseDep, FlashDep, LeadersDep, PointsDep, SettingsDep
+from services.orders.deps import AfterDep, DatabaseDep, InventoryDep, LeadersDep, PointsDep, SettingsDep
 from services.orders.orders import service
 from services.orders.orders.exceptions import (
     AfterSaleWindowClosed,
@@ -176,10 +176,10 @@ async def get_order_log(order_id: OrderId, session: SessionDep, user: CurrentUse
     responses=problem_docs(InvalidToken, OrderNotFound, NotOrderOwner, OrderNotCancellable),
 )
 async def cancel_order(
-    order_id: OrderId, session: SessionDep, user: CurrentUser, flash: FlashDep, now: NowDep
+    order_id: OrderId, session: SessionDep, user: CurrentUser, inventory: InventoryDep, now: NowDep
 ) -> OrderRead:
     """Stock and held points come back exactly once, even if the payment timeout cancels at the same moment."""
-    return await service.cancel_order(session, order_id=order_id, user=user, flash=flash, now=now)
+    return await service.cancel_order(session, order_id=order_id, user=user, inventory=inventory, now=now)
 
 
 @router.post(

@@ -42,8 +42,8 @@ from services.orders.clients import (
     PointsUnavailable,
 )
 from services.orders.db import outbox
-from services.orders.flash_sales import repository as flash_repository
-from services.orders.flash_sales.stock import FlashRuntime
+from services.orders.inventory import service as inventory_service
+from services.orders.inventory.service import Inventory
 from services.orders.orders import repository
 from services.orders.orders.access import order_for_customer, order_for_leader, readable_order
 from services.orders.orders.allocation import cumulative_share, spread
@@ -179,7 +179,9 @@ async def create_order(
     # Ascending product id: every order locks product rows in the same order, so two orders never deadlock.
     priced: list[tuple[int, str, int, int]] = []
     for product_id in sorted(wanted):
-        taken = await repository.reserve_product_stock(session, product_id=product_id, quantity=wanted[product_id])
+        taken = await inventory_service.take_product_units(
+            session, product_id=product_id, quantity=wanted[product_id], now=now
+        )
         if taken is None:
             if await repository.product_exists(session, product_id):
                 raise OutOfStock(f"Not enough stock of product {product_id}")
@@ -356,7 +358,7 @@ async def order_log(session: AsyncSession, *, order_id: int, user: Principal) ->
 
 
 async def cancel_unpaid(
-    session: AsyncSession, *, order_id: int, actor: str, reason: OrderCancelReason, flash: FlashRuntime, now: datetime
+    session: AsyncSession, *, order_id: int, actor: str, reason: OrderCancelReason, inventory: Inventory, now: datetime
 ) -> bool:
     """Cancel if still unpaid. Only the caller whose guarded update wins returns stock and points (exactly once)."""
     order = await repository.get_order(session, order_id)
@@ -369,17 +371,14 @@ async def cancel_unpaid(
     ):
         return False
     lines = await repository.get_lines(session, order_id)
-    if order.flash_sale_id is not None:
-        await flash_repository.return_sale_units(
-            session,
-            sale_id=order.flash_sale_id,
-            user_id=order.customer_id,
-            quantity=sum(line.quantity for line in lines),
-        )
-        flash.release_on_commit(session, order.flash_sale_id, order.flash_reservation)
-    else:
-        for line in sorted(lines, key=lambda x: x.product_id):
-            await repository.return_product_stock(session, product_id=line.product_id, quantity=line.quantity)
+    await inventory.return_order_units(
+        session,
+        units=[(line.product_id, line.quantity) for line in lines],
+        customer_id=order.customer_id,
+        sale_id=order.flash_sale_id,
+        reservation=order.flash_reservation,
+        now=now,
+    )
     await repository.add_log(
         session,
         order_id=order_id,
@@ -405,11 +404,11 @@ async def cancel_unpaid(
 
 
 async def cancel_order(
-    session: AsyncSession, *, order_id: int, user: Principal, flash: FlashRuntime, now: datetime
+    session: AsyncSession, *, order_id: int, user: Principal, inventory: Inventory, now: datetime
 ) -> OrderRead:
     order = await order_for_customer(session, order_id, user)
     reason = OrderCancelReason.CUSTOMER if order.customer_id == user.sub else OrderCancelReason.OPS
-    if not await cancel_unpaid(session, order_id=order_id, actor=user.sub, reason=reason, flash=flash, now=now):
+    if not await cancel_unpaid(session, order_id=order_id, actor=user.sub, reason=reason, inventory=inventory, now=now):
         raise OrderNotCancellable(f"Order {order_id} is no longer waiting for payment")
     return await read_order(session, order_id, user.sub)
 
@@ -648,10 +647,8 @@ async def refund_order(
     # row is locked, so the cut-off cannot batch it meanwhile; products are updated in id order, like creation.
     restocked = order.status == OrderStatus.PAID and order.delivery_batch_id is None
     if restocked:
-        for line_id in sorted(asked, key=lambda i: lines[i].product_id):
-            await repository.return_product_stock(
-                session, product_id=lines[line_id].product_id, quantity=asked[line_id]
-            )
+        units = [(lines[line_id].product_id, quantity) for line_id, quantity in asked.items()]
+        await inventory_service.return_product_units(session, units=units, now=now)
     refund = await repository.insert_refund(
         session,
         Refund(

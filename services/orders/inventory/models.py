@@ -1,4 +1,5 @@
-"""Flash sales: stock set aside from a product, sold at a sale price within a window, limited per buyer."""
+"""The tables stock is counted in besides `products.stock`: a flash sale's units (set aside from a product, sold at a
+sale price within a window) and what each buyer holds of them (the per-buyer limit)."""
 
 from __future__ import annotations
 
