@@ -19,6 +19,7 @@ from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security.base import SecurityBase
 
 from services.common.errors import Forbidden, Unauthorized
+from services.common.permissions import STAFF_ROLES, Permission, permissions_of
 
 
 class Role(StrEnum):
@@ -28,7 +29,8 @@ class Role(StrEnum):
     SERVICE = "service"
 
 
-KNOWN_ROLES: frozenset[str] = frozenset(Role)
+#: Customer, leader and service roles, and every staff duty (`services.common.permissions.StaffRole`).
+KNOWN_ROLES: frozenset[str] = frozenset(Role) | STAFF_ROLES
 
 
 class InvalidToken(Unauthorized):
@@ -39,6 +41,11 @@ class InvalidToken(Unauthorized):
 class MissingRole(Forbidden):
     code = "MISSING_ROLE"
     title = "The caller lacks the role this action needs"
+
+
+class MissingPermission(Forbidden):
+    code = "MISSING_PERMISSION"
+    title = "The caller's staff duties do not include this action"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +65,10 @@ class Principal:
     @property
     def is_ops(self) -> bool:
         return "ops" in self.roles or "service" in self.roles
+
+    def can(self, permission: Permission) -> bool:
+        """The caller's staff duties include `permission` (`ops` includes every one)."""
+        return permission in permissions_of(self.roles)
 
 
 def issue_token(
@@ -116,14 +127,18 @@ class BearerAuth(SecurityBase):
     """A route dependency: `authenticate` for the request. A security scheme itself, so the operation is documented
     as needing the bearer token without a second dependency that would parse the header again."""
 
-    def __init__(self, roles: Iterable[str] = ()) -> None:
+    def __init__(self, roles: Iterable[str] = (), permission: Permission | None = None) -> None:
         self.model = BEARER_SCHEME
         self.scheme_name = BEARER_SCHEME_NAME
         self.roles = tuple(roles)
+        self.permission = permission
 
     async def __call__(self, request: Request) -> Principal:
         settings: Any = request.app.state.settings
-        return authenticate(request.headers, self.roles, settings=settings)
+        principal = authenticate(request.headers, self.roles, settings=settings)
+        if self.permission is not None and not principal.can(self.permission):
+            raise MissingPermission(f"This action needs the staff permission {self.permission.value!r}")
+        return principal
 
 
 current_user = BearerAuth()
@@ -133,6 +148,13 @@ CurrentUser = Annotated[Principal, Depends(current_user)]
 def require_roles(*roles: Role) -> BearerAuth:
     """A dependency that lets through callers holding any of `roles`."""
     return BearerAuth(roles)
+
+
+def require_permission(permission: Permission) -> BearerAuth:
+    """A dependency for a staff route: lets through callers whose duties include `permission`
+    (`services.common.permissions`); the route's `responses` should document `MissingPermission`. A router declares
+    an alias per duty it needs: `CatalogueStaff = Annotated[Principal, Depends(require_permission(...))]`."""
+    return BearerAuth(permission=permission)
 
 
 OpsUser = Annotated[Principal, Depends(require_roles(Role.OPS))]
