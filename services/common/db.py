@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import aiosqlite
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event, text
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import registry
@@ -225,6 +225,23 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: The type of every id the API exposes: 64-bit on PostgreSQL (ids past 2^31 are valid input and must never be a
+#: 500), and SQLite's INTEGER, which is 64-bit already and must stay exactly INTEGER to alias the rowid.
+BIGINT_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def id_field() -> Any:
+    """A table's own id: `id: int | None = id_field()`."""
+    return Field(default=None, sa_type=BIGINT_ID, primary_key=True)
+
+
+def ref_field(target: str, *, index: bool = False, nullable: bool = False) -> Any:
+    """A reference to another table's id (`"orders.id"`), of the same 64-bit type."""
+    if nullable:
+        return Field(default=None, sa_type=BIGINT_ID, foreign_key=target, index=index, nullable=True)
+    return Field(sa_type=BIGINT_ID, foreign_key=target, index=index)
 
 
 def timestamp_field(*, nullable: bool = False, index: bool = False) -> Any:
