@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -93,6 +94,9 @@ def build_service_app(
         for hook in on_startup:
             await hook(app)
         tasks = [asyncio.create_task(job(app), name=job.__name__) for job in jobs]
+        # Everything built at start-up lives as long as the process: keep it out of the garbage collector's
+        # full passes, which otherwise walk it again and again under load (bench/README.md).
+        gc.freeze()
         try:
             yield
         finally:

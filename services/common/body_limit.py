@@ -38,7 +38,15 @@ class BodyLimit:
         self._body = too_large_body(max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and (length := declared_length(scope)) is not None and length > self.max_bytes:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = declared_length(scope)
+        if length is not None and length <= self.max_bytes:
+            # The server delivers no more than the declared length: nothing to count.
+            await self.app(scope, receive, send)
+            return
+        if length is not None:
             await send(
                 {
                     "type": "http.response.start",
@@ -51,9 +59,6 @@ class BodyLimit:
                 }
             )
             await send({"type": "http.response.body", "body": self._body})
-            return
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
             return
         received = 0
         limit = self.max_bytes

@@ -76,6 +76,9 @@ def _valid_request_id(value: bytes) -> str | None:
     return None
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class RequestContextMiddleware:
     """Request id, the access-log line and the request-duration metric of every request."""
 
@@ -83,6 +86,8 @@ class RequestContextMiddleware:
         self.app = app
         self.service = service
         self.log_requests = log_requests
+        # The histogram's child per (method, route, status), resolved once: a labels() lookup takes a lock.
+        self._histograms: dict[tuple[str, str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -115,7 +120,14 @@ class RequestContextMiddleware:
             # share one label, so an attacker's random paths cannot create series.
             route = scope.get("route")
             template = getattr(route, "path", None) or scope.get("metrics_route") or "unmatched"
-            REQUEST_SECONDS.labels(self.service, scope["method"], template, str(status)).observe(elapsed)
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"  # any token is a valid method
+            series = (method, template, status)
+            histogram = self._histograms.get(series)
+            if histogram is None:
+                histogram = self._histograms[series] = REQUEST_SECONDS.labels(
+                    self.service, method, template, str(status)
+                )
+            histogram.observe(elapsed)
             if self.log_requests and access_log.isEnabledFor(logging.INFO):
                 access_log.info(
                     "request",
