@@ -8,6 +8,7 @@ goes to a small FastAPI app that answers unknown paths with a 404 problem.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -185,6 +186,7 @@ def create_app(
     async def running(_: Any) -> AsyncIterator[None]:
         await upstreams.start()
         proxy.start()
+        gc.freeze()  # start-up objects live as long as the process: keep them out of full collections
         try:
             yield
         finally:
