@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -141,6 +142,25 @@ class Database:
         (Requests get theirs from `SessionDep`, which follows the same rule and commits before the response.)"""
         async with _committed(self.sessionmaker) as session:
             yield session
+
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        """Whether this process may do the work called `name` now, held for the block: on PostgreSQL a session
+        advisory lock (one holder per database among every replica; the others skip this turn instead of queueing),
+        on SQLite always yes (one process writes an SQLite file; its writers are serialised anyway). The lock goes
+        with its connection, so a process that dies mid-work releases it."""
+        if self.is_sqlite:
+            yield True
+            return
+        key = zlib.crc32(name.encode()) - 2**31  # a signed 32-bit key, the same in every process
+        async with self.engine.connect() as conn:
+            got = bool((await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar())
+            try:
+                yield got
+            finally:
+                if got:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    await conn.commit()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:

@@ -3,6 +3,11 @@
 Each job is idempotent and safe to run in several processes at once (its effects are guarded updates and unique
 keys), so scaling a service out needs no leader election.
 
+Replicas: each run holds `Database.exclusive(<service>:<job>)` (a PostgreSQL advisory lock), so of several replicas
+one runs a given job at a time and the others skip that turn: no run is applied twice, and no two fight over the
+same rows. The guarded updates and unique keys stay the real guarantee (the CLI runs the same functions); the lock
+saves the wasted, contending work.
+
 Stopping: on shutdown the app sets `app.state.stopping`; a job finishes the run it is in (each item of a run is its
 own transaction anyway), does not start another, and returns. Whatever is still running after the grace period is
 cancelled (`build_service_app`).
@@ -31,7 +36,7 @@ def every(
         stopping: asyncio.Event = app.state.stopping
         while not stopping.is_set():
             try:
-                await work(app)
+                await run_exclusively(app, job_name, work)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -41,6 +46,14 @@ def every(
 
     run.__name__ = job_name
     return run
+
+
+async def run_exclusively(app: FastAPI, job_name: str, work: Callable[[FastAPI], Awaitable[Any]]) -> bool:
+    """One run of a job, unless another replica of the service is running it right now. True if this one ran."""
+    async with app.state.db.exclusive(f"{app.state.service}:{job_name}") as ours:
+        if ours:
+            await work(app)
+        return bool(ours)
 
 
 async def sleep_unless_stopping(stopping: asyncio.Event, seconds: float) -> None:
