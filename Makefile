@@ -40,7 +40,7 @@ $(STAMP): pyproject.toml | $(PY)
 install: $(STAMP)
 
 migrate: $(STAMP)
-	$(PY) -m services.common.migrate upgrade all
+	$(VENV)/bin/groupbuy migrate
 
 run: migrate
 	$(PY) -m services.launcher
@@ -71,7 +71,7 @@ bench: $(STAMP)
 # `make relay SERVICE=orders`.
 SERVICE ?= orders
 relay: $(STAMP)
-	$(PY) -m services.common.events.relay $(SERVICE)
+	$(VENV)/bin/groupbuy relay $(SERVICE)
 
 # Services as processes on PostgreSQL and NATS, killed at the crash points; reconciliation must report 0 lost
 # and 0 duplicated over at least 100 crashes.

@@ -85,6 +85,13 @@ def build_service_app(
     if events is not None:
         jobs.extend(_event_jobs(service, settings, events))
 
+    async def release_resources(app: FastAPI) -> None:
+        """What every stop ends with, also for callers that never ran the lifespan (the `groupbuy` CLI)."""
+        for hook in on_shutdown:
+            await hook(app)
+        await app.state.after_transaction.drain()
+        await db.dispose()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_bus = events is not None and getattr(app.state, "bus", None) is None
@@ -108,12 +115,9 @@ def build_service_app(
                 for task in late:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-            for hook in on_shutdown:
-                await hook(app)
-            await app.state.after_transaction.drain()
             if own_bus:
                 await app.state.bus.aclose()
-            await db.dispose()
+            await release_resources(app)
 
     app = FastAPI(
         title=title,
@@ -127,6 +131,7 @@ def build_service_app(
     app.state.db = db
     app.state.service = service
     app.state.clock = utcnow
+    app.state.release_resources = release_resources
     #: Set when the process begins to stop: background jobs finish their current run and return.
     app.state.stopping = asyncio.Event()
     # The one registry of work that follows a transaction's outcome (Redis releases, HTTP calls) in this process.

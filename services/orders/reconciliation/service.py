@@ -6,7 +6,7 @@ applied (`/internal/reconciliation/...`, counts keyed by the same references), a
 `lost` (never applied), `duplicated` (applied more than once), `mismatch` (in another state), or `in_flight` (its
 event is still in the outbox, so not a loss yet). Run it from ops (`POST /api/v1/reconciliation`) or as a command:
 
-    python -m services.orders.reconciliation --from 2026-12-01T00:00:00+08:00 --to 2026-12-02T00:00:00+08:00
+    groupbuy reconcile --from 2026-12-01T00:00:00+08:00 --to 2026-12-02T00:00:00+08:00
 """
 
 from __future__ import annotations
