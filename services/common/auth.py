@@ -17,8 +17,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.common.errors import Forbidden, Unauthorized
 
-Role = Literal["customer", "leader", "ops", "service"]
-KNOWN_ROLES: frozenset[str] = frozenset({"customer", "leader", "ops", "service"})
+Role = Literal["customer", "leader", "manager", "ops", "service"]
+KNOWN_ROLES: frozenset[str] = frozenset({"customer", "leader", "manager", "ops", "service"})
 
 
 class InvalidToken(Unauthorized):

@@ -79,6 +79,10 @@ class ServiceSettings(BaseSettings):
     events_points_url: str = Field(
         default="http://127.0.0.1:8003", validation_alias=AliasChoices("EVENTS_POINTS_URL", "events_points_url")
     )
+    events_analytics_url: str = Field(
+        default="http://127.0.0.1:8005",
+        validation_alias=AliasChoices("EVENTS_ANALYTICS_URL", "events_analytics_url"),
+    )
 
     @field_validator("business_timezone")
     @classmethod
@@ -96,7 +100,12 @@ class ServiceSettings(BaseSettings):
 
     def event_subscriber_urls(self) -> dict[str, str]:
         """Base URL of each service that may subscribe to events (HTTP push)."""
-        return {"leaders": self.events_leaders_url, "orders": self.events_orders_url, "points": self.events_points_url}
+        return {
+            "leaders": self.events_leaders_url,
+            "orders": self.events_orders_url,
+            "points": self.events_points_url,
+            "analytics": self.events_analytics_url,
+        }
 
     def resolved_database_url(self) -> str:
         if self.database_url:
