@@ -106,7 +106,9 @@ class Feed:
         payload = et.MemberChanged(leader_id=leader_id, customer_id=customer_id, at=at)
         return await self.publish(et.LEADER_MEMBER_LEFT, f"member:{customer_id}", payload)
 
-    async def leader_updated(self, leader_id: str, *, manager_id: str | None, at: datetime, level: str | None = None) -> bool:
+    async def leader_updated(
+        self, leader_id: str, *, manager_id: str | None, at: datetime, level: str | None = None
+    ) -> bool:
         payload = et.LeaderUpdated(leader_id=leader_id, status="active", level=level, manager_id=manager_id, at=at)
         return await self.publish(et.LEADER_UPDATED, f"leader:{leader_id}", payload)
 

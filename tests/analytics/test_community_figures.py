@@ -55,8 +55,10 @@ async def test_community_stats_of_the_week_match_the_hand_count(week: Feed, clie
 
 async def test_each_day_of_the_week_has_its_own_row(week: Feed, client: httpx.AsyncClient) -> None:
     daily = {row["date"]: row for row in (await stats(client))["daily"]}
-    figures = ("members_total", "members_joined", "members_left", "churn_rate_bp", "active_buyers", "conversion_bp",
-               "repeat_rate_bp", "orders", "orders_picked_up", "gmv_fen", "refunds_fen", "net_sales_fen", "aov_fen")  # fmt: skip
+    figures = (
+        "members_total", "members_joined", "members_left", "churn_rate_bp", "active_buyers", "conversion_bp",
+        "repeat_rate_bp", "orders", "orders_picked_up", "gmv_fen", "refunds_fen", "net_sales_fen", "aov_fen",
+    )  # fmt: skip
     expected = {
         # members, joins, leaves, churn (left ÷ members the day before), buyers, conversion, repeat, orders,
         # pickups, gmv, refunds, net, aov
@@ -74,7 +76,12 @@ async def test_each_day_of_the_week_has_its_own_row(week: Feed, client: httpx.As
 async def test_a_range_starting_later_counts_the_members_before_it(week: Feed, client: httpx.AsyncClient) -> None:
     body = await stats(client, **{"from": "2025-03-05", "to": "2025-03-06"})
     # Members at the end of Tuesday: u1 u2 u3 u4. Wed–Thu: u2 and u3 left (2), u5 and u3 joined (2).
-    assert (body["members_at_start"], body["members_left"], body["members_joined"], body["members_total"]) == (4, 2, 2, 4)
+    assert (body["members_at_start"], body["members_left"], body["members_joined"], body["members_total"]) == (
+        4,
+        2,
+        2,
+        4,
+    )
     assert body["churn_rate_bp"] == 2 * 10_000 // 4
     # Wednesday: a 1000 refund and no sale; Thursday: 1500 sold, 1000 refunded.
     assert (body["active_buyers"], body["orders"], body["net_sales_fen"]) == (1, 1, -1000 + 500)
@@ -88,7 +95,12 @@ async def test_platform_overview_adds_every_community_and_counts_each_buyer_once
     assert (body["members_joined"], body["members_left"], body["members_total"]) == (7, 2, 5)
     assert (body["orders"], body["gmv_fen"], body["refunds_fen"], body["net_sales_fen"]) == (6, 13500, 2000, 11500)
     assert body["aov_fen"] == 13500 // 6
-    assert (body["active_buyers"], body["repeat_buyers"], body["conversion_bp"], body["repeat_rate_bp"]) == (4, 1, 8000, 2500)
+    assert (body["active_buyers"], body["repeat_buyers"], body["conversion_bp"], body["repeat_rate_bp"]) == (
+        4,
+        1,
+        8000,
+        2500,
+    )
     assert body["referrals"] == 2
     assert [(p["product_id"], p["net_sales_fen"]) for p in body["top_products"]] == [(1, 8000), (2, 2000), (3, 1500)]
 

@@ -8,7 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
 from services.common.clock import utcnow
-from services.common.events.contract import LEADER_STATUS_CHANGED, LeaderStatusChanged
+from services.common.events.contract import LEADER_STATUS_CHANGED, LEADER_UPDATED, LeaderStatusChanged, LeaderUpdated
 from services.common.pagination import Page, PageParams
 from services.leaders.access import ensure_leader_or_ops
 from services.leaders.commission import repository as commission_repository
@@ -135,6 +135,7 @@ async def approve_application(
             ),
         )
     await _publish_status(session, leader.leader_id, "active", now)
+    await _publish_state(session, leader, now)
     return LeaderRead.of(leader)
 
 
@@ -235,6 +236,8 @@ async def set_leader_field(
     )
     if field == "status":
         await _publish_status(session, leader_id, new, now)
+    if field in _PUBLISHED_FIELDS:
+        await _publish_state(session, await require_leader(session, leader_id), now)
 
 
 async def update_pickup_point(
@@ -264,6 +267,24 @@ async def list_changes(
     await require_leader(session, leader_id)
     rows = await repository.list_changes(session, leader_id, limit=page.limit + 1, after_id=page.after_int())
     return page.page(rows, key=lambda c: [c.id], convert=LeaderChangeRead.model_validate)
+
+
+#: Changes other services follow through `leader.updated` (analytics: who manages a leader, at which level).
+_PUBLISHED_FIELDS = frozenset({"status", "level", "manager_id"})
+
+
+async def _publish_state(session: AsyncSession, leader: Leader, at: Any) -> None:
+    payload = LeaderUpdated(
+        leader_id=leader.leader_id,
+        status=leader.status,
+        level=leader.level,
+        manager_id=leader.manager_id,
+        name=leader.name,
+        at=at,
+    )
+    await outbox.record(
+        session, type=LEADER_UPDATED, aggregate=f"leader:{leader.leader_id}", data=payload.model_dump(mode="json")
+    )
 
 
 async def _publish_status(session: AsyncSession, leader_id: str, status: str, at: Any) -> None:
