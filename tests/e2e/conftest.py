@@ -97,7 +97,12 @@ def customer(sub: str = "e2e-customer") -> dict[str, str]:
 
 # -- services wired to each other in-process (sync calls and the event bus) ----------------------------------
 
-URLS = {"leaders": "http://leaders", "orders": "http://orders", "points": "http://points"}
+URLS = {
+    "leaders": "http://leaders",
+    "orders": "http://orders",
+    "points": "http://points",
+    "analytics": "http://analytics",
+}
 
 
 class Wiring:
