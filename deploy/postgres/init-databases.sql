@@ -2,3 +2,4 @@
 CREATE DATABASE leaders;
 CREATE DATABASE orders;
 CREATE DATABASE points;
+CREATE DATABASE analytics;
