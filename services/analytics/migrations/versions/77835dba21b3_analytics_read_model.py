@@ -24,7 +24,7 @@ def upgrade() -> None:
         "community_members",
         sa.Column("leader_id", sa.String(length=64), nullable=False),
         sa.Column("customer_id", sa.String(length=64), nullable=False),
-        sa.Column("is_member", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("is_member", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("first_joined_on", sa.Date(), nullable=True),
         sa.Column("joined_on", sa.Date(), nullable=True),
         sa.Column("left_on", sa.Date(), nullable=True),
