@@ -32,8 +32,10 @@ from sqlalchemy import delete
 from services.analytics import models
 from services.analytics.config import Settings, get_settings
 from services.analytics.db import inbox, metadata
+from services.analytics.ingest.repository import insert_once
 from services.analytics.subscriptions import build_handlers
 from services.common.auth import ServiceTokens
+from services.common.clock import utcnow
 from services.common.db import Database
 from services.common.events.consumer import EventHandler
 from services.common.events.store import Event
@@ -89,12 +91,20 @@ async def empty_read_model(db: Database) -> None:
 
 
 async def apply_page(db: Database, handlers: Mapping[str, EventHandler], events: Sequence[Event]) -> int:
-    """One transaction per page: the same inbox and handlers as live delivery, without a commit per event."""
+    """One transaction per page: the same inbox table and handlers as live delivery, without a commit per event.
+
+    The inbox row is written with `ON CONFLICT DO NOTHING` rather than `Inbox.accept`'s savepoint: nothing else
+    writes while a rebuild runs, and the savepoint's two extra round trips were a third of the replay's time.
+    """
     applied = 0
     async with db.transaction() as session:
+        conn = await session.connection()
         for event in events:
             handler = handlers.get(event.type)
-            if handler is None or not await inbox.accept(session, event):
+            if handler is None:
+                continue
+            received = {"event_id": event.id, "type": event.type, "source": event.source, "received_at": utcnow()}
+            if not await insert_once(conn, inbox.table, received):
                 continue
             await handler(session, event)
             applied += 1

@@ -109,7 +109,6 @@ async def leader_status_changed(conn: AsyncConnection, change: LeaderStatusChang
 
 
 async def order_placed(conn: AsyncConnection, placed: OrderPlaced) -> None:
-    await repository.ensure_leader(conn, placed.leader_id)
     await repository.record_order_placed(
         conn,
         {
@@ -121,6 +120,7 @@ async def order_placed(conn: AsyncConnection, placed: OrderPlaced) -> None:
             "placed_at": placed.placed_at,
         },
     )
+    await repository.ensure_leader(conn, placed.leader_id)
     await repository.name_products(conn, {ln.product_id: ln.product_name for ln in placed.lines if ln.product_name})
 
 
@@ -128,7 +128,6 @@ async def order_paid(conn: AsyncConnection, paid: OrderPaid, tz: ZoneInfo) -> bo
     moment = _local(paid.paid_at, tz)
     day = moment.date()
     units = sum(line.quantity for line in paid.lines)
-    await repository.ensure_leader(conn, paid.leader_id)
     recorded = await repository.record_order_paid(
         conn,
         {
@@ -145,6 +144,8 @@ async def order_paid(conn: AsyncConnection, paid: OrderPaid, tz: ZoneInfo) -> bo
     )
     if not recorded:
         return False
+    # Only a new fact can name a leader analytics has not seen (every fact's handler does this once).
+    await repository.ensure_leader(conn, paid.leader_id)
     await repository.add_member_sales(
         conn,
         leader_id=paid.leader_id,
@@ -193,7 +194,6 @@ async def _add_products(
 async def order_refunded(conn: AsyncConnection, refund: OrderRefunded, tz: ZoneInfo) -> bool:
     """A refund counts on the day it is made, from its own payload (it needs nothing else about the order)."""
     day = _local(refund.refunded_at, tz).date()
-    await repository.ensure_leader(conn, refund.leader_id)
     recorded = await repository.record_refund(
         conn,
         {
@@ -208,6 +208,7 @@ async def order_refunded(conn: AsyncConnection, refund: OrderRefunded, tz: ZoneI
     )
     if not recorded:
         return False
+    await repository.ensure_leader(conn, refund.leader_id)
     fen = refund.refund_fen
     await repository.add_member_sales(
         conn,
@@ -241,7 +242,6 @@ async def order_refunded(conn: AsyncConnection, refund: OrderRefunded, tz: ZoneI
 
 async def order_picked_up(conn: AsyncConnection, picked: OrderPickedUp, tz: ZoneInfo) -> bool:
     day = _local(picked.picked_up_at, tz).date()
-    await repository.ensure_leader(conn, picked.leader_id)
     values = {
         "order_id": picked.order_id,
         "leader_id": picked.leader_id,
@@ -250,20 +250,23 @@ async def order_picked_up(conn: AsyncConnection, picked: OrderPickedUp, tz: Zone
     }
     if not await repository.record_order_moment(conn, column="picked_up_at", values=values):
         return False
+    await repository.ensure_leader(conn, picked.leader_id)
     await _add_day(conn, leader_id=picked.leader_id, day=day, amounts={"picked_up": 1}, monthly={})
     return True
 
 
 async def order_cancelled(conn: AsyncConnection, cancelled: OrderCancelled) -> bool:
     """Only unpaid orders are cancelled; the cancellation matters to flash-sale conversion, not to sales."""
-    await repository.ensure_leader(conn, cancelled.leader_id)
     values = {
         "order_id": cancelled.order_id,
         "leader_id": cancelled.leader_id,
         "customer_id": cancelled.customer_id,
         "cancelled_at": cancelled.cancelled_at,
     }
-    return await repository.record_order_moment(conn, column="cancelled_at", values=values)
+    if not await repository.record_order_moment(conn, column="cancelled_at", values=values):
+        return False
+    await repository.ensure_leader(conn, cancelled.leader_id)
+    return True
 
 
 # -- flash sales, sign-ins, referrals ------------------------------------------------------------------------------
