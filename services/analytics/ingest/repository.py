@@ -1,13 +1,23 @@
 """All SQL that writes the read model. Each fact is inserted once by its business key; counters are added with one
-upsert per row (`INSERT … ON CONFLICT DO UPDATE`), which SQLite and PostgreSQL both run atomically."""
+upsert per row (`INSERT … ON CONFLICT DO UPDATE`), which SQLite and PostgreSQL both run atomically.
+
+Counter additions (the roll-ups, a person's all-time figures, product names) never decide what a handler does
+next, so inside `counters_written_together` they are summed in memory and written once per row at the end: a
+rebuild applies a page of events in one transaction that way, with one statement per table instead of several per
+event. Facts are always written at once: whether one is new decides whether its figures count.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, case, literal, or_, select, update
+from sqlalchemy import ColumnElement, Table, case, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -37,22 +47,99 @@ async def insert_once(conn: AsyncConnection, table: Table, values: Mapping[str, 
     return result.rowcount == 1
 
 
-async def add_to(conn: AsyncConnection, table: Table, keys: Mapping[str, Any], amounts: Mapping[str, int]) -> None:
-    """Add `amounts` to the counters of the row at `keys`, creating it at zero first."""
-    statement = _insert(conn, table).values(**keys, **amounts)
-    await conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=list(keys), set_={name: table.c[name] + statement.excluded[name] for name in amounts}
-        )
-    )
-
-
 def _earliest(column: ColumnElement[Any], candidate: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The earlier date; a NULL candidate keeps the column."""
     return case((or_(column.is_(None), candidate < column), candidate), else_=column)
 
 
 def _latest(column: ColumnElement[Any], candidate: ColumnElement[Any]) -> ColumnElement[Any]:
     return case((or_(column.is_(None), candidate > column), candidate), else_=column)
+
+
+def _earlier(a: date | None, b: date | None) -> date | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _later(a: date | None, b: date | None) -> date | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+_MEMBER_SUMS = ("orders", "gmv_fen", "refunds_fen", "net_sales_fen")
+
+
+@dataclass
+class _Pending:
+    """Counter additions held back until the end of a batch, summed per row."""
+
+    counters: dict[Table, dict[tuple[tuple[str, Any], ...], dict[str, int]]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
+    members: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)
+
+    def add(self, table: Table, keys: Mapping[str, Any], amounts: Mapping[str, int]) -> None:
+        row = self.counters[table].setdefault(tuple(keys.items()), {})
+        for name, value in amounts.items():
+            row[name] = row.get(name, 0) + value
+
+    def add_member(self, leader_id: str, customer_id: str, sums: Mapping[str, int], day: date | None) -> None:
+        row = self.members.setdefault(
+            (leader_id, customer_id), {**dict.fromkeys(_MEMBER_SUMS, 0), "first": None, "last": None}
+        )
+        for name in _MEMBER_SUMS:
+            row[name] += sums[name]
+        row["first"], row["last"] = _earlier(row["first"], day), _later(row["last"], day)
+
+
+_pending: ContextVar[_Pending | None] = ContextVar("analytics_pending_counters", default=None)
+_BATCH = 1000
+
+
+@asynccontextmanager
+async def counters_written_together(conn: AsyncConnection) -> AsyncIterator[None]:
+    """Hold counter additions back during the block and write them, one statement per table, when it ends."""
+    pending = _Pending()
+    token = _pending.set(pending)
+    try:
+        yield
+    finally:
+        _pending.reset(token)
+    for table in sorted(pending.counters, key=lambda t: t.name):
+        rows = [dict(keys) | amounts for keys, amounts in sorted(pending.counters[table].items())]
+        names = sorted({name for row in rows for name in row} - {k for k, _ in next(iter(pending.counters[table]))})
+        for row in rows:
+            for name in names:
+                row.setdefault(name, 0)
+        await _add_rows(conn, table, [k for k, _ in next(iter(pending.counters[table]))], names, rows)
+    member_rows = [
+        {"leader_id": leader_id, "customer_id": customer_id, **{n: row[n] for n in _MEMBER_SUMS},
+         "first_order_on": row["first"], "last_order_on": row["last"]}
+        for (leader_id, customer_id), row in sorted(pending.members.items())
+    ]  # fmt: skip
+    for start in range(0, len(member_rows), _BATCH):
+        await conn.execute(_member_sales_upsert(conn), member_rows[start : start + _BATCH])
+    if pending.names:
+        await _write_names(conn, pending.names)
+
+
+async def _add_rows(
+    conn: AsyncConnection, table: Table, keys: list[str], amounts: list[str], rows: list[dict[str, Any]]
+) -> None:
+    statement = _insert(conn, table)
+    upsert = statement.on_conflict_do_update(
+        index_elements=keys, set_={name: table.c[name] + statement.excluded[name] for name in amounts}
+    )
+    for start in range(0, len(rows), _BATCH):
+        await conn.execute(upsert, rows[start : start + _BATCH])
+
+
+async def add_to(conn: AsyncConnection, table: Table, keys: Mapping[str, Any], amounts: Mapping[str, int]) -> None:
+    """Add `amounts` to the counters of the row at `keys`, creating it at zero first."""
+    pending = _pending.get()
+    if pending is not None:
+        pending.add(table, keys, amounts)
+        return
+    await _add_rows(conn, table, list(keys), list(amounts), [{**keys, **amounts}])
 
 
 # -- leaders --------------------------------------------------------------------------------------------------------
@@ -137,6 +224,15 @@ async def mark_left(conn: AsyncConnection, *, leader_id: str, customer_id: str, 
     )
 
 
+def _member_sales_upsert(conn: AsyncConnection) -> Any:
+    cm = community_members
+    statement = _insert(conn, cm)
+    changes: dict[str, Any] = {name: cm.c[name] + statement.excluded[name] for name in _MEMBER_SUMS}
+    changes["first_order_on"] = _earliest(cm.c.first_order_on, statement.excluded.first_order_on)
+    changes["last_order_on"] = _latest(cm.c.last_order_on, statement.excluded.last_order_on)
+    return statement.on_conflict_do_update(index_elements=["leader_id", "customer_id"], set_=changes)
+
+
 async def add_member_sales(
     conn: AsyncConnection,
     *,
@@ -148,27 +244,19 @@ async def add_member_sales(
     order_day: date | None,
 ) -> None:
     """All-time figures of one person at one leader; a person seen buying before their join gets a row too."""
-    cm = community_members
-    statement = _insert(conn, cm).values(
-        leader_id=leader_id,
-        customer_id=customer_id,
-        orders=orders_added,
-        gmv_fen=gmv_fen,
-        refunds_fen=refunds_fen,
-        net_sales_fen=gmv_fen - refunds_fen,
-        first_order_on=order_day,
-        last_order_on=order_day,
-    )
-    changes: dict[str, Any] = {
-        "orders": cm.c.orders + statement.excluded.orders,
-        "gmv_fen": cm.c.gmv_fen + statement.excluded.gmv_fen,
-        "refunds_fen": cm.c.refunds_fen + statement.excluded.refunds_fen,
-        "net_sales_fen": cm.c.net_sales_fen + statement.excluded.net_sales_fen,
+    sums = {
+        "orders": orders_added,
+        "gmv_fen": gmv_fen,
+        "refunds_fen": refunds_fen,
+        "net_sales_fen": gmv_fen - refunds_fen,
     }
-    if order_day is not None:
-        changes["first_order_on"] = _earliest(cm.c.first_order_on, statement.excluded.first_order_on)
-        changes["last_order_on"] = _latest(cm.c.last_order_on, statement.excluded.last_order_on)
-    await conn.execute(statement.on_conflict_do_update(index_elements=["leader_id", "customer_id"], set_=changes))
+    pending = _pending.get()
+    if pending is not None:
+        pending.add_member(leader_id, customer_id, sums, order_day)
+        return
+    row = {"leader_id": leader_id, "customer_id": customer_id, **sums, "first_order_on": order_day,
+           "last_order_on": order_day}  # fmt: skip
+    await conn.execute(_member_sales_upsert(conn), [row])
 
 
 # -- orders ---------------------------------------------------------------------------------------------------------
@@ -220,15 +308,23 @@ async def record_refund(conn: AsyncConnection, values: Mapping[str, Any]) -> boo
 
 async def name_products(conn: AsyncConnection, names: Mapping[int, str]) -> None:
     """Keep the latest name seen for each product (names change; figures key on the id)."""
-    for product_id, name in sorted(names.items()):
-        statement = _insert(conn, products).values(product_id=product_id, name=name)
-        await conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=["product_id"],
-                set_={"name": statement.excluded.name},
-                where=and_(products.c.name != statement.excluded.name),
-            )
-        )
+    pending = _pending.get()
+    if pending is not None:
+        pending.names.update(names)
+        return
+    await _write_names(conn, names)
+
+
+async def _write_names(conn: AsyncConnection, names: Mapping[int, str]) -> None:
+    if not names:
+        return
+    statement = _insert(conn, products)
+    upsert = statement.on_conflict_do_update(
+        index_elements=["product_id"],
+        set_={"name": statement.excluded.name},
+        where=products.c.name != statement.excluded.name,
+    )
+    await conn.execute(upsert, [{"product_id": p, "name": n} for p, n in sorted(names.items())])
 
 
 # -- flash sales, sign-ins, referrals ------------------------------------------------------------------------------
