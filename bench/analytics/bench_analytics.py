@@ -453,8 +453,8 @@ async def measure_rebuild(admin_url: str) -> dict[str, Any]:
         "events_per_second": round(rate),
         "full_size_events": full_events,
         "full_size_estimated_minutes": round(full_events / rate / 60, 1),
-        "how": "services.analytics.rebuild over in-memory outbox pages of 1,000 (one transaction per page); the "
-        "full size is estimated from the slice's rate, not measured",
+        "how": "services.analytics.rebuild over in-memory outbox pages of 1,000 (one transaction per page, inbox "
+        "rows and counter additions written per page); the full size is estimated from the slice's rate, not measured",
     }
 
 

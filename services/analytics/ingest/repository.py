@@ -10,7 +10,7 @@ event. Facts are always written at once: whether one is new decides whether its 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -45,6 +45,16 @@ async def insert_once(conn: AsyncConnection, table: Table, values: Mapping[str, 
     """Insert a row unless its primary key (or a unique key) exists; True when this call inserted it."""
     result = await conn.execute(_insert(conn, table).values(**values).on_conflict_do_nothing())
     return result.rowcount == 1
+
+
+async def insert_returning_new(
+    conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]], *, key: str
+) -> list[Any]:
+    """Insert the rows whose keys are not there yet (in one statement); returns the keys this call inserted."""
+    result = await conn.execute(
+        _insert(conn, table).values(list(rows)).on_conflict_do_nothing().returning(table.c[key])
+    )
+    return list(result.scalars())
 
 
 def _earliest(column: ColumnElement[Any], candidate: ColumnElement[Any]) -> ColumnElement[Any]:
