@@ -135,7 +135,15 @@ async def approve_application(
             ),
         )
     await _publish_status(session, leader.leader_id, "active", now)
-    await _publish_state(session, leader, now)
+    await _publish_state(
+        session,
+        leader_id=leader.leader_id,
+        status=leader.status,
+        level=leader.level,
+        manager_id=leader.manager_id,
+        name=leader.name,
+        at=now,
+    )
     return LeaderRead.of(leader)
 
 
@@ -237,7 +245,10 @@ async def set_leader_field(
     if field == "status":
         await _publish_status(session, leader_id, new, now)
     if field in _PUBLISHED_FIELDS:
-        await _publish_state(session, await require_leader(session, leader_id), now)
+        status, level, manager_id, name = await repository.leader_state(session, leader_id)
+        await _publish_state(
+            session, leader_id=leader_id, status=status, level=level, manager_id=manager_id, name=name, at=now
+        )
 
 
 async def update_pickup_point(
@@ -273,17 +284,19 @@ async def list_changes(
 _PUBLISHED_FIELDS = frozenset({"status", "level", "manager_id"})
 
 
-async def _publish_state(session: AsyncSession, leader: Leader, at: Any) -> None:
-    payload = LeaderUpdated(
-        leader_id=leader.leader_id,
-        status=leader.status,
-        level=leader.level,
-        manager_id=leader.manager_id,
-        name=leader.name,
-        at=at,
-    )
+async def _publish_state(
+    session: AsyncSession,
+    *,
+    leader_id: str,
+    status: str,
+    level: str | None,
+    manager_id: str | None,
+    name: str,
+    at: Any,
+) -> None:
+    payload = LeaderUpdated(leader_id=leader_id, status=status, level=level, manager_id=manager_id, name=name, at=at)
     await outbox.record(
-        session, type=LEADER_UPDATED, aggregate=f"leader:{leader.leader_id}", data=payload.model_dump(mode="json")
+        session, type=LEADER_UPDATED, aggregate=f"leader:{leader_id}", data=payload.model_dump(mode="json")
     )
 
 
