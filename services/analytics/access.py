@@ -1,7 +1,7 @@
 """Who may read a leader's community figures: the leader, the leader's manager, and ops.
 
-The one place to adapt when staff roles change: routers call `ensure_can_read_leader`, ops-wide endpoints
-`ensure_ops_or_manager` and `managed_leaders_only`.
+The one place to adapt when staff roles change: routers call `ensure_can_read_leader` for one community and
+`managed_leaders_only` for lists over leaders. A leader's manager is known from `leader.updated` events.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.analytics.figures import repository
-from services.common.auth import Principal
+from services.common.auth import MissingRole, Principal
 from services.common.errors import Forbidden, NotFound
 
 MANAGER_ROLE = "manager"
@@ -23,11 +23,6 @@ class NotYourCommunity(Forbidden):
 class LeaderNotKnown(NotFound):
     code = "LEADER_NOT_FOUND"
     title = "Analytics has no figures for this leader"
-
-
-class NotOpsOrManager(Forbidden):
-    code = "MISSING_ROLE"
-    title = "The caller lacks the role this action needs"
 
 
 def may_read_leader(user: Principal, *, leader_id: str, manager_id: str | None) -> bool:
@@ -53,4 +48,4 @@ def managed_leaders_only(user: Principal) -> str | None:
         return None
     if user.has(MANAGER_ROLE):
         return user.sub
-    raise NotOpsOrManager("This list is for operations staff and managers")
+    raise MissingRole("This list is for operations staff and managers")

@@ -7,7 +7,6 @@ from fastapi import APIRouter, Query, Response
 
 from services.analytics.access import (
     LeaderNotKnown,
-    NotOpsOrManager,
     NotYourCommunity,
     ensure_can_read_leader,
     managed_leaders_only,
@@ -231,7 +230,7 @@ async def platform_activity(
     name="leader_ranking",
     summary="Leaders ranked by net sales, growth or churn over a range (ops; a manager sees their leaders)",
     response_model=LeaderRanking,
-    errors=(InvalidToken, NotOpsOrManager, InvalidRange),
+    errors=(InvalidToken, MissingRole, InvalidRange),
     description="Highest first, ties by leader id; the CSV lists every leader",
 )
 async def leader_ranking(
@@ -252,7 +251,7 @@ async def leader_ranking(
     name="leader_alerts",
     summary="Leaders whose active buyers fell or whose leave rate rose week on week (ops; a manager sees theirs)",
     response_model=Alerts,
-    errors=(InvalidToken, NotOpsOrManager),
+    errors=(InvalidToken, MissingRole),
     description="Thresholds are settings (ANALYTICS_ALERT_*)",
 )
 async def leader_alerts(

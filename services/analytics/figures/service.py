@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -344,14 +344,15 @@ async def flash_sale_figures(conn: AsyncConnection, *, start: date, end: date) -
     result = []
     for sale in sales:
         rows = by_sale.get(int(sale.flash_sale_id), [])
-        # An order paid but whose placement was never published still was a purchase.
-        placed = [r for r in rows if r[1] is not None or r[2] is not None]
+        # An order paid but whose placement was never published still was a purchase, made when it was paid.
+        purchases = [
+            (as_utc(moment), units, cancelled_at)
+            for units, placed_at, paid_at, _, cancelled_at in rows
+            if (moment := placed_at or paid_at) is not None
+        ]
         paid = [r for r in rows if r[2] is not None]
         cancelled = [r for r in rows if r[4] is not None and r[2] is None]
-        sold_out = _sold_out_at(
-            int(sale.stock),
-            [(as_utc(r[1] or r[2] or datetime.min.replace(tzinfo=UTC)), r[0], r[4]) for r in placed],
-        )
+        sold_out = _sold_out_at(int(sale.stock), purchases)
         starts_at = as_utc(sale.starts_at)
         result.append(
             FlashSaleFigures(
@@ -362,13 +363,13 @@ async def flash_sale_figures(conn: AsyncConnection, *, start: date, end: date) -
                 stock=int(sale.stock),
                 starts_at=starts_at,
                 ends_at=as_utc(sale.ends_at),
-                orders_placed=len(placed),
-                units_placed=sum(r[0] for r in placed),
+                orders_placed=len(purchases),
+                units_placed=sum(units for _, units, _ in purchases),
                 orders_paid=len(paid),
                 units_sold=sum(r[0] for r in paid),
                 orders_cancelled=len(cancelled),
                 gmv_fen=sum(r[3] for r in paid),
-                conversion_bp=rate_bp(len(paid), len(placed)),
+                conversion_bp=rate_bp(len(paid), len(purchases)),
                 sold_out_at=sold_out,
                 seconds_to_sell_out=int((sold_out - starts_at).total_seconds()) if sold_out else None,
             )

@@ -4,8 +4,9 @@ Every function records its fact once by the fact's business key and adds to the 
 new, so an event delivered twice, or the same fact published twice under two event ids, counts once. Figures never
 depend on the order in which different aggregates' events arrive: an order is credited to the leader and person
 it names whether or not their join was seen yet, and joins and orders touch different columns of a person's row.
-Within one transaction the rows are touched in one fixed order (facts, person, leader days, month, platform,
-products by id) so two events applied in parallel on PostgreSQL never wait for each other in a cycle.
+Within one transaction the rows are touched in one order (the fact, the person's row, the leader's row, the
+leader's day and month, the platform's day, products by id), so two events applied in parallel on PostgreSQL never
+wait for each other in a cycle.
 """
 
 from __future__ import annotations
