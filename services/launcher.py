@@ -39,8 +39,9 @@ from services.common.auth import issue_token
 from services.common.settings import PROJECT_ROOT, ServiceSettings
 from services.gateway.config import GatewaySettings
 
-# Accounts first: it signs the tokens the others verify.
-SERVICES = ("accounts", "leaders", "orders", "points")
+# Accounts first: it signs the tokens the others verify. Analytics before the producers: HTTP push delivers an
+# event only once every subscriber took it.
+SERVICES = ("accounts", "analytics", "leaders", "orders", "points")
 HOST = "127.0.0.1"  # the services are internal: only the gateway is meant to be reached from outside
 START_TIMEOUT_SECONDS = 60.0
 STOP_GRACE_SECONDS = 10.0
@@ -62,9 +63,10 @@ DEMO_USERS = (
 #: not know is ignored by it.
 SERVICE_URL_SETTINGS: Mapping[str, tuple[str, ...]] = {
     "accounts": ("EVENTS_ACCOUNTS_URL",),
-    "leaders": ("GATEWAY_LEADERS_URL", "EVENTS_LEADERS_URL", "ORDERS_LEADERS_URL"),
-    "orders": ("GATEWAY_ORDERS_URL", "EVENTS_ORDERS_URL"),
-    "points": ("GATEWAY_POINTS_URL", "EVENTS_POINTS_URL", "ORDERS_POINTS_URL"),
+    "analytics": ("GATEWAY_ANALYTICS_URL", "EVENTS_ANALYTICS_URL"),
+    "leaders": ("GATEWAY_LEADERS_URL", "EVENTS_LEADERS_URL", "ORDERS_LEADERS_URL", "ANALYTICS_LEADERS_URL"),
+    "orders": ("GATEWAY_ORDERS_URL", "EVENTS_ORDERS_URL", "ANALYTICS_ORDERS_URL"),
+    "points": ("GATEWAY_POINTS_URL", "EVENTS_POINTS_URL", "ORDERS_POINTS_URL", "ANALYTICS_POINTS_URL"),
 }
 
 

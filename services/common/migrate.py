@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.common.settings import ServiceSettings
 
-SERVICES = ("leaders", "orders", "points", "accounts")
+SERVICES = ("leaders", "orders", "points", "accounts", "analytics")
 SERVICES_DIR = Path(__file__).resolve().parents[1]
 
 

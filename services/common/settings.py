@@ -88,6 +88,10 @@ class ServiceSettings(BaseSettings):
     events_accounts_url: str = Field(
         default="http://127.0.0.1:8004", validation_alias=AliasChoices("EVENTS_ACCOUNTS_URL", "events_accounts_url")
     )
+    events_analytics_url: str = Field(
+        default="http://127.0.0.1:8005",
+        validation_alias=AliasChoices("EVENTS_ANALYTICS_URL", "events_analytics_url"),
+    )
 
     @field_validator("business_timezone")
     @classmethod
@@ -110,6 +114,7 @@ class ServiceSettings(BaseSettings):
             "orders": self.events_orders_url,
             "points": self.events_points_url,
             "accounts": self.events_accounts_url,
+            "analytics": self.events_analytics_url,
         }
 
     def resolved_database_url(self) -> str:

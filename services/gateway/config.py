@@ -31,6 +31,7 @@ class GatewaySettings(BaseSettings):
     leaders_url: str = "http://127.0.0.1:8001"
     orders_url: str = "http://127.0.0.1:8002"
     points_url: str = "http://127.0.0.1:8003"
+    analytics_url: str = "http://127.0.0.1:8005"
 
     upstream_connect_timeout_seconds: float = Field(default=2.0, gt=0)
     upstream_read_timeout_seconds: float = Field(
@@ -72,7 +73,7 @@ class GatewaySettings(BaseSettings):
         validation_alias=AliasChoices("JWT_ALGORITHM", "jwt_algorithm"),
     )
 
-    @field_validator("leaders_url", "orders_url", "points_url")
+    @field_validator("leaders_url", "orders_url", "points_url", "analytics_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         # Paths are appended verbatim, so `http://host/` would produce `//api/...`.
@@ -82,7 +83,12 @@ class GatewaySettings(BaseSettings):
 
     def upstream_urls(self) -> dict[str, str]:
         """Base URL of every upstream service, by the service name the route table uses."""
-        return {"leaders": self.leaders_url, "orders": self.orders_url, "points": self.points_url}
+        return {
+            "leaders": self.leaders_url,
+            "orders": self.orders_url,
+            "points": self.points_url,
+            "analytics": self.analytics_url,
+        }
 
 
 def get_settings() -> GatewaySettings:

@@ -3,6 +3,10 @@
 To route a new resource, add its prefix to the owning service below (and, for a new service, its URL to
 `GatewaySettings.upstream_urls`). Prefixes match whole path segments: `/api/v1/products` owns
 `/api/v1/products` and `/api/v1/products/42`, never `/api/v1/productsX`.
+
+A `*` segment matches any one segment, for a resource nested under another service's: analytics owns
+`/api/v1/leaders/*/community` (`/api/v1/leaders/l1/community/stats`) while leaders own the rest of
+`/api/v1/leaders`. The longest prefix wins; at the same length an exact one beats one with `*`.
 """
 
 from __future__ import annotations
@@ -31,14 +35,27 @@ SERVICE_PREFIXES: Mapping[str, tuple[str, ...]] = {
         "/api/v1/referrals",
         "/api/v1/events/points",
     ),
+    "analytics": (
+        "/api/v1/leaders/*/community",
+        "/api/v1/leaders/*/dashboard",
+        "/api/v1/analytics",
+        "/api/v1/customer-tags",
+        "/api/v1/customers/*/tags",
+        "/api/v1/events/analytics",
+    ),
 }
+
+WILDCARD = "*"
 
 
 class RouteTable:
-    """Prefix → service lookup that costs one `split` and a dict lookup per prefix depth in use."""
+    """Prefix → service lookup that costs one `split` and a dict lookup per prefix depth in use (plus, at the depths
+    of `*` prefixes, one lookup per wildcard shape)."""
 
     def __init__(self, service_prefixes: Mapping[str, Iterable[str]] = SERVICE_PREFIXES) -> None:
         self._owner: dict[str, str] = {}
+        # depth -> wildcard positions -> prefix with those segments blanked -> service
+        self._wild: dict[int, dict[tuple[int, ...], dict[str, str]]] = {}
         for service, prefixes in service_prefixes.items():
             for prefix in prefixes:
                 if not prefix.startswith("/") or prefix.endswith("/") or "//" in prefix:
@@ -46,6 +63,12 @@ class RouteTable:
                 if prefix in self._owner:
                     raise ValueError(f"Route prefix {prefix!r} is claimed by {self._owner[prefix]} and {service}")
                 self._owner[prefix] = service
+                parts = prefix.split("/")
+                stars = tuple(i for i, part in enumerate(parts) if part == WILDCARD)
+                if stars:
+                    if stars[0] < 2 or stars[-1] == len(parts) - 1:
+                        raise ValueError(f"Route prefix {prefix!r} may not start or end with a '*' segment")
+                    self._wild.setdefault(len(parts), {}).setdefault(stars, {})["/".join(parts)] = service
         # Number of '/'-separated parts of each prefix ("/api/v1/products" -> 4), longest first, so the most
         # specific prefix wins if one is ever nested in another.
         self._depths = sorted({prefix.count("/") + 1 for prefix in self._owner}, reverse=True)
@@ -56,8 +79,18 @@ class RouteTable:
         """The service owning `path`, or None when no prefix matches on a segment boundary."""
         parts = path.split("/", self._max_split)
         for depth in self._depths:
-            if len(parts) >= depth and (service := self._owner.get("/".join(parts[:depth]))) is not None:
+            if len(parts) < depth:
+                continue
+            if (service := self._owner.get("/".join(parts[:depth]))) is not None:
                 return service
+            for stars, owners in self._wild.get(depth, {}).items():
+                shape = parts[:depth]
+                if any(not shape[i] for i in stars):
+                    continue  # '*' stands for one whole, non-empty segment
+                for i in stars:
+                    shape[i] = WILDCARD
+                if (service := owners.get("/".join(shape))) is not None:
+                    return service
         return None
 
     def prefixes(self, service: str) -> list[str]:

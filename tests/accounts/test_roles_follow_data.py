@@ -86,11 +86,15 @@ async def test_approval_suspension_and_reinstatement_in_leaders_reach_the_next_t
 ) -> None:
     """The real leaders service, its outbox and relay, the HTTP bus, and accounts' inbox."""
     leaders_app = await make_app("leaders")
+    analytics_app = await make_app("analytics")  # the other subscriber of leader events
     bus_client = httpx.AsyncClient(
-        mounts={"http://accounts": httpx.ASGITransport(app=accounts_app, raise_app_exceptions=False)}
+        mounts={
+            "http://accounts": httpx.ASGITransport(app=accounts_app, raise_app_exceptions=False),
+            "http://analytics": httpx.ASGITransport(app=analytics_app, raise_app_exceptions=False),
+        }
     )
     token = bearer("leaders-service", ["service"])["Authorization"].removeprefix("Bearer ")
-    bus = HttpBus({"accounts": "http://accounts"}, lambda: token, client=bus_client)
+    bus = HttpBus({"accounts": "http://accounts", "analytics": "http://analytics"}, lambda: token, client=bus_client)
     outbox = importlib.import_module("services.leaders.db").outbox
     relay = Relay(leaders_app.state.db, outbox.table, bus, source="leaders", max_attempts=3)
 
@@ -100,17 +104,17 @@ async def test_approval_suspension_and_reinstatement_in_leaders_reach_the_next_t
         customer = bearer(user_id, ["customer"])
         applied = ok(await leaders.post("/api/v1/leader-applications", json=APPLICATION, headers=customer), 201)
         ok(await leaders.post(f"/api/v1/leader-applications/{applied['id']}/approve", headers=OPS))
-        assert (await relay.run_once()).delivered == 1
+        assert (await relay.run_once()).delivered == 2  # leader.status_changed and leader.updated
         roles, pair = await roles_after_refresh(accounts_client, pair)
         assert roles == ["customer", "leader"]  # no new sign-in needed
 
         ok(await leaders.patch(f"/api/v1/leaders/{user_id}", json={"status": "suspended"}, headers=OPS))
-        assert (await relay.run_once()).delivered == 1
+        assert (await relay.run_once()).delivered == 2  # leader.status_changed and leader.updated
         roles, pair = await roles_after_refresh(accounts_client, pair)
         assert roles == ["customer"]
 
         ok(await leaders.patch(f"/api/v1/leaders/{user_id}", json={"status": "active"}, headers=OPS))
-        assert (await relay.run_once()).delivered == 1
+        assert (await relay.run_once()).delivered == 2  # leader.status_changed and leader.updated
         roles, _ = await roles_after_refresh(accounts_client, pair)
         assert roles == ["customer", "leader"]
     await bus_client.aclose()

@@ -125,11 +125,12 @@ class SwitchableTransport(httpx.AsyncBaseTransport):
 
 @pytest.fixture
 async def link(producer: FastAPI, consumer: FastAPI) -> AsyncIterator[SwitchableTransport]:
-    """An HTTP bus from the producer to the consumer (as the `points` subscriber); leaders is not subscribed here."""
+    """An HTTP bus from the producer to the consumer, standing in for every subscriber (points, leaders, analytics)."""
     transport = SwitchableTransport(consumer)
     client = httpx.AsyncClient(mounts={"http://points": transport})
     token = bearer("orders", ["service"])["Authorization"].removeprefix("Bearer ")
-    producer.state.bus = HttpBus({"points": "http://points", "leaders": "http://points"}, lambda: token, client=client)
+    urls = {"points": "http://points", "leaders": "http://points", "analytics": "http://points"}
+    producer.state.bus = HttpBus(urls, lambda: token, client=client)
     yield transport
     await client.aclose()
 
@@ -287,7 +288,7 @@ async def test_dead_letters_appear_after_max_attempts_and_replay_delivers_them(
 
 
 async def test_events_nobody_subscribes_to_are_marked_delivered(producer: FastAPI, link: SwitchableTransport) -> None:
-    event = await _record(producer, "leader.member_joined", "member:u1")
+    event = await _record(producer, "nobody.subscribes", "member:u1")
     stats = await _relay(producer).run_once()
     assert stats.delivered == 1 and link.calls == 0
     assert (await _statuses(producer))[event.id] == "delivered"
@@ -295,7 +296,8 @@ async def test_events_nobody_subscribes_to_are_marked_delivered(producer: FastAP
 
 async def test_http_bus_reports_a_refusing_subscriber_as_a_failed_publish() -> None:
     client = httpx.AsyncClient(transport=httpx.MockTransport(lambda request: httpx.Response(503, text="busy")))
-    bus = HttpBus({"points": "http://points", "leaders": "http://leaders"}, lambda: "t", client=client)
+    urls = {"points": "http://points", "leaders": "http://leaders", "analytics": "http://analytics"}
+    bus = HttpBus(urls, lambda: "t", client=client)
     event = Event(id="e1", type=ORDER_PAID, occurred_at=utcnow(), source="orders", data={})
     with pytest.raises(PublishFailed, match="503"):
         await bus.publish(event)
@@ -312,8 +314,8 @@ async def test_only_one_relay_works_a_database_at_a_time(
     await asyncio.gather(_relay(producer).run_once(), _relay(producer).run_once())
     await _relay(producer).run_once()
     assert len(handlers.seen) == 40 == len(set(handlers.seen))
-    # order.paid goes to two subscribers (both mounted on this consumer here): two pushes per event, never four.
-    assert link.calls == 80
+    # order.paid goes to three subscribers (all mounted on this consumer here): three pushes per event, never six.
+    assert link.calls == 120
 
 
 @pytest.mark.nats

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from services.analytics.subscriptions import HANDLED_EVENT_TYPES, build_handlers
 from services.common.events.bus import SUBSCRIPTIONS, subscribers_of
 from services.common.events.contract import ORDER_CANCELLED, ORDER_PAID, ORDER_PICKED_UP, ORDER_REFUNDED
-from services.common.testing import asgi_client
+from services.common.testing import asgi_client, bearer
 from tests.conftest import AppFactory
 
 
@@ -18,14 +20,19 @@ def test_subscription_table_matches_the_handlers_of_each_consumer(service: str) 
     assert set(handlers) == set(SUBSCRIPTIONS[service])
 
 
-def test_the_order_life_reaches_leaders_and_points() -> None:
-    assert subscribers_of(ORDER_PAID) == ["leaders", "points"]
-    assert subscribers_of(ORDER_PICKED_UP) == ["leaders", "points"]
-    assert subscribers_of(ORDER_REFUNDED) == ["leaders", "points"]
-    assert subscribers_of(ORDER_CANCELLED) == ["points"]
+def test_analytics_subscribes_to_every_event_it_has_a_handler_for() -> None:
+    assert SUBSCRIPTIONS["analytics"] == HANDLED_EVENT_TYPES
+    assert set(build_handlers(ZoneInfo("UTC"))) == HANDLED_EVENT_TYPES
 
 
-@pytest.mark.parametrize("service", ["leaders", "orders", "points"])
+def test_the_order_life_reaches_leaders_points_and_analytics() -> None:
+    assert subscribers_of(ORDER_PAID) == ["analytics", "leaders", "points"]
+    assert subscribers_of(ORDER_PICKED_UP) == ["analytics", "leaders", "points"]
+    assert subscribers_of(ORDER_REFUNDED) == ["analytics", "leaders", "points"]
+    assert subscribers_of(ORDER_CANCELLED) == ["analytics", "points"]
+
+
+@pytest.mark.parametrize("service", ["leaders", "orders", "points", "analytics"])
 async def test_every_service_wires_the_event_endpoints(make_app: AppFactory, service: str) -> None:
     app = await make_app(service)
     async with asgi_client(app) as client:
@@ -34,3 +41,31 @@ async def test_every_service_wires_the_event_endpoints(make_app: AppFactory, ser
         internal = await client.post("/internal/events", json={})
     assert dead_letters.status_code == 401
     assert internal.status_code == (404 if service == "orders" else 401)  # orders consumes nothing
+
+
+async def test_a_producer_pages_through_every_event_it_published_for_services_only(make_app: AppFactory) -> None:
+    app = await make_app("points")
+    outbox = importlib.import_module("services.points.db").outbox
+    async with app.state.db.transaction() as session:
+        for n in range(5):
+            await outbox.record(session, type="points.test", aggregate=f"user:{n % 2}", data={"n": n})
+        await (await session.connection()).execute(
+            outbox.table.update().where(outbox.table.c.seq <= 2).values(status="delivered")
+        )
+    service = bearer("analytics-service", ["service"])
+    async with asgi_client(app) as client:
+        pages, after = [], 0
+        while True:
+            response = await client.get("/internal/outbox", params={"after_seq": after, "limit": 2}, headers=service)
+            assert response.status_code == 200, response.text
+            page = response.json()
+            pages.append([event["data"]["n"] for event in page["events"]])
+            if page["next_after_seq"] is None:
+                break
+            after = page["next_after_seq"]
+        assert pages == [[0, 1], [2, 3], [4]]  # delivered or not, in the order they were written
+        first = (await client.get("/internal/outbox", params={"limit": 1}, headers=service)).json()["events"][0]
+        assert (first["source"], first["aggregate"], first["type"]) == ("points", "user:0", "points.test")
+        for headers in ({}, bearer("ops1", ["ops"]), bearer("u1", ["customer"])):
+            assert (await client.get("/internal/outbox", headers=headers)).status_code in (401, 403)
+        assert (await client.get("/internal/outbox?limit=0", headers=service)).status_code == 422

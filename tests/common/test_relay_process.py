@@ -22,8 +22,8 @@ async def _record(url: str) -> str:
     db = Database(url, metadata)
     try:
         async with db.sessionmaker() as session, session.begin():
-            # Nobody subscribes to member events over HTTP (analytics will), so delivering it needs no other process.
-            event = await outbox.record(session, type="leader.member_joined", aggregate="member:u1", data={})
+            # A type nobody subscribes to: delivering it needs no other process.
+            event = await outbox.record(session, type="nobody.subscribes", aggregate="member:u1", data={})
         return event.id
     finally:
         await db.dispose()

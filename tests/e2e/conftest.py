@@ -106,6 +106,7 @@ URLS = {
     "orders": "http://orders",
     "points": "http://points",
     "accounts": "http://accounts",
+    "analytics": "http://analytics",
 }
 
 

@@ -49,7 +49,9 @@ async def test_the_merged_document_is_valid_openapi_with_unique_operation_ids(do
     assert document["openapi"].startswith("3.1")
     ids = collections.Counter(op["operationId"] for _, _, op in operations(document))
     assert [op_id for op_id, count in ids.items() if count > 1] == []
-    assert all(re.fullmatch(r"(gateway|leaders|orders|points)-[a-z0-9_]+", op_id) for op_id in ids), sorted(ids)
+    assert all(re.fullmatch(r"(gateway|leaders|orders|points|analytics)-[a-z0-9_]+", op_id) for op_id in ids), sorted(
+        ids
+    )
 
 
 async def test_every_public_operation_of_every_service_is_in_the_merged_document(

@@ -178,6 +178,10 @@ def points_app() -> FastAPI:
     return app
 
 
+def analytics_app() -> FastAPI:
+    return standin_app("analytics", "/api/v1/analytics")
+
+
 class RefusingTransport(httpx.AsyncBaseTransport):
     """An upstream that is down: every connection is refused. `up = True` brings `app` up behind it."""
 

@@ -31,6 +31,7 @@ def test_defaults_match_the_contract_and_the_services(monkeypatch: pytest.Monkey
         "leaders": "http://127.0.0.1:8001",
         "orders": "http://127.0.0.1:8002",
         "points": "http://127.0.0.1:8003",
+        "analytics": "http://127.0.0.1:8005",
     }
     # Tokens the gateway signs by default must verify in a service running on its defaults.
     shared = ServiceSettings()

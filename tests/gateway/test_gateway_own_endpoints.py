@@ -159,12 +159,17 @@ async def test_readyz_reports_each_upstream(make_gateway: GatewayFactory, gatewa
     assert ready.status_code == 200
     assert ready.json() == {
         "status": "ready",
-        "services": {"leaders": "ready", "orders": "ready", "points": "ready"},
+        "services": {"leaders": "ready", "orders": "ready", "points": "ready", "analytics": "ready"},
     }
     async with make_gateway(transports={"points": RefusingTransport()}) as degraded:
         response = await degraded.get("/readyz")
     assert response.status_code == 503
-    assert response.json()["services"] == {"leaders": "ready", "orders": "ready", "points": "unreachable"}
+    assert response.json()["services"] == {
+        "leaders": "ready",
+        "orders": "ready",
+        "points": "unreachable",
+        "analytics": "ready",
+    }
 
 
 async def test_metrics_report_upstream_latency_per_service_and_status(gateway: httpx.AsyncClient) -> None:

@@ -86,6 +86,7 @@ def gateway_url() -> Iterator[str]:
             "GATEWAY_ORDERS_URL": f"http://127.0.0.1:{upstream_port}",
             "GATEWAY_LEADERS_URL": nobody,
             "GATEWAY_POINTS_URL": nobody,
+            "GATEWAY_ANALYTICS_URL": nobody,
             "GATEWAY_UPSTREAM_READ_TIMEOUT_SECONDS": "0.5",
             "GATEWAY_DEV_AUTH": "true",
         }
@@ -194,7 +195,7 @@ async def test_the_merged_document_comes_through_the_real_client(client: httpx.A
     doc = (await client.get("/openapi.json")).json()
     assert "/api/v1/products/{product_id}" in doc["paths"]
     assert "/internal/x" not in doc["paths"]
-    assert doc["x-missing-services"] == ["leaders", "points"]
+    assert doc["x-missing-services"] == ["analytics", "leaders", "points"]
 
 
 async def test_an_unhandled_error_upstream_never_breaks_another_callers_request(gateway_url: str) -> None:

@@ -23,6 +23,18 @@ from services.gateway.routes import SERVICE_PREFIXES, RouteTable
         ("/api/v1/delivery-batches", "orders"),
         ("/api/v1/points/me/entries", "points"),
         ("/api/v1/referrals/bind", "points"),
+        ("/api/v1/leaders/l1/community/stats", "analytics"),
+        ("/api/v1/leaders/l1/community/segments/dormant/members.csv", "analytics"),
+        ("/api/v1/leaders/l1/community", "analytics"),
+        ("/api/v1/leaders/l1/dashboard", "analytics"),
+        ("/api/v1/leaders/l1/members", "leaders"),
+        ("/api/v1/leaders/l1/communityX", "leaders"),
+        ("/api/v1/leaders/community", "leaders"),
+        ("/api/v1/leaders//community/stats", "leaders"),
+        ("/api/v1/analytics/overview", "analytics"),
+        ("/api/v1/customer-tags", "analytics"),
+        ("/api/v1/customers/u1/tags/vip", "analytics"),
+        ("/api/v1/events/analytics/outbox", "analytics"),
     ],
 )
 def test_each_public_prefix_routes_to_its_owner(path: str, service: str) -> None:
@@ -64,4 +76,23 @@ def test_a_prefix_claimed_twice_is_refused_at_start_up() -> None:
 def test_the_table_lists_every_contract_prefix_once() -> None:
     prefixes = [p for ps in SERVICE_PREFIXES.values() for p in ps]
     assert len(prefixes) == len(set(prefixes))
-    assert RouteTable().services == ("leaders", "orders", "points")
+    assert RouteTable().services == ("analytics", "leaders", "orders", "points")
+
+
+def test_a_wildcard_segment_claims_one_nested_resource_of_another_services_path() -> None:
+    table = RouteTable({"leaders": ["/api/v1/leaders"], "reports": ["/api/v1/leaders/*/reports", "/x/*/y/*/z"]})
+    assert table.match("/api/v1/leaders/42/reports") == "reports"
+    assert table.match("/api/v1/leaders/42/reports/daily.csv") == "reports"
+    assert table.match("/api/v1/leaders/42/orders") == "leaders"
+    assert table.match("/api/v1/leaders/42") == "leaders"
+    assert table.match("/x/1/y/2/z/3") == "reports"
+    assert table.match("/x/1/y/2/w") is None
+    # The same length: the exact prefix wins over the wildcard one.
+    both = RouteTable({"a": ["/api/v1/leaders/*/stats"], "b": ["/api/v1/leaders/me/stats"]})
+    assert (both.match("/api/v1/leaders/me/stats"), both.match("/api/v1/leaders/l7/stats")) == ("b", "a")
+
+
+@pytest.mark.parametrize("prefix", ["/*/leaders", "/api/v1/leaders/*"])
+def test_a_wildcard_may_not_open_or_close_a_prefix(prefix: str) -> None:
+    with pytest.raises(ValueError, match="may not start or end"):
+        RouteTable({"x": [prefix]})

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -104,8 +105,11 @@ async def test_suspension_is_kept_in_history_published_and_seen_by_other_service
     assert reinstated.json()["status"] == "active"
     async with leaders_app.state.db.engine.connect() as conn:
         events = (await conn.execute(text("SELECT type, aggregate, data FROM outbox ORDER BY seq"))).all()
-    statuses = [(e.type, e.aggregate) for e in events]
+    statuses = [(e.type, e.aggregate) for e in events if e.type == "leader.status_changed"]
     assert statuses == [("leader.status_changed", "leader:l1")] * 3  # approval, suspension, reinstatement
+    states = [json.loads(e.data)["status"] if isinstance(e.data, str) else e.data["status"]
+              for e in events if e.type == "leader.updated"]  # fmt: skip
+    assert states == ["active", "suspended", "active"]  # the whole state after each, for analytics
 
 
 async def test_internal_lookup_needs_the_service_role_and_knows_unknown_leaders(

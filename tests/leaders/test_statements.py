@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from services.common.clock import local_date, utcnow
 from services.common.events.contract import ORDER_PAID, ORDER_PICKED_UP, ORDER_REFUNDED
-from services.leaders.commission.statements import yuan
+from services.common.exports import yuan
 from tests.leaders.conftest import OPS, Orders, leader_headers, make_leader
 from tests.leaders.test_commission import deliver, rule, settle
 from tests.leaders.test_withdrawals import withdraw

@@ -4,6 +4,10 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
+
+from services.common.events.contract import POINTS_SIGNED_IN
+from services.points.db import outbox
 from tests.points.conftest import Clock, assert_ledger_consistent, customer, set_rules
 
 U1 = customer("u1")
@@ -83,3 +87,17 @@ async def test_parallel_first_actions_grant_the_newcomer_points_once(client: Any
     assert all(r.status_code in (200, 201) for r in responses), [r.text for r in responses]
     assert (await client.get("/api/v1/points/me", headers=U1)).json()["balance"] == 105
     await assert_ledger_consistent(points_app, "u1")
+
+
+async def test_a_sign_in_is_published_once_with_its_moment_for_analytics(
+    client: Any, clock: Clock, points_app: Any
+) -> None:
+    await set_rules(client, newcomer_points=0)
+    assert (await sign_in(client)).status_code == 201
+    assert (await sign_in(client)).status_code == 409  # the refused second sign-in publishes nothing
+    async with points_app.state.db.reading() as session:
+        conn = await session.connection()
+        rows = (await conn.execute(select(outbox.table).where(outbox.table.c.type == POINTS_SIGNED_IN))).all()
+    assert [(row.aggregate, row.data) for row in rows] == [
+        ("user:u1", {"user_id": "u1", "at": "2025-03-10T04:00:00Z", "streak": 1})
+    ]

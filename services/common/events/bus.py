@@ -28,6 +28,23 @@ SUBSCRIPTIONS: Mapping[str, frozenset[str]] = {
     "leaders": frozenset({et.ORDER_PAID, et.ORDER_PICKED_UP, et.ORDER_REFUNDED}),
     "points": frozenset({et.ORDER_PAID, et.ORDER_PICKED_UP, et.ORDER_CANCELLED, et.ORDER_REFUNDED}),
     "accounts": frozenset({et.LEADER_STATUS_CHANGED}),
+    # The read model of community figures (docs/metrics.md says which event feeds which figure).
+    "analytics": frozenset(
+        {
+            et.ORDER_PLACED,
+            et.ORDER_PAID,
+            et.ORDER_PICKED_UP,
+            et.ORDER_CANCELLED,
+            et.ORDER_REFUNDED,
+            et.FLASH_SALE_CREATED,
+            et.LEADER_MEMBER_JOINED,
+            et.LEADER_MEMBER_LEFT,
+            et.LEADER_STATUS_CHANGED,
+            et.LEADER_UPDATED,
+            et.REFERRAL_BOUND,
+            et.POINTS_SIGNED_IN,
+        }
+    ),
 }
 
 STREAM = "EVENTS"

@@ -21,6 +21,10 @@ LEADER_STATUS_CHANGED = "leader.status_changed"
 REFERRAL_BOUND = "referral.bound"
 USER_ERASED = "user.erased"
 STAFF_UPDATED = "staff.updated"
+ORDER_PLACED = "order.placed"
+FLASH_SALE_CREATED = "flash_sale.created"
+LEADER_UPDATED = "leader.updated"
+POINTS_SIGNED_IN = "points.signed_in"
 
 
 class _Payload(BaseModel):
@@ -36,6 +40,7 @@ class OrderLinePaid(_Payload):
     points_discount_fen: int  # the share of the order's points discount carried by this line
     paid_fen: int  # what the customer actually paid for the line: amount - points discount
     points_used: int = 0  # the share of the order's points spent on this line
+    product_name: str | None = None  # the name when ordered (analytics' top products); None from older producers
 
 
 class OrderPaid(_Payload):
@@ -134,3 +139,56 @@ class StaffUpdated(_Payload):
     roles: list[str]
     active: bool
     at: datetime
+
+
+class OrderLinePlaced(_Payload):
+    line_id: int
+    product_id: int
+    product_name: str | None = None
+    quantity: int
+    unit_price_fen: int
+    amount_fen: int
+
+
+class OrderPlaced(_Payload):
+    """An order was created and waits for payment (a flash-sale purchase is one): purchase-to-paid conversion."""
+
+    order_id: int
+    customer_id: str
+    leader_id: str
+    lines: list[OrderLinePlaced]
+    goods_fen: int
+    payable_fen: int
+    placed_at: datetime
+    flash_sale_id: int | None = None
+
+
+class FlashSaleCreated(_Payload):
+    flash_sale_id: int
+    product_id: int
+    product_name: str | None = None
+    price_fen: int
+    stock: int
+    per_user_limit: int
+    starts_at: datetime
+    ends_at: datetime
+    created_at: datetime
+
+
+class LeaderUpdated(_Payload):
+    """A leader's state after approval or any change of status, level or manager (the whole state, not a diff)."""
+
+    leader_id: str
+    status: str
+    level: str | None = None
+    manager_id: str | None = None
+    name: str | None = None
+    at: datetime
+
+
+class SignedIn(_Payload):
+    """A daily sign-in (one per user and local date)."""
+
+    user_id: str
+    at: datetime
+    streak: int | None = None

@@ -9,6 +9,7 @@ acknowledged without effect. Together: every effect exactly once.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import JSON, BigInteger, Column, Index, Integer, MetaData, Strin
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.bulk import Bulk
 from services.common.clock import utcnow
 from services.common.db import UTCDateTime
 
@@ -80,6 +82,8 @@ class Outbox:
     def __init__(self, metadata: MetaData, *, source: str) -> None:
         self.table = outbox_table(metadata)
         self.source = source
+        # One statement object, so a bulk connection compiles it once per process.
+        self._insert = self.table.insert()
 
     async def record(self, session: AsyncSession, *, type: str, aggregate: str, data: dict[str, Any]) -> Event:
         """Write the event in the caller's transaction; it is delivered only if that transaction commits."""
@@ -98,6 +102,18 @@ class Outbox:
             )
         )
         return event
+
+    async def record_many(self, bulk: Bulk, events: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        """Write many events (type, aggregate, data) in the bulk connection's transaction, in one round trip."""
+        now = utcnow()
+        await bulk.execute(
+            self._insert,
+            [
+                {"event_id": str(uuid.uuid4()), "type": type_, "aggregate": aggregate, "occurred_at": now,
+                 "data": data, "status": "pending", "attempts": 0}
+                for type_, aggregate, data in events
+            ],
+        )  # fmt: skip
 
 
 class Inbox:

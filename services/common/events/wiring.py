@@ -4,6 +4,9 @@
 - `POST /internal/events` (role `service`, never routed by the gateway): the HTTP bus pushes one event; the service
   applies it exactly once through its inbox and answers 200 (also for a duplicate or a type it does not consume).
   Any failure is a non-2xx, so the producer's relay retries.
+- `GET /internal/outbox?after_seq=&limit=` (role `service`): every event this service ever published, in outbox
+  order, delivered or not. Outbox rows are kept after delivery, so a consumer's read model can be rebuilt from
+  the producers (`python -m services.analytics.rebuild`).
 - `GET /api/v1/events/<service>/dead-letters`, `POST .../dead-letters/{event_id}/replay`, `GET .../outbox` (ops).
 - the relay as a background job (unless `EVENTS_RELAY_IN_PROCESS=false`), and with `EVENTS_NATS_URL` a durable
   JetStream consumer feeding the same `apply_event`.
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Path, Request
+from fastapi import APIRouter, FastAPI, Path, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import select, update
 
@@ -242,6 +245,45 @@ def dead_letters_router(service: str, outbox: Outbox) -> APIRouter:
     return router
 
 
+class OutboxPage(BaseModel):
+    events: list[Event]
+    #: Pass as `after_seq` for the next page; None when this page reached the end of the outbox.
+    next_after_seq: int | None
+
+
+MAX_OUTBOX_PAGE = 5000
+
+
+def internal_outbox_router(service: str, outbox: Outbox) -> APIRouter:
+    router = APIRouter(tags=["internal"], include_in_schema=False)
+    t = outbox.table
+
+    @router.get("/internal/outbox", response_model=OutboxPage, summary="Published events in order (service)")
+    async def read_outbox(
+        session: SessionDep,
+        caller: ServiceUser,
+        after_seq: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=MAX_OUTBOX_PAGE)] = 500,
+    ) -> OutboxPage:
+        """Events with `seq > after_seq`, oldest first; the order in which the relay delivers each aggregate's."""
+        conn = await session.connection()
+        rows = (await conn.execute(select(t).where(t.c.seq > after_seq).order_by(t.c.seq).limit(limit))).all()
+        events = [
+            Event(
+                id=row.event_id,
+                type=row.type,
+                occurred_at=as_utc(row.occurred_at),
+                source=service,
+                aggregate=row.aggregate,
+                data=row.data,
+            )
+            for row in rows
+        ]
+        return OutboxPage(events=events, next_after_seq=rows[-1].seq if len(rows) == limit else None)
+
+    return router
+
+
 # --------------------------------------------------------------------------------------------------- app wiring
 
 
@@ -257,7 +299,7 @@ def relay_for(app: FastAPI, events: ServiceEvents) -> Relay:
 
 
 def event_routers(service: str, events: ServiceEvents) -> list[APIRouter]:
-    routers = [dead_letters_router(service, events.outbox)]
+    routers = [dead_letters_router(service, events.outbox), internal_outbox_router(service, events.outbox)]
     if events.handlers:
         routers.append(internal_events_router(events.inbox, events.handlers))
     return routers

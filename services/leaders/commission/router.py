@@ -9,6 +9,7 @@ from services.common.app import NowDep
 from services.common.auth import CurrentUser, InvalidToken, MissingRole, OpsUser, ServiceUser
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
+from services.common.exports import ExportFormat
 from services.common.pagination import InvalidCursor, Page, PageDep
 from services.leaders.access import NotYourLeaderAccount
 from services.leaders.commission import jobs, service, statements
@@ -24,7 +25,6 @@ from services.leaders.commission.schemas import (
     RuleRead,
     SettlementResult,
     Statement,
-    StatementFormat,
 )
 from services.leaders.deps import DatabaseDep, LeaderIdPath, SettingsDep
 from services.leaders.levels.exceptions import LevelNotFound
@@ -112,13 +112,13 @@ async def get_statement(
     page: PageDep,
     settings: SettingsDep,
     db: DatabaseDep,
-    format: Annotated[StatementFormat, Query(description="`csv`: every line of the month")] = StatementFormat.JSON,
+    format: Annotated[ExportFormat, Query(description="`csv`: every line of the month")] = ExportFormat.JSON,
 ) -> Statement | Response:
     """Lines are paginated in JSON (`limit`, `cursor`); the CSV holds all of them, UTF-8 with BOM, yuan beside fen."""
     statement = await statements.get_statement(
         session, user=user, leader_id=leader_id, period=period, tz=settings.tz, page=page
     )
-    if format == StatementFormat.JSON:
+    if format == ExportFormat.JSON:
         return statement
     return StreamingResponse(
         statements.statement_csv(db, statement=statement, tz=settings.tz),

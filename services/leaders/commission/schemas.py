@@ -22,11 +22,6 @@ class CommissionRuleState(StrEnum):
     SCHEDULED = "scheduled"
 
 
-class StatementFormat(StrEnum):
-    JSON = "json"
-    CSV = "csv"
-
-
 class RuleCreate(BaseModel):
     """The first rule that matches a line wins, in the order product → leader level → default.
     `percentage`: floor(line paid × rate_bp / 10000); `per_item`: amount_fen × quantity."""

@@ -7,8 +7,6 @@ what page 1 does), plus primary-key lookups of the accruals and reversals the li
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.common.auth import Principal
 from services.common.clock import local_date
 from services.common.db import Database
+from services.common.exports import BOM, csv_row, yuan
 from services.common.pagination import InvalidCursor, PageParams, encode_cursor
 from services.leaders.access import ensure_leader_or_ops
 from services.leaders.commission import repository
@@ -212,24 +211,14 @@ async def get_statement(
 # --- CSV -----------------------------------------------------------------------------------------------------------
 
 
-def yuan(fen: int | None) -> str:
-    """Fen as yuan with two decimals, by integer arithmetic (no float ever touches money)."""
-    if fen is None:
-        return ""
-    sign = "-" if fen < 0 else ""
-    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
+def _yuan(fen: int | None) -> str:
+    return "" if fen is None else yuan(fen)
 
 
 _CSV_COLUMNS = [
     "date", "entry_id", "kind", "order_id", "line_id", "refund_id", "withdrawal_id", "product_id", "quantity",
     "base_fen", "base_yuan", "rule", "amount_fen", "amount_yuan", "state",
 ]  # fmt: skip
-
-
-def _csv_row(values: Sequence[Any]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow(["" if v is None else v for v in values])
-    return buffer.getvalue()
 
 
 async def statement_csv(db: Database, *, statement: Statement, tz: ZoneInfo, chunk: int = 1000) -> AsyncIterator[bytes]:
@@ -264,12 +253,10 @@ def _csv_head(statement: Statement) -> bytes:
         ("closing_available", statement.closing.available_fen),
         ("closing_pending", statement.closing.pending_fen),
     ]
-    head = "\ufeff" + _csv_row(
-        ["leader_id", statement.leader_id, "period", statement.period, "timezone", statement.timezone]
-    )
-    head += _csv_row(["item", "fen", "yuan"])
-    head += "".join(_csv_row([name, fen, yuan(fen)]) for name, fen in summary)
-    head += "\r\n" + _csv_row(_CSV_COLUMNS)
+    head = BOM + csv_row(["leader_id", statement.leader_id, "period", statement.period, "timezone", statement.timezone])
+    head += csv_row(["item", "fen", "yuan"])
+    head += "".join(csv_row([name, fen, _yuan(fen)]) for name, fen in summary)
+    head += "\r\n" + csv_row(_CSV_COLUMNS)
     return head.encode("utf-8")
 
 
@@ -288,7 +275,7 @@ async def csv_lines(
     text = ""
     for row in rows:
         line = _line(row, tz)
-        text += _csv_row(
+        text += csv_row(
             [
                 line.date,
                 line.entry_id,
@@ -300,10 +287,10 @@ async def csv_lines(
                 line.product_id,
                 line.quantity,
                 line.base_fen,
-                yuan(line.base_fen),
+                _yuan(line.base_fen),
                 line.rule,
                 line.amount_fen,
-                yuan(line.amount_fen),
+                _yuan(line.amount_fen),
                 line.state,
             ]
         )

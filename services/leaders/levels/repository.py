@@ -50,19 +50,26 @@ async def list_level_changes(
     return (await session.exec(query)).all()
 
 
-async def sales_by_leader(session: AsyncSession, *, start: datetime, end: datetime) -> dict[str, int]:
-    """Paid sales net of refunds per leader, for orders paid in [start, end)."""
-    rows = await session.exec(
+async def sales_by_leader(
+    session: AsyncSession, *, start: datetime, end: datetime, leader_id: str | None = None
+) -> dict[str, int]:
+    """Paid sales net of refunds per leader (or of one), for orders paid in [start, end)."""
+    query = (
         select(LeaderOrder.leader_id, func.sum(col(LeaderOrder.paid_fen) - col(LeaderOrder.refunded_fen)))
         .where(col(LeaderOrder.paid_at) >= start, col(LeaderOrder.paid_at) < end)
         .group_by(col(LeaderOrder.leader_id))
     )
+    if leader_id is not None:
+        query = query.where(LeaderOrder.leader_id == leader_id)
+    rows = await session.exec(query)
     return {leader_id: int(total or 0) for leader_id, total in rows.all()}
 
 
-async def completed_orders_by_leader(session: AsyncSession, *, start: datetime, end: datetime) -> dict[str, int]:
-    """Orders picked up in [start, end) per leader, not counting those refunded in full."""
-    rows = await session.exec(
+async def completed_orders_by_leader(
+    session: AsyncSession, *, start: datetime, end: datetime, leader_id: str | None = None
+) -> dict[str, int]:
+    """Orders picked up in [start, end) per leader (or of one), not counting those refunded in full."""
+    query = (
         select(LeaderOrder.leader_id, func.count())
         .where(
             col(LeaderOrder.picked_up_at) >= start,
@@ -71,4 +78,7 @@ async def completed_orders_by_leader(session: AsyncSession, *, start: datetime, 
         )
         .group_by(col(LeaderOrder.leader_id))
     )
+    if leader_id is not None:
+        query = query.where(LeaderOrder.leader_id == leader_id)
+    rows = await session.exec(query)
     return {leader_id: int(count) for leader_id, count in rows.all()}

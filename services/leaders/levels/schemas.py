@@ -59,3 +59,26 @@ class EvaluationResult(BaseModel):
     window_start: datetime
     window_end: datetime
     changes: list[LevelChangeRead]
+
+
+class NextLevel(BaseModel):
+    code: str
+    name: str
+    min_sales_fen: int
+    min_completed_orders: int
+
+
+class LeaderSummary(BaseModel):
+    """A leader's balances and level progress at a glance (for the analytics dashboard)."""
+
+    leader_id: str
+    status: str
+    level: str | None
+    manager_id: str | None
+    pending_fen: int
+    available_fen: int
+    window_days: int
+    window_sales_fen: int = Field(description="Net sales of the evaluation window, as level evaluation counts them")
+    window_completed_orders: int
+    next_level: NextLevel | None = Field(description="The lowest level ranked above the current one")
+    progress_bp: int | None = Field(description="The lesser of sales and orders progress to the next level, ≤ 10000")

@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
 from services.common.pagination import Page, PageParams
 from services.leaders.access import ensure_leader_or_ops
+from services.leaders.commission import repository as commission_repository
 from services.leaders.commission import service as commission_service
 from services.leaders.commission.models import CommissionRuleMode, CommissionRuleScope
 from services.leaders.commission.schemas import RuleCreate
 from services.leaders.levels import repository
 from services.leaders.levels.exceptions import LevelRankTaken
 from services.leaders.levels.models import Level, LevelChange, LevelChangeDirection
-from services.leaders.levels.schemas import LevelChangeRead, LevelRead, LevelWrite
+from services.leaders.levels.schemas import (
+    LeaderSummary,
+    LevelChangeRead,
+    LevelRead,
+    LevelWrite,
+    NextLevel,
+)
 from services.leaders.profiles import service as profiles_service
 from services.leaders.profiles.exceptions import ConcurrentLeaderChange
 
@@ -122,3 +129,43 @@ async def list_level_changes(
     await profiles_service.require_leader(session, leader_id)
     rows = await repository.list_level_changes(session, leader_id, limit=page.limit + 1, after_id=page.after_int())
     return page.page(rows, key=lambda c: [c.id], convert=LevelChangeRead.model_validate)
+
+
+def _progress_bp(value: int, target: int) -> int:
+    return 10_000 if target <= 0 else min(10_000, value * 10_000 // target)
+
+
+async def leader_summary(session: AsyncSession, *, leader_id: str, window_days: int, now: datetime) -> LeaderSummary:
+    """Balances, the window's figures as level evaluation reads them, and how far the next level is."""
+    leader = await profiles_service.require_leader(session, leader_id)
+    account = await commission_repository.get_account(session, leader_id)
+    start = now - timedelta(days=window_days)
+    sales = (await repository.sales_by_leader(session, start=start, end=now, leader_id=leader_id)).get(leader_id, 0)
+    completed = await repository.completed_orders_by_leader(session, start=start, end=now, leader_id=leader_id)
+    orders = completed.get(leader_id, 0)
+    levels = await repository.list_levels(session)  # by rank, lowest first
+    current_rank = next((level.rank for level in levels if level.code == leader.level), None)
+    above = [level for level in levels if current_rank is None or level.rank > current_rank]
+    target = above[0] if above else None
+    return LeaderSummary(
+        leader_id=leader_id,
+        status=leader.status,
+        level=leader.level,
+        manager_id=leader.manager_id,
+        pending_fen=account.pending_fen if account else 0,
+        available_fen=account.available_fen if account else 0,
+        window_days=window_days,
+        window_sales_fen=sales,
+        window_completed_orders=orders,
+        next_level=NextLevel(
+            code=target.code,
+            name=target.name,
+            min_sales_fen=target.min_sales_fen,
+            min_completed_orders=target.min_completed_orders,
+        )
+        if target
+        else None,
+        progress_bp=min(_progress_bp(sales, target.min_sales_fen), _progress_bp(orders, target.min_completed_orders))
+        if target
+        else None,
+    )

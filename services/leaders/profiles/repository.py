@@ -79,6 +79,13 @@ async def get_leader(session: AsyncSession, leader_id: str) -> Leader | None:
     return await session.get(Leader, leader_id, populate_existing=True)
 
 
+async def leader_state(session: AsyncSession, leader_id: str) -> Any:
+    """(status, level, manager_id, name) as stored now, read as columns: the session's Leader objects (which the
+    caller may still hold with their old values) stay as they are."""
+    query = select(Leader.status, Leader.level, Leader.manager_id, Leader.name).where(Leader.leader_id == leader_id)
+    return (await session.exec(query)).one()
+
+
 async def list_leaders(
     session: AsyncSession, *, limit: int, after_id: str | None, status: LeaderStatus | None, manager_id: str | None
 ) -> Sequence[Leader]:

@@ -11,8 +11,10 @@ from services.common.errors import problem_docs
 from services.common.pagination import InvalidCursor, Page, PageDep
 from services.common.types import INT64_MAX
 from services.leaders.access import NotYourLeaderAccount
-from services.leaders.deps import LeaderIdPath
+from services.leaders.deps import LeaderIdPath, SettingsDep
+from services.leaders.levels import service as levels_service
 from services.leaders.levels.exceptions import LevelNotFound
+from services.leaders.levels.schemas import LeaderSummary
 from services.leaders.profiles import service
 from services.leaders.profiles.exceptions import (
     AlreadyALeader,
@@ -196,3 +198,17 @@ async def list_leader_history(
 )
 async def get_internal_leader(leader_id: LeaderIdPath, session: SessionDep, user: ServiceUser) -> InternalLeader:
     return await service.get_internal_leader(session, leader_id=leader_id)
+
+
+@internal_router.get(
+    "/{leader_id}/summary",
+    response_model=LeaderSummary,
+    summary="A leader's commission balances and progress to the next level, for the analytics dashboard (service)",
+    responses=problem_docs(InvalidToken, MissingRole, LeaderNotFound),
+)
+async def get_leader_summary(
+    leader_id: LeaderIdPath, session: SessionDep, user: ServiceUser, settings: SettingsDep, now: NowDep
+) -> LeaderSummary:
+    return await levels_service.leader_summary(
+        session, leader_id=leader_id, window_days=settings.level_window_days, now=now
+    )

@@ -8,7 +8,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
-from services.common.events.contract import LEADER_STATUS_CHANGED, LeaderStatusChanged
+from services.common.events.contract import LEADER_STATUS_CHANGED, LEADER_UPDATED, LeaderStatusChanged, LeaderUpdated
 from services.common.pagination import Page, PageParams
 from services.leaders.access import ensure_leader_or_ops, sees_full_profile
 from services.leaders.commission import repository as commission_repository
@@ -142,6 +142,15 @@ async def approve_application(
             ),
         )
     await _publish_status(session, leader.leader_id, LeaderStatus.ACTIVE, now)
+    await _publish_state(
+        session,
+        leader_id=leader.leader_id,
+        status=leader.status,
+        level=leader.level,
+        manager_id=leader.manager_id,
+        name=leader.name,
+        at=now,
+    )
     return LeaderRead.of(leader)
 
 
@@ -267,6 +276,11 @@ async def set_leader_field(
     )
     if field == "status":
         await _publish_status(session, leader_id, new, now)
+    if field in _PUBLISHED_FIELDS:
+        status, level, manager_id, name = await repository.leader_state(session, leader_id)
+        await _publish_state(
+            session, leader_id=leader_id, status=status, level=level, manager_id=manager_id, name=name, at=now
+        )
 
 
 async def update_pickup_point(
@@ -297,6 +311,26 @@ async def list_changes(
     await require_leader(session, leader_id)
     rows = await repository.list_changes(session, leader_id, limit=page.limit + 1, after_id=page.after_int())
     return page.page(rows, key=lambda c: [c.id], convert=LeaderChangeRead.model_validate)
+
+
+#: Changes other services follow through `leader.updated` (analytics: who manages a leader, at which level).
+_PUBLISHED_FIELDS = frozenset({"status", "level", "manager_id"})
+
+
+async def _publish_state(
+    session: AsyncSession,
+    *,
+    leader_id: str,
+    status: str,
+    level: str | None,
+    manager_id: str | None,
+    name: str,
+    at: Any,
+) -> None:
+    payload = LeaderUpdated(leader_id=leader_id, status=status, level=level, manager_id=manager_id, name=name, at=at)
+    await outbox.record(
+        session, type=LEADER_UPDATED, aggregate=f"leader:{leader_id}", data=payload.model_dump(mode="json")
+    )
 
 
 async def _publish_status(session: AsyncSession, leader_id: str, status: LeaderStatus, at: Any) -> None:

@@ -24,8 +24,10 @@ from starlette.responses import Response
 from services.common.bulk import Bulk, bulk_connection
 from services.common.db import Database
 from services.common.errors import DomainError
+from services.common.events.contract import ORDER_PLACED, OrderLinePlaced, OrderPlaced
 from services.common.idempotency import KeyUse, claim_keys, release_keys, store_responses
 from services.orders.clients import LeaderInfo
+from services.orders.db import outbox
 from services.orders.flash_sales import repository
 from services.orders.flash_sales.exceptions import FlashSaleLimitReached, FlashSaleNotActive, FlashSaleSoldOut
 from services.orders.flash_sales.runtime import FlashRuntime, SaleTerms
@@ -345,7 +347,36 @@ class FlashBatcher:
                 for p, order_id in zip(served, order_ids, strict=True)
             ],
         )  # fmt: skip
+        await outbox.record_many(
+            bulk,
+            [
+                (ORDER_PLACED, f"order:{order_id}", _placed(terms, p, order_id, line_id, amount, now))
+                for p, order_id, line_id, amount in zip(served, order_ids, line_ids, amounts, strict=True)
+            ],
+        )
         return _bodies(terms, served, order_ids, line_ids, amounts, expires, now)
+
+
+def _placed(terms: SaleTerms, p: Purchase, order_id: int, line_id: int, amount: int, now: datetime) -> dict[str, Any]:
+    line = OrderLinePlaced(
+        line_id=line_id,
+        product_id=terms.product_id,
+        product_name=terms.product_name,
+        quantity=p.quantity,
+        unit_price_fen=terms.price_fen,
+        amount_fen=amount,
+    )
+    placed = OrderPlaced(
+        order_id=order_id,
+        customer_id=p.user_id,
+        leader_id=p.leader.leader_id,
+        lines=[line],
+        goods_fen=amount,
+        payable_fen=amount,
+        placed_at=now,
+        flash_sale_id=terms.id,
+    )
+    return placed.model_dump(mode="json")
 
 
 def _bodies(

@@ -14,9 +14,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
 from services.common.db import Database
+from services.common.events.contract import FLASH_SALE_CREATED, FlashSaleCreated
 from services.common.idempotency import IdempotencyContext, KeyUse, request_hash
 from services.common.pagination import Page, PageParams
 from services.orders.clients import LeaderDirectory
+from services.orders.db import outbox
 from services.orders.flash_sales import repository
 from services.orders.flash_sales.batcher import FlashBatcher, KeyStore
 from services.orders.flash_sales.exceptions import FlashSaleNotActive, FlashSaleNotFound, NotEnoughProductStock
@@ -63,6 +65,21 @@ async def create_sale(session: AsyncSession, *, data: FlashSaleCreate, created_b
             created_by=created_by,
             created_at=now,
         ),
+    )
+    assert sale.id is not None
+    created = FlashSaleCreated(
+        flash_sale_id=sale.id,
+        product_id=sale.product_id,
+        product_name=sale.product_name,
+        price_fen=sale.price_fen,
+        stock=sale.stock,
+        per_user_limit=sale.per_user_limit,
+        starts_at=sale.starts_at,
+        ends_at=sale.ends_at,
+        created_at=now,
+    )
+    await outbox.record(
+        session, type=FLASH_SALE_CREATED, aggregate=f"flash_sale:{sale.id}", data=created.model_dump(mode="json")
     )
     return FlashSaleRead.model_validate(sale)
 

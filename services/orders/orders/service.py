@@ -22,13 +22,16 @@ from services.common.events.contract import (
     ORDER_CANCELLED,
     ORDER_PAID,
     ORDER_PICKED_UP,
+    ORDER_PLACED,
     ORDER_REFUNDED,
     OrderCancelled,
     OrderLinePaid,
+    OrderLinePlaced,
     OrderLineRefund,
     OrderLineState,
     OrderPaid,
     OrderPickedUp,
+    OrderPlaced,
     OrderRefunded,
 )
 from services.common.pagination import Page, PageParams
@@ -259,11 +262,41 @@ async def create_order(
             actor=customer_id,
             note=None,
         )
+        await outbox.record(
+            session,
+            type=ORDER_PLACED,
+            aggregate=_aggregate(order_id),
+            data=placed_event(order, lines, placed_at=now).model_dump(mode="json"),
+        )
     except BaseException:
         if held:
             await release_points_quietly(points, order_id)
         raise
     return to_read(order, lines, customer_id)
+
+
+def placed_event(order: Order, lines: Sequence[OrderLine], *, placed_at: datetime) -> OrderPlaced:
+    """`order.placed`: what analytics counts as a purchase (flash-sale conversion, buyers who never paid)."""
+    return OrderPlaced(
+        order_id=_oid(order),
+        customer_id=order.customer_id,
+        leader_id=order.leader_id,
+        lines=[
+            OrderLinePlaced(
+                line_id=line.id or 0,
+                product_id=line.product_id,
+                product_name=line.product_name,
+                quantity=line.quantity,
+                unit_price_fen=line.unit_price_fen,
+                amount_fen=line.amount_fen,
+            )
+            for line in lines
+        ],
+        goods_fen=order.goods_fen,
+        payable_fen=order.payable_fen,
+        placed_at=placed_at,
+        flash_sale_id=order.flash_sale_id,
+    )
 
 
 async def release_points_quietly(points: PointsClient, order_id: int) -> None:
@@ -453,6 +486,7 @@ async def mark_paid(session: AsyncSession, *, order: Order, transaction_id: str,
                 points_discount_fen=line.points_discount_fen,
                 paid_fen=line.paid_fen,
                 points_used=line.points_used,
+                product_name=line.product_name,
             )
             for line in lines
         ],

@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.clock import local_date
+from services.common.events.contract import POINTS_SIGNED_IN, SignedIn
+from services.points.db import outbox
 from services.points.ledger import service as ledger
 from services.points.ledger.models import PointsEntryKind
 from services.points.ledger.service import LedgerInconsistent
@@ -41,4 +43,11 @@ async def sign_in(session: AsyncSession, *, user_id: str, now: datetime, tz: Zon
     )
     if entry is None:
         raise LedgerInconsistent(f"sign-in of {user_id} on {today} was credited twice")
+    # When members are active (analytics' activity by hour of day).
+    await outbox.record(
+        session,
+        type=POINTS_SIGNED_IN,
+        aggregate=f"user:{user_id}",
+        data=SignedIn(user_id=user_id, at=now, streak=streak).model_dump(mode="json"),
+    )
     return SignInRead(date=today, streak=streak, awarded=awarded)
