@@ -14,7 +14,19 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    bindparam,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -82,8 +94,14 @@ class Outbox:
     def __init__(self, metadata: MetaData, *, source: str) -> None:
         self.table = outbox_table(metadata)
         self.source = source
-        # One statement object, so a bulk connection compiles it once per process.
-        self._insert = self.table.insert()
+        # One statement object naming the columns written (the others keep their server defaults), so a bulk
+        # connection compiles it once per process.
+        self._insert = self.table.insert().values(
+            {
+                name: bindparam(name)
+                for name in ("event_id", "type", "aggregate", "occurred_at", "data", "status", "attempts")
+            }
+        )
 
     async def record(self, session: AsyncSession, *, type: str, aggregate: str, data: dict[str, Any]) -> Event:
         """Write the event in the caller's transaction; it is delivered only if that transaction commits."""
