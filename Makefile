@@ -14,12 +14,13 @@ TEST_NATS_URL ?= nats://127.0.0.1:4222
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate test test-pg test-deep lint bench relay crash-test clean
+.PHONY: help install run run-scaled migrate test test-pg test-deep lint bench relay crash-test clean
 
 help:
 	@echo "make run        install if needed, migrate every service, start the services and the gateway (:8000)"
 	@echo "make test       the whole suite on SQLite"
 	@echo "make test-pg    the same suite on PostgreSQL (+ Redis, NATS): TEST_POSTGRES_URL, TEST_REDIS_URL, TEST_NATS_URL"
+	@echo "make run-scaled the production shape: 2 workers per service on PostgreSQL, Redis, NATS, relays apart"
 	@echo "make test-deep  the property-based tests, searching at random with many more examples (minutes)"
 	@echo "make lint       ruff check, ruff format --check, mypy --strict, lint-imports (architecture contracts)"
 	@echo "make bench      benchmarks, results in bench/results/"
@@ -44,6 +45,11 @@ migrate: $(STAMP)
 
 run: migrate
 	$(PY) -m services.launcher
+
+# Every service on its own PostgreSQL database with two workers, flash-sale stock on Redis, events on NATS: the servers
+# of SCALED_POSTGRES_URL, SCALED_REDIS_URL and SCALED_NATS_URL (defaults: this machine's). Migrates first.
+run-scaled: $(STAMP)
+	$(PY) -m services.launcher --scaled
 
 # Hypothesis runs its `ci` profile here (tests/conftest.py): the same examples every run, so the suite cannot flake.
 test: $(STAMP)

@@ -15,25 +15,38 @@ broken setting would only crash again). Children also get SIGTERM from the kerne
                     <SERVICE>_DATABASE_URL is set)
     --migrate       apply every service's migrations first (`make run` does this as its own step)
     --no-demo       do not load the demo data
+    --scaled        the production shape on this machine (`make run-scaled`): every service with SCALED_WORKERS
+                    worker processes on its own PostgreSQL database, flash-sale stock on Redis, events on NATS
+                    JetStream, each outbox relay as its own process, the gateway with SCALED_WORKERS workers. The
+                    servers come from SCALED_POSTGRES_URL (an admin URL; the databases <SCALED_DATABASE_PREFIX>
+                    <service> are created when missing), SCALED_REDIS_URL and SCALED_NATS_URL; one that does not
+                    answer stops the start with a line naming it.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import ctypes
 import importlib
 import os
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlsplit
 
 import httpx
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.common.auth import issue_token
 from services.common.settings import PROJECT_ROOT, ServiceSettings
@@ -100,8 +113,11 @@ def _answering_service(answer: httpx.Response) -> str | None:
 class Child:
     name: str
     command: list[str]
-    health_url: str
+    #: None for a process that serves nothing (an outbox relay): it is up when it runs.
+    health_url: str | None
     process: subprocess.Popen[bytes] | None = None
+    #: Settings of this child only (its own metrics directory), over the environment every child gets.
+    env: dict[str, str] = field(default_factory=dict)
     started_at: float = 0.0
     #: Crashes in a row (reset once the child stayed up for RESTART_STABLE_SECONDS) and when to start it again.
     crashes: int = 0
@@ -160,6 +176,127 @@ def build_children(ports: Mapping[str, int], gateway: GatewaySettings) -> list[C
     return children
 
 
+@dataclass(frozen=True)
+class ScaledServers:
+    """Where `--scaled` runs: the servers of this machine (or any), from settings."""
+
+    postgres_admin_url: str
+    redis_url: str
+    nats_url: str
+    database_prefix: str
+    workers: int
+    nats_stream: str
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str]) -> ScaledServers:
+        return cls(
+            postgres_admin_url=env.get("SCALED_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"),
+            redis_url=env.get("SCALED_REDIS_URL", "redis://127.0.0.1:6379/0"),
+            nats_url=env.get("SCALED_NATS_URL", "nats://127.0.0.1:4222"),
+            database_prefix=env.get("SCALED_DATABASE_PREFIX", "groupbuy_"),
+            workers=int(env.get("SCALED_WORKERS", "2")),
+            nats_stream=env.get("SCALED_NATS_STREAM", "GROUPBUY"),
+        )
+
+    def database_url(self, service: str) -> str:
+        admin = make_url(self.postgres_admin_url)
+        return admin.set(database=f"{self.database_prefix}{service}").render_as_string(hide_password=False)
+
+
+class ServerUnreachable(OSError):
+    def __init__(self, what: str, setting: str, url: str, error: OSError) -> None:
+        host, port = _host_port(url)
+        super().__init__(f"{what} at {host}:{port} ({setting}) is not reachable: {error.strerror or error}")
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url.replace("+asyncpg", ""))
+    default = {"postgresql": 5432, "redis": 6379, "nats": 4222}.get(parts.scheme, 0)
+    return parts.hostname or "127.0.0.1", parts.port or default
+
+
+def check_reachable(servers: ScaledServers) -> None:
+    """A TCP connection to each server, or a clear error naming the first that does not answer."""
+    for what, setting, url in (
+        ("PostgreSQL", "SCALED_POSTGRES_URL", servers.postgres_admin_url),
+        ("Redis", "SCALED_REDIS_URL", servers.redis_url),
+        ("NATS", "SCALED_NATS_URL", servers.nats_url),
+    ):
+        try:
+            socket.create_connection(_host_port(url), timeout=2).close()
+        except OSError as error:
+            raise ServerUnreachable(what, setting, url, error) from None
+
+
+def create_databases(servers: ScaledServers) -> None:
+    """Each service's own database, created when missing (the migrations then bring it up to date)."""
+
+    async def create() -> None:
+        engine = create_async_engine(servers.postgres_admin_url, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                for service in SERVICES:
+                    name = f"{servers.database_prefix}{service}"
+                    exists = await conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+                    if exists.scalar() is None:
+                        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(create())
+
+
+def scaled_environment(env: Mapping[str, str], servers: ScaledServers) -> dict[str, str]:
+    """What every child gets in the scaled shape, over the usual environment."""
+    scaled = dict(env)
+    for service in SERVICES:
+        scaled[f"{service.upper()}_DATABASE_URL"] = servers.database_url(service)
+    scaled["ORDERS_REDIS_URL"] = servers.redis_url
+    scaled["EVENTS_NATS_URL"] = servers.nats_url
+    scaled["EVENTS_NATS_STREAM"] = servers.nats_stream
+    scaled["EVENTS_RELAY_IN_PROCESS"] = "false"  # each relay is a process of its own
+    scaled["GATEWAY_WORKERS"] = str(servers.workers)
+    return scaled
+
+
+def build_scaled_children(
+    ports: Mapping[str, int], gateway: GatewaySettings, servers: ScaledServers, metrics_dir: Path
+) -> list[Child]:
+    """The services with several workers, one relay process per service, and the gateway (its workers from
+    GATEWAY_WORKERS). Each service's workers share a metrics directory of their own, so /metrics adds up that
+    service's workers and no other's."""
+    children: list[Child] = []
+    for service in SERVICES:
+        own_metrics = metrics_dir / service
+        own_metrics.mkdir(parents=True, exist_ok=True)
+        children.append(
+            Child(
+                name=service,
+                command=[
+                    *(sys.executable, "-m", "uvicorn", "--factory", f"services.{service}.app:create_app"),
+                    *("--host", HOST, "--port", str(ports[service]), "--no-access-log"),
+                    *("--workers", str(servers.workers)),
+                ],
+                health_url=f"http://{HOST}:{ports[service]}/healthz",
+                env={"PROMETHEUS_MULTIPROC_DIR": str(own_metrics)},
+            )
+        )
+    for service in SERVICES:
+        children.append(
+            Child(
+                name=f"{service}-relay",
+                command=[sys.executable, "-m", "services.common.events.relay", service],
+                health_url=None,
+            )
+        )
+    gateway_metrics = metrics_dir / "gateway"
+    gateway_metrics.mkdir(parents=True, exist_ok=True)
+    gateway_child = build_children(ports, gateway)[-1]
+    gateway_child.env = {"PROMETHEUS_MULTIPROC_DIR": str(gateway_metrics)}
+    children.append(gateway_child)
+    return children
+
+
 class Supervisor:
     def __init__(self, children: list[Child], env: Mapping[str, str]) -> None:
         self.children = children
@@ -171,7 +308,7 @@ class Supervisor:
         child.process = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
             child.command,
             cwd=PROJECT_ROOT,
-            env=self.env,
+            env={**self.env, **child.env},
             start_new_session=True,
             preexec_fn=_die_with_parent,  # safe here: the launcher is single-threaded
         )
@@ -208,6 +345,9 @@ class Supervisor:
                 raise ChildDied(child.name, code)
 
     def wait_healthy(self, child: Child, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        if child.health_url is None:
+            self.check_alive()
+            return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.check_alive()
@@ -291,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--var-dir", type=Path, default=None, help="directory for the SQLite databases")
     parser.add_argument("--migrate", action="store_true", help="apply every service's migrations first")
     parser.add_argument("--no-demo", action="store_true", help="do not load the demo data")
+    parser.add_argument("--scaled", action="store_true", help="PostgreSQL, Redis, NATS, several workers per service")
     args = parser.parse_args(argv)
 
     var_dir: Path | None = args.var_dir.resolve() if args.var_dir else None
@@ -298,15 +439,30 @@ def main(argv: list[str] | None = None) -> int:
         var_dir.mkdir(parents=True, exist_ok=True)
     ports = {service: service_port(service) for service in SERVICES}
     env = child_environment(var_dir, ports)
+    servers: ScaledServers | None = None
+    if args.scaled:
+        servers = ScaledServers.from_environment(env)
+        try:
+            check_reachable(servers)
+            create_databases(servers)
+        except OSError as error:
+            print(f"start-up failed: {error}", file=sys.stderr, flush=True)
+            return 1
+        env = scaled_environment(env, servers)
     # Read the gateway's and the shared settings as the children will (same environment), so the tokens printed
     # here are signed with the key the services verify.
     os.environ.update(env)
     gateway_settings = GatewaySettings()
     shared_settings = ServiceSettings()
-    if args.migrate:
+    if args.migrate or args.scaled:
         run_migrations(env)
 
-    supervisor = Supervisor(build_children(ports, gateway_settings), env)
+    if servers is not None:
+        metrics_dir = Path(tempfile.mkdtemp(prefix="groupbuy-metrics-"))
+        children = build_scaled_children(ports, gateway_settings, servers, metrics_dir)
+    else:
+        children = build_children(ports, gateway_settings)
+    supervisor = Supervisor(children, env)
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         raise Stop(signal.Signals(signum).name)
@@ -320,7 +476,9 @@ def main(argv: list[str] | None = None) -> int:
             supervisor.start(child)
         for child in supervisor.children:
             supervisor.wait_healthy(child)
-        gateway_url = supervisor.children[-1].health_url.removesuffix("/healthz")
+        gateway_health = supervisor.children[-1].health_url
+        assert gateway_health is not None
+        gateway_url = gateway_health.removesuffix("/healthz")
         tokens = demo_tokens(shared_settings)
         demo_report = ["skipped (--no-demo)"] if args.no_demo else _load_demo(gateway_url, shared_settings)
         print_banner(gateway_url, tokens, demo_report)

@@ -32,6 +32,8 @@ def main() -> None:
         proxy_headers=False,
         access_log=False,
         log_level=settings.log_level.lower(),
+        # On SIGTERM: stop accepting, let requests in flight finish, but never past the pod's grace period.
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
 
 

@@ -33,7 +33,11 @@ def value(found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
 
 async def test_a_service_reports_requests_by_route_template_and_its_outbox(make_app: AppFactory) -> None:
     app = await make_app("leaders")
+    count = "http_request_duration_seconds_count"
+    route = "/api/v1/leaders/{leader_id}"
     async with asgi_client(app) as client:
+        # The registry is the process's: earlier tests' requests are in it too, so compare before and after.
+        before = samples((await client.get("/metrics")).text)
         for n in range(3):
             await client.get(f"/api/v1/leaders/nobody-{n}", headers=bearer("c1", ["customer"]))
         await client.get("/no/such/path")
@@ -42,9 +46,10 @@ async def test_a_service_reports_requests_by_route_template_and_its_outbox(make_
     assert response.headers["content-type"].startswith("text/plain")
     found = samples(response.text)
     # Three raw paths, one series: the route template, not the path.
-    route = "/api/v1/leaders/{leader_id}"
-    assert value(found, "http_request_duration_seconds_count", service="leaders", route=route, status="404") == 3
-    assert value(found, "http_request_duration_seconds_count", service="leaders", route="unmatched") >= 1
+    grown = value(found, count, service="leaders", route=route, status="404")
+    assert grown - value(before, count, service="leaders", route=route, status="404") == 3
+    unmatched = value(found, count, service="leaders", route="unmatched")
+    assert unmatched - value(before, count, service="leaders", route="unmatched") == 1
     assert ("outbox_pending_events", frozenset({("service", "leaders")})) in found
     assert ("outbox_oldest_pending_age_seconds", frozenset({("service", "leaders")})) in found
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 from ruamel.yaml import YAML
@@ -118,8 +119,44 @@ def test_the_kubernetes_manifests_are_complete_and_consistent() -> None:
         service = by_kind["Service"][name]
         assert service["spec"]["selector"].items() <= labels.items(), name
         assert {port["targetPort"] for port in service["spec"]["ports"]} <= port_names, name
+        # Ready for production: probes on the health endpoints, requests and a memory limit, a graceful stop.
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
+        assert container["readinessProbe"]["httpGet"]["path"] in ("/readyz", "/healthz"), name
+        assert {"cpu", "memory"} <= set(container["resources"]["requests"]), name
+        assert "memory" in container["resources"]["limits"], name
+        assert "preStop" in container["lifecycle"], name
+        if container["command"][0] == "uvicorn":
+            assert "--timeout-graceful-shutdown" in container["command"], name
     (job_container,) = by_kind["Job"]["groupbuy-migrate"]["spec"]["template"]["spec"]["containers"]
     assert job_container["command"] == ["python", "-m", "services.common.migrate", "upgrade", "all"]
+
+    # The gateway is the only way in, and what carries the load scales by itself.
+    (ingress,) = by_kind["Ingress"].values()
+    backends = {
+        path["backend"]["service"]["name"] for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]
+    }
+    assert backends == {"gateway"}
+    autoscaled = {hpa["spec"]["scaleTargetRef"]["name"] for hpa in by_kind["HorizontalPodAutoscaler"].values()}
+    assert autoscaled == {"gateway", "orders"}
+    for name in autoscaled:
+        assert "replicas" not in by_kind["Deployment"][name]["spec"], f"{name}: the autoscaler owns the replica count"
+    budgets = {
+        pdb["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]
+        for pdb in by_kind["PodDisruptionBudget"].values()
+    }
+    assert budgets == set(by_kind["Deployment"])
+
+
+def test_every_kubernetes_manifest_is_valid_against_the_kubernetes_schema() -> None:
+    """kubernetes-validate, strict (unknown fields are errors), against the schema it ships for the newest version."""
+    k8s = DEPLOY / "k8s"
+    (kustomization,) = load_all(k8s / "kustomization.yaml")
+    checked = 0
+    for name in kustomization["resources"]:
+        for doc in load_all(k8s / name):
+            kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
+            checked += 1
+    assert checked >= 20
 
 
 def test_the_dockerfile_builds_from_the_repository_and_runs_a_real_module() -> None:

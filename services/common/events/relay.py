@@ -231,7 +231,9 @@ async def _main(service: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Deliver a service's outbox to the event bus")
-    parser.add_argument("service", choices=["leaders", "orders", "points"])
+    from services.common.migrate import SERVICES
+
+    parser.add_argument("service", choices=SERVICES)
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main(args.service))
