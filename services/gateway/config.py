@@ -44,8 +44,8 @@ class GatewaySettings(BaseSettings):
     openapi_fetch_timeout_seconds: float = Field(default=3.0, gt=0)
     openapi_cache_seconds: float = Field(default=300.0, ge=0, description="How long a fetched document is reused")
     readiness_timeout_seconds: float = Field(default=1.0, gt=0)
-    shutdown_grace_seconds: float = Field(
-        default=20.0, gt=0, le=300, description="On SIGTERM, how long requests in flight may take to finish"
+    shutdown_grace_seconds: int = Field(
+        default=20, ge=1, le=300, description="On SIGTERM, how long requests in flight may take to finish"
     )
     max_body_bytes: int = Field(
         default=1024 * 1024,
