@@ -31,3 +31,8 @@ class NotTicketHandler(Forbidden):
 class EmptyTicketChange(InvalidInput):
     code = "EMPTY_TICKET_CHANGE"
     title = "Name a status or an assignee to change"
+
+
+class TicketStatusNotSettable(InvalidInput):
+    code = "TICKET_STATUS_NOT_SETTABLE"
+    title = "A ticket is set to resolved or closed; replies move it between open and answered"

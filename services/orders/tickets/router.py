@@ -20,6 +20,7 @@ from services.orders.tickets.exceptions import (
     TicketChanged,
     TicketClosed,
     TicketNotFound,
+    TicketStatusNotSettable,
 )
 from services.orders.tickets.schemas import (
     ReplyCreate,
@@ -85,6 +86,7 @@ async def get_ticket(ticket_id: TicketId, session: SessionDep, user: CurrentUser
         InvalidTicketStatus,
         TicketChanged,
         EmptyTicketChange,
+        TicketStatusNotSettable,
     ),
 )
 async def change_ticket(

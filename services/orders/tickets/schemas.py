@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -37,7 +37,7 @@ class TicketChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    status: Literal[TicketStatus.RESOLVED, TicketStatus.CLOSED] | None = None
+    status: TicketStatus | None = Field(default=None, description="`resolved` or `closed`")
     assignee_id: UserId | None = None
     note: Note | None = None
 

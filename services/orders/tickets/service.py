@@ -23,6 +23,7 @@ from services.orders.tickets.exceptions import (
     NotTicketHandler,
     TicketChanged,
     TicketClosed,
+    TicketStatusNotSettable,
 )
 from services.orders.tickets.models import Ticket, TicketAction, TicketHistory, TicketReply, TicketRole, TicketStatus
 from services.orders.tickets.schemas import (
@@ -215,6 +216,8 @@ async def change_ticket(
     assigning = "assignee_id" in data.model_fields_set
     if not assigning and data.status is None:
         raise EmptyTicketChange()
+    if data.status not in (None, TicketStatus.RESOLVED, TicketStatus.CLOSED):
+        raise TicketStatusNotSettable(f"A ticket cannot be set to {data.status}")
     role = _role(ticket, user)
     handler = user.can(Permission.TICKETS_HANDLE)
     if (assigning or data.status == TicketStatus.RESOLVED) and not handler:
