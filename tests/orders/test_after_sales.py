@@ -276,6 +276,15 @@ async def test_requests_are_read_by_those_concerned_and_filtered(orders_client: 
         ({"lines": [{"line_id": 1, "quantity": 1}], "reason": "damaged", "extra": 1}, "VALIDATION_ERROR"),
         ({"lines": [{"line_id": 2**63, "quantity": 1}], "reason": "damaged"}, "VALIDATION_ERROR"),
         ({"lines": [{"line_id": 999_999, "quantity": 1}], "reason": "damaged"}, "ORDER_LINE_NOT_FOUND"),
+        # PostgreSQL cannot store NUL: refused before it gets there.
+        (
+            {"lines": [{"line_id": 1, "quantity": 1}], "reason": "damaged", "description": "a\u0000b"},
+            "VALIDATION_ERROR",
+        ),
+        (
+            {"lines": [{"line_id": 1, "quantity": 1}], "reason": "damaged", "images": ["https://x/\u0000"]},
+            "VALIDATION_ERROR",
+        ),
     ],
 )
 async def test_bad_after_sale_input_is_a_problem_with_a_code(
@@ -291,12 +300,14 @@ async def test_bad_after_sale_input_is_a_problem_with_a_code(
 @pytest.mark.parametrize(
     ("method", "path", "params"),
     [
+        ("POST", "/api/v1/after-sales/1/reject", {}),
         ("GET", "/api/v1/after-sales", {"state": "pending"}),
         ("GET", "/api/v1/after-sales", {"status": "lost"}),
         ("GET", "/api/v1/after-sales", {"from": "2026-02-30"}),
         ("GET", "/api/v1/after-sales", {"from": "2026-03-02", "to": "2026-03-01"}),
         ("GET", "/api/v1/after-sales", {"limit": "1.5"}),
         ("GET", "/api/v1/after-sales", {"cursor": "!!"}),
+        ("GET", "/api/v1/after-sales", {"leader_id": "L\u0000"}),
         ("GET", f"/api/v1/after-sales/{2**63}", {}),
         ("POST", "/api/v1/after-sales/0/approve", {}),
     ],

@@ -177,7 +177,13 @@ async def test_the_shortage_report_is_for_operations_and_its_query_is_strict(ord
     for headers in (customer(), leader(), bearer("sup-1", ["support"])):
         refused = await orders_client.get("/api/v1/shortages", headers=headers)
         assert refused.status_code == 403 and refused.json()["code"] == "MISSING_PERMISSION"
-    for params in ({"date": "yesterday"}, {"day": "2026-01-01"}, {"limit": 0}, {"cursor": "%%%"}):
+    for params in (
+        {"date": "yesterday"},
+        {"day": "2026-01-01"},
+        {"limit": 0},
+        {"cursor": "%%%"},
+        {"leader_id": "\u0000"},
+    ):
         bad = await orders_client.get("/api/v1/shortages", params=params, headers=OPS)
         assert bad.status_code == 422, (params, bad.text)
         assert bad.json()["code"]

@@ -1,18 +1,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
-from services.common.types import Id, PositiveQuantity, UserId
+from services.common.types import Id, PositiveQuantity
 from services.orders.aftersales.models import AfterSaleAction, AfterSaleActor, AfterSaleReason, AfterSaleStatus
 from services.orders.paging import DatedListQuery
-
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
-#: A photo the customer uploaded elsewhere (object storage): only its address is kept.
-ImageUrl = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500, pattern=r"^https?://[^\s]+$")]
+from services.orders.text import Description, ImageUrl, Reason, UserRef
 
 
 class AfterSaleLineIn(BaseModel):
@@ -49,7 +44,7 @@ class DecisionReason(BaseModel):
 
 class AfterSaleQuery(DatedListQuery):
     status: AfterSaleStatus | None = None
-    leader_id: UserId | None = Field(
+    leader_id: UserRef | None = Field(
         default=None, description="A leader passes their own id for the requests of their pickup point"
     )
 

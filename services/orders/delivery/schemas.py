@@ -5,9 +5,10 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.common.types import Id, PositiveQuantity, UserId
+from services.common.types import Id, PositiveQuantity
 from services.orders.delivery.models import DeliveryBatchStatus, ShortageKind
 from services.orders.paging import ListQuery
+from services.orders.text import UserRef
 
 
 class PickListItem(BaseModel):
@@ -79,7 +80,7 @@ class BatchReceipt(BaseModel):
 
 class ShortageQuery(ListQuery):
     date: dt.date | None = Field(default=None, description="Local date of the receipts (default: today)")
-    leader_id: UserId | None = None
+    leader_id: UserRef | None = None
 
 
 class BatchShortages(BaseModel):

@@ -1,25 +1,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
-from services.common.types import Id, UserId
+from services.common.types import Id
 from services.orders.paging import DatedListQuery
+from services.orders.text import ImageUrl, Message, Reason, UserRef
 from services.orders.tickets.models import TicketAction, TicketKind, TicketRole, TicketStatus
-
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-#: A photo uploaded elsewhere (object storage): only its address is kept.
-ImageUrl = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500, pattern=r"^https?://[^\s]+$")]
 
 
 class TicketCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: TicketKind
-    text: Text
+    text: Message
     order_id: Id | None = None
     images: list[ImageUrl] = Field(default_factory=list, max_length=9)
 
@@ -27,7 +22,7 @@ class TicketCreate(BaseModel):
 class ReplyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: Text
+    text: Message
     images: list[ImageUrl] = Field(default_factory=list, max_length=9)
 
 
@@ -38,15 +33,15 @@ class TicketChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: TicketStatus | None = Field(default=None, description="`resolved` or `closed`")
-    assignee_id: UserId | None = None
-    note: Note | None = None
+    assignee_id: UserRef | None = None
+    note: Reason | None = None
 
 
 class TicketQuery(DatedListQuery):
     status: TicketStatus | None = None
     kind: TicketKind | None = None
-    leader_id: UserId | None = Field(default=None, description="Support: the tickets concerning one pickup point")
-    assignee_id: UserId | None = Field(default=None, description="Support: the tickets one colleague has taken")
+    leader_id: UserRef | None = Field(default=None, description="Support: the tickets concerning one pickup point")
+    assignee_id: UserRef | None = Field(default=None, description="Support: the tickets one colleague has taken")
 
 
 class TicketReplyRead(BaseModel):

@@ -118,8 +118,12 @@ async def open_ticket(session: AsyncSession, *, user: Principal, data: TicketCre
     role = TicketRole.LEADER if user.has("leader") else TicketRole.CUSTOMER
     leader_id = user.sub if role == TicketRole.LEADER else None
     if data.order_id is not None:
-        # Only an order the opener may read: their own, or one at their pickup point.
-        leader_id = (await readable_order(session, data.order_id, user)).leader_id
+        # Only an order the opener may read: their own, or one at their pickup point. A leader complaining about
+        # their own purchase does so as its customer.
+        order = await readable_order(session, data.order_id, user)
+        leader_id = order.leader_id
+        if order.customer_id == user.sub:
+            role = TicketRole.CUSTOMER
     ticket_id = await repository.insert_ticket(
         session,
         Ticket(
