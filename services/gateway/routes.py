@@ -29,6 +29,9 @@ SERVICE_PREFIXES: Mapping[str, tuple[str, ...]] = {
         "/api/v1/delivery-batches",
         "/api/v1/events/orders",
         "/api/v1/reconciliation",
+        "/api/v1/after-sales",
+        "/api/v1/shortages",
+        "/api/v1/tickets",
     ),
     "points": (
         "/api/v1/points",

@@ -9,10 +9,12 @@ from services.common.app import build_service_app
 from services.common.events.wiring import ServiceEvents
 from services.common.txn import AfterTransaction
 from services.orders import jobs
+from services.orders.aftersales.router import router as aftersales_router
 from services.orders.clients import HttpEffectsSource, HttpLeaderDirectory, HttpPointsClient, UpstreamClients
 from services.orders.config import Settings, get_settings
 from services.orders.db import inbox, outbox
 from services.orders.delivery.router import router as delivery_router
+from services.orders.delivery.router import shortages_router
 from services.orders.flash_sales import soldout
 from services.orders.flash_sales.batcher import FlashBatcher
 from services.orders.flash_sales.router import router as flash_sales_router
@@ -25,6 +27,7 @@ from services.orders.payment_provider import FakeRefundProvider
 from services.orders.payments.router import router as payments_router
 from services.orders.products.router import router as products_router
 from services.orders.reconciliation.router import router as reconciliation_router
+from services.orders.tickets.router import router as tickets_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -62,6 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             payments_router,
             delivery_router,
             reconciliation_router,
+            aftersales_router,
+            shortages_router,
+            tickets_router,
         ],
         background_jobs=jobs.scheduled_jobs(settings),
         extra_state={

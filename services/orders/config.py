@@ -50,6 +50,15 @@ class Settings(ServiceSettings):
     pickup_max_attempts: int = Field(default=5, ge=1, le=100)
     pickup_lock_seconds: int = Field(default=900, ge=1)
     after_sale_days: int = Field(default=7, ge=0, le=365)
+    # After-sale review: a request is approved at once when it asks for at most the automatic limit, comes within
+    # the automatic window after pickup (or before pickup), and keeps the customer's approvals of the last 30 days
+    # within the cap; any other waits for the order's leader (up to the leader's limit) or support and finance
+    # staff (above the finance threshold, finance only).
+    after_sale_auto_approve_limit_fen: int = Field(default=2000, ge=0)
+    after_sale_auto_approve_hours: int = Field(default=48, ge=0, le=24 * 365)
+    after_sale_auto_approve_cap_fen: int = Field(default=10_000, ge=0)
+    after_sale_leader_limit_fen: int = Field(default=5000, ge=0)
+    after_sale_finance_threshold_fen: int = Field(default=20_000, ge=0)
 
     # Delivery: paid orders are batched per leader at this local time every day (business time zone).
     delivery_cutoff: str = "22:00"

@@ -1,15 +1,22 @@
 """Every table of the orders service, imported in one place so the metadata (and Alembic) sees them all."""
 
+from services.orders.aftersales.models import AfterSaleDecision, AfterSaleLine, AfterSaleRequest
 from services.orders.db import metadata
-from services.orders.delivery.models import DeliveryBatch, DeliveryBatchItem
+from services.orders.delivery.models import DeliveryBatch, DeliveryBatchItem, DeliveryShortage, DeliveryShortageRefund
 from services.orders.inventory.models import FlashSale, FlashSalePurchase
 from services.orders.orders.models import Order, OrderLine, OrderLog, Refund, RefundLine
 from services.orders.payments.models import Payment
 from services.orders.products.models import Product
+from services.orders.tickets.models import Ticket, TicketHistory, TicketReply
 
 __all__ = [
+    "AfterSaleDecision",
+    "AfterSaleLine",
+    "AfterSaleRequest",
     "DeliveryBatch",
     "DeliveryBatchItem",
+    "DeliveryShortage",
+    "DeliveryShortageRefund",
     "FlashSale",
     "FlashSalePurchase",
     "Order",
@@ -19,5 +26,8 @@ __all__ = [
     "Product",
     "Refund",
     "RefundLine",
+    "Ticket",
+    "TicketHistory",
+    "TicketReply",
     "metadata",
 ]

@@ -93,16 +93,19 @@ async def test_pay_pick_up_and_partly_refund_moves_commission_and_points_in_ever
     purchase_points = after_pickup["balance"] - after_pay["balance"]
     assert purchase_points == order["payable_fen"] // 100  # default rule: 1 point per yuan paid
 
-    # Refund one bag of apples after pickup → commission reversed for that unit, points given back and reversed.
+    # One bag of apples asked back after pickup: small and soon, so approved at once → commission reversed for that
+    # unit, points given back and reversed.
     apple_line = next(line for line in order["lines"] if line["product_id"] == apples)
-    refund = _ok(
+    request = _ok(
         await e2e.post(
-            f"/api/v1/orders/{order['id']}/refunds",
+            f"/api/v1/orders/{order['id']}/after-sales",
             headers=buyer | {"Idempotency-Key": "life-refund-1"},
-            json={"lines": [{"line_id": apple_line["id"], "quantity": 1}], "reason": "bruised"},
+            json={"lines": [{"line_id": apple_line["id"], "quantity": 1}], "reason": "damaged"},
         ),
         201,
     )
+    assert request["status"] == "approved"
+    [refund] = _ok(await e2e.get(f"/api/v1/orders/{order['id']}/refunds", headers=buyer))
     await wiring.deliver()
     reversed_fen = (apple_line["paid_fen"] // 10) // 2
     balance = _ok(await e2e.get(f"/api/v1/leaders/{leader_id}/commission/balance", headers=leader))

@@ -10,7 +10,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.common.clock import utcnow
-from services.common.testing import asgi_client
+from services.common.testing import asgi_client, bearer
 from services.orders.delivery.jobs import run_cutoff
 from services.orders.orders.allocation import cumulative_share, spread
 from services.orders.payments.jobs import refund_sender_job
@@ -27,10 +27,13 @@ from tests.orders.conftest import (
     pay,
 )
 
+FINANCE = bearer("fin-1", ["finance"])
+SUPPORT = bearer("sup-1", ["support"])
+
 
 def refund(client: httpx.AsyncClient, order_id: int, lines: list[tuple[int, int]], who: str = "c1") -> Any:
     body = {"lines": [{"line_id": line, "quantity": q} for line, q in lines], "reason": "bruised"}
-    headers = OPS if who == "ops" else customer(who)
+    headers = {"ops": OPS, "finance": FINANCE, "support": SUPPORT}.get(who) or customer(who)
     return client.post(f"/api/v1/orders/{order_id}/refunds", json=body, headers=headers)
 
 
@@ -139,11 +142,15 @@ async def test_units_refunded_before_delivery_go_back_on_sale_and_later_ones_do_
         assert kept.status_code == 201 and kept.json()["restocked"] is True
         assert await stock() == 6
 
-    # Tomorrow's cut-off batches both orders: their units are on the way to the pickup point now.
+    # Tomorrow's cut-off batches both orders: their units are on the way to the pickup point now. The customers
+    # are sent to the after-sale path; finance still refunds directly, and nothing goes back on sale.
     await run_cutoff(app.state.db, tz=ZoneInfo("Asia/Shanghai"), cutoff=time(0, 0), now=utcnow() + timedelta(days=1))
     async with asgi_client(app) as client:
         for order, who in ((first, "c1"), (second, "c2")):
-            late = await refund(client, order["id"], [(order["lines"][0]["id"], 1)], who=who)
+            refused = await refund(client, order["id"], [(order["lines"][0]["id"], 1)], who=who)
+            assert refused.status_code == 409 and refused.json()["code"] == "AFTER_SALE_REQUIRED"
+            assert refused.json()["after_sale"] == f"/api/v1/orders/{order['id']}/after-sales"
+            late = await refund(client, order["id"], [(order["lines"][0]["id"], 1)], who="finance")
             assert late.status_code == 201 and late.json()["restocked"] is False
         assert await stock() == 6
         listed = await client.get(f"/api/v1/orders/{first['id']}/refunds", headers=OPS)
@@ -161,13 +168,28 @@ async def picked_up(client: httpx.AsyncClient) -> dict[str, Any]:
     return order
 
 
-async def test_refund_after_pickup_within_the_window(orders_app: FastAPI, orders_client: httpx.AsyncClient) -> None:
+async def test_after_pickup_a_customer_is_sent_to_the_after_sale_path_and_finance_refunds_directly_on_record(
+    orders_app: FastAPI, orders_client: httpx.AsyncClient
+) -> None:
     order = await picked_up(orders_client)
-    response = await refund(orders_client, order["id"], [(order["lines"][0]["id"], 1)])
+    line_id = order["lines"][0]["id"]
+    refused = await refund(orders_client, order["id"], [(line_id, 1)])
+    assert refused.status_code == 409 and refused.json()["code"] == "AFTER_SALE_REQUIRED"
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    # Support reviews after-sale requests but does not refund directly: that is finance's duty.
+    by_support = await refund(orders_client, order["id"], [(line_id, 1)], who="support")
+    assert by_support.status_code == 403 and by_support.json()["code"] == "NOT_ORDER_OWNER"
+    assert await outbox_events(orders_app, "order.refunded") == []
+
+    response = await refund(orders_client, order["id"], [(line_id, 1)], who="finance")
     assert response.status_code == 201 and response.json()["after_pickup"] is True
     assert response.json()["restocked"] is False  # the customer has the goods
+    assert response.json()["requested_by"] == "fin-1"
     [event] = await outbox_events(orders_app, "order.refunded")
     assert event["data"]["picked_up"] is True
+    # No audit trail exists yet: the order log says who refunded and why.
+    log = (await orders_client.get(f"/api/v1/orders/{order['id']}/log", headers=customer())).json()
+    assert log[-1]["actor"] == "fin-1" and "direct refund by staff: bruised" in log[-1]["note"]
 
     result = await refund_sender_job(orders_app)
     assert result.refunds_sent == 1
@@ -175,14 +197,6 @@ async def test_refund_after_pickup_within_the_window(orders_app: FastAPI, orders
     assert sent.amount_fen == 1000 and sent.refund_key == f"refund:{response.json()['id']}"
     listed = await orders_client.get(f"/api/v1/orders/{order['id']}/refunds", headers=OPS)
     assert listed.json()[0]["provider_status"] == "sent"
-
-
-async def test_refund_after_the_window_is_refused(make_app: AppFactory) -> None:
-    app = await build_orders_app(make_app, after_sale_days=0)
-    async with asgi_client(app) as client:
-        order = await picked_up(client)
-        late = await refund(client, order["id"], [(order["lines"][0]["id"], 1)])
-        assert late.status_code == 409 and late.json()["code"] == "AFTER_SALE_WINDOW_CLOSED"
 
 
 async def test_refund_with_an_idempotency_key_happens_once(orders_client: httpx.AsyncClient) -> None:

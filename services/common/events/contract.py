@@ -25,6 +25,13 @@ ORDER_PLACED = "order.placed"
 FLASH_SALE_CREATED = "flash_sale.created"
 LEADER_UPDATED = "leader.updated"
 POINTS_SIGNED_IN = "points.signed_in"
+# After-sale, shortages at receipt and tickets (from orders; published for analytics).
+AFTERSALE_REQUESTED = "aftersale.requested"
+AFTERSALE_DECIDED = "aftersale.decided"
+AFTERSALE_REFUNDED = "aftersale.refunded"
+DELIVERY_SHORTAGE_REPORTED = "delivery.shortage_reported"
+TICKET_OPENED = "ticket.opened"
+TICKET_UPDATED = "ticket.updated"
 
 
 class _Payload(BaseModel):
@@ -192,3 +199,87 @@ class SignedIn(_Payload):
     user_id: str
     at: datetime
     streak: int | None = None
+
+
+class AfterSaleLineAsked(_Payload):
+    line_id: int
+    product_id: int
+    quantity: int
+    amount_fen: int
+
+
+class AfterSaleRequested(_Payload):
+    after_sale_id: int
+    order_id: int
+    customer_id: str
+    leader_id: str
+    reason: str  # "missing", "damaged", "quality", "wrong_item", "other"
+    lines: list[AfterSaleLineAsked]
+    amount_fen: int
+    requested_at: datetime
+
+
+class AfterSaleDecided(_Payload):
+    after_sale_id: int
+    order_id: int
+    customer_id: str
+    leader_id: str
+    decision: str  # "approved", "rejected", "escalated", "appealed"
+    from_status: str
+    to_status: str
+    actor: str  # a user id, or "system" for the automatic approval
+    actor_role: str  # "system", "customer", "leader", "staff"
+    reason: str | None
+    amount_fen: int
+    decided_at: datetime
+
+
+class AfterSaleRefunded(_Payload):
+    """The money of an approved request went back through the payment provider (or none was due)."""
+
+    after_sale_id: int
+    order_id: int
+    customer_id: str
+    leader_id: str
+    refund_id: int
+    refund_fen: int
+    refunded_at: datetime
+
+
+class ShortageItem(_Payload):
+    product_id: int
+    kind: str  # "missing" | "damaged"
+    quantity: int  # units reported
+    refunded_quantity: int  # units refunded automatically (the rest belonged to open after-sale requests)
+    refund_fen: int
+
+
+class DeliveryShortageReported(_Payload):
+    batch_id: int
+    leader_id: str
+    cutoff_date: str  # ISO date of the batch
+    reported_by: str
+    items: list[ShortageItem]
+    reported_at: datetime
+
+
+class TicketOpened(_Payload):
+    ticket_id: int
+    kind: str  # "complaint" | "suggestion"
+    opened_by: str
+    opener_role: str  # "customer" | "leader"
+    order_id: int | None
+    leader_id: str | None
+    opened_at: datetime
+
+
+class TicketUpdated(_Payload):
+    ticket_id: int
+    change: str  # "replied", "answered" (the first staff answer), "status", "assigned"
+    status: str
+    actor: str
+    actor_role: str  # "customer", "leader", "staff"
+    assignee_id: str | None
+    first_answered_at: datetime | None
+    first_answer_seconds: int | None
+    at: datetime

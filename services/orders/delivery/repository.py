@@ -10,7 +10,13 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.sql import insert_once
-from services.orders.delivery.models import DeliveryBatch, DeliveryBatchItem, DeliveryBatchStatus
+from services.orders.delivery.models import (
+    DeliveryBatch,
+    DeliveryBatchItem,
+    DeliveryBatchStatus,
+    DeliveryShortage,
+    DeliveryShortageRefund,
+)
 from services.orders.orders.models import Order, OrderLine, OrderRefundStatus, OrderStatus
 
 
@@ -136,3 +142,84 @@ async def list_batches(
     if status is not None:
         query = query.where(DeliveryBatch.status == status)
     return (await session.exec(query)).all()
+
+
+# -- shortages at receipt ----------------------------------------------------------------------------------------
+
+
+async def lock_waiting_orders(session: AsyncSession, batch_id: int) -> Sequence[Order]:
+    """The batch's orders still waiting for their goods, locked in ascending id (the order every writer locks in)."""
+    query = (
+        select(Order)
+        .where(
+            Order.delivery_batch_id == batch_id,
+            col(Order.status).in_([OrderStatus.PAID, OrderStatus.READY_FOR_PICKUP]),
+        )
+        .order_by(col(Order.id))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.exec(query)).all()
+
+
+async def add_shortage(
+    session: AsyncSession, shortage: DeliveryShortage, refunds: Sequence[DeliveryShortageRefund]
+) -> None:
+    session.add(shortage)
+    await session.flush()
+    assert shortage.id is not None
+    for refund in refunds:
+        refund.shortage_id = shortage.id
+    session.add_all(refunds)
+    await session.flush()
+
+
+async def shortages_of_batches(session: AsyncSession, batch_ids: Sequence[int]) -> Sequence[DeliveryShortage]:
+    if not batch_ids:
+        return []
+    query = (
+        select(DeliveryShortage)
+        .where(col(DeliveryShortage.batch_id).in_(batch_ids))
+        .order_by(col(DeliveryShortage.batch_id), col(DeliveryShortage.product_id), col(DeliveryShortage.kind))
+    )
+    return (await session.exec(query)).all()
+
+
+def _reported(day: date, leader_id: str | None) -> list[object]:
+    conditions: list[object] = [DeliveryShortage.reported_on == day]
+    if leader_id is not None:
+        conditions.append(DeliveryShortage.leader_id == leader_id)
+    return conditions
+
+
+async def batches_short_on(
+    session: AsyncSession, *, day: date, leader_id: str | None, after_id: int | None, limit: int
+) -> Sequence[DeliveryBatch]:
+    """Batches received on `day` (local) with shortages, in ascending id."""
+    short = select(DeliveryShortage.batch_id).where(*_reported(day, leader_id))  # type: ignore[arg-type]
+    query = select(DeliveryBatch).where(col(DeliveryBatch.id).in_(short)).order_by(col(DeliveryBatch.id)).limit(limit)
+    if after_id is not None:
+        query = query.where(col(DeliveryBatch.id) > after_id)
+    return (await session.exec(query)).all()
+
+
+async def shortage_totals_on(
+    session: AsyncSession, *, day: date, leader_id: str | None
+) -> Sequence[tuple[int, str, str, int, int, int]]:
+    """(product id, name, kind, units reported, units refunded, fen refunded) of the day, per product and kind."""
+    # SQLModel's select takes at most four columns; the others are added to it.
+    query = (
+        select(
+            col(DeliveryShortage.product_id),
+            col(DeliveryShortage.kind),
+            func.min(col(DeliveryShortage.product_name)),
+            func.sum(col(DeliveryShortage.quantity)),
+        )
+        .add_columns(func.sum(col(DeliveryShortage.refunded_quantity)), func.sum(col(DeliveryShortage.refund_fen)))
+        .where(*_reported(day, leader_id))  # type: ignore[arg-type]
+        .group_by(col(DeliveryShortage.product_id), col(DeliveryShortage.kind))
+        .order_by(col(DeliveryShortage.product_id), col(DeliveryShortage.kind))
+    )
+    # `add_columns` gives SQLAlchemy's Select type, which SQLModel's `exec` runs as it is but does not declare.
+    rows = (await session.exec(query)).all()  # type: ignore[call-overload]
+    return [(int(p), str(n), str(k), int(q), int(r), int(f)) for p, k, n, q, r, f in rows]

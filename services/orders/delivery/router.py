@@ -2,18 +2,40 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query
 
 from services.common.app import NowDep
-from services.common.auth import CurrentUser, InvalidToken, MissingRole, OpsUser
+from services.common.auth import (
+    CurrentUser,
+    InvalidToken,
+    MissingPermission,
+    MissingRole,
+    OpsUser,
+    Principal,
+    require_permission,
+)
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.pagination import InvalidCursor, Page, PageDep
+from services.common.permissions import Permission
 from services.common.types import INT64_MAX
-from services.orders.delivery import jobs, service
-from services.orders.delivery.exceptions import BatchAlreadyReceived, BatchNotFound
+from services.orders.delivery import jobs, service, shortages
+from services.orders.delivery.exceptions import (
+    BatchAlreadyReceived,
+    BatchNotFound,
+    DuplicateShortage,
+    ShortageExceedsDelivery,
+    ShortageNotInBatch,
+)
 from services.orders.delivery.models import DeliveryBatchStatus
-from services.orders.delivery.schemas import CutoffResult, DeliveryBatchRead, DeliveryBatchSummary
+from services.orders.delivery.schemas import (
+    BatchReceipt,
+    CutoffResult,
+    DeliveryBatchRead,
+    DeliveryBatchSummary,
+    ShortageQuery,
+    ShortageReport,
+)
 from services.orders.deps import DatabaseDep, SettingsDep
 from services.orders.orders.exceptions import LeaderFilterForbidden
 
@@ -62,9 +84,49 @@ async def get_batch(batch_id: BatchId, session: SessionDep, user: CurrentUser) -
 @router.post(
     "/{batch_id}/receive",
     response_model=DeliveryBatchRead,
-    summary="Confirm the batch reached the pickup point (its leader, ops)",
-    responses=problem_docs(InvalidToken, BatchNotFound, BatchAlreadyReceived),
+    summary="Confirm the batch reached the pickup point, with what was missing or damaged (its leader, ops)",
+    responses=problem_docs(
+        InvalidToken,
+        BatchNotFound,
+        BatchAlreadyReceived,
+        DuplicateShortage,
+        ShortageNotInBatch,
+        ShortageExceedsDelivery,
+    ),
 )
-async def receive_batch(batch_id: BatchId, session: SessionDep, user: CurrentUser, now: NowDep) -> DeliveryBatchRead:
-    """The batch's paid orders become `ready_for_pickup`."""
-    return await service.receive_batch(session, batch_id=batch_id, user=user, now=now)
+async def receive_batch(
+    batch_id: BatchId,
+    session: SessionDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    now: NowDep,
+    body: Annotated[BatchReceipt | None, Body()] = None,
+) -> DeliveryBatchRead:
+    """Units reported in `shortages` are refunded at once from the batch's orders, in order of payment (see
+    docs/api.md); the customers file nothing. Then the batch's paid orders become `ready_for_pickup`. No body, or
+    no shortages: everything arrived."""
+    reported = body.shortages if body is not None else []
+    return await service.receive_batch(
+        session, batch_id=batch_id, user=user, shortages=reported, tz=settings.tz, now=now
+    )
+
+
+shortages_router = APIRouter(prefix="/api/v1/shortages", tags=["delivery"])
+DeliveryOperator = Annotated[Principal, Depends(require_permission(Permission.ORDERS_OPERATE))]
+
+
+@shortages_router.get(
+    "",
+    response_model=ShortageReport,
+    summary="The day's shortages per batch and product, for the warehouse (operations)",
+    responses=problem_docs(InvalidToken, MissingPermission, InvalidCursor),
+)
+async def shortage_report(
+    query: Annotated[ShortageQuery, Query()],
+    session: SessionDep,
+    user: DeliveryOperator,
+    settings: SettingsDep,
+    now: NowDep,
+) -> ShortageReport:
+    """`date` is the local date of the receipts (default today); the batches are paged by id."""
+    return await shortages.shortage_report(session, query=query, tz=settings.tz, now=now)

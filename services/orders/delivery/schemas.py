@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import datetime as dt
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from services.orders.delivery.models import DeliveryBatchStatus
+from services.common.types import Id, PositiveQuantity
+from services.orders.delivery.models import DeliveryBatchStatus, ShortageKind
+from services.orders.paging import ListQuery
+from services.orders.text import UserRef
 
 
 class PickListItem(BaseModel):
@@ -13,6 +17,17 @@ class PickListItem(BaseModel):
     product_id: int
     product_name: str
     quantity: int
+
+
+class ShortageRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    product_id: int
+    product_name: str
+    kind: ShortageKind
+    quantity: int
+    refunded_quantity: int = Field(description="Units refunded automatically; the rest are held by after-sale requests")
+    refund_fen: int
 
 
 class DeliveryBatchRead(BaseModel):
@@ -26,6 +41,7 @@ class DeliveryBatchRead(BaseModel):
     created_at: datetime
     received_at: datetime | None
     received_by: str | None
+    shortages: list[ShortageRead] = Field(default_factory=list, description="Reported when the batch was received")
 
 
 class DeliveryBatchSummary(BaseModel):
@@ -44,3 +60,49 @@ class CutoffResult(BaseModel):
     cutoff_date: date
     cutoff_at: datetime
     batches: list[DeliveryBatchSummary]
+
+
+class ShortageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: Id
+    quantity: PositiveQuantity
+    kind: ShortageKind
+
+
+class BatchReceipt(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    shortages: list[ShortageIn] = Field(
+        default_factory=list, max_length=200, description="Units missing or damaged; empty: everything arrived"
+    )
+
+
+class ShortageQuery(ListQuery):
+    date: dt.date | None = Field(default=None, description="Local date of the receipts (default: today)")
+    leader_id: UserRef | None = None
+
+
+class BatchShortages(BaseModel):
+    batch_id: int
+    leader_id: str
+    cutoff_date: date
+    received_at: datetime | None
+    received_by: str | None
+    items: list[ShortageRead]
+
+
+class ShortageTotal(BaseModel):
+    product_id: int
+    product_name: str
+    kind: ShortageKind
+    quantity: int
+    refunded_quantity: int
+    refund_fen: int
+
+
+class ShortageReport(BaseModel):
+    date: dt.date
+    products: list[ShortageTotal] = Field(description="The whole day's shortages per product and kind")
+    batches: list[BatchShortages] = Field(description="One page of the batches short that day, by batch id")
+    next_cursor: str | None = None

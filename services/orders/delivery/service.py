@@ -7,6 +7,7 @@ When the goods reach the pickup point the leader confirms receipt and the batch'
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,7 +19,8 @@ from services.orders.delivery import repository
 from services.orders.delivery.access import readable_batch
 from services.orders.delivery.exceptions import BatchAlreadyReceived
 from services.orders.delivery.models import DeliveryBatch, DeliveryBatchStatus
-from services.orders.delivery.schemas import DeliveryBatchRead, DeliveryBatchSummary, PickListItem
+from services.orders.delivery.schemas import DeliveryBatchRead, DeliveryBatchSummary, PickListItem, ShortageIn
+from services.orders.delivery.shortages import batch_shortages, settle_shortages
 from services.orders.orders import service as orders_service
 from services.orders.orders.exceptions import LeaderFilterForbidden
 
@@ -68,6 +70,7 @@ async def _read(session: AsyncSession, batch: DeliveryBatch) -> DeliveryBatchRea
         created_at=batch.created_at,
         received_at=batch.received_at,
         received_by=batch.received_by,
+        shortages=await batch_shortages(session, batch.id),
     )
 
 
@@ -93,11 +96,21 @@ async def list_batches(
     return page.page(rows, key=lambda b: [b.id], convert=DeliveryBatchSummary.model_validate)
 
 
-async def receive_batch(session: AsyncSession, *, batch_id: int, user: Principal, now: datetime) -> DeliveryBatchRead:
-    """The leader confirms the goods arrived: the batch's paid orders become ready for pickup."""
-    await readable_batch(session, batch_id, user)
+async def receive_batch(
+    session: AsyncSession,
+    *,
+    batch_id: int,
+    user: Principal,
+    shortages: Sequence[ShortageIn] = (),
+    tz: ZoneInfo,
+    now: datetime,
+) -> DeliveryBatchRead:
+    """The leader confirms the goods arrived: units reported short are refunded (see `shortages`), then the batch's
+    paid orders become ready for pickup."""
+    batch = await readable_batch(session, batch_id, user)
     if not await repository.mark_received(session, batch_id=batch_id, by=user.sub, now=now):
         raise BatchAlreadyReceived()
+    await settle_shortages(session, batch=batch, reported=shortages, actor=user.sub, tz=tz, now=now)
     for order_id in await repository.batch_order_ids(session, batch_id):
         # Guarded per order: an order already marked arrived on its own simply stays as it is.
         await orders_service.make_ready(session, order_id=order_id, actor=user.sub, note=f"batch {batch_id}", now=now)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
+from services.common.permissions import Permission
 from services.orders.orders import repository
 from services.orders.orders.exceptions import NotOrderLeader, NotOrderOwner, OrderNotFound
 from services.orders.orders.models import Order
@@ -18,7 +19,8 @@ from services.orders.orders.models import Order
 async def readable_order(session: AsyncSession, order_id: int, user: Principal, *, for_update: bool = False) -> Order:
     """The order, if the caller may read it; ORDER_NOT_FOUND otherwise."""
     order = await repository.get_order(session, order_id, for_update=for_update)
-    if order is None or not (user.is_ops or order.customer_id == user.sub or user.is_leader_of(order.leader_id)):
+    readers = user.is_ops or user.can(Permission.ORDERS_READ)
+    if order is None or not (readers or order.customer_id == user.sub or user.is_leader_of(order.leader_id)):
         raise OrderNotFound(f"Order {order_id} does not exist")
     return order
 

@@ -101,3 +101,8 @@ class OrderNotRefundable(Conflict):
 class AfterSaleWindowClosed(Conflict):
     code = "AFTER_SALE_WINDOW_CLOSED"
     title = "The after-sale window of this order has closed"
+
+
+class AfterSaleRequired(Conflict):
+    code = "AFTER_SALE_REQUIRED"
+    title = "The goods have left the warehouse: ask for a refund with an after-sale request"

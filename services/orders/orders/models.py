@@ -93,6 +93,10 @@ class OrderLine(OrdersBase, table=True):
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("refunded_quantity >= 0 AND refunded_quantity <= quantity", name="refund_within_bought"),
         CheckConstraint("paid_fen >= 0", name="paid_not_negative"),
+        CheckConstraint(
+            "reserved_quantity >= 0 AND refunded_quantity + reserved_quantity <= quantity",
+            name="reserved_within_bought",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -108,6 +112,8 @@ class OrderLine(OrdersBase, table=True):
     refunded_quantity: int = Field(default=0)
     refunded_fen: int = Field(default=0, sa_type=BigInteger)
     refunded_points: int = Field(default=0, sa_type=BigInteger)
+    #: Units asked for by after-sale requests still open: never refunded twice, never asked for twice.
+    reserved_quantity: int = Field(default=0)
 
 
 class OrderLog(OrdersBase, table=True):
@@ -144,6 +150,9 @@ class Refund(OrdersBase, table=True):
         RefundProviderStatus, max_length=16, default=RefundProviderStatus.PENDING
     )
     provider_refund_id: str | None = Field(default=None, max_length=64)
+    #: What the refund settles when it is not a direct one (`after_sale:<id>`, `shortage:<batch>:<order>`): the
+    #: database refunds each of these once.
+    source_key: str | None = Field(default=None, max_length=64, unique=True)
     created_at: datetime = timestamp_field()
     sent_at: datetime | None = timestamp_field(nullable=True)
 

@@ -11,11 +11,13 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.bulk import Bulk
+from services.common.sql import insert_once
 from services.orders.orders.models import (
     AbandonedHold,
     Order,
     OrderLine,
     OrderLog,
+    OrderRefundStatus,
     OrderStatus,
     Refund,
     RefundLine,
@@ -172,29 +174,86 @@ async def get_log(session: AsyncSession, order_id: int) -> Sequence[OrderLog]:
 
 
 async def refund_line_units(
-    session: AsyncSession, *, line_id: int, already: int, quantity: int, refund_fen: int, points: int
+    session: AsyncSession,
+    *,
+    line_id: int,
+    already: int,
+    quantity: int,
+    refund_fen: int,
+    points: int,
+    from_reserved: bool = False,
 ) -> bool:
-    """Add refunded units to a line only if nobody refunded it meanwhile and the total stays within what was bought."""
+    """Add refunded units to a line only if nobody refunded it meanwhile and the total stays within what was bought.
+    Units of an approved after-sale request (`from_reserved`) come out of the line's reservation; any other refund
+    takes only units nobody asked for."""
+    guard = (
+        col(OrderLine.reserved_quantity) >= quantity
+        if from_reserved
+        else col(OrderLine.refunded_quantity) + col(OrderLine.reserved_quantity) + quantity <= col(OrderLine.quantity)
+    )
+    values: dict[str, Any] = {
+        "refunded_quantity": col(OrderLine.refunded_quantity) + quantity,
+        "refunded_fen": col(OrderLine.refunded_fen) + refund_fen,
+        "refunded_points": col(OrderLine.refunded_points) + points,
+    }
+    if from_reserved:
+        values["reserved_quantity"] = col(OrderLine.reserved_quantity) - quantity
     result = await session.exec(
         update(OrderLine)
-        .where(
-            col(OrderLine.id) == line_id,
-            col(OrderLine.refunded_quantity) == already,
-            col(OrderLine.refunded_quantity) + quantity <= col(OrderLine.quantity),
-        )
-        .values(
-            refunded_quantity=col(OrderLine.refunded_quantity) + quantity,
-            refunded_fen=col(OrderLine.refunded_fen) + refund_fen,
-            refunded_points=col(OrderLine.refunded_points) + points,
-        )
+        .where(col(OrderLine.id) == line_id, col(OrderLine.refunded_quantity) == already, guard)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
 
 
-async def insert_refund(session: AsyncSession, refund: Refund, lines: Sequence[RefundLine]) -> Refund:
-    session.add(refund)
-    await session.flush()
+async def reserve_line_units(session: AsyncSession, *, line_id: int, quantity: int) -> bool:
+    """Set units aside for an after-sale request, only while bought - refunded - already reserved covers them: two
+    requests racing for the last units cannot both get them."""
+    result = await session.exec(
+        update(OrderLine)
+        .where(
+            col(OrderLine.id) == line_id,
+            col(OrderLine.refunded_quantity) + col(OrderLine.reserved_quantity) + quantity <= col(OrderLine.quantity),
+        )
+        .values(reserved_quantity=col(OrderLine.reserved_quantity) + quantity)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def release_line_units(session: AsyncSession, *, line_id: int, quantity: int) -> bool:
+    result = await session.exec(
+        update(OrderLine)
+        .where(col(OrderLine.id) == line_id, col(OrderLine.reserved_quantity) >= quantity)
+        .values(reserved_quantity=col(OrderLine.reserved_quantity) - quantity)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def add_refunded_to_order(
+    session: AsyncSession, *, order_id: int, refund_fen: int, fully: bool, now: datetime
+) -> None:
+    await session.exec(
+        update(Order)
+        .where(col(Order.id) == order_id)
+        .values(
+            refunded_fen=col(Order.refunded_fen) + refund_fen,
+            refund_status=OrderRefundStatus.FULL if fully else OrderRefundStatus.PARTIAL,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def insert_refund(session: AsyncSession, refund: Refund, lines: Sequence[RefundLine]) -> Refund | None:
+    """Insert the refund with its lines; None when its `source_key` was refunded already (nothing is written)."""
+    if refund.source_key is None:
+        session.add(refund)
+        await session.flush()
+    elif not await insert_once(session, refund, conflict_columns=("source_key",)):
+        return None
     assert refund.id is not None
     for line in lines:
         line.refund_id = refund.id
@@ -233,6 +292,11 @@ async def mark_refund_sent(session: AsyncSession, *, refund_id: int, provider_re
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
+
+
+async def get_refund_by_key(session: AsyncSession, source_key: str) -> Refund | None:
+    query = select(Refund).where(Refund.source_key == source_key).execution_options(populate_existing=True)
+    return (await session.exec(query)).first()
 
 
 async def get_refund(session: AsyncSession, refund_id: int) -> Refund | None:

@@ -31,7 +31,7 @@ from services.orders.clients import (
 from services.orders.deps import AfterDep, DatabaseDep, InventoryDep, LeadersDep, PointsDep, SettingsDep
 from services.orders.orders import service
 from services.orders.orders.exceptions import (
-    AfterSaleWindowClosed,
+    AfterSaleRequired,
     DuplicateProduct,
     InvalidOrderState,
     LeaderFilterForbidden,
@@ -219,7 +219,7 @@ async def pickup(
     "/{order_id}/refunds",
     status_code=201,
     response_model=RefundRead,
-    summary="Refund units of some lines (owner, ops)",
+    summary="Refund units of some lines at once (owner before delivery; staff deciding refunds)",
     responses=problem_docs(
         InvalidToken,
         OrderNotFound,
@@ -227,7 +227,7 @@ async def pickup(
         OrderLineNotFound,
         RefundExceedsPurchase,
         OrderNotRefundable,
-        AfterSaleWindowClosed,
+        AfterSaleRequired,
         IdempotencyKeyReused,
     ),
 )
@@ -236,18 +236,18 @@ async def refund_order(
     body: RefundCreate,
     session: SessionDep,
     user: CurrentUser,
-    settings: SettingsDep,
     idempotency: OptionalIdempotencyKey,
     now: NowDep,
 ) -> Response:
-    """Money and spent points come back in proportion to what was paid per line; send an `Idempotency-Key`."""
+    """Money and spent points come back in proportion to what was paid per line; send an `Idempotency-Key`.
+    A customer refunds at once only while the order is paid and not yet in a delivery batch; afterwards the answer
+    is 409 `AFTER_SALE_REQUIRED` naming `POST /api/v1/orders/{order_id}/after-sales`. Staff with the
+    `refunds.decide` permission refund directly at any time after payment; who and why go to the order log."""
     return await run_idempotent(
         session,
         idempotency,
         body,
-        lambda: service.refund_order(
-            session, order_id=order_id, user=user, data=body, after_sale_days=settings.after_sale_days, now=now
-        ),
+        lambda: service.refund_order(session, order_id=order_id, user=user, data=body, now=now),
         status_code=201,
     )
 

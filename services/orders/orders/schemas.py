@@ -41,6 +41,7 @@ class OrderLineRead(BaseModel):
     paid_fen: int
     refunded_quantity: int
     refunded_fen: int
+    reserved_quantity: int = Field(description="Units asked for in after-sale requests still open")
 
 
 class OrderRead(BaseModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -35,6 +35,7 @@ from services.common.events.contract import (
     OrderRefunded,
 )
 from services.common.pagination import Page, PageParams
+from services.common.permissions import Permission
 from services.common.txn import AfterTransaction
 from services.orders.clients import (
     LeaderDirectory,
@@ -51,11 +52,12 @@ from services.orders.orders import repository
 from services.orders.orders.access import order_for_customer, order_for_leader, readable_order
 from services.orders.orders.allocation import cumulative_share, spread
 from services.orders.orders.exceptions import (
-    AfterSaleWindowClosed,
+    AfterSaleRequired,
     DuplicateProduct,
     InvalidOrderState,
     LeaderFilterForbidden,
     LeaderNotActive,
+    NotOrderOwner,
     OrderLineNotFound,
     OrderNotCancellable,
     OrderNotRefundable,
@@ -72,7 +74,6 @@ from services.orders.orders.models import (
     Order,
     OrderCancelReason,
     OrderLine,
-    OrderRefundStatus,
     OrderStatus,
     Refund,
     RefundLine,
@@ -84,6 +85,7 @@ from services.orders.orders.schemas import (
     OrderLogEntry,
     OrderRead,
     RefundCreate,
+    RefundLineIn,
     RefundLineRead,
     RefundRead,
 )
@@ -625,42 +627,88 @@ def _refund_read(refund: Refund, lines: Sequence[RefundLine]) -> RefundRead:
     )
 
 
-async def refund_order(
-    session: AsyncSession, *, order_id: int, user: Principal, data: RefundCreate, after_sale_days: int, now: datetime
-) -> RefundRead:
-    """Refund units of lines. Money and spent points come back per line in proportion to what was paid for it;
-    see `allocation.cumulative_share` for the rounding (a line refunded in full returns exactly its paid amount)."""
-    order = await order_for_customer(session, order_id, user, for_update=True)
-    if order.status == OrderStatus.PICKED_UP:
-        assert order.picked_up_at is not None
-        if now > order.picked_up_at + timedelta(days=after_sale_days):
-            raise AfterSaleWindowClosed(f"Refunds end {after_sale_days} days after pickup")
-    elif order.status not in (OrderStatus.PAID, OrderStatus.READY_FOR_PICKUP):
-        raise OrderNotRefundable(f"Order {order_id} is {order.status}")
+#: States in which units of an order can be refunded: paid, whether or not it has reached the pickup point yet.
+REFUNDABLE = (OrderStatus.PAID, OrderStatus.READY_FOR_PICKUP, OrderStatus.PICKED_UP)
 
-    lines = {line.id: line for line in await repository.get_lines(session, order_id)}
+
+def goods_have_left(order: Order) -> bool:
+    """The order's units have left the warehouse: it joined a delivery batch, or reached the pickup point."""
+    return order.status != OrderStatus.PAID or order.delivery_batch_id is not None
+
+
+def merge_units(lines: Sequence[RefundLineIn]) -> dict[int, int]:
+    """Units asked for per line id (a line named twice asks for the sum)."""
     asked: dict[int, int] = {}
-    for item in data.lines:
+    for item in lines:
         asked[item.line_id] = asked.get(item.line_id, 0) + item.quantity
+    return asked
+
+
+async def refund_order(
+    session: AsyncSession, *, order_id: int, user: Principal, data: RefundCreate, now: datetime
+) -> RefundRead:
+    """A refund without review: the customer's own while the goods are still in the warehouse, or a direct one by
+    staff who decide refunds. Once the goods have left, a customer asks through an after-sale request instead."""
+    order = await readable_order(session, order_id, user, for_update=True)
+    staff = user.can(Permission.REFUNDS_DECIDE)
+    if not staff and order.customer_id != user.sub:
+        raise NotOrderOwner(f"Only the customer who placed order {order_id} may do this")
+    if order.status not in REFUNDABLE:
+        raise OrderNotRefundable(f"Order {order_id} is {order.status}")
+    if not staff and goods_have_left(order):
+        path = f"/api/v1/orders/{order_id}/after-sales"
+        raise AfterSaleRequired(f"Order {order_id} has left the warehouse: ask for a refund at {path}", after_sale=path)
+    # No audit trail exists yet: a staff refund says who and why in the order log (actor, note) and the refund row.
+    reason = f"direct refund by staff: {data.reason}" if staff else data.reason
+    return await issue_refund(
+        session, order=order, units=merge_units(data.lines), actor=user.sub, reason=reason, now=now
+    )
+
+
+async def issue_refund(
+    session: AsyncSession,
+    *,
+    order: Order,
+    units: Mapping[int, int],
+    actor: str,
+    reason: str,
+    now: datetime,
+    source_key: str | None = None,
+    from_reserved: bool = False,
+) -> RefundRead:
+    """The one way money and spent points go back for units of an order's lines (a customer's own refund, staff's
+    direct refund, an approved after-sale request, a shortage at receipt): refund rows for the provider's refund
+    sender, the order's totals, the order log and the `order.refunded` event, from which leaders reverse commission
+    and points gives points back. The caller holds the order row locked (`for_update`).
+
+    Money and points come back per line in proportion to what was paid for it; see `allocation.cumulative_share`
+    for the rounding (a line refunded in full returns exactly its paid amount). A `source_key` is refunded once: a
+    second call with it changes nothing and returns the first refund. `from_reserved` takes the units out of the
+    lines' after-sale reservations; otherwise only units nobody has asked for can be refunded."""
+    order_id = _oid(order)
+    if order.status not in REFUNDABLE:
+        raise OrderNotRefundable(f"Order {order_id} is {order.status}")
+    if source_key is not None and (done := await repository.get_refund_by_key(session, source_key)) is not None:
+        return _refund_read(done, await repository.refund_lines_of(session, [done.id or 0]))
+    lines = {line.id: line for line in await repository.get_lines(session, order_id)}
     refund_lines: list[RefundLine] = []
-    refunded_now: dict[int, int] = {}
     events: list[OrderLineRefund] = []
-    for line_id in sorted(asked):
+    for line_id in sorted(units):
         line = lines.get(line_id)
         if line is None:
             raise OrderLineNotFound(f"Order {order_id} has no line {line_id}")
-        quantity = asked[line_id]
-        if line.refunded_quantity + quantity > line.quantity:
+        quantity = units[line_id]
+        if from_reserved:
+            available = line.reserved_quantity
+        else:
+            available = line.quantity - line.refunded_quantity - line.reserved_quantity
+        if quantity > available:
             raise RefundExceedsPurchase(
-                f"Line {line_id}: {line.quantity} bought, {line.refunded_quantity} refunded, {quantity} asked"
+                f"Line {line_id}: {line.quantity} bought, {line.refunded_quantity} refunded, "
+                f"{line.reserved_quantity} asked for in after-sale requests, {quantity} to refund now"
             )
         fen = cumulative_share(line.paid_fen, line.quantity, line.refunded_quantity, quantity)
         points = cumulative_share(line.points_used, line.quantity, line.refunded_quantity, quantity)
-        if not await repository.refund_line_units(
-            session, line_id=line_id, already=line.refunded_quantity, quantity=quantity, refund_fen=fen, points=points
-        ):
-            raise RefundExceedsPurchase(f"Line {line_id} was refunded meanwhile; read the order and try again")
-        refunded_now[line_id] = line.refunded_quantity + quantity
         refund_lines.append(
             RefundLine(refund_id=0, line_id=line_id, quantity=quantity, refund_fen=fen, points_returned=points)
         )
@@ -679,43 +727,51 @@ async def refund_order(
     after_pickup = order.status == OrderStatus.PICKED_UP
     # Paid and not yet in a delivery batch: the units are still in the warehouse and go back on sale. The order
     # row is locked, so the cut-off cannot batch it meanwhile; products are updated in id order, like creation.
-    restocked = order.status == OrderStatus.PAID and order.delivery_batch_id is None
-    if restocked:
-        units = [(lines[line_id].product_id, quantity) for line_id, quantity in asked.items()]
-        await inventory_service.return_product_units(session, units=units, now=now)
+    restocked = not goods_have_left(order)
     refund = await repository.insert_refund(
         session,
         Refund(
             order_id=order_id,
-            requested_by=user.sub,
-            reason=data.reason,
+            requested_by=actor,
+            reason=reason[:200],
             refund_fen=refund_fen,
             points_returned=points_returned,
             after_pickup=after_pickup,
             restocked=restocked,
             provider_status=RefundProviderStatus.PENDING if refund_fen > 0 else RefundProviderStatus.NOT_NEEDED,
+            source_key=source_key,
             created_at=now,
         ),
         refund_lines,
     )
+    if refund is None:
+        raise RefundExceedsPurchase(f"Refund {source_key} was made meanwhile; read the order and try again")
     assert refund.id is not None
+    for item in refund_lines:
+        line = lines[item.line_id]
+        if not await repository.refund_line_units(
+            session,
+            line_id=item.line_id,
+            already=line.refunded_quantity,
+            quantity=item.quantity,
+            refund_fen=item.refund_fen,
+            points=item.points_returned,
+            from_reserved=from_reserved,
+        ):
+            raise RefundExceedsPurchase(f"Line {item.line_id} was refunded meanwhile; read the order and try again")
+    if restocked:
+        stock = [(lines[line_id].product_id, quantity) for line_id, quantity in units.items()]
+        await inventory_service.return_product_units(session, units=stock, now=now)
+    refunded_now = {item.line_id: lines[item.line_id].refunded_quantity + item.quantity for item in refund_lines}
     fully = all(refunded_now.get(line.id or 0, line.refunded_quantity) == line.quantity for line in lines.values())
-    await repository.update_order(
-        session,
-        order_id=order_id,
-        values={
-            "refunded_fen": order.refunded_fen + refund_fen,
-            "refund_status": OrderRefundStatus.FULL if fully else OrderRefundStatus.PARTIAL,
-            "updated_at": now,
-        },
-    )
+    await repository.add_refunded_to_order(session, order_id=order_id, refund_fen=refund_fen, fully=fully, now=now)
     await repository.add_log(
         session,
         order_id=order_id,
         from_status=order.status,
         to_status=order.status,
-        actor=user.sub,
-        note=f"refund {refund.id}: {refund_fen} fen",
+        actor=actor,
+        note=f"refund {refund.id}: {refund_fen} fen; {reason}"[:200],
     )
     payload = OrderRefunded(
         order_id=order_id,

@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.errors import InvalidInput
 from services.common.pagination import Page, PageParams
+from services.orders.aftersales import service as aftersales_service
 from services.orders.orders import repository as orders_repository
 from services.orders.orders import service as orders_service
 from services.orders.orders.models import RefundProviderStatus
@@ -133,6 +134,10 @@ async def line_refund_to_send(session: AsyncSession, *, refund_id: int) -> Refun
 async def mark_line_refund_sent(
     session: AsyncSession, *, refund_id: int, provider_refund_id: str, now: datetime
 ) -> bool:
-    return await orders_repository.mark_refund_sent(
+    if not await orders_repository.mark_refund_sent(
         session, refund_id=refund_id, provider_refund_id=provider_refund_id, now=now
-    )
+    ):
+        return False
+    # The money of an approved after-sale request is back with the customer: the request is `refunded`.
+    await aftersales_service.refund_paid(session, refund_id=refund_id, now=now)
+    return True
