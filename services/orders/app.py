@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 from services.common.app import build_service_app
 from services.common.events.wiring import ServiceEvents
 from services.common.txn import AfterTransaction
+from services.common.wechatpay import load_credentials
 from services.orders import jobs
 from services.orders.clients import HttpEffectsSource, HttpLeaderDirectory, HttpPointsClient, UpstreamClients
 from services.orders.config import Settings, get_settings
@@ -21,10 +22,34 @@ from services.orders.inventory.redis_stock import RedisSaleStock
 from services.orders.inventory.service import Inventory
 from services.orders.models import metadata
 from services.orders.orders.router import router as orders_router
-from services.orders.payment_provider import FakeRefundProvider
+from services.orders.payment_provider import (
+    DevPayers,
+    FakePaymentProvider,
+    HttpPayerDirectory,
+    PayerDirectory,
+    PaymentProvider,
+)
+from services.orders.payments.router import dev_router, order_payment_router
 from services.orders.payments.router import router as payments_router
 from services.orders.products.router import router as products_router
 from services.orders.reconciliation.router import router as reconciliation_router
+from services.orders.wechatpay import WeChatPayProvider
+
+
+def payment_provider_of(settings: Settings) -> tuple[PaymentProvider, bool]:
+    """The provider `ORDERS_PAYMENT_PROVIDER` names; True when it is the real one (its customers' openids come from
+    the accounts service). Broken WeChat credentials stop the start, naming the setting."""
+    if settings.payment_provider == "wechat":
+        return (
+            WeChatPayProvider(
+                load_credentials(settings, prefix="ORDERS"),
+                notify_url=settings.wechatpay_notify_url,
+                base_url=settings.wechatpay_base_url,
+                timeout_seconds=settings.wechatpay_timeout_seconds,
+            ),
+            True,
+        )
+    return FakePaymentProvider(), False
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -43,11 +68,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis=redis_stock, sold_out_ttl_seconds=settings.flash_sold_out_ttl_seconds, after=after_transaction
     )
     flash = FlashRuntime(inventory=inventory)
+    payment_provider, real_payments = payment_provider_of(settings)
+    payers: PayerDirectory = (
+        HttpPayerDirectory(lambda: upstream.client, upstream.headers, settings.accounts_url)
+        if real_payments
+        else DevPayers()
+    )
 
     async def close_clients(app_: FastAPI) -> None:
         await after_transaction.drain()
         await inventory.aclose()
         await upstream.aclose()
+        if isinstance(payment_provider, WeChatPayProvider):
+            await payment_provider.aclose()
 
     app = build_service_app(
         service="orders",
@@ -59,7 +92,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             flash_sales_router,
             products_router,
             orders_router,
+            order_payment_router,
             payments_router,
+            dev_router,
             delivery_router,
             reconciliation_router,
         ],
@@ -69,8 +104,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "leaders": HttpLeaderDirectory(upstream, settings.leaders_url, cache_seconds=settings.leader_cache_seconds),
             "points": HttpPointsClient(upstream, settings.points_url),
             "effects": HttpEffectsSource(upstream, leaders_url=settings.leaders_url, points_url=settings.points_url),
-            # No real provider is integrated yet: refunds are recorded by the fake and visible to ops.
-            "refund_provider": FakeRefundProvider(),
+            "payment_provider": payment_provider,
+            # Refunds go through the payment provider; tests may swap in a refund-only fake.
+            "refund_provider": payment_provider,
+            "payers": payers,
             "flash": flash,
             "inventory": inventory,
             "after_transaction": after_transaction,

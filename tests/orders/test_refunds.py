@@ -172,7 +172,7 @@ async def test_refund_after_pickup_within_the_window(orders_app: FastAPI, orders
     result = await refund_sender_job(orders_app)
     assert result.refunds_sent == 1
     [sent] = orders_app.state.refund_provider.refunds
-    assert sent.amount_fen == 1000 and sent.refund_key == f"refund:{response.json()['id']}"
+    assert sent.amount_fen == 1000 and sent.refund_key == f"refund-{response.json()['id']}"
     listed = await orders_client.get(f"/api/v1/orders/{order['id']}/refunds", headers=OPS)
     assert listed.json()[0]["provider_status"] == "sent"
 
