@@ -8,7 +8,6 @@ from redis.asyncio import Redis
 from services.common.app import build_service_app
 from services.common.events.wiring import ServiceEvents
 from services.common.txn import AfterTransaction
-from services.common.wechatpay import load_credentials
 from services.orders import jobs
 from services.orders.clients import HttpEffectsSource, HttpLeaderDirectory, HttpPointsClient, UpstreamClients
 from services.orders.config import Settings, get_settings
@@ -22,34 +21,12 @@ from services.orders.inventory.redis_stock import RedisSaleStock
 from services.orders.inventory.service import Inventory
 from services.orders.models import metadata
 from services.orders.orders.router import router as orders_router
-from services.orders.payment_provider import (
-    DevPayers,
-    FakePaymentProvider,
-    HttpPayerDirectory,
-    PayerDirectory,
-    PaymentProvider,
-)
+from services.orders.payment_provider import DevPayers, HttpPayerDirectory, PayerDirectory
 from services.orders.payments.router import dev_router, order_payment_router
 from services.orders.payments.router import router as payments_router
 from services.orders.products.router import router as products_router
 from services.orders.reconciliation.router import router as reconciliation_router
-from services.orders.wechatpay import WeChatPayProvider
-
-
-def payment_provider_of(settings: Settings) -> tuple[PaymentProvider, bool]:
-    """The provider `ORDERS_PAYMENT_PROVIDER` names; True when it is the real one (its customers' openids come from
-    the accounts service). Broken WeChat credentials stop the start, naming the setting."""
-    if settings.payment_provider == "wechat":
-        return (
-            WeChatPayProvider(
-                load_credentials(settings, prefix="ORDERS"),
-                notify_url=settings.wechatpay_notify_url,
-                base_url=settings.wechatpay_base_url,
-                timeout_seconds=settings.wechatpay_timeout_seconds,
-            ),
-            True,
-        )
-    return FakePaymentProvider(), False
+from services.orders.wechatpay import WeChatPayProvider, payment_provider_of
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -20,16 +20,20 @@ from services.common.wechatpay import (
     WeChatPaySignatureError,
     bill_digest,
     jsapi_parameters,
+    load_credentials,
     new_nonce,
     open_notification,
     parse_bill,
     yuan_to_fen,
 )
+from services.orders.config import Settings
 from services.orders.payment_provider import (
     BillLine,
+    FakePaymentProvider,
     JsapiParameters,
     NotificationRejected,
     PaymentNotice,
+    PaymentProvider,
     ProviderError,
     RefundNotice,
     RefundReceipt,
@@ -226,3 +230,19 @@ class WeChatPayProvider:
             except (KeyError, ValueError) as exc:
                 raise ProviderError(f"the {kind} bill has a line we cannot read: {exc}") from None
         return lines
+
+
+def payment_provider_of(settings: Settings) -> tuple[PaymentProvider, bool]:
+    """The provider `ORDERS_PAYMENT_PROVIDER` names; True when it is the real one (its customers' openids come from
+    the accounts service). Broken WeChat credentials stop the start, naming the setting."""
+    if settings.payment_provider == "wechat":
+        return (
+            WeChatPayProvider(
+                load_credentials(settings, prefix="ORDERS"),
+                notify_url=settings.wechatpay_notify_url,
+                base_url=settings.wechatpay_base_url,
+                timeout_seconds=settings.wechatpay_timeout_seconds,
+            ),
+            True,
+        )
+    return FakePaymentProvider(), False
