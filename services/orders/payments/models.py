@@ -142,6 +142,17 @@ class ProviderRefund(OrdersBase, table=True):
     succeeded_at: datetime | None = timestamp_field(nullable=True)
 
 
+class BillKind(StrEnum):
+    TRADE = "trade"
+    REFUND = "refund"
+
+
+class BillDifferenceKind(StrEnum):
+    MISSING_ON_OUR_SIDE = "missing_on_our_side"  # the provider has it, we do not
+    MISSING_AT_PROVIDER = "missing_at_provider"  # we have it, the provider's bill does not
+    AMOUNT_MISMATCH = "amount_mismatch"
+
+
 class ReconciliationStatus(StrEnum):
     MATCHED = "matched"
     DIFFERENCES = "differences"

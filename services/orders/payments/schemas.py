@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from services.common.types import Fen, Id
 from services.orders.payments.models import (
+    BillDifferenceKind,
+    BillKind,
     NotificationOutcome,
     PaymentSource,
     PaymentStatus,
@@ -96,8 +98,8 @@ class ProviderRefundRead(BaseModel):
 
 
 class ReconciliationDifference(BaseModel):
-    bill: Literal["trade", "refund"]
-    kind: Literal["missing_on_our_side", "missing_at_provider", "amount_mismatch"]
+    bill: BillKind
+    kind: BillDifferenceKind
     reference: str  # out_trade_no or out_refund_no
     provider_id: str | None  # the provider's transaction or refund id
     our_fen: int | None
