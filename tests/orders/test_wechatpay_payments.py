@@ -3,6 +3,7 @@ whose notification was lost, closing cancelled orders, refunds and their notific
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from services.common import migrate
 from services.common.testing import asgi_client, bearer
 from services.common.wechatpay import load_credentials
 from services.orders.payment_provider import ProviderError
@@ -456,3 +458,16 @@ def test_the_reconcile_command_fails_with_one_clear_line(tmp_path: Path) -> None
         capture_output=True, text=True, env=env, check=False, timeout=60,
     )  # fmt: skip
     assert bad_date.returncode == 2 and "YYYY-MM-DD" in bad_date.stderr
+
+
+def test_the_reconcile_command_reads_the_service_settings_and_stores_the_report(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
+    migrate.upgrade("orders", url)
+    env = {"PATH": "/usr/bin:/bin", "ORDERS_PAYMENT_PROVIDER": "fake", "ORDERS_DATABASE_URL": url}
+    done = subprocess.run(
+        [sys.executable, "-m", "services.orders.payments.reconcile", "--date", "2026-01-02"],
+        capture_output=True, text=True, env=env, check=False, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["bill_date"], report["status"], report["provider"]) == ("2026-01-02", "matched", "fake")

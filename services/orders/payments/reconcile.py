@@ -14,7 +14,7 @@ from services.common.clock import utcnow
 from services.common.db import Database
 from services.common.wechatpay import WeChatPayConfigError
 from services.orders.config import get_settings
-from services.orders.models import metadata
+from services.orders.db import metadata
 from services.orders.payments.exceptions import ReconciliationFailed
 from services.orders.payments.reconciliation import reconcile
 from services.orders.payments.schemas import ReconciliationRead
