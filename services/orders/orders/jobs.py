@@ -96,6 +96,8 @@ async def release_orphan_holds(
 
 
 async def payment_timeout_job(app: FastAPI) -> int:
+    """Cancel without asking the payment provider. The app schedules payments' `payment_timeout_job` instead, which
+    asks the provider first (`services.orders.payments.jobs`); this one stays for orders that never had a prepay."""
     settings: Settings = app.state.settings
     return await cancel_expired_orders(
         app.state.db, app.state.inventory, now=app.state.clock(), batch=settings.payment_timeout_batch
