@@ -75,7 +75,7 @@ DEMO_USERS = (
 #: The settings (environment variables) that tell one process where a service listens; a setting a process does
 #: not know is ignored by it.
 SERVICE_URL_SETTINGS: Mapping[str, tuple[str, ...]] = {
-    "accounts": ("EVENTS_ACCOUNTS_URL",),
+    "accounts": ("EVENTS_ACCOUNTS_URL", "ORDERS_ACCOUNTS_URL", "LEADERS_ACCOUNTS_URL"),
     "analytics": ("GATEWAY_ANALYTICS_URL", "EVENTS_ANALYTICS_URL"),
     "leaders": ("GATEWAY_LEADERS_URL", "EVENTS_LEADERS_URL", "ORDERS_LEADERS_URL", "ANALYTICS_LEADERS_URL"),
     "orders": ("GATEWAY_ORDERS_URL", "EVENTS_ORDERS_URL", "ANALYTICS_ORDERS_URL"),
@@ -141,6 +141,7 @@ def child_environment(var_dir: Path | None, ports: Mapping[str, int]) -> dict[st
     env = dict(os.environ)
     env.setdefault("GATEWAY_DEV_AUTH", "true")
     env.setdefault("ACCOUNTS_DEV_AUTH", "true")
+    env.setdefault("ORDERS_DEV_PAYMENTS", "true")
     # Every process must reach the services where the launcher put them, whatever else was configured.
     for service, port in ports.items():
         for name in SERVICE_URL_SETTINGS[service]:

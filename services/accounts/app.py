@@ -26,6 +26,7 @@ from services.accounts.service_identity.service import OwnServiceToken
 from services.accounts.staff.passwords import PasswordHasher
 from services.accounts.staff.router import router as staff_router
 from services.accounts.subscriptions import HANDLERS
+from services.accounts.users.internal import router as users_internal_router
 from services.accounts.users.router import me_router, users_router
 from services.accounts.wechat.provider import (
     FakeWeChatProvider,
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     routers = [auth_router, me_router, privacy_router, users_router, staff_router, keys_router]
     routers.append(service_identity_router)
+    routers.append(users_internal_router)
     if settings.dev_auth:
         routers.append(dev_router())
     app = build_service_app(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import httpx
 from fastapi import FastAPI
 
 from services.common.app import build_service_app
+from services.common.auth import ServiceTokens
 from services.common.events.wiring import ServiceEvents
 from services.common.jobs import every
+from services.common.wechatpay import load_credentials
 from services.leaders.commission.jobs import settlement_job
 from services.leaders.commission.router import internal_router as reconciliation_router
 from services.leaders.commission.router import router as commission_router
@@ -18,12 +21,36 @@ from services.leaders.levels.router import router as levels_router
 from services.leaders.models import metadata
 from services.leaders.profiles.router import applications_router, internal_router, leaders_router
 from services.leaders.subscriptions import HANDLERS
-from services.leaders.withdrawals.payout import FakePayoutProvider, PayoutProvider
+from services.leaders.withdrawals.jobs import payouts_job
+from services.leaders.withdrawals.payout import FakePayoutProvider, HttpPayeeDirectory, PayoutProvider
 from services.leaders.withdrawals.router import router as withdrawals_router
+from services.leaders.withdrawals.wechat import WeChatPayoutProvider
+
+
+def payout_provider_of(settings: Settings, accounts: httpx.AsyncClient) -> PayoutProvider:
+    """The provider `LEADERS_PAYOUT_PROVIDER` names; broken WeChat credentials stop the start, naming the setting."""
+    if settings.payout_provider != "wechat":
+        return FakePayoutProvider()
+    tokens = ServiceTokens(source="leaders", secret=settings.jwt_secret, algorithm=settings.jwt_algorithm)
+    return WeChatPayoutProvider(
+        load_credentials(settings, prefix="LEADERS"),
+        HttpPayeeDirectory(lambda: accounts, tokens.headers, settings.accounts_url),
+        base_url=settings.wechatpay_base_url,
+        transfer_scene_id=settings.wechatpay_transfer_scene_id,
+        timeout_seconds=settings.wechatpay_timeout_seconds,
+    )
 
 
 def create_app(settings: Settings | None = None, *, payout_provider: PayoutProvider | None = None) -> FastAPI:
     settings = settings or get_settings()
+    accounts = httpx.AsyncClient(timeout=5.0)
+    payout = payout_provider or payout_provider_of(settings, accounts)
+
+    async def close_clients(app_: FastAPI) -> None:
+        if isinstance(payout, WeChatPayoutProvider):
+            await payout.aclose()
+        await accounts.aclose()
+
     return build_service_app(
         service="leaders",
         title="Leaders service",
@@ -42,7 +69,9 @@ def create_app(settings: Settings | None = None, *, payout_provider: PayoutProvi
         background_jobs=[
             every(settings.settlement_interval_seconds, settlement_job, name="commission-settlement"),
             every(settings.level_evaluation_interval_seconds, level_evaluation_job, name="level-evaluation"),
+            every(settings.payout_interval_seconds, payouts_job, name="payouts"),
         ],
-        extra_state={"payout_provider": payout_provider or FakePayoutProvider()},
+        extra_state={"payout_provider": payout},
+        on_shutdown=[close_clients],
         events=ServiceEvents(outbox=outbox, inbox=inbox, handlers=HANDLERS),
     )

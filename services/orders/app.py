@@ -23,11 +23,13 @@ from services.orders.inventory.redis_stock import RedisSaleStock
 from services.orders.inventory.service import Inventory
 from services.orders.models import metadata
 from services.orders.orders.router import router as orders_router
-from services.orders.payment_provider import FakeRefundProvider
+from services.orders.payment_provider import DevPayers, HttpPayerDirectory, PayerDirectory
+from services.orders.payments.router import dev_router, order_payment_router
 from services.orders.payments.router import router as payments_router
 from services.orders.products.router import router as products_router
 from services.orders.reconciliation.router import router as reconciliation_router
 from services.orders.tickets.router import router as tickets_router
+from services.orders.wechatpay import WeChatPayProvider, payment_provider_of
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -46,11 +48,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis=redis_stock, sold_out_ttl_seconds=settings.flash_sold_out_ttl_seconds, after=after_transaction
     )
     flash = FlashRuntime(inventory=inventory)
+    payment_provider, real_payments = payment_provider_of(settings)
+    payers: PayerDirectory = (
+        HttpPayerDirectory(lambda: upstream.client, upstream.headers, settings.accounts_url)
+        if real_payments
+        else DevPayers()
+    )
 
     async def close_clients(app_: FastAPI) -> None:
         await after_transaction.drain()
         await inventory.aclose()
         await upstream.aclose()
+        if isinstance(payment_provider, WeChatPayProvider):
+            await payment_provider.aclose()
 
     app = build_service_app(
         service="orders",
@@ -62,7 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             flash_sales_router,
             products_router,
             orders_router,
+            order_payment_router,
             payments_router,
+            dev_router,
             delivery_router,
             reconciliation_router,
             aftersales_router,
@@ -75,8 +87,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "leaders": HttpLeaderDirectory(upstream, settings.leaders_url, cache_seconds=settings.leader_cache_seconds),
             "points": HttpPointsClient(upstream, settings.points_url),
             "effects": HttpEffectsSource(upstream, leaders_url=settings.leaders_url, points_url=settings.points_url),
-            # No real provider is integrated yet: refunds are recorded by the fake and visible to ops.
-            "refund_provider": FakeRefundProvider(),
+            "payment_provider": payment_provider,
+            # Refunds go through the payment provider; tests may swap in a refund-only fake.
+            "refund_provider": payment_provider,
+            "payers": payers,
             "flash": flash,
             "inventory": inventory,
             "after_transaction": after_transaction,

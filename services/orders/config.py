@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import re
 from datetime import time
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import ServiceSettings
+from services.common.wechatpay import WeChatPayConfigError, WeChatPaySettings, load_credentials
 
 _HH_MM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
-class Settings(ServiceSettings):
+class Settings(ServiceSettings, WeChatPaySettings):
     model_config = SettingsConfigDict(env_prefix="ORDERS_", populate_by_name=True, extra="ignore")
     service_name: ClassVar[str] = "orders"
 
@@ -23,6 +24,9 @@ class Settings(ServiceSettings):
     # Other services this one calls synchronously (only while creating an order).
     leaders_url: str = "http://127.0.0.1:8001"
     points_url: str = "http://127.0.0.1:8003"
+    accounts_url: str = Field(
+        default="http://127.0.0.1:8004", description="The accounts service, asked for a payer's WeChat openid"
+    )
     upstream_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
     leader_cache_seconds: float = Field(
         default=5.0, ge=0, description="How long a leader lookup is reused (0 = ask every time)"
@@ -37,8 +41,24 @@ class Settings(ServiceSettings):
     payment_timeout_batch: int = Field(default=200, ge=1, le=10_000)
 
     # Payments
+    payment_provider: Literal["fake", "wechat"] = Field(
+        default="fake", description="`wechat` (WeChat Pay API v3, `ORDERS_WECHATPAY_*`) or `fake` (development)"
+    )
+    dev_payments: bool = Field(
+        default=False, description="Serve POST /api/v1/dev/orders/{id}/pay (development only; never in production)"
+    )
     payment_secret: str = Field(default="dev-only-payment-secret-change-me", min_length=16)
+    wechatpay_notify_url: str = Field(
+        default="", description="Public URL of /api/v1/payments/wechat/notify, given to WeChat with every order"
+    )
     refund_interval_seconds: float = Field(default=10.0, gt=0)
+    refund_max_attempts: int = Field(
+        default=6, ge=1, le=50, description="Failed attempts before a refund is parked for staff"
+    )
+    reconciliation_after: str = Field(
+        default="10:00", description="Local time from which yesterday's bills are fetched and reconciled"
+    )
+    reconciliation_interval_seconds: float = Field(default=600.0, gt=0)
     abandoned_hold_interval_seconds: float = Field(
         default=2.0, gt=0, description="How often releases of points held for failed orders are retried"
     )
@@ -71,14 +91,14 @@ class Settings(ServiceSettings):
         default=2.0, ge=0, description="How long a sold-out answer is given from memory before asking again"
     )
 
-    @field_validator("delivery_cutoff")
+    @field_validator("delivery_cutoff", "reconciliation_after")
     @classmethod
     def _hh_mm(cls, value: str) -> str:
         if not _HH_MM.match(value):
-            raise ValueError("delivery_cutoff must be HH:MM (24-hour, business time zone)")
+            raise ValueError("must be HH:MM (24-hour, business time zone)")
         return value
 
-    @field_validator("leaders_url", "points_url")
+    @field_validator("leaders_url", "points_url", "accounts_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
@@ -87,6 +107,28 @@ class Settings(ServiceSettings):
     def cutoff_time(self) -> time:
         hours, minutes = self.delivery_cutoff.split(":")
         return time(int(hours), int(minutes))
+
+    @property
+    def reconciliation_time(self) -> time:
+        hours, minutes = self.reconciliation_after.split(":")
+        return time(int(hours), int(minutes))
+
+    def production_problems(self) -> list[str]:
+        """What production mode must refuse, one line per wrong setting (named, never its value)."""
+        problems: list[str] = []
+        if self.payment_provider != "wechat":
+            problems.append("ORDERS_PAYMENT_PROVIDER must be `wechat`: the fake provider takes no money")
+        if self.dev_payments:
+            problems.append("ORDERS_DEV_PAYMENTS must be false: it lets a customer mark an order paid")
+        try:
+            load_credentials(self, prefix="ORDERS")
+        except WeChatPayConfigError as exc:
+            problems.append(str(exc))
+        if not self.wechatpay_notify_url.startswith("https://"):
+            problems.append("ORDERS_WECHATPAY_NOTIFY_URL must be the public https URL of the WeChat notify endpoint")
+        if not self.wechatpay_base_url.startswith("https://"):
+            problems.append("ORDERS_WECHATPAY_BASE_URL must be an https URL")
+        return problems
 
 
 def get_settings() -> Settings:

@@ -194,7 +194,7 @@ async def test_after_pickup_a_customer_is_sent_to_the_after_sale_path_and_financ
     result = await refund_sender_job(orders_app)
     assert result.refunds_sent == 1
     [sent] = orders_app.state.refund_provider.refunds
-    assert sent.amount_fen == 1000 and sent.refund_key == f"refund:{response.json()['id']}"
+    assert sent.amount_fen == 1000 and sent.refund_key == f"refund-{response.json()['id']}"
     listed = await orders_client.get(f"/api/v1/orders/{order['id']}/refunds", headers=OPS)
     assert listed.json()[0]["provider_status"] == "sent"
 

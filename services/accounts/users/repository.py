@@ -133,3 +133,13 @@ async def record_leader_status(
             where=col(LeaderRole.changed_at) <= excluded.changed_at,
         )
     )
+
+
+async def openid_in_app(session: AsyncSession, *, user_id: str, appid: str) -> str | None:
+    """The user's openid in one mini-program (the payer or payee WeChat Pay needs)."""
+    query = (
+        select(WeChatIdentity.openid)
+        .where(WeChatIdentity.user_id == user_id, WeChatIdentity.appid == appid)
+        .order_by(col(WeChatIdentity.id))
+    )
+    return (await session.exec(query)).first()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -58,3 +59,37 @@ async def list_withdrawals(
     if before_id is not None:
         query = query.where(col(Withdrawal.id) < before_id)
     return (await session.exec(query)).all()
+
+
+async def move_withdrawal(
+    session: AsyncSession, withdrawal_id: int, *, expected: WithdrawalStatus, values: dict[str, Any]
+) -> bool:
+    """Change a withdrawal only if it is still in the `expected` status; False when someone moved it first."""
+    result = await session.exec(
+        update(Withdrawal)
+        .where(col(Withdrawal.id) == withdrawal_id, col(Withdrawal.status) == expected)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def ids_to_pay_out(session: AsyncSession, *, up_to_fen: int, limit: int) -> Sequence[int]:
+    """Requested withdrawals small enough to be approved without a finance user, oldest first."""
+    query = (
+        select(Withdrawal.id)
+        .where(col(Withdrawal.status) == WithdrawalStatus.REQUESTED, col(Withdrawal.amount_fen) <= up_to_fen)
+        .order_by(col(Withdrawal.id))
+        .limit(limit)
+    )
+    return [i for i in (await session.exec(query)).all() if i is not None]
+
+
+async def paying_ids(session: AsyncSession, *, limit: int) -> Sequence[int]:
+    query = (
+        select(Withdrawal.id)
+        .where(col(Withdrawal.status) == WithdrawalStatus.PAYING)
+        .order_by(col(Withdrawal.id))
+        .limit(limit)
+    )
+    return [i for i in (await session.exec(query)).all() if i is not None]

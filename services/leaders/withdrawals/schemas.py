@@ -33,3 +33,5 @@ class WithdrawalRead(BaseModel):
     decided_at: datetime | None
     reason: str | None
     payout_ref: str | None
+    payout_state: str | None
+    payout_package: str | None

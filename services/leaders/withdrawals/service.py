@@ -24,7 +24,7 @@ from services.leaders.withdrawals.exceptions import (
     WithdrawalNotFound,
 )
 from services.leaders.withdrawals.models import Withdrawal, WithdrawalStatus
-from services.leaders.withdrawals.payout import PayoutError, PayoutProvider
+from services.leaders.withdrawals.payout import PayoutError, PayoutProvider, PayoutResult, PayoutState
 from services.leaders.withdrawals.schemas import WithdrawalCreate, WithdrawalRead, WithdrawalReject
 
 
@@ -72,26 +72,74 @@ async def approve_withdrawal(
     try:
         # Paid before our commit: if the commit then fails, approval is retried and the provider's idempotency on
         # the withdrawal id keeps it from paying twice.
-        payout_ref = await payout.pay(
+        result = await payout.pay(
             withdrawal_id=withdrawal_id, leader_id=withdrawal.leader_id, amount_fen=withdrawal.amount_fen
         )
     except PayoutError as exc:
         raise PayoutFailed(str(exc)) from exc
-    if not await repository.decide_withdrawal(
-        session, withdrawal_id, status=WithdrawalStatus.PAID, decided_by=decided_by, at=now, payout_ref=payout_ref
+    if not await repository.move_withdrawal(
+        session,
+        withdrawal_id,
+        expected=WithdrawalStatus.REQUESTED,
+        values={"status": WithdrawalStatus.PAYING, "decided_by": decided_by, "decided_at": now},
     ):
         raise WithdrawalAlreadyDecided(f"Withdrawal {withdrawal_id} was decided meanwhile")
-    await commission_repository.post_entry(
-        session,
-        leader_id=withdrawal.leader_id,
-        kind=CommissionEntryKind.WITHDRAWAL_PAID,
-        amount_fen=withdrawal.amount_fen,
-        movement=Movement(in_withdrawal=-withdrawal.amount_fen, withdrawn=withdrawal.amount_fen),
-        ref=f"withdrawal_paid:{withdrawal_id}",
-        at=now,
-        withdrawal_id=withdrawal_id,
-    )
+    await apply_payout_result(session, withdrawal=withdrawal, result=result, now=now)
     return WithdrawalRead.model_validate(await _require(session, withdrawal_id))
+
+
+async def apply_payout_result(
+    session: AsyncSession, *, withdrawal: Withdrawal, result: PayoutResult, now: datetime
+) -> WithdrawalStatus:
+    """Record what the provider says of a paying withdrawal: paid (in withdrawal → withdrawn), failed (a reversing
+    entry returns the amount to available), or still on its way. Returns the status it is in now."""
+    assert withdrawal.id is not None
+    withdrawal_id = withdrawal.id
+    common = {"payout_ref": result.reference or None, "payout_state": result.state.value}
+    if result.state == PayoutState.SUCCEEDED:
+        if await repository.move_withdrawal(
+            session,
+            withdrawal_id,
+            expected=WithdrawalStatus.PAYING,
+            values={**common, "status": WithdrawalStatus.PAID, "payout_package": None},
+        ):
+            await commission_repository.post_entry(
+                session,
+                leader_id=withdrawal.leader_id,
+                kind=CommissionEntryKind.WITHDRAWAL_PAID,
+                amount_fen=withdrawal.amount_fen,
+                movement=Movement(in_withdrawal=-withdrawal.amount_fen, withdrawn=withdrawal.amount_fen),
+                ref=f"withdrawal_paid:{withdrawal_id}",
+                at=now,
+                withdrawal_id=withdrawal_id,
+            )
+        return WithdrawalStatus.PAID
+    if result.state == PayoutState.FAILED:
+        reason = f"payout failed: {result.reason or 'the provider did not pay'}"[:500]
+        if await repository.move_withdrawal(
+            session,
+            withdrawal_id,
+            expected=WithdrawalStatus.PAYING,
+            values={**common, "status": WithdrawalStatus.FAILED, "reason": reason, "payout_package": None},
+        ):
+            await commission_repository.post_entry(
+                session,
+                leader_id=withdrawal.leader_id,
+                kind=CommissionEntryKind.WITHDRAWAL_RETURNED,
+                amount_fen=withdrawal.amount_fen,
+                movement=Movement(in_withdrawal=-withdrawal.amount_fen, available=withdrawal.amount_fen),
+                ref=f"withdrawal_returned:{withdrawal_id}",
+                at=now,
+                withdrawal_id=withdrawal_id,
+            )
+        return WithdrawalStatus.FAILED
+    await repository.move_withdrawal(
+        session,
+        withdrawal_id,
+        expected=WithdrawalStatus.PAYING,
+        values={**common, "payout_package": result.package_info},
+    )
+    return WithdrawalStatus.PAYING
 
 
 async def reject_withdrawal(

@@ -8,6 +8,7 @@ processes may run these at once (every effect is a guarded update) and one faili
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from fastapi import FastAPI
@@ -22,13 +23,24 @@ from services.orders.orders.models import OrderCancelReason
 log = logging.getLogger("services.orders.jobs")
 
 
-async def cancel_expired_orders(db: Database, inventory: Inventory, *, now: datetime, batch: int) -> int:
-    """Cancel orders whose payment time ran out by `now`. Returns how many this run cancelled."""
+async def cancel_expired_orders(
+    db: Database,
+    inventory: Inventory,
+    *,
+    now: datetime,
+    batch: int,
+    may_cancel: Callable[[int], Awaitable[bool]] | None = None,
+) -> int:
+    """Cancel orders whose payment time ran out by `now`. Returns how many this run cancelled.
+
+    `may_cancel(order_id)` is asked first (payments asks the provider whether the order was paid after all)."""
     async with db.reading() as session:
         order_ids = await repository.expired_unpaid_order_ids(session, now=now, limit=batch)
     cancelled = 0
     for order_id in order_ids:
         try:
+            if may_cancel is not None and not await may_cancel(order_id):
+                continue
             async with db.transaction() as session:
                 if await service.cancel_unpaid(
                     session,
@@ -84,6 +96,8 @@ async def release_orphan_holds(
 
 
 async def payment_timeout_job(app: FastAPI) -> int:
+    """Cancel without asking the payment provider. The app schedules payments' `payment_timeout_job` instead, which
+    asks the provider first (`services.orders.payments.jobs`); this one stays for orders that never had a prepay."""
     settings: Settings = app.state.settings
     return await cancel_expired_orders(
         app.state.db, app.state.inventory, now=app.state.clock(), batch=settings.payment_timeout_batch

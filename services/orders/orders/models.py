@@ -39,11 +39,13 @@ class OrderCancelReason(StrEnum):
 
 
 class RefundProviderStatus(StrEnum):
-    """Whether a refund's money went back through the payment provider: pending → sent, or not_needed (0 fen)."""
+    """Whether a refund's money went back through the payment provider: pending → sent, or not_needed (0 fen);
+    failed when the provider refused it after every attempt (parked for staff, who may retry)."""
 
     PENDING = "pending"
     SENT = "sent"
     NOT_NEEDED = "not_needed"
+    FAILED = "failed"
 
 
 class Order(OrdersBase, table=True):

@@ -1,34 +1,132 @@
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from starlette.responses import JSONResponse, Response
 
 from services.common.app import NowDep
-from services.common.auth import InvalidToken, MissingRole, OpsUser
+from services.common.auth import (
+    CurrentUser,
+    InvalidToken,
+    MissingPermission,
+    MissingRole,
+    OpsUser,
+    Principal,
+    require_permission,
+)
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.pagination import InvalidCursor, Page, PageDep
+from services.common.permissions import Permission
 from services.common.types import INT64_MAX
-from services.orders.deps import DatabaseDep, RefundProviderDep, SettingsDep
-from services.orders.payments import jobs, service
+from services.orders.deps import (
+    DatabaseDep,
+    PayersDep,
+    PaymentProviderDep,
+    RefundProviderDep,
+    SettingsDep,
+)
+from services.orders.orders.exceptions import NotOrderOwner, OrderNotFound
+from services.orders.payment_provider import NotificationRejected
+from services.orders.payments import jobs, reconciliation, repository, service
 from services.orders.payments.exceptions import (
     AmountMismatch,
+    DevPaymentsDisabled,
     InvalidSignature,
+    NotificationEndpointOff,
+    OrderNotPayable,
     PaymentOrderNotFound,
+    PaymentProviderUnavailable,
+    ProviderRefundNotFound,
+    ReconciliationFailed,
+    ReconciliationNotFound,
+    RefundNotParked,
     TransactionConflict,
 )
-from services.orders.payments.models import PaymentStatus
-from services.orders.payments.schemas import PaymentNotification, PaymentRead, RefundRunResult
+from services.orders.payments.models import NotificationOutcome, PaymentStatus, RefundAttemptStatus
+from services.orders.payments.schemas import (
+    NotificationRead,
+    PaymentNotification,
+    PaymentParameters,
+    PaymentRead,
+    ProviderRefundRead,
+    ReconciliationRead,
+    RefundRunResult,
+)
 
 router = APIRouter(prefix="/api/v1/payments", tags=["payments"])
+order_payment_router = APIRouter(tags=["payments"])
+dev_router = APIRouter(prefix="/api/v1/dev", tags=["development"])
+
+RefundStaff = Annotated[Principal, Depends(require_permission(Permission.REFUNDS_DECIDE))]
+ReconcilingStaff = Annotated[Principal, Depends(require_permission(Permission.PAYMENTS_RECONCILE))]
+OrderId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Order id")]
+BillDate = Annotated[date, Path(description="Business day (YYYY-MM-DD, business time zone)")]
+
+
+@order_payment_router.post(
+    "/api/v1/orders/{order_id}/payment",
+    response_model=PaymentParameters,
+    summary="Pay an order: the mini-program's `wx.requestPayment` parameters (its customer)",
+    responses=problem_docs(InvalidToken, OrderNotFound, NotOrderOwner, OrderNotPayable, PaymentProviderUnavailable),
+)
+async def create_payment(
+    order_id: OrderId,
+    session: SessionDep,
+    user: CurrentUser,
+    provider: PaymentProviderDep,
+    payers: PayersDep,
+    now: NowDep,
+) -> PaymentParameters:
+    """Opens the order with the payment provider (WeChat Pay JSAPI) once; asking again reuses that prepay while it
+    is valid, with a fresh signature. The provider refuses payment once the order's payment time is over."""
+    return await service.create_payment(
+        session, order_id=order_id, user=user, provider=provider, payers=payers, now=now
+    )
+
+
+def _wechat_answer(status: int, message: str) -> Response:
+    # WeChat retries a notification answered with 4xx/5xx and this body; 2xx ends its retries.
+    return JSONResponse({"code": "FAIL", "message": message}, status_code=status)
+
+
+@router.post(
+    "/wechat/notify",
+    status_code=204,
+    summary="WeChat Pay notification: payments and refunds (called by WeChat Pay)",
+    responses={
+        **problem_docs(NotificationEndpointOff),
+        401: {"description": "The signature, key serial, age or encryption is wrong; nothing was done"},
+    },
+)
+async def wechat_notify(
+    request: Request, session: SessionDep, settings: SettingsDep, provider: PaymentProviderDep, now: NowDep
+) -> Response:
+    """Verified against the platform key (serial checked, at most five minutes old), decrypted with the API v3
+    key, applied once per notification id: a replay, a payment for an unknown order or of a wrong amount is
+    answered 204 and recorded (`GET /api/v1/payments/notifications`); wrong amounts and late payments are refunded."""
+    if settings.payment_provider != "wechat":
+        raise NotificationEndpointOff("ORDERS_PAYMENT_PROVIDER is not wechat")
+    body = await request.body()
+    try:
+        notice = provider.open_notification(request.headers, body, now=now)
+    except NotificationRejected as exc:
+        service.log.warning("notification refused", extra={"reason": str(exc)})
+        return _wechat_answer(401, "signature verification failed")
+    if notice is not None:
+        await service.apply_notice(session, notice=notice, now=now)
+    return Response(status_code=204)
 
 
 @router.post(
     "/notify",
     response_model=PaymentRead,
-    summary="Payment notification (the payment provider)",
-    responses=problem_docs(InvalidSignature, AmountMismatch, PaymentOrderNotFound, TransactionConflict),
+    summary="Payment notification of the development provider (HMAC-signed)",
+    responses=problem_docs(
+        InvalidSignature, AmountMismatch, PaymentOrderNotFound, TransactionConflict, NotificationEndpointOff
+    ),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -43,13 +141,32 @@ async def notify(
     now: NowDep,
     signature: Annotated[str | None, Header(alias="X-Payment-Signature", max_length=128)] = None,
 ) -> PaymentRead:
-    """Body `{"order_id", "transaction_id", "amount_fen"}` signed with hex HMAC-SHA256 of the raw body in
-    `X-Payment-Signature`. Idempotent per `transaction_id`; a payment for an order no longer waiting is recorded
-    as `refund_pending` and refunded."""
+    """Only with `ORDERS_PAYMENT_PROVIDER=fake`. Body `{"order_id", "transaction_id", "amount_fen"}` signed with hex
+    HMAC-SHA256 of the raw body in `X-Payment-Signature` (key `ORDERS_PAYMENT_SECRET`). Idempotent per
+    `transaction_id`; a payment for an order no longer waiting is recorded as `refund_pending` and refunded.
+    `POST /api/v1/dev/orders/{id}/pay` does the same without a signature."""
+    if settings.payment_provider != "fake":
+        raise NotificationEndpointOff("ORDERS_PAYMENT_PROVIDER is not fake")
     raw = await request.body()
     return await service.record_notification(
         session, raw_body=raw, signature=signature, secret=settings.payment_secret, now=now
     )
+
+
+@dev_router.post(
+    "/orders/{order_id}/pay",
+    response_model=PaymentRead,
+    summary="Mark an order paid, as a verified notification would (its customer; development only)",
+    responses=problem_docs(InvalidToken, DevPaymentsDisabled, OrderNotFound, NotOrderOwner, OrderNotPayable),
+)
+async def dev_pay(
+    order_id: OrderId, session: SessionDep, settings: SettingsDep, user: CurrentUser, now: NowDep
+) -> PaymentRead:
+    """Served only with `ORDERS_DEV_PAYMENTS=true` (`make run` sets it; production refuses it): goes through the
+    same code as a verified payment notification, without computing a signature."""
+    if not settings.dev_payments:
+        raise DevPaymentsDisabled()
+    return await service.dev_pay(session, order_id=order_id, user=user, now=now)
 
 
 @router.get(
@@ -68,12 +185,87 @@ async def list_payments(
     return await service.list_payments(session, page=page, status=status, order_id=order_id)
 
 
+@router.get(
+    "/notifications",
+    response_model=Page[NotificationRead],
+    summary="Verified provider notifications, newest first, e.g. `outcome=unknown_order` (finance)",
+    responses=problem_docs(InvalidToken, MissingPermission, InvalidCursor),
+)
+async def list_notifications(
+    session: SessionDep, user: ReconcilingStaff, page: PageDep, outcome: NotificationOutcome | None = None
+) -> Page[NotificationRead]:
+    return await service.list_notifications(session, page=page, outcome=outcome)
+
+
 @router.post(
     "/refunds/run",
     response_model=RefundRunResult,
     summary="Send pending refunds to the payment provider now (ops)",
     responses=problem_docs(InvalidToken, MissingRole),
 )
-async def run_refunds(db: DatabaseDep, user: OpsUser, provider: RefundProviderDep, now: NowDep) -> RefundRunResult:
-    """The refund sender also runs every `ORDERS_REFUND_INTERVAL_SECONDS`."""
-    return await jobs.send_pending_refunds(db, provider, now=now)
+async def run_refunds(
+    db: DatabaseDep, user: OpsUser, provider: RefundProviderDep, settings: SettingsDep, now: NowDep
+) -> RefundRunResult:
+    """The refund sender also runs every `ORDERS_REFUND_INTERVAL_SECONDS`; this run also sends refunds waiting out
+    their backoff after a failed attempt."""
+    return await jobs.send_pending_refunds(
+        db, provider, now=now, max_attempts=settings.refund_max_attempts,
+        retry_base_seconds=settings.refund_interval_seconds, now_or_backoff=True,
+    )  # fmt: skip
+
+
+@router.get(
+    "/refunds",
+    response_model=Page[ProviderRefundRead],
+    summary="Refunds asked of the provider, newest first; `status=failed` lists those parked for staff (finance)",
+    responses=problem_docs(InvalidToken, MissingPermission, InvalidCursor),
+)
+async def list_provider_refunds(
+    session: SessionDep, user: RefundStaff, page: PageDep, status: RefundAttemptStatus | None = None
+) -> Page[ProviderRefundRead]:
+    return await service.list_provider_refunds(session, page=page, status=status)
+
+
+@router.post(
+    "/refunds/{provider_refund_id}/retry",
+    response_model=ProviderRefundRead,
+    summary="Send a parked refund again (finance)",
+    responses=problem_docs(InvalidToken, MissingPermission, ProviderRefundNotFound, RefundNotParked),
+)
+async def retry_refund(
+    provider_refund_id: Annotated[int, Path(ge=1, le=INT64_MAX)], session: SessionDep, user: RefundStaff, now: NowDep
+) -> ProviderRefundRead:
+    """Same `out_refund_no` as before, so the provider never pays it twice; the refund sender sends it on its next
+    run. A refund WeChat reported ABNORMAL (the customer's card is gone) is settled in the merchant platform."""
+    return await service.retry_parked_refund(session, provider_refund_id=provider_refund_id, now=now)
+
+
+@router.get(
+    "/reconciliations/{bill_date}",
+    response_model=ReconciliationRead,
+    summary="The day's provider bills against our payments and refunds: every difference (finance)",
+    responses=problem_docs(InvalidToken, MissingPermission, ReconciliationNotFound),
+)
+async def get_reconciliation(bill_date: BillDate, session: SessionDep, user: ReconcilingStaff) -> ReconciliationRead:
+    """Made every day once the provider's bills are out (`ORDERS_RECONCILIATION_AFTER`), or on demand by the POST."""
+    report = await repository.get_reconciliation(session, bill_date)
+    if report is None:
+        raise ReconciliationNotFound(f"{bill_date.isoformat()} has not been reconciled")
+    return ReconciliationRead.model_validate(report)
+
+
+@router.post(
+    "/reconciliations/{bill_date}",
+    response_model=ReconciliationRead,
+    summary="Reconcile a day now, replacing its report (finance)",
+    responses=problem_docs(InvalidToken, MissingPermission, ReconciliationFailed),
+)
+async def run_reconciliation(
+    bill_date: BillDate,
+    db: DatabaseDep,
+    user: ReconcilingStaff,
+    provider: PaymentProviderDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> ReconciliationRead:
+    return await reconciliation.reconcile(db, provider, bill_date=bill_date, tz=settings.tz, now=now)
