@@ -1,4 +1,8 @@
-"""Cursor pagination: `?limit=&cursor=` in, `{"items": [...], "next_cursor": ...}` out.
+"""Cursor pagination: `?limit=&cursor=` in, `{"items": [...], "next_cursor": ..., "total": ...}` out.
+
+Every list endpoint declares its query parameters as one model derived from `ListQuery`
+(`filters: Annotated[MyFilters, Query()]`): the model forbids unknown parameters, so a misspelt or unsupported
+filter (`?created_from=...` where there is none) is a 422 naming it, never a silently unfiltered list.
 
 Cursors are opaque to callers (url-safe base64 of a small JSON list: the sort key of the last item returned), so
 pages stay stable while rows are inserted, and the query is a keyset seek that an index serves.
@@ -14,7 +18,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 from fastapi import Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.errors import InvalidInput
 
@@ -30,9 +34,16 @@ class InvalidCursor(InvalidInput):
     title = "The cursor is not one we issued"
 
 
+TOTAL_DESCRIPTION = (
+    "How many items match the filters in all pages, where counting them is cheap; null where it would mean "
+    "scanning a table that grows without bound (the operation's description says so)"
+)
+
+
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
+    total: int | None = Field(default=None, description=TOTAL_DESCRIPTION)
 
 
 def encode_cursor(key: list[Any]) -> str:
@@ -63,7 +74,14 @@ class PageParams:
             raise InvalidCursor()
         return self.after[0]
 
-    def page(self, rows: Sequence[R], key: Callable[[R], list[Any]], convert: Callable[[R], T]) -> Page[T]:
+    def page(
+        self,
+        rows: Sequence[R],
+        key: Callable[[R], list[Any]],
+        convert: Callable[[R], T],
+        *,
+        total: int | None = None,
+    ) -> Page[T]:
         """Build a page from up to `limit + 1` rows fetched (the extra one only says "there is more").
 
         `key(row)` gives the cursor of a row, `convert(row)` the public item.
@@ -71,7 +89,20 @@ class PageParams:
         has_more = len(rows) > self.limit
         items = rows[: self.limit]
         next_cursor = encode_cursor(key(items[-1])) if has_more and items else None
-        return Page[T](items=[convert(r) for r in items], next_cursor=next_cursor)
+        return Page[T](items=[convert(r) for r in items], next_cursor=next_cursor, total=total)
+
+
+class ListQuery(BaseModel):
+    """The query parameters of a list endpoint: subclass it with the list's filters and declare it as
+    `Annotated[MyFilters, Query()]`. Unknown parameters are refused (422 `extra_forbidden`, naming the parameter)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Items per page")
+    cursor: str | None = Field(default=None, max_length=512, description="`next_cursor` of the previous page")
+
+    def page_params(self) -> PageParams:
+        return PageParams(limit=self.limit, after=decode_cursor(self.cursor) if self.cursor else None)
 
 
 def _page_params(
@@ -81,4 +112,5 @@ def _page_params(
     return PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)
 
 
+#: The older form, for endpoints whose parameters are not a `ListQuery` model yet. New list endpoints use `ListQuery`.
 PageDep = Annotated[PageParams, Depends(_page_params)]

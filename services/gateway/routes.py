@@ -16,6 +16,8 @@ SERVICE_PREFIXES: Mapping[str, tuple[str, ...]] = {
         "/api/v1/commission",
         "/api/v1/withdrawals",
         "/api/v1/events/leaders",
+        "/api/v1/pickup-points",
+        "/api/v1/me/community",
     ),
     "orders": (
         "/api/v1/products",
@@ -25,6 +27,9 @@ SERVICE_PREFIXES: Mapping[str, tuple[str, ...]] = {
         "/api/v1/delivery-batches",
         "/api/v1/events/orders",
         "/api/v1/reconciliation",
+        "/api/v1/categories",
+        "/api/v1/group-buys",
+        "/api/v1/procurement",
     ),
     "points": (
         "/api/v1/points",
