@@ -112,5 +112,22 @@ def _page_params(
     return PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)
 
 
+def _strict_page_params(query: Annotated[ListQuery, Query()]) -> PageParams:
+    return query.page_params()
+
+
+#: A list whose only parameters are `limit` and `cursor`: unknown parameters are refused.
+PageQuery = Annotated[PageParams, Depends(_strict_page_params)]
+
+
+class NoQuery(BaseModel):
+    """The parameters of a list that takes none (a whole small list): any parameter is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+#: `_: NoParams` on a list endpoint without parameters.
+NoParams = Annotated[NoQuery, Query()]
+
 #: The older form, for endpoints whose parameters are not a `ListQuery` model yet. New list endpoints use `ListQuery`.
 PageDep = Annotated[PageParams, Depends(_page_params)]

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from services.common.pagination import ListQuery
 from services.common.types import AwareDatetime, BasisPoints, Fen, Id
 from services.leaders.commission.models import (
     CommissionAccrualState,
@@ -175,3 +176,13 @@ class Statement(BaseModel):
     opening: StatementBalances
     closing: StatementBalances
     lines: StatementLines
+
+
+class EntryFilters(ListQuery):
+    kind: CommissionEntryKind | None = None
+
+
+class StatementQuery(ListQuery):
+    """`limit` and `cursor` page the lines of the JSON statement; the CSV holds all of them."""
+
+    format: StatementFormat = Field(default=StatementFormat.JSON, description="`csv`: every line of the month")

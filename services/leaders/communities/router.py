@@ -7,7 +7,7 @@ from services.common.app import NowDep
 from services.common.auth import CurrentUser, CustomerUser, InvalidToken, MissingRole
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
-from services.common.pagination import InvalidCursor, Page, PageDep
+from services.common.pagination import InvalidCursor, Page, PageQuery
 from services.leaders.access import NotYourLeaderAccount
 from services.leaders.communities import service
 from services.leaders.communities.exceptions import (
@@ -73,7 +73,7 @@ async def leave_community(
     responses=problem_docs(InvalidToken, NotYourLeaderAccount, LeaderNotFound, InvalidCursor),
 )
 async def list_members(
-    leader_id: LeaderIdPath, session: SessionDep, user: CurrentUser, page: PageDep
+    leader_id: LeaderIdPath, session: SessionDep, user: CurrentUser, page: PageQuery
 ) -> Page[MemberRead]:
     return await service.list_members(session, user=user, leader_id=leader_id, page=page)
 
@@ -85,7 +85,7 @@ async def list_members(
     responses=problem_docs(InvalidToken, NotYourLeaderAccount, LeaderNotFound, InvalidCursor),
 )
 async def list_member_history(
-    leader_id: LeaderIdPath, session: SessionDep, user: CurrentUser, page: PageDep
+    leader_id: LeaderIdPath, session: SessionDep, user: CurrentUser, page: PageQuery
 ) -> Page[MembershipEventRead]:
     return await service.list_history(session, user=user, leader_id=leader_id, page=page)
 

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from services.common.pagination import ListQuery
 from services.common.types import UserId
 from services.leaders.profiles.models import LeaderApplicationStatus, LeaderStatus
 
@@ -210,3 +211,12 @@ class InternalLeader(BaseModel):
     region: str | None = Field(
         default=None, description="city/district of the pickup point; orders serves group-buys by it"
     )
+
+
+class ApplicationFilters(ListQuery):
+    status: LeaderApplicationStatus | None = None
+
+
+class LeaderFilters(ListQuery):
+    status: LeaderStatus | None = None
+    manager_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None

@@ -3,8 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from services.common.pagination import ListQuery
 from services.common.types import Fen
 from services.leaders.withdrawals.models import WithdrawalStatus
 
@@ -33,3 +34,7 @@ class WithdrawalRead(BaseModel):
     decided_at: datetime | None
     reason: str | None
     payout_ref: str | None
+
+
+class WithdrawalFilters(ListQuery):
+    status: WithdrawalStatus | None = Field(default=None, description="`requested` is the approval queue")

@@ -8,6 +8,7 @@ from services.common.app import NowDep
 from services.common.auth import CurrentUser, InvalidToken, MissingPermission, Principal, require_permission
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
+from services.common.pagination import NoParams
 from services.common.permissions import Permission
 from services.common.types import INT64_MAX
 from services.orders.categories import service
@@ -37,7 +38,7 @@ async def create_category(body: CategoryCreate, session: SessionDep, user: Catal
     summary="The category tree",
     responses=problem_docs(InvalidToken),
 )
-async def category_tree(session: SessionDep, user: CurrentUser) -> list[CategoryNode]:
+async def category_tree(session: SessionDep, user: CurrentUser, _: NoParams) -> list[CategoryNode]:
     """Roots in `sort_order`, each with its children: the whole tree in one answer (it is small)."""
     return await service.category_tree(session)
 

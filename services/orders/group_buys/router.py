@@ -8,7 +8,7 @@ from services.common.app import NowDep
 from services.common.auth import CurrentUser, InvalidToken, MissingPermission, Principal, require_permission
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
-from services.common.pagination import InvalidCursor, Page
+from services.common.pagination import InvalidCursor, NoParams, Page
 from services.common.permissions import Permission
 from services.common.types import INT64_MAX
 from services.orders.clients import LeadersTimeout, LeadersUnavailable
@@ -92,6 +92,6 @@ async def get_group_buy(
     responses=problem_docs(InvalidToken, MissingPermission, GroupBuyNotFound),
 )
 async def list_outcomes(
-    group_buy_id: GroupBuyId, session: SessionDep, user: CatalogueStaff
+    group_buy_id: GroupBuyId, session: SessionDep, user: CatalogueStaff, _: NoParams
 ) -> list[GroupBuyOutcomeRead]:
     return await service.list_outcomes(session, group_buy_id=group_buy_id)

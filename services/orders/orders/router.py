@@ -17,7 +17,7 @@ from services.common.idempotency import (
     OptionalIdempotencyKey,
     run_idempotent,
 )
-from services.common.pagination import InvalidCursor, Page
+from services.common.pagination import InvalidCursor, NoParams, Page
 from services.common.types import INT64_MAX
 from services.orders.clients import (
     HoldConflict,
@@ -181,7 +181,7 @@ async def get_order(order_id: OrderId, session: SessionDep, user: CurrentUser) -
     summary="Who moved the order to which state, when",
     responses=problem_docs(InvalidToken, OrderNotFound),
 )
-async def get_order_log(order_id: OrderId, session: SessionDep, user: CurrentUser) -> list[OrderLogEntry]:
+async def get_order_log(order_id: OrderId, session: SessionDep, user: CurrentUser, _: NoParams) -> list[OrderLogEntry]:
     return await service.order_log(session, order_id=order_id, user=user)
 
 
@@ -274,5 +274,5 @@ async def refund_order(
     summary="Refunds of an order",
     responses=problem_docs(InvalidToken, OrderNotFound),
 )
-async def list_refunds(order_id: OrderId, session: SessionDep, user: CurrentUser) -> list[RefundRead]:
+async def list_refunds(order_id: OrderId, session: SessionDep, user: CurrentUser, _: NoParams) -> list[RefundRead]:
     return await service.list_refunds(session, order_id=order_id, user=user)

@@ -8,8 +8,7 @@ from services.common.app import NowDep
 from services.common.auth import InvalidToken, MissingRole, OpsUser
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
-from services.common.pagination import InvalidCursor, Page, PageDep
-from services.common.types import INT64_MAX
+from services.common.pagination import InvalidCursor, Page
 from services.orders.deps import DatabaseDep, RefundProviderDep, SettingsDep
 from services.orders.payments import jobs, service
 from services.orders.payments.exceptions import (
@@ -18,8 +17,7 @@ from services.orders.payments.exceptions import (
     PaymentOrderNotFound,
     TransactionConflict,
 )
-from services.orders.payments.models import PaymentStatus
-from services.orders.payments.schemas import PaymentNotification, PaymentRead, RefundRunResult
+from services.orders.payments.schemas import PaymentFilters, PaymentNotification, PaymentRead, RefundRunResult
 
 router = APIRouter(prefix="/api/v1/payments", tags=["payments"])
 
@@ -61,11 +59,11 @@ async def notify(
 async def list_payments(
     session: SessionDep,
     user: OpsUser,
-    page: PageDep,
-    status: PaymentStatus | None = None,
-    order_id: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
+    filters: Annotated[PaymentFilters, Query()],
 ) -> Page[PaymentRead]:
-    return await service.list_payments(session, page=page, status=status, order_id=order_id)
+    return await service.list_payments(
+        session, page=filters.page_params(), status=filters.status, order_id=filters.order_id
+    )
 
 
 @router.post(

@@ -3,9 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.common.types import Fen, Id
+from services.common.pagination import ListQuery
+from services.common.types import INT64_MAX, Fen, Id
 from services.orders.payments.models import PaymentStatus
 
 TransactionId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
@@ -37,3 +38,8 @@ class RefundRunResult(BaseModel):
     payments_refunded: int
     refunds_sent: int
     failures: int
+
+
+class PaymentFilters(ListQuery):
+    status: PaymentStatus | None = Field(default=None, description="e.g. `refund_pending` or `refunded`")
+    order_id: Annotated[int, Field(ge=1, le=INT64_MAX)] | None = None
