@@ -43,7 +43,9 @@ async def test_every_list_endpoint_refuses_an_unknown_query_parameter(e2e: httpx
     assert len(lists) > 20, lists  # the walk found the lists of every service
     accepted = []
     for path in lists:
-        response = await e2e.get(concrete(path), params={UNKNOWN: "1"}, headers=bearer("e2e-everyone", ["ops", "customer", "leader"]))
+        response = await e2e.get(
+            concrete(path), params={UNKNOWN: "1"}, headers=bearer("e2e-everyone", ["ops", "customer", "leader"])
+        )
         problem = response.json() if response.headers.get("content-type", "").endswith("json") else {}
         if response.status_code != 422 or UNKNOWN not in str(problem):
             accepted.append((path, response.status_code))
