@@ -65,3 +65,24 @@ def test_the_table_lists_every_contract_prefix_once() -> None:
     prefixes = [p for ps in SERVICE_PREFIXES.values() for p in ps]
     assert len(prefixes) == len(set(prefixes))
     assert RouteTable().services == ("leaders", "orders", "points")
+
+
+def test_the_longest_matching_prefix_wins_whatever_the_order_of_the_table() -> None:
+    # /api/v1/me belongs to accounts, /api/v1/me/community to leaders (the caller's community).
+    for table in (
+        {"accounts": ("/api/v1/me",), "leaders": ("/api/v1/me/community",)},
+        {"leaders": ("/api/v1/me/community",), "accounts": ("/api/v1/me",)},
+    ):
+        routes = RouteTable(table)
+        assert routes.match("/api/v1/me/community") == "leaders"
+        assert routes.match("/api/v1/me/community/x") == "leaders"
+        assert routes.match("/api/v1/me") == "accounts"
+        assert routes.match("/api/v1/me/sessions") == "accounts"
+
+
+def test_the_catalogue_paths_go_to_orders_and_pickup_points_to_leaders() -> None:
+    routes = RouteTable()
+    for path in ("/api/v1/categories", "/api/v1/group-buys/1", "/api/v1/procurement/2026-03-10/pick-lists"):
+        assert routes.match(path) == "orders", path
+    for path in ("/api/v1/pickup-points", "/api/v1/me/community"):
+        assert routes.match(path) == "leaders", path

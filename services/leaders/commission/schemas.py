@@ -23,9 +23,14 @@ class CommissionRuleState(StrEnum):
     SCHEDULED = "scheduled"
 
 
-class StatementFormat(StrEnum):
+class ExportFormat(StrEnum):
+    """JSON, or CSV for Excel (UTF-8 with a BOM, yuan beside fen). The same enum in every service that exports."""
+
     JSON = "json"
     CSV = "csv"
+
+
+StatementFormat = ExportFormat
 
 
 class RuleCreate(BaseModel):

@@ -25,11 +25,6 @@ from services.orders.products.group_buy_models import GroupBuy, GroupBuyItem, Gr
 from services.orders.products.models import Product, ProductSku
 
 
-async def product_exists(session: AsyncSession, product_id: int) -> bool:
-    found = (await session.exec(select(Product.id).where(Product.id == product_id))).first()
-    return found is not None
-
-
 async def products_by_id(session: AsyncSession, product_ids: Sequence[int]) -> Sequence[Product]:
     return (await session.exec(select(Product).where(col(Product.id).in_(product_ids)))).all()
 

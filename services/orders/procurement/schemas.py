@@ -7,6 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class ExportFormat(StrEnum):
+    """JSON, or CSV for Excel (UTF-8 with a BOM, yuan beside fen). The same enum in every service that exports."""
+
     JSON = "json"
     CSV = "csv"
 
