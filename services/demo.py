@@ -15,7 +15,9 @@ import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -123,7 +125,15 @@ def seed_leader(ctx: DemoContext) -> str:
         application = {
             "name": "王阿姨",
             "phone": "13800000000",
-            "pickup_point": {"name": "阳光小区 3 栋门卫室", "address": "阳光路 88 号", "community": "阳光小区"},
+            "pickup_point": {
+                "name": "阳光小区 3 栋门卫室",
+                "address": "阳光路 88 号",
+                "community": "阳光小区",
+                "city": "上海市",
+                "district": "浦东新区",
+                "latitude": 31.2215,
+                "longitude": 121.5446,
+            },
         }
         headers = {**ctx.auth(LEADER_SUB), "Idempotency-Key": "demo-leader-application"}
         applied = ctx.client.post("/api/v1/leader-applications", json=application, headers=headers)
@@ -149,6 +159,62 @@ def seed_sign_in(ctx: DemoContext) -> str:
     return f"{CUSTOMER_SUB} signed in on {body.get('date')}, awarded {body.get('awarded')} points"
 
 
+DEMO_GRAPES = "阳光玫瑰葡萄"
+DEMO_GROUP_BUY = "明日自提 · 葡萄节"
+
+
+def seed_catalogue(ctx: DemoContext) -> str:
+    """A category tree, a product with two SKUs under it, and a group-buy of it for tomorrow in Shanghai."""
+    staff = ctx.auth(OPS_SUB)
+    tree = _expect(ctx.client.get("/api/v1/categories", headers=staff), 200).json()
+    fruit = next((node for node in tree if node["name"] == "水果"), None)
+    if fruit is None:
+        fruit = _expect(ctx.client.post("/api/v1/categories", json={"name": "水果"}, headers=staff), 201).json()
+        fruit["children"] = []
+    grapes_category = next((c for c in fruit["children"] if c["name"] == "葡萄提子"), None)
+    if grapes_category is None:
+        body = {"name": "葡萄提子", "parent_id": fruit["id"]}
+        grapes_category = _expect(ctx.client.post("/api/v1/categories", json=body, headers=staff), 201).json()
+    found = _expect(ctx.client.get("/api/v1/products", params={"q": DEMO_GRAPES}, headers=staff), 200).json()
+    product = next((p for p in found["items"] if p["name"] == DEMO_GRAPES), None)
+    if product is None:
+        body = {
+            "name": DEMO_GRAPES,
+            "price_fen": 3990,
+            "stock": 0,
+            "unit": "盒",
+            "origin": "云南",
+            "description": "香甜无籽，当日采摘",
+            "category_id": grapes_category["id"],
+            "images": ["https://img.example.com/grapes/1.jpg", "https://img.example.com/grapes/2.jpg"],
+            "cost_fen": 2800,
+            "skus": [
+                {"name": "一盒 500g", "price_fen": 3990, "stock": 200, "cost_fen": 2800},
+                {"name": "两盒装", "price_fen": 7590, "stock": 100, "cost_fen": 5500},
+            ],
+        }
+        headers = {**staff, "Idempotency-Key": "demo-grapes"}
+        product = _expect(ctx.client.post("/api/v1/products", json=body, headers=headers), 201).json()
+    group_buys = _expect(ctx.client.get("/api/v1/group-buys", params={"limit": 200}, headers=staff), 200).json()
+    if any(g["title"] == DEMO_GROUP_BUY and g["state"] in ("open", "scheduled") for g in group_buys["items"]):
+        return f"categories, {DEMO_GRAPES} with 2 SKUs, group-buy (already open)"
+    now = datetime.now(UTC)
+    ends = now + timedelta(hours=12)
+    pickup = ends.astimezone(ZoneInfo(ctx.settings.business_timezone)).date() + timedelta(days=1)
+    body = {
+        "title": DEMO_GROUP_BUY,
+        "starts_at": now.isoformat(),
+        "ends_at": ends.isoformat(),
+        "pickup_date": pickup.isoformat(),
+        "pickup_starts": "09:00",
+        "pickup_ends": "20:00",
+        "regions": ["上海市"],
+        "items": [{"product_id": product["id"], "price_fen": 2990, "per_customer_limit": 2, "min_per_community": 3}],
+    }
+    created = _expect(ctx.client.post("/api/v1/group-buys", json=body, headers=staff), 201).json()
+    return f"categories, {DEMO_GRAPES} with 2 SKUs, group-buy {created['id']} for pickup on {body['pickup_date']}"
+
+
 STEPS: tuple[DemoStep, ...] = (
     DemoStep("products", ("GET /api/v1/products", "POST /api/v1/products"), seed_products),
     DemoStep(
@@ -163,6 +229,11 @@ STEPS: tuple[DemoStep, ...] = (
     ),
     DemoStep("community member", ("POST /api/v1/leaders/{}/members",), seed_membership),
     DemoStep("points sign-in", ("POST /api/v1/points/sign-ins",), seed_sign_in),
+    DemoStep(
+        "catalogue and group-buy",
+        ("GET /api/v1/categories", "POST /api/v1/categories", "POST /api/v1/products", "POST /api/v1/group-buys"),
+        seed_catalogue,
+    ),
 )
 
 

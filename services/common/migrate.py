@@ -51,6 +51,15 @@ def check(service: str, url: str | None = None) -> None:
     command.check(alembic_config(service, url))
 
 
+#: Search structures a migration creates that no model declares (the FTS5 table of SQLite, whose shadow tables
+#: share its prefix, and PostgreSQL's trigram index): left out when the models are compared with the database.
+UNMANAGED_SEARCH_OBJECTS = ("products_fts", "ix_products_name_trgm")
+
+
+def _managed(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    return not (reflected and name is not None and name.startswith(UNMANAGED_SEARCH_OBJECTS))
+
+
 def run_env(metadata: MetaData) -> None:
     """The body of every service's `migrations/env.py`."""
     cfg = context.config
@@ -66,6 +75,7 @@ def run_env(metadata: MetaData) -> None:
             version_table=table,
             render_as_batch=url.startswith("sqlite"),  # SQLite can only ALTER through table copies
             compare_type=True,
+            include_object=_managed,
         )
 
     if context.is_offline_mode():

@@ -1,4 +1,8 @@
-"""Cursor pagination: `?limit=&cursor=` in, `{"items": [...], "next_cursor": ...}` out.
+"""Cursor pagination: `?limit=&cursor=` in, `{"items": [...], "next_cursor": ..., "total": ...}` out.
+
+Every list endpoint declares its query parameters as one model derived from `ListQuery`
+(`filters: Annotated[MyFilters, Query()]`): the model forbids unknown parameters, so a misspelt or unsupported
+filter (`?created_from=...` where there is none) is a 422 naming it, never a silently unfiltered list.
 
 Cursors are opaque to callers (url-safe base64 of a small JSON list: the sort key of the last item returned), so
 pages stay stable while rows are inserted, and the query is a keyset seek that an index serves.
@@ -10,11 +14,13 @@ import base64
 import binascii
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any, Generic, Self, TypeVar
+from zoneinfo import ZoneInfo
 
 import orjson
 from fastapi import Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.common.errors import InvalidInput
 
@@ -30,9 +36,16 @@ class InvalidCursor(InvalidInput):
     title = "The cursor is not one we issued"
 
 
+TOTAL_DESCRIPTION = (
+    "How many items match the filters in all pages, where counting them is cheap; null where it would mean "
+    "scanning a table that grows without bound (the operation's description says so)"
+)
+
+
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
+    total: int | None = Field(default=None, description=TOTAL_DESCRIPTION)
 
 
 def encode_cursor(key: list[Any]) -> str:
@@ -63,7 +76,14 @@ class PageParams:
             raise InvalidCursor()
         return self.after[0]
 
-    def page(self, rows: Sequence[R], key: Callable[[R], list[Any]], convert: Callable[[R], T]) -> Page[T]:
+    def page(
+        self,
+        rows: Sequence[R],
+        key: Callable[[R], list[Any]],
+        convert: Callable[[R], T],
+        *,
+        total: int | None = None,
+    ) -> Page[T]:
         """Build a page from up to `limit + 1` rows fetched (the extra one only says "there is more").
 
         `key(row)` gives the cursor of a row, `convert(row)` the public item.
@@ -71,14 +91,58 @@ class PageParams:
         has_more = len(rows) > self.limit
         items = rows[: self.limit]
         next_cursor = encode_cursor(key(items[-1])) if has_more and items else None
-        return Page[T](items=[convert(r) for r in items], next_cursor=next_cursor)
+        return Page[T](items=[convert(r) for r in items], next_cursor=next_cursor, total=total)
 
 
-def _page_params(
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page")] = None,
-) -> PageParams:
-    return PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)
+class ListQuery(BaseModel):
+    """The query parameters of a list endpoint: subclass it with the list's filters and declare it as
+    `Annotated[MyFilters, Query()]`. Unknown parameters are refused (422 `extra_forbidden`, naming the parameter)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Items per page")
+    cursor: str | None = Field(default=None, max_length=512, description="`next_cursor` of the previous page")
+
+    def page_params(self) -> PageParams:
+        return PageParams(limit=self.limit, after=decode_cursor(self.cursor) if self.cursor else None)
 
 
-PageDep = Annotated[PageParams, Depends(_page_params)]
+class DatedListQuery(ListQuery):
+    """A list filtered by a range of local dates of the business time zone, `from` and `to` both inclusive."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    date_from: date | None = Field(default=None, alias="from", description="First local date (inclusive)")
+    date_to: date | None = Field(default=None, alias="to", description="Last local date (inclusive)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.date_from is not None and self.date_to is not None and self.date_from > self.date_to:
+            raise ValueError("'from' must not be after 'to'")
+        return self
+
+    def window(self, tz: ZoneInfo) -> tuple[datetime | None, datetime | None]:
+        """The dates as a half-open range of instants: [start of `from`, start of the day after `to`)."""
+        start = datetime.combine(self.date_from, time(0), tzinfo=tz) if self.date_from is not None else None
+        end = None
+        if self.date_to is not None:
+            end = datetime.combine(self.date_to + timedelta(days=1), time(0), tzinfo=tz)
+        return start, end
+
+
+def _strict_page_params(query: Annotated[ListQuery, Query()]) -> PageParams:
+    return query.page_params()
+
+
+#: A list whose only parameters are `limit` and `cursor`: unknown parameters are refused.
+PageQuery = Annotated[PageParams, Depends(_strict_page_params)]
+
+
+class NoQuery(BaseModel):
+    """The parameters of a list that takes none (a whole small list): any parameter is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+#: `_: NoParams` on a list endpoint without parameters.
+NoParams = Annotated[NoQuery, Query()]

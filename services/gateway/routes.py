@@ -20,6 +20,8 @@ SERVICE_PREFIXES: Mapping[str, tuple[str, ...]] = {
         "/api/v1/commission",
         "/api/v1/withdrawals",
         "/api/v1/events/leaders",
+        "/api/v1/pickup-points",
+        "/api/v1/me/community",
     ),
     "orders": (
         "/api/v1/products",
@@ -33,6 +35,9 @@ SERVICE_PREFIXES: Mapping[str, tuple[str, ...]] = {
         "/api/v1/shortages",
         "/api/v1/tickets",
         "/api/v1/dev",  # development shortcuts (paying an order); each answers 404 unless turned on
+        "/api/v1/categories",
+        "/api/v1/group-buys",
+        "/api/v1/procurement",
     ),
     "points": (
         "/api/v1/points",

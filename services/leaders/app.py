@@ -13,12 +13,14 @@ from services.common.wechatpay import load_credentials
 from services.leaders.commission.jobs import settlement_job
 from services.leaders.commission.router import internal_router as reconciliation_router
 from services.leaders.commission.router import router as commission_router
+from services.leaders.communities.router import me_router as my_community_router
 from services.leaders.communities.router import router as communities_router
 from services.leaders.config import Settings, get_settings
 from services.leaders.db import inbox, outbox
 from services.leaders.levels.jobs import level_evaluation_job
 from services.leaders.levels.router import router as levels_router
 from services.leaders.models import metadata
+from services.leaders.pickup_points.router import router as pickup_points_router
 from services.leaders.profiles.router import applications_router, internal_router, leaders_router
 from services.leaders.subscriptions import HANDLERS
 from services.leaders.withdrawals.jobs import payouts_job
@@ -60,6 +62,8 @@ def create_app(settings: Settings | None = None, *, payout_provider: PayoutProvi
             applications_router,
             leaders_router,
             communities_router,
+            my_community_router,
+            pickup_points_router,
             levels_router,
             commission_router,
             withdrawals_router,

@@ -1,6 +1,9 @@
-"""The orders service: products, orders, payments, delivery batches, pickup, refunds, flash sales."""
+"""The orders service: the catalogue, group-buys, orders, payments, delivery batches, procurement, pickup, refunds,
+flash sales."""
 
 from __future__ import annotations
+
+import functools
 
 from fastapi import FastAPI
 from redis.asyncio import Redis
@@ -10,6 +13,7 @@ from services.common.events.wiring import ServiceEvents
 from services.common.txn import AfterTransaction
 from services.orders import jobs
 from services.orders.aftersales.router import router as aftersales_router
+from services.orders.categories.router import router as categories_router
 from services.orders.clients import HttpEffectsSource, HttpLeaderDirectory, HttpPointsClient, UpstreamClients
 from services.orders.config import Settings, get_settings
 from services.orders.db import inbox, outbox
@@ -19,13 +23,16 @@ from services.orders.flash_sales import soldout
 from services.orders.flash_sales.batcher import FlashBatcher
 from services.orders.flash_sales.router import router as flash_sales_router
 from services.orders.flash_sales.runtime import FlashRuntime
+from services.orders.group_buys.router import router as group_buys_router
 from services.orders.inventory.redis_stock import RedisSaleStock
 from services.orders.inventory.service import Inventory
 from services.orders.models import metadata
+from services.orders.orders.pickup import next_pickup_date
 from services.orders.orders.router import router as orders_router
 from services.orders.payment_provider import DevPayers, HttpPayerDirectory, PayerDirectory
 from services.orders.payments.router import dev_router, order_payment_router
 from services.orders.payments.router import router as payments_router
+from services.orders.procurement.router import router as procurement_router
 from services.orders.products.router import router as products_router
 from services.orders.reconciliation.router import router as reconciliation_router
 from services.orders.tickets.router import router as tickets_router
@@ -80,6 +87,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             aftersales_router,
             shortages_router,
             tickets_router,
+            categories_router,
+            group_buys_router,
+            procurement_router,
         ],
         background_jobs=jobs.scheduled_jobs(settings),
         extra_state={
@@ -100,7 +110,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events=ServiceEvents(outbox=outbox, inbox=inbox, handlers={}),
     )
     # One batcher per process: the purchases of a sale that arrive together are decided and written together.
-    app.state.flash_batcher = FlashBatcher(flash, app.state.db)
+    app.state.flash_batcher = FlashBatcher(
+        flash,
+        app.state.db,
+        pickup_date_of=functools.partial(next_pickup_date, tz=settings.tz, cutoff=settings.cutoff_time),
+    )
     # Sold-out purchases are answered from memory before FastAPI's routing, auth and body parsing.
     soldout.install(app, inventory)
     return app

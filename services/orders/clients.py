@@ -32,6 +32,8 @@ class LeaderInfo:
     status: str
     level: str | None
     pickup_point: dict[str, Any] | None
+    #: "city/district" (or "city") of the leader's pickup point: the region whose group-buys its community sees.
+    region: str | None = None
 
     @property
     def is_active(self) -> bool:
@@ -198,6 +200,7 @@ class HttpLeaderDirectory:
             status=str(body["status"]),
             level=body.get("level"),
             pickup_point=body.get("pickup_point"),
+            region=body.get("region"),
         )
 
 

@@ -7,6 +7,7 @@ from services.common.jobs import every
 from services.orders.config import Settings
 from services.orders.delivery.jobs import delivery_cutoff_job
 from services.orders.flash_sales import jobs as flash_jobs
+from services.orders.group_buys import jobs as group_buy_jobs
 from services.orders.orders.jobs import abandoned_holds_job, orphan_holds_job
 from services.orders.payments.jobs import close_trades_job, payment_timeout_job, reconciliation_job, refund_sender_job
 
@@ -23,4 +24,5 @@ def scheduled_jobs(settings: Settings) -> list[BackgroundJob]:
         every(settings.orphan_hold_grace_seconds / 4, orphan_holds_job),
         every(flash_jobs.RECOVERY_INTERVAL_SECONDS, flash_jobs.recovery_job),
         every(flash_jobs.CLOSE_INTERVAL_SECONDS, flash_jobs.close_job),
+        every(group_buy_jobs.CLOSE_INTERVAL_SECONDS, group_buy_jobs.close_job),
     ]

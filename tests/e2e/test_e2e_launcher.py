@@ -159,6 +159,7 @@ def test_the_launcher_serves_every_service_behind_the_gateway_and_stops_cleanly(
     output = launched.output()
     demo = output.split("Demo data:", 1)[1].split("Demo tokens", 1)[0]
     assert "products          done" in demo and " failed " not in demo, demo
+    assert "group-buy" in demo and "阳光玫瑰葡萄 with 2 SKUs" in demo, demo
     assert f"{launched.gateway}/docs" in output and f"{launched.gateway}/redoc" in output
     assert "sub=demo-ops" in output and "sub=demo-customer" in output and "sub=demo-leader" in output
 

@@ -96,3 +96,24 @@ def test_a_wildcard_segment_claims_one_nested_resource_of_another_services_path(
 def test_a_wildcard_may_not_open_or_close_a_prefix(prefix: str) -> None:
     with pytest.raises(ValueError, match="may not start or end"):
         RouteTable({"x": [prefix]})
+
+
+def test_the_longest_matching_prefix_wins_whatever_the_order_of_the_table() -> None:
+    # /api/v1/me belongs to accounts, /api/v1/me/community to leaders (the caller's community).
+    for table in (
+        {"accounts": ("/api/v1/me",), "leaders": ("/api/v1/me/community",)},
+        {"leaders": ("/api/v1/me/community",), "accounts": ("/api/v1/me",)},
+    ):
+        routes = RouteTable(table)
+        assert routes.match("/api/v1/me/community") == "leaders"
+        assert routes.match("/api/v1/me/community/x") == "leaders"
+        assert routes.match("/api/v1/me") == "accounts"
+        assert routes.match("/api/v1/me/sessions") == "accounts"
+
+
+def test_the_catalogue_paths_go_to_orders_and_pickup_points_to_leaders() -> None:
+    routes = RouteTable()
+    for path in ("/api/v1/categories", "/api/v1/group-buys/1", "/api/v1/procurement/2026-03-10/pick-lists"):
+        assert routes.match(path) == "orders", path
+    for path in ("/api/v1/pickup-points", "/api/v1/me/community"):
+        assert routes.match(path) == "leaders", path

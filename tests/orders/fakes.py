@@ -13,9 +13,13 @@ class FakeLeaders:
     leaders: dict[str, LeaderInfo] = field(default_factory=dict)
     calls: int = 0
 
-    def add(self, leader_id: str, status: str = "active") -> None:
+    def add(self, leader_id: str, status: str = "active", region: str | None = "上海市/浦东新区") -> None:
         self.leaders[leader_id] = LeaderInfo(
-            leader_id=leader_id, status=status, level="gold", pickup_point={"name": f"Point of {leader_id}"}
+            leader_id=leader_id,
+            status=status,
+            level="gold",
+            pickup_point={"name": f"Point of {leader_id}"},
+            region=region,
         )
 
     async def get_leader(self, leader_id: str) -> LeaderInfo | None:

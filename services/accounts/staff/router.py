@@ -5,7 +5,6 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from services.accounts.deps import NowDep, OpsCaller, PasswordsDep
-from services.accounts.roles import StaffRole
 from services.accounts.staff import service
 from services.accounts.staff.exceptions import (
     CannotDemoteYourself,
@@ -13,12 +12,12 @@ from services.accounts.staff.exceptions import (
     StaffNotFound,
     StaffUsernameTaken,
 )
-from services.accounts.staff.schemas import StaffCreate, StaffRead, StaffUpdate
+from services.accounts.staff.schemas import StaffCreate, StaffFilters, StaffRead, StaffUpdate
 from services.common.auth import MissingRole
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.jwks import InvalidToken
-from services.common.pagination import InvalidCursor, Page, PageDep
+from services.common.pagination import InvalidCursor, Page
 
 router = APIRouter(prefix="/api/v1/staff", tags=["staff"])
 
@@ -47,11 +46,9 @@ async def create_staff(
 async def list_staff(
     session: SessionDep,
     caller: OpsCaller,
-    page: PageDep,
-    role: Annotated[StaffRole | None, Query(description="Only accounts with this role")] = None,
-    active: Annotated[bool | None, Query()] = None,
+    filters: Annotated[StaffFilters, Query()],
 ) -> Page[StaffRead]:
-    return await service.list_staff(session, page=page, role=role, active=active)
+    return await service.list_staff(session, page=filters.page_params(), role=filters.role, active=filters.active)
 
 
 @router.get(

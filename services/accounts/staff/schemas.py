@@ -6,6 +6,7 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from services.accounts.roles import StaffRole
+from services.common.pagination import ListQuery
 
 
 def _normalise_username(value: object) -> object:
@@ -74,3 +75,8 @@ class StaffSignIn(BaseModel):
     # apart from valid ones.
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
+
+
+class StaffFilters(ListQuery):
+    role: StaffRole | None = Field(default=None, description="Only accounts with this role")
+    active: bool | None = None

@@ -11,6 +11,7 @@ from services.analytics.tags.schemas import TAG_CODE_PATTERN, CustomerTags, TagC
 from services.common.app import NowDep
 from services.common.auth import CurrentUser, InvalidToken, MissingRole, OpsUser
 from services.common.errors import problem_docs
+from services.common.pagination import NoParams
 
 tags_router = APIRouter(prefix="/api/v1/customer-tags", tags=["customer tags"])
 customers_router = APIRouter(prefix="/api/v1/customers/{user_id}/tags", tags=["customer tags"])
@@ -35,7 +36,7 @@ async def create_tag(body: TagCreate, conn: ConnectionDep, user: OpsUser, now: N
     summary="Every customer tag (anyone signed in: leaders filter their lists by them)",
     responses=problem_docs(InvalidToken),
 )
-async def list_tags(conn: ConnectionDep, user: CurrentUser) -> TagList:
+async def list_tags(conn: ConnectionDep, user: CurrentUser, _: NoParams) -> TagList:
     return await service.list_tags(conn)
 
 

@@ -48,6 +48,8 @@ class OrderLinePaid(_Payload):
     paid_fen: int  # what the customer actually paid for the line: amount - points discount
     points_used: int = 0  # the share of the order's points spent on this line
     product_name: str | None = None  # the name when ordered (analytics' top products); None from older producers
+    sku_id: int | None = None  # the SKU bought, for products with specifications
+    cost_fen: int | None = None  # the cost price of one unit when ordered (None: not set); margin commission's base
 
 
 class OrderPaid(_Payload):

@@ -35,7 +35,7 @@ from services.common.events.bus import connect_jetstream
 from services.common.events.consumer import EventHandler, apply_event
 from services.common.events.relay import DEAD, PENDING, Relay, outbox_counts
 from services.common.events.store import Event, Inbox, Outbox
-from services.common.pagination import InvalidCursor, Page, PageDep
+from services.common.pagination import InvalidCursor, Page, PageQuery
 from services.common.settings import ServiceSettings
 
 log = logging.getLogger("services.events")
@@ -211,7 +211,7 @@ def dead_letters_router(service: str, outbox: Outbox) -> APIRouter:
         summary="Events parked after too many failed deliveries (ops)",
         responses=problem_docs(InvalidToken, MissingRole, InvalidCursor),
     )
-    async def list_dead_letters(session: SessionDep, user: OpsUser, page: PageDep) -> Page[OutboxEvent]:
+    async def list_dead_letters(session: SessionDep, user: OpsUser, page: PageQuery) -> Page[OutboxEvent]:
         query = select(t).where(t.c.status == DEAD).order_by(t.c.seq).limit(page.limit + 1)
         after = page.after_int()
         if after is not None:

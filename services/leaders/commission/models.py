@@ -25,6 +25,7 @@ class CommissionRuleScope(StrEnum):
 class CommissionRuleMode(StrEnum):
     PERCENTAGE = "percentage"  # rate_bp of what was paid for the line, rounded down
     PER_ITEM = "per_item"  # amount_fen for each unit
+    MARGIN = "margin"  # rate_bp of what was paid minus the cost price snapshotted on the line, rounded down, never < 0
 
 
 class CommissionAccrualState(StrEnum):
@@ -49,7 +50,7 @@ class CommissionRule(LeadersBase, table=True):
     __tablename__ = "commission_rules"
     __table_args__ = (
         CheckConstraint("scope IN ('default', 'level', 'product')", name="scope_known"),
-        CheckConstraint("mode IN ('percentage', 'per_item')", name="mode_known"),
+        CheckConstraint("mode IN ('percentage', 'per_item', 'margin')", name="mode_known"),
         Index("ix_commission_rules_scope_effective_from", "scope", "effective_from"),
     )
 
@@ -105,6 +106,7 @@ class CommissionAccrual(LeadersBase, table=True):
     customer_id: str = Field(max_length=64)
     quantity: int
     base_fen: int = Field(sa_type=BigInteger)  # what was paid for the line
+    cost_fen: int | None = Field(default=None, sa_type=BigInteger)  # the unit cost price on the line (margin mode)
     rule_id: int | None = None
     rule_scope: CommissionRuleScope | None = enum_field(CommissionRuleScope, max_length=16, default=None)
     mode: CommissionRuleMode | None = enum_field(CommissionRuleMode, max_length=16, default=None)

@@ -10,13 +10,13 @@ from services.common.auth import CurrentUser, InvalidToken, MissingRole, OpsUser
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.exports import ExportFormat
-from services.common.pagination import InvalidCursor, Page, PageDep
+from services.common.pagination import InvalidCursor, NoParams, Page
 from services.leaders.access import NotYourLeaderAccount
 from services.leaders.commission import jobs, service, statements
 from services.leaders.commission.exceptions import CommissionAccountNotFound, InvalidPeriod
-from services.leaders.commission.models import CommissionEntryKind
 from services.leaders.commission.schemas import (
     Balance,
+    EntryFilters,
     EntryRead,
     ReconciliationRequest,
     ReconciliationResult,
@@ -25,6 +25,7 @@ from services.leaders.commission.schemas import (
     RuleRead,
     SettlementResult,
     Statement,
+    StatementQuery,
 )
 from services.leaders.deps import DatabaseDep, LeaderIdPath, SettingsDep
 from services.leaders.levels.exceptions import LevelNotFound
@@ -54,7 +55,7 @@ async def create_rule(body: RuleCreate, session: SessionDep, user: OpsUser, now:
     summary="The rules in effect now and those scheduled (ops)",
     responses=problem_docs(InvalidToken, MissingRole),
 )
-async def list_rules(session: SessionDep, user: OpsUser, now: NowDep) -> RuleList:
+async def list_rules(session: SessionDep, user: OpsUser, now: NowDep, _: NoParams) -> RuleList:
     return await service.list_rules(session, now=now)
 
 
@@ -89,10 +90,11 @@ async def list_entries(
     leader_id: LeaderIdPath,
     session: SessionDep,
     user: CurrentUser,
-    page: PageDep,
-    kind: Annotated[CommissionEntryKind | None, Query()] = None,
+    filters: Annotated[EntryFilters, Query()],
 ) -> Page[EntryRead]:
-    return await service.list_entries(session, user=user, leader_id=leader_id, page=page, kind=kind)
+    return await service.list_entries(
+        session, user=user, leader_id=leader_id, page=filters.page_params(), kind=filters.kind
+    )
 
 
 @router.get(
@@ -109,16 +111,15 @@ async def get_statement(
     period: PeriodPath,
     session: SessionDep,
     user: CurrentUser,
-    page: PageDep,
     settings: SettingsDep,
     db: DatabaseDep,
-    format: Annotated[ExportFormat, Query(description="`csv`: every line of the month")] = ExportFormat.JSON,
+    query: Annotated[StatementQuery, Query()],
 ) -> Statement | Response:
     """Lines are paginated in JSON (`limit`, `cursor`); the CSV holds all of them, UTF-8 with BOM, yuan beside fen."""
     statement = await statements.get_statement(
-        session, user=user, leader_id=leader_id, period=period, tz=settings.tz, page=page
+        session, user=user, leader_id=leader_id, period=period, tz=settings.tz, page=query.page_params()
     )
-    if format == ExportFormat.JSON:
+    if query.format == ExportFormat.JSON:
         return statement
     return StreamingResponse(
         statements.statement_csv(db, statement=statement, tz=settings.tz),

@@ -6,6 +6,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from services.common.exports import ExportFormat
+from services.common.pagination import ListQuery
 from services.common.types import AwareDatetime, BasisPoints, Fen, Id
 from services.leaders.commission.models import (
     CommissionAccrualState,
@@ -24,7 +26,8 @@ class CommissionRuleState(StrEnum):
 
 class RuleCreate(BaseModel):
     """The first rule that matches a line wins, in the order product → leader level → default.
-    `percentage`: floor(line paid × rate_bp / 10000); `per_item`: amount_fen × quantity."""
+    `percentage`: floor(line paid × rate_bp / 10000); `per_item`: amount_fen × quantity; `margin`:
+    floor(max(0, line paid − unit cost price × quantity) × rate_bp / 10000), 0 for a line without a cost price."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -42,8 +45,9 @@ class RuleCreate(BaseModel):
             raise ValueError("level is required for scope 'level' and only allowed there")
         if (self.scope == CommissionRuleScope.PRODUCT) != (self.product_id is not None):
             raise ValueError("product_id is required for scope 'product' and only allowed there")
-        if (self.mode == CommissionRuleMode.PERCENTAGE) != (self.rate_bp is not None):
-            raise ValueError("rate_bp is required for mode 'percentage' and only allowed there")
+        rated = self.mode in (CommissionRuleMode.PERCENTAGE, CommissionRuleMode.MARGIN)
+        if rated != (self.rate_bp is not None):
+            raise ValueError("rate_bp is required for modes 'percentage' and 'margin' and only allowed there")
         if (self.mode == CommissionRuleMode.PER_ITEM) != (self.amount_fen is not None):
             raise ValueError("amount_fen is required for mode 'per_item' and only allowed there")
         return self
@@ -168,3 +172,13 @@ class Statement(BaseModel):
     opening: StatementBalances
     closing: StatementBalances
     lines: StatementLines
+
+
+class EntryFilters(ListQuery):
+    kind: CommissionEntryKind | None = None
+
+
+class StatementQuery(ListQuery):
+    """`limit` and `cursor` page the lines of the JSON statement; the CSV holds all of them."""
+
+    format: ExportFormat = Field(default=ExportFormat.JSON, description="`csv`: every line of the month")

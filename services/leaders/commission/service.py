@@ -116,12 +116,19 @@ def matching_rule(
     return None
 
 
-def commission_for(rule: CommissionRule | None, *, paid_fen: int, quantity: int) -> int:
+def commission_for(rule: CommissionRule | None, *, paid_fen: int, quantity: int, cost_fen: int | None = None) -> int:
+    """A line's commission. `margin`: the rate of (paid - unit cost x quantity), never negative; a line without a
+    cost price earns no margin commission (its margin is unknown)."""
     if rule is None:
         return 0
     if rule.mode == CommissionRuleMode.PERCENTAGE:
         assert rule.rate_bp is not None
         return paid_fen * rule.rate_bp // 10_000  # rounds down per line
+    if rule.mode == CommissionRuleMode.MARGIN:
+        assert rule.rate_bp is not None
+        if cost_fen is None:
+            return 0
+        return max(0, paid_fen - cost_fen * quantity) * rule.rate_bp // 10_000
     assert rule.amount_fen is not None
     return rule.amount_fen * quantity
 
@@ -154,7 +161,7 @@ async def accrue_order(session: AsyncSession, *, order: OrderPaid, now: datetime
         if await repository.get_accrual_by_line(session, line.line_id) is not None:
             continue
         rule = matching_rule(current, product_id=line.product_id, level=level)
-        commission = commission_for(rule, paid_fen=line.paid_fen, quantity=line.quantity)
+        commission = commission_for(rule, paid_fen=line.paid_fen, quantity=line.quantity, cost_fen=line.cost_fen)
         accrual = await repository.insert_accrual(
             session,
             CommissionAccrual(
@@ -165,6 +172,7 @@ async def accrue_order(session: AsyncSession, *, order: OrderPaid, now: datetime
                 customer_id=order.customer_id,
                 quantity=line.quantity,
                 base_fen=line.paid_fen,
+                cost_fen=line.cost_fen,
                 rule_id=rule.id if rule else None,
                 rule_scope=rule.scope if rule else None,
                 mode=rule.mode if rule else None,

@@ -21,3 +21,8 @@ class MembershipLocked(Conflict):
 class MembershipChangedConcurrently(Conflict):
     code = "MEMBERSHIP_CHANGED_CONCURRENTLY"
     title = "Your membership changed at the same time; retry"
+
+
+class NoCommunity(NotFound):
+    code = "NO_COMMUNITY"
+    title = "You have not joined a community"

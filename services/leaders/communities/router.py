@@ -7,21 +7,23 @@ from services.common.app import NowDep
 from services.common.auth import CurrentUser, CustomerUser, InvalidToken, MissingRole
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
-from services.common.pagination import InvalidCursor, Page, PageDep
+from services.common.pagination import InvalidCursor, Page, PageQuery
 from services.leaders.access import NotYourLeaderAccount
 from services.leaders.communities import service
 from services.leaders.communities.exceptions import (
     MembershipChangedConcurrently,
     MembershipLocked,
+    NoCommunity,
     NotAMember,
     SwitchingNotAllowed,
 )
-from services.leaders.communities.schemas import JoinResult, MemberRead, MembershipEventRead
+from services.leaders.communities.schemas import JoinResult, MemberRead, MembershipEventRead, MyCommunity
 from services.leaders.config import Settings
 from services.leaders.deps import LeaderIdPath, SettingsDep
 from services.leaders.profiles.exceptions import LeaderNotFound, LeaderSuspended
 
 router = APIRouter(prefix="/api/v1/leaders/{leader_id}/members", tags=["communities"])
+me_router = APIRouter(prefix="/api/v1/me/community", tags=["communities"])
 
 
 def _rules(settings: Settings) -> service.SwitchingRules:
@@ -71,7 +73,7 @@ async def leave_community(
     responses=problem_docs(InvalidToken, NotYourLeaderAccount, LeaderNotFound, InvalidCursor),
 )
 async def list_members(
-    leader_id: LeaderIdPath, session: SessionDep, user: CurrentUser, page: PageDep
+    leader_id: LeaderIdPath, session: SessionDep, user: CurrentUser, page: PageQuery
 ) -> Page[MemberRead]:
     return await service.list_members(session, user=user, leader_id=leader_id, page=page)
 
@@ -83,6 +85,16 @@ async def list_members(
     responses=problem_docs(InvalidToken, NotYourLeaderAccount, LeaderNotFound, InvalidCursor),
 )
 async def list_member_history(
-    leader_id: LeaderIdPath, session: SessionDep, user: CurrentUser, page: PageDep
+    leader_id: LeaderIdPath, session: SessionDep, user: CurrentUser, page: PageQuery
 ) -> Page[MembershipEventRead]:
     return await service.list_history(session, user=user, leader_id=leader_id, page=page)
+
+
+@me_router.get(
+    "",
+    response_model=MyCommunity,
+    summary="The caller's community: its leader, pickup point and region",
+    responses=problem_docs(InvalidToken, NoCommunity),
+)
+async def get_my_community(session: SessionDep, user: CurrentUser) -> MyCommunity:
+    return await service.my_community(session, customer_id=user.sub)

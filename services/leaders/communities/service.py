@@ -16,6 +16,7 @@ from services.leaders.communities import repository
 from services.leaders.communities.exceptions import (
     MembershipChangedConcurrently,
     MembershipLocked,
+    NoCommunity,
     NotAMember,
     SwitchingNotAllowed,
 )
@@ -25,11 +26,12 @@ from services.leaders.communities.models import (
     MembershipChangeReason,
     MembershipEvent,
 )
-from services.leaders.communities.schemas import JoinResult, MemberRead, MembershipEventRead
+from services.leaders.communities.schemas import JoinResult, MemberRead, MembershipEventRead, MyCommunity
 from services.leaders.db import outbox
 from services.leaders.profiles import service as profiles_service
 from services.leaders.profiles.exceptions import LeaderSuspended
 from services.leaders.profiles.models import LeaderStatus
+from services.leaders.profiles.schemas import LeaderRead, region_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,3 +144,16 @@ async def list_history(
     await profiles_service.require_leader(session, leader_id)
     rows = await repository.list_history(session, leader_id, limit=page.limit + 1, before_id=page.after_int())
     return page.page(rows, key=lambda e: [e.id], convert=MembershipEventRead.model_validate)
+
+
+async def my_community(session: AsyncSession, *, customer_id: str) -> MyCommunity:
+    membership = await repository.get_membership(session, customer_id)
+    if membership is None:
+        raise NoCommunity("Join a leader's community first: POST /api/v1/leaders/{leader_id}/members")
+    leader = await profiles_service.require_leader(session, membership.leader_id)
+    return MyCommunity(
+        leader_id=membership.leader_id,
+        joined_at=membership.joined_at,
+        leader=LeaderRead.of(leader).public(),
+        region=region_of(leader.city, leader.district),
+    )

@@ -8,7 +8,7 @@ from services.common.app import NowDep
 from services.common.auth import CurrentUser, InvalidToken, MissingRole, OpsUser
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
-from services.common.pagination import InvalidCursor, Page, PageDep
+from services.common.pagination import InvalidCursor, NoParams, Page, PageQuery
 from services.leaders.access import NotYourLeaderAccount
 from services.leaders.deps import DatabaseDep, LeaderIdPath, SettingsDep
 from services.leaders.levels import jobs, service
@@ -37,7 +37,7 @@ async def put_level(code: LevelCode, body: LevelWrite, session: SessionDep, user
     summary="Every level, lowest rank first (ops)",
     responses=problem_docs(InvalidToken, MissingRole),
 )
-async def list_levels(session: SessionDep, user: OpsUser) -> list[LevelRead]:
+async def list_levels(session: SessionDep, user: OpsUser, _: NoParams) -> list[LevelRead]:
     return await service.list_levels(session)
 
 
@@ -59,6 +59,6 @@ async def evaluate_levels(db: DatabaseDep, user: OpsUser, settings: SettingsDep,
     responses=problem_docs(InvalidToken, NotYourLeaderAccount, LeaderNotFound, InvalidCursor),
 )
 async def list_level_changes(
-    leader_id: LeaderIdPath, session: SessionDep, user: CurrentUser, page: PageDep
+    leader_id: LeaderIdPath, session: SessionDep, user: CurrentUser, page: PageQuery
 ) -> Page[LevelChangeRead]:
     return await service.list_level_changes(session, user=user, leader_id=leader_id, page=page)

@@ -40,6 +40,8 @@ class LeaderApplication(LeadersBase, table=True):
     pickup_name: str = Field(max_length=100)
     pickup_address: str = Field(max_length=200)
     pickup_community: str = Field(max_length=100)
+    city: str | None = Field(default=None, max_length=30)
+    district: str | None = Field(default=None, max_length=29)
     latitude: float | None = None
     longitude: float | None = None
     opening_hours: str | None = Field(default=None, max_length=100)
@@ -56,7 +58,11 @@ class Leader(LeadersBase, table=True):
     """A group leader; `leader_id` is the leader user's JWT `sub`."""
 
     __tablename__ = "leaders"
-    __table_args__ = (CheckConstraint("status IN ('active', 'suspended')", name="status_known"),)
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'suspended')", name="status_known"),
+        # Pickup points near a customer: a bounding box on this index, then the exact distance.
+        Index("ix_leaders_latitude_longitude", "latitude", "longitude"),
+    )
 
     leader_id: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=50)
@@ -68,6 +74,9 @@ class Leader(LeadersBase, table=True):
     pickup_name: str = Field(max_length=100)
     pickup_address: str = Field(max_length=200)
     pickup_community: str = Field(max_length=100)
+    #: The region of the pickup point (city, district): its community sees the group-buys of that region.
+    city: str | None = Field(default=None, max_length=30)
+    district: str | None = Field(default=None, max_length=29)
     latitude: float | None = None
     longitude: float | None = None
     opening_hours: str | None = Field(default=None, max_length=100)

@@ -8,7 +8,7 @@ from services.common.app import NowDep
 from services.common.auth import CurrentUser, CustomerUser, InvalidToken, LeaderUser, MissingRole, OpsUser, ServiceUser
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
-from services.common.pagination import InvalidCursor, Page, PageDep
+from services.common.pagination import InvalidCursor, Page, PageQuery
 from services.common.types import INT64_MAX
 from services.leaders.access import NotYourLeaderAccount
 from services.leaders.deps import LeaderIdPath, SettingsDep
@@ -24,14 +24,15 @@ from services.leaders.profiles.exceptions import (
     ConcurrentLeaderChange,
     LeaderNotFound,
 )
-from services.leaders.profiles.models import LeaderApplicationStatus, LeaderStatus
 from services.leaders.profiles.schemas import (
     ApplicationApprove,
     ApplicationCreate,
+    ApplicationFilters,
     ApplicationRead,
     ApplicationReject,
     InternalLeader,
     LeaderChangeRead,
+    LeaderFilters,
     LeaderPublic,
     LeaderRead,
     LeaderUpdate,
@@ -66,10 +67,9 @@ async def apply_to_lead(body: ApplicationCreate, session: SessionDep, user: Cust
 async def list_applications(
     session: SessionDep,
     user: CurrentUser,
-    page: PageDep,
-    status: Annotated[LeaderApplicationStatus | None, Query()] = None,
+    filters: Annotated[ApplicationFilters, Query()],
 ) -> Page[ApplicationRead]:
-    return await service.list_applications(session, user=user, page=page, status=status)
+    return await service.list_applications(session, user=user, page=filters.page_params(), status=filters.status)
 
 
 @applications_router.get(
@@ -126,11 +126,11 @@ async def reject_application(
 async def list_leaders(
     session: SessionDep,
     user: OpsUser,
-    page: PageDep,
-    status: Annotated[LeaderStatus | None, Query()] = None,
-    manager_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    filters: Annotated[LeaderFilters, Query()],
 ) -> Page[LeaderRead]:
-    return await service.list_leaders(session, page=page, status=status, manager_id=manager_id)
+    return await service.list_leaders(
+        session, page=filters.page_params(), status=filters.status, manager_id=filters.manager_id
+    )
 
 
 @leaders_router.get(
@@ -185,7 +185,7 @@ async def update_pickup_point(
     responses=problem_docs(InvalidToken, NotYourLeaderAccount, LeaderNotFound, InvalidCursor),
 )
 async def list_leader_history(
-    leader_id: LeaderIdPath, session: SessionDep, user: CurrentUser, page: PageDep
+    leader_id: LeaderIdPath, session: SessionDep, user: CurrentUser, page: PageQuery
 ) -> Page[LeaderChangeRead]:
     return await service.list_changes(session, user=user, leader_id=leader_id, page=page)
 

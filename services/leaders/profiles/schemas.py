@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from services.common.pagination import ListQuery
 from services.common.types import UserId
 from services.leaders.profiles.models import LeaderApplicationStatus, LeaderStatus
 
@@ -14,12 +15,24 @@ Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 LevelCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
 
 
+def region_of(city: str | None, district: str | None) -> str | None:
+    if city is None:
+        return None
+    return city if district is None else f"{city}/{district}"
+
+
 class PickupPoint(BaseModel):
     model_config = ConfigDict(extra="forbid", from_attributes=True)
 
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     community: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    city: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30, pattern=r"^[^/]+$")] | None
+    ) = Field(default=None, description="The city of the pickup point (上海市): with `district`, its region")
+    district: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=29, pattern=r"^[^/]+$")] | None
+    ) = Field(default=None, description="The district (浦东新区); only with a city")
     # strict: `true` is not a coordinate (lax floats would read it as 1.0)
     latitude: float | None = Field(default=None, ge=-90, le=90, strict=True)
     longitude: float | None = Field(default=None, ge=-180, le=180, strict=True)
@@ -29,7 +42,14 @@ class PickupPoint(BaseModel):
     def _coordinates_together(self) -> PickupPoint:
         if (self.latitude is None) != (self.longitude is None):
             raise ValueError("latitude and longitude go together")
+        if self.district is not None and self.city is None:
+            raise ValueError("a district needs its city")
         return self
+
+    @property
+    def region(self) -> str | None:
+        """ "city/district", "city", or None: what group-buys name in their regions."""
+        return region_of(self.city, self.district)
 
     def columns(self) -> dict[str, Any]:
         """The pickup point as the `pickup_*` columns of an application or a leader."""
@@ -37,6 +57,8 @@ class PickupPoint(BaseModel):
             "pickup_name": self.name,
             "pickup_address": self.address,
             "pickup_community": self.community,
+            "city": self.city,
+            "district": self.district,
             "latitude": self.latitude,
             "longitude": self.longitude,
             "opening_hours": self.opening_hours,
@@ -48,6 +70,8 @@ class PickupPoint(BaseModel):
             name=row.pickup_name,
             address=row.pickup_address,
             community=row.pickup_community,
+            city=row.city,
+            district=row.district,
             latitude=row.latitude,
             longitude=row.longitude,
             opening_hours=row.opening_hours,
@@ -184,3 +208,15 @@ class InternalLeader(BaseModel):
     status: LeaderStatus
     level: str | None
     pickup_point: PickupPoint
+    region: str | None = Field(
+        default=None, description="city/district of the pickup point; orders serves group-buys by it"
+    )
+
+
+class ApplicationFilters(ListQuery):
+    status: LeaderApplicationStatus | None = None
+
+
+class LeaderFilters(ListQuery):
+    status: LeaderStatus | None = None
+    manager_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None

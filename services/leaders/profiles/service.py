@@ -44,6 +44,7 @@ from services.leaders.profiles.schemas import (
     LeaderRead,
     LeaderUpdate,
     PickupPoint,
+    region_of,
 )
 
 
@@ -108,6 +109,8 @@ async def approve_application(
         pickup_name=application.pickup_name,
         pickup_address=application.pickup_address,
         pickup_community=application.pickup_community,
+        city=application.city,
+        district=application.district,
         latitude=application.latitude,
         longitude=application.longitude,
         opening_hours=application.opening_hours,
@@ -196,6 +199,7 @@ async def get_internal_leader(session: AsyncSession, *, leader_id: str) -> Inter
         status=leader.status,
         level=leader.level,
         pickup_point=PickupPoint.of(leader),
+        region=region_of(leader.city, leader.district),
     )
 
 

@@ -16,7 +16,7 @@ from services.common.idempotency import (
     IdempotencyKeyReused,
     run_idempotent,
 )
-from services.common.pagination import InvalidCursor, Page, PageDep
+from services.common.pagination import InvalidCursor, Page
 from services.common.types import INT64_MAX
 from services.leaders.access import NotYourLeaderAccount
 from services.leaders.commission.exceptions import CommissionAccountNotFound
@@ -29,8 +29,7 @@ from services.leaders.withdrawals.exceptions import (
     WithdrawalBelowMinimum,
     WithdrawalNotFound,
 )
-from services.leaders.withdrawals.models import WithdrawalStatus
-from services.leaders.withdrawals.schemas import WithdrawalCreate, WithdrawalRead, WithdrawalReject
+from services.leaders.withdrawals.schemas import WithdrawalCreate, WithdrawalFilters, WithdrawalRead, WithdrawalReject
 
 router = APIRouter(tags=["withdrawals"])
 
@@ -86,10 +85,11 @@ async def list_leader_withdrawals(
     leader_id: LeaderIdPath,
     session: SessionDep,
     user: CurrentUser,
-    page: PageDep,
-    status: Annotated[WithdrawalStatus | None, Query()] = None,
+    filters: Annotated[WithdrawalFilters, Query()],
 ) -> Page[WithdrawalRead]:
-    return await service.list_withdrawals(session, user=user, leader_id=leader_id, status=status, page=page)
+    return await service.list_withdrawals(
+        session, user=user, leader_id=leader_id, status=filters.status, page=filters.page_params()
+    )
 
 
 @router.get(
@@ -101,10 +101,11 @@ async def list_leader_withdrawals(
 async def list_withdrawals(
     session: SessionDep,
     user: OpsUser,
-    page: PageDep,
-    status: Annotated[WithdrawalStatus | None, Query()] = None,
+    filters: Annotated[WithdrawalFilters, Query()],
 ) -> Page[WithdrawalRead]:
-    return await service.list_withdrawals(session, user=user, leader_id=None, status=status, page=page)
+    return await service.list_withdrawals(
+        session, user=user, leader_id=None, status=filters.status, page=filters.page_params()
+    )
 
 
 @router.get(

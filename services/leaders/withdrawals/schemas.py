@@ -3,8 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from services.common.pagination import ListQuery
 from services.common.types import Fen
 from services.leaders.withdrawals.models import WithdrawalStatus
 
@@ -35,3 +36,7 @@ class WithdrawalRead(BaseModel):
     payout_ref: str | None
     payout_state: str | None
     payout_package: str | None
+
+
+class WithdrawalFilters(ListQuery):
+    status: WithdrawalStatus | None = Field(default=None, description="`requested` is the approval queue")

@@ -4,9 +4,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.common.pagination import DatedListQuery
 from services.common.types import Id, PositiveQuantity
 from services.orders.aftersales.models import AfterSaleAction, AfterSaleActor, AfterSaleReason, AfterSaleStatus
-from services.orders.paging import DatedListQuery
 from services.orders.text import Description, ImageUrl, Reason, UserRef
 
 

@@ -1,10 +1,11 @@
-"""The daily delivery cut-off, run every minute (and by ops on demand): one transaction per leader, safe to repeat
-and to run in several processes at once (orders are claimed with a guarded update)."""
+"""The daily delivery cut-off, run every minute (and by ops on demand, for the latest cut-off or a chosen pickup
+date): one transaction per leader, safe to repeat and to run in several processes at once (orders are claimed with a
+guarded update)."""
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
@@ -17,17 +18,31 @@ from services.orders.delivery.schemas import CutoffResult, DeliveryBatchSummary
 log = logging.getLogger("services.orders.delivery")
 
 
-async def run_cutoff(db: Database, *, tz: ZoneInfo, cutoff: time, now: datetime) -> CutoffResult:
-    """Batch every leader's paid orders up to the latest cut-off at or before `now`."""
+async def run_cutoff(
+    db: Database, *, tz: ZoneInfo, cutoff: time, now: datetime, pickup_date: date | None = None
+) -> CutoffResult:
+    """Without `pickup_date`: batch every leader's orders paid before the latest cut-off at or before `now` and to
+    be picked up by the next day. With it: every paid order to be picked up by that date, paid whenever."""
     cutoff_date, cutoff_at = service.latest_cutoff(now, tz, cutoff)
+    paid_before: datetime | None = cutoff_at
+    if pickup_date is None:
+        pickup_date = cutoff_date + timedelta(days=1)
+    else:
+        cutoff_date, paid_before = now.astimezone(tz).date(), None
     async with db.reading() as session:
-        leader_ids = await repository.leaders_with_orders_to_ship(session, cutoff_at=cutoff_at)
+        leader_ids = await repository.leaders_with_orders_to_ship(
+            session, pickup_date=pickup_date, paid_before=paid_before
+        )
     touched: list[DeliveryBatchSummary] = []
     for leader_id in leader_ids:
         try:
             async with db.transaction() as session:
                 batch = await service.batch_leader_orders(
-                    session, leader_id=leader_id, cutoff_date=cutoff_date, cutoff_at=cutoff_at
+                    session,
+                    leader_id=leader_id,
+                    cutoff_date=cutoff_date,
+                    pickup_date=pickup_date,
+                    paid_before=paid_before,
                 )
         except Exception:
             log.exception("could not batch a leader's orders", extra={"leader_id": leader_id})
@@ -36,7 +51,7 @@ async def run_cutoff(db: Database, *, tz: ZoneInfo, cutoff: time, now: datetime)
             touched.append(batch)
     if touched:
         log.info("delivery cut-off batched orders", extra={"batches": len(touched)})
-    return CutoffResult(cutoff_date=cutoff_date, cutoff_at=cutoff_at, batches=touched)
+    return CutoffResult(cutoff_date=cutoff_date, cutoff_at=paid_before, pickup_date=pickup_date, batches=touched)
 
 
 async def delivery_cutoff_job(app: FastAPI) -> CutoffResult:

@@ -1,4 +1,4 @@
-"""Delivery batches: the paid orders of one leader's pickup point cut off on one local date, with a pick list."""
+"""Delivery batches: the paid orders of one leader's pickup point for one pickup date, with a pick list."""
 
 from __future__ import annotations
 
@@ -22,11 +22,14 @@ class DeliveryBatchStatus(StrEnum):
 
 class DeliveryBatch(OrdersBase, table=True):
     __tablename__ = "delivery_batches"
-    __table_args__ = (UniqueConstraint("leader_id", "cutoff_date"),)
+    __table_args__ = (UniqueConstraint("leader_id", "pickup_date"),)
 
     id: int | None = Field(default=None, primary_key=True)
     leader_id: str = Field(max_length=64, index=True)
+    #: The local date of the cut-off that opened the batch.
     cutoff_date: date
+    #: The local date its orders are picked up: one batch per leader and pickup date.
+    pickup_date: date = Field(index=True)
     status: DeliveryBatchStatus = enum_field(DeliveryBatchStatus, max_length=16, default=DeliveryBatchStatus.IN_TRANSIT)
     order_count: int = Field(default=0)
     created_at: datetime = timestamp_field()

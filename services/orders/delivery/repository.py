@@ -20,17 +20,38 @@ from services.orders.delivery.models import (
 from services.orders.orders.models import Order, OrderLine, OrderRefundStatus, OrderStatus
 
 
-def _eligible(cutoff_at: datetime) -> list[object]:
-    return [
+def _eligible(pickup_date: date, paid_before: datetime | None) -> list[object]:
+    """Paid, unbatched, not fully refunded orders to be picked up by `pickup_date` (late ones ride along)."""
+    conditions: list[object] = [
         Order.status == OrderStatus.PAID,
         col(Order.delivery_batch_id).is_(None),
-        col(Order.paid_at) < cutoff_at,
+        col(Order.pickup_date) <= pickup_date,
         Order.refund_status != OrderRefundStatus.FULL,
     ]
+    if paid_before is not None:
+        conditions.append(col(Order.paid_at) < paid_before)
+    return conditions
 
 
-async def leaders_with_orders_to_ship(session: AsyncSession, *, cutoff_at: datetime) -> Sequence[str]:
-    query = select(Order.leader_id).where(*_eligible(cutoff_at)).distinct().order_by(col(Order.leader_id))  # type: ignore[arg-type]
+async def leaders_with_orders_to_ship(
+    session: AsyncSession, *, pickup_date: date, paid_before: datetime | None
+) -> Sequence[str]:
+    query = (
+        select(Order.leader_id)
+        .where(*_eligible(pickup_date, paid_before))  # type: ignore[arg-type]
+        .distinct()
+        .order_by(col(Order.leader_id))
+    )
+    return (await session.exec(query)).all()
+
+
+async def batches_of_date(session: AsyncSession, pickup_date: date) -> Sequence[DeliveryBatch]:
+    query = (
+        select(DeliveryBatch)
+        .where(DeliveryBatch.pickup_date == pickup_date)
+        .order_by(col(DeliveryBatch.leader_id))
+        .execution_options(populate_existing=True)
+    )
     return (await session.exec(query)).all()
 
 
@@ -39,27 +60,33 @@ async def get_batch(session: AsyncSession, batch_id: int) -> DeliveryBatch | Non
     return (await session.exec(query)).first()
 
 
-async def get_or_create_batch(session: AsyncSession, *, leader_id: str, cutoff_date: date) -> DeliveryBatch:
+async def get_or_create_batch(
+    session: AsyncSession, *, leader_id: str, cutoff_date: date, pickup_date: date
+) -> DeliveryBatch:
     query = (
         select(DeliveryBatch)
-        .where(DeliveryBatch.leader_id == leader_id, DeliveryBatch.cutoff_date == cutoff_date)
+        .where(DeliveryBatch.leader_id == leader_id, DeliveryBatch.pickup_date == pickup_date)
         .execution_options(populate_existing=True)
     )
     found = (await session.exec(query)).first()
     if found is not None:
         return found
-    batch = DeliveryBatch(leader_id=leader_id, cutoff_date=cutoff_date, status=DeliveryBatchStatus.IN_TRANSIT)
-    if await insert_once(session, batch, conflict_columns=("leader_id", "cutoff_date")):
+    batch = DeliveryBatch(
+        leader_id=leader_id, cutoff_date=cutoff_date, pickup_date=pickup_date, status=DeliveryBatchStatus.IN_TRANSIT
+    )
+    if await insert_once(session, batch, conflict_columns=("leader_id", "pickup_date")):
         return batch
     # Another job instance created it meanwhile (unique per leader and date).
     return (await session.exec(query)).one()
 
 
-async def claim_orders(session: AsyncSession, *, batch_id: int, leader_id: str, cutoff_at: datetime) -> list[int]:
+async def claim_orders(
+    session: AsyncSession, *, batch_id: int, leader_id: str, pickup_date: date, paid_before: datetime | None
+) -> list[int]:
     """Put the leader's paid, unbatched orders into the batch; the guard makes each order join one batch only."""
     result = await session.exec(
         update(Order)
-        .where(Order.leader_id == leader_id, *_eligible(cutoff_at))  # type: ignore[arg-type]
+        .where(Order.leader_id == leader_id, *_eligible(pickup_date, paid_before))  # type: ignore[arg-type]
         .values(delivery_batch_id=batch_id)
         .returning(col(Order.id))
         .execution_options(synchronize_session=False)
@@ -133,8 +160,11 @@ async def list_batches(
     after_id: int | None,
     leader_id: str | None,
     status: DeliveryBatchStatus | None,
+    pickup_date: date | None = None,
 ) -> Sequence[DeliveryBatch]:
     query = select(DeliveryBatch).order_by(col(DeliveryBatch.id).desc()).limit(limit)
+    if pickup_date is not None:
+        query = query.where(DeliveryBatch.pickup_date == pickup_date)
     if after_id is not None:
         query = query.where(col(DeliveryBatch.id) < after_id)
     if leader_id is not None:

@@ -9,14 +9,12 @@ from services.common.auth import (
     CurrentUser,
     InvalidToken,
     MissingPermission,
-    MissingRole,
-    OpsUser,
     Principal,
     require_permission,
 )
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
-from services.common.pagination import InvalidCursor, Page, PageDep
+from services.common.pagination import InvalidCursor, Page
 from services.common.permissions import Permission
 from services.common.types import INT64_MAX
 from services.orders.delivery import jobs, service, shortages
@@ -27,9 +25,10 @@ from services.orders.delivery.exceptions import (
     ShortageExceedsDelivery,
     ShortageNotInBatch,
 )
-from services.orders.delivery.models import DeliveryBatchStatus
 from services.orders.delivery.schemas import (
+    BatchFilters,
     BatchReceipt,
+    CutoffRequest,
     CutoffResult,
     DeliveryBatchRead,
     DeliveryBatchSummary,
@@ -44,15 +43,29 @@ router = APIRouter(prefix="/api/v1/delivery-batches", tags=["delivery"])
 BatchId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Delivery batch id")]
 
 
+OrdersOperator = Annotated[Principal, Depends(require_permission(Permission.ORDERS_OPERATE))]
+
+
 @router.post(
     "/cutoff",
     response_model=CutoffResult,
-    summary="Run the delivery cut-off now (ops)",
-    responses=problem_docs(InvalidToken, MissingRole),
+    summary="Run the delivery cut-off now, for the latest daily cut-off or a chosen pickup date (orders.operate)",
+    responses=problem_docs(InvalidToken, MissingPermission),
 )
-async def run_cutoff(db: DatabaseDep, user: OpsUser, settings: SettingsDep, now: NowDep) -> CutoffResult:
-    """Batches paid orders up to the latest daily cut-off; the same job runs on its own every minute."""
-    return await jobs.run_cutoff(db, tz=settings.tz, cutoff=settings.cutoff_time, now=now)
+async def run_cutoff(
+    db: DatabaseDep,
+    user: OrdersOperator,
+    settings: SettingsDep,
+    now: NowDep,
+    body: Annotated[CutoffRequest | None, Body()] = None,
+) -> CutoffResult:
+    """Batches paid orders per leader and pickup date; the daily cut-off also runs on its own every minute. The
+    answer lists every batch of the pickup date, also those made by earlier runs."""
+    pickup_date = body.pickup_date if body is not None else None
+    result = await jobs.run_cutoff(db, tz=settings.tz, cutoff=settings.cutoff_time, now=now, pickup_date=pickup_date)
+    async with db.reading() as session:
+        result.batches = await service.batches_of_date(session, pickup_date=result.pickup_date)
+    return result
 
 
 @router.get(
@@ -62,13 +75,17 @@ async def run_cutoff(db: DatabaseDep, user: OpsUser, settings: SettingsDep, now:
     responses=problem_docs(InvalidToken, InvalidCursor, LeaderFilterForbidden),
 )
 async def list_batches(
-    session: SessionDep,
-    user: CurrentUser,
-    page: PageDep,
-    leader_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    status: DeliveryBatchStatus | None = None,
+    session: SessionDep, user: CurrentUser, filters: Annotated[BatchFilters, Query()]
 ) -> Page[DeliveryBatchSummary]:
-    return await service.list_batches(session, user=user, page=page, leader_id=leader_id, status=status)
+    """`total` is null: batches grow by one per leader and day without bound."""
+    return await service.list_batches(
+        session,
+        user=user,
+        page=filters.page_params(),
+        leader_id=filters.leader_id,
+        status=filters.status,
+        pickup_date=filters.pickup_date,
+    )
 
 
 @router.get(
@@ -112,7 +129,6 @@ async def receive_batch(
 
 
 shortages_router = APIRouter(prefix="/api/v1/shortages", tags=["delivery"])
-DeliveryOperator = Annotated[Principal, Depends(require_permission(Permission.ORDERS_OPERATE))]
 
 
 @shortages_router.get(
@@ -124,7 +140,7 @@ DeliveryOperator = Annotated[Principal, Depends(require_permission(Permission.OR
 async def shortage_report(
     query: Annotated[ShortageQuery, Query()],
     session: SessionDep,
-    user: DeliveryOperator,
+    user: OrdersOperator,
     settings: SettingsDep,
     now: NowDep,
 ) -> ShortageReport:

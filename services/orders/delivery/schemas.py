@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import datetime as dt
 from datetime import date, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from services.common.pagination import ListQuery
 from services.common.types import Id, PositiveQuantity
 from services.orders.delivery.models import DeliveryBatchStatus, ShortageKind
-from services.orders.paging import ListQuery
 from services.orders.text import UserRef
 
 
@@ -34,6 +35,7 @@ class DeliveryBatchRead(BaseModel):
     id: int
     leader_id: str
     cutoff_date: date
+    pickup_date: date
     status: DeliveryBatchStatus
     order_count: int
     order_ids: list[int]
@@ -50,6 +52,7 @@ class DeliveryBatchSummary(BaseModel):
     id: int
     leader_id: str
     cutoff_date: date
+    pickup_date: date
     status: DeliveryBatchStatus
     order_count: int
     created_at: datetime
@@ -58,8 +61,14 @@ class DeliveryBatchSummary(BaseModel):
 
 class CutoffResult(BaseModel):
     cutoff_date: date
-    cutoff_at: datetime
-    batches: list[DeliveryBatchSummary]
+    cutoff_at: datetime | None = Field(
+        description="Orders paid before this instant were batched; null for a cut-off of a chosen pickup date"
+    )
+    pickup_date: date
+    batches: list[DeliveryBatchSummary] = Field(
+        description="From the automatic cut-off: the batches it made or added to. From the endpoint: every batch "
+        "of the pickup date, including those of earlier runs"
+    )
 
 
 class ShortageIn(BaseModel):
@@ -106,3 +115,20 @@ class ShortageReport(BaseModel):
     products: list[ShortageTotal] = Field(description="The whole day's shortages per product and kind")
     batches: list[BatchShortages] = Field(description="One page of the batches short that day, by batch id")
     next_cursor: str | None = None
+
+
+class CutoffRequest(BaseModel):
+    """Without `pickup_date`: the latest daily cut-off, as the periodic job runs it. With it: every paid order to be
+    picked up by that date is batched now, whenever it was paid."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pickup_date: date | None = None
+
+
+class BatchFilters(ListQuery):
+    leader_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        default=None, description="A leader's batches: the leader themselves, or staff"
+    )
+    status: DeliveryBatchStatus | None = None
+    pickup_date: date | None = None

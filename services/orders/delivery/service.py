@@ -1,7 +1,8 @@
 """Next-day delivery to pickup points (次日达 + 门店自提).
 
-At the daily cut-off (`ORDERS_DELIVERY_CUTOFF`, business time zone) the paid orders of each leader that are not yet
-in a batch go into that leader's batch for the cut-off date, with a pick list (units per product, net of refunds).
+At the daily cut-off (`ORDERS_DELIVERY_CUTOFF`, business time zone) the paid orders of each leader to be picked up
+by the next day go into that leader's batch of that pickup date, with a pick list (units per product, net of
+refunds); ops may also run the cut-off of a chosen pickup date at once (a group-buy's sale day).
 When the goods reach the pickup point the leader confirms receipt and the batch's orders become ready for pickup.
 """
 
@@ -35,15 +36,25 @@ def latest_cutoff(now: datetime, tz: ZoneInfo, cutoff: time) -> tuple[date, date
 
 
 async def batch_leader_orders(
-    session: AsyncSession, *, leader_id: str, cutoff_date: date, cutoff_at: datetime
+    session: AsyncSession,
+    *,
+    leader_id: str,
+    cutoff_date: date,
+    pickup_date: date,
+    paid_before: datetime | None,
 ) -> DeliveryBatchSummary | None:
-    """Put the leader's paid orders up to `cutoff_at` into their batch of `cutoff_date`, adding them to its pick list.
-    None when nothing was added (no orders left, or the batch was already delivered); safe to repeat."""
-    batch = await repository.get_or_create_batch(session, leader_id=leader_id, cutoff_date=cutoff_date)
+    """Put the leader's paid orders to be picked up by `pickup_date` (paid before `paid_before`, when given) into
+    their batch of that date, adding them to its pick list. None when nothing was added (no orders left, or the
+    batch was already delivered); safe to repeat."""
+    batch = await repository.get_or_create_batch(
+        session, leader_id=leader_id, cutoff_date=cutoff_date, pickup_date=pickup_date
+    )
     if batch.status != DeliveryBatchStatus.IN_TRANSIT:
-        return None  # already delivered: late stragglers wait for the next cut-off's batch
+        return None  # already delivered: late stragglers wait for the next pickup date's batch
     assert batch.id is not None
-    order_ids = await repository.claim_orders(session, batch_id=batch.id, leader_id=leader_id, cutoff_at=cutoff_at)
+    order_ids = await repository.claim_orders(
+        session, batch_id=batch.id, leader_id=leader_id, pickup_date=pickup_date, paid_before=paid_before
+    )
     if not order_ids:
         return None
     for product_id, name, units in await repository.units_per_product(session, order_ids):
@@ -63,6 +74,7 @@ async def _read(session: AsyncSession, batch: DeliveryBatch) -> DeliveryBatchRea
         id=batch.id,
         leader_id=batch.leader_id,
         cutoff_date=batch.cutoff_date,
+        pickup_date=batch.pickup_date,
         status=batch.status,
         order_count=batch.order_count,
         order_ids=await repository.batch_order_ids(session, batch.id),
@@ -78,6 +90,10 @@ async def get_batch(session: AsyncSession, *, batch_id: int, user: Principal) ->
     return await _read(session, await readable_batch(session, batch_id, user))
 
 
+async def batches_of_date(session: AsyncSession, *, pickup_date: date) -> list[DeliveryBatchSummary]:
+    return [DeliveryBatchSummary.model_validate(b) for b in await repository.batches_of_date(session, pickup_date)]
+
+
 async def list_batches(
     session: AsyncSession,
     *,
@@ -85,13 +101,19 @@ async def list_batches(
     page: PageParams,
     leader_id: str | None,
     status: DeliveryBatchStatus | None,
+    pickup_date: date | None = None,
 ) -> Page[DeliveryBatchSummary]:
     if not user.is_ops:
         if leader_id is not None and leader_id != user.sub:
             raise LeaderFilterForbidden()
         leader_id = user.sub
     rows = await repository.list_batches(
-        session, limit=page.limit + 1, after_id=page.after_int(), leader_id=leader_id, status=status
+        session,
+        limit=page.limit + 1,
+        after_id=page.after_int(),
+        leader_id=leader_id,
+        status=status,
+        pickup_date=pickup_date,
     )
     return page.page(rows, key=lambda b: [b.id], convert=DeliveryBatchSummary.model_validate)
 

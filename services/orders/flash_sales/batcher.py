@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -71,7 +71,15 @@ class KeyStore:
 class FlashBatcher:
     """One per process. `buy` queues the purchase and awaits its batch's answer."""
 
-    def __init__(self, runtime: FlashRuntime, db: Database) -> None:
+    def __init__(
+        self,
+        runtime: FlashRuntime,
+        db: Database,
+        *,
+        pickup_date_of: Callable[[datetime], date] = lambda now: (now + timedelta(days=1)).date(),
+    ) -> None:
+        #: The pickup date of an order placed at a moment (`services.orders.orders.pickup.next_pickup_date`).
+        self.pickup_date_of = pickup_date_of
         self.runtime = runtime
         self.inventory = runtime.inventory
         self.db = db
@@ -320,6 +328,7 @@ class FlashBatcher:
     ) -> list[bytes]:
         """Insert the served purchases' orders (one line and one log entry each); their 201 bodies."""
         expires = now + timedelta(seconds=payment_timeout_seconds)
+        pickup_date = self.pickup_date_of(now)
         amounts = [terms.price_fen * p.quantity for p in served]
         order_ids = await orders_repository.insert_many_orders(
             bulk,
@@ -327,7 +336,7 @@ class FlashBatcher:
                 {"customer_id": p.user_id, "leader_id": p.leader.leader_id, "status": OrderStatus.PENDING_PAYMENT,
                  "goods_fen": amount, "payable_fen": amount, "flash_sale_id": terms.id,
                  "flash_reservation": p.token, "pickup_point": p.leader.pickup_point, "expires_at": expires,
-                 "created_at": now, "updated_at": now}
+                 "pickup_date": pickup_date, "created_at": now, "updated_at": now}
                 for p, amount in zip(served, amounts, strict=True)
             ],
         )  # fmt: skip
@@ -354,7 +363,7 @@ class FlashBatcher:
                 for p, order_id, line_id, amount in zip(served, order_ids, line_ids, amounts, strict=True)
             ],
         )
-        return _bodies(terms, served, order_ids, line_ids, amounts, expires, now)
+        return _bodies(terms, served, order_ids, line_ids, amounts, expires, pickup_date, now)
 
 
 def _placed(terms: SaleTerms, p: Purchase, order_id: int, line_id: int, amount: int, now: datetime) -> dict[str, Any]:
@@ -386,6 +395,7 @@ def _bodies(
     line_ids: list[int],
     amounts: list[int],
     expires: datetime,
+    pickup_date: date,
     now: datetime,
 ) -> list[bytes]:
     """The 201 bodies of a batch, as `orders_service.to_read` gives them.
@@ -402,6 +412,7 @@ def _bodies(
         payable_fen=amounts[0],
         flash_sale_id=terms.id,
         pickup_point=first.leader.pickup_point,
+        pickup_date=pickup_date,
         expires_at=expires,
         created_at=now,
         updated_at=now,

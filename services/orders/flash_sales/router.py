@@ -18,7 +18,7 @@ from services.common.idempotency import (
     caller_with_key,
     run_idempotent,
 )
-from services.common.pagination import InvalidCursor, Page, PageDep
+from services.common.pagination import InvalidCursor, Page, PageQuery
 from services.common.types import INT64_MAX
 from services.orders.clients import LeadersTimeout, LeadersUnavailable
 from services.orders.config import Settings
@@ -111,7 +111,7 @@ async def create_sale(
     summary="List flash sales, newest first",
     responses=problem_docs(InvalidToken, InvalidCursor),
 )
-async def list_sales(session: SessionDep, user: CurrentUser, page: PageDep) -> Page[FlashSaleRead]:
+async def list_sales(session: SessionDep, user: CurrentUser, page: PageQuery) -> Page[FlashSaleRead]:
     return await service.list_sales(session, page=page)
 
 

@@ -19,7 +19,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.bulk import Bulk
 from services.orders.inventory.models import FlashSale, FlashSalePurchase
-from services.orders.products.models import Product
+from services.orders.products.group_buy_models import GroupBuyQuota
+from services.orders.products.models import Product, ProductSku, ProductStatus
 
 # -- products ------------------------------------------------------------------------------------------------------
 
@@ -44,6 +45,120 @@ async def return_product_units(session: AsyncSession, *, product_id: int, quanti
         update(Product)
         .where(col(Product.id) == product_id)
         .values(stock=col(Product.stock) + quantity, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def take_on_shelf_units(
+    session: AsyncSession, *, product_id: int, quantity: int, now: datetime
+) -> tuple[str, int, int | None] | None:
+    """Take units of an on-shelf product without SKUs: (name, price, cost price), or None when it is not on shelf
+    or has too few."""
+    statement = (
+        update(Product)
+        .where(
+            col(Product.id) == product_id,
+            col(Product.stock) >= quantity,
+            col(Product.status) == ProductStatus.ON_SHELF,
+        )
+        .values(stock=col(Product.stock) - quantity, updated_at=now)
+        .returning(col(Product.name), col(Product.price_fen), col(Product.cost_fen))
+        .execution_options(synchronize_session=False)
+    )
+    row = (await session.exec(statement)).first()
+    return None if row is None else (str(row[0]), int(row[1]), None if row[2] is None else int(row[2]))
+
+
+async def take_sku_units(
+    session: AsyncSession, *, product_id: int, sku_id: int, quantity: int, now: datetime
+) -> tuple[str, int, int | None] | None:
+    """Take units of a SKU on sale: (SKU name, price, cost price), or None when it has too few or is not on sale.
+    (The product's shelf status is checked by the caller, which reads the product first.)"""
+    statement = (
+        update(ProductSku)
+        .where(
+            col(ProductSku.id) == sku_id,
+            col(ProductSku.product_id) == product_id,
+            col(ProductSku.stock) >= quantity,
+            col(ProductSku.on_sale).is_(True),
+        )
+        .values(stock=col(ProductSku.stock) - quantity, updated_at=now)
+        .returning(col(ProductSku.name), col(ProductSku.price_fen), col(ProductSku.cost_fen))
+        .execution_options(synchronize_session=False)
+    )
+    row = (await session.exec(statement)).first()
+    return None if row is None else (str(row[0]), int(row[1]), None if row[2] is None else int(row[2]))
+
+
+async def return_sku_units(session: AsyncSession, *, sku_id: int, quantity: int, now: datetime) -> None:
+    await session.exec(
+        update(ProductSku)
+        .where(col(ProductSku.id) == sku_id)
+        .values(stock=col(ProductSku.stock) + quantity, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# -- a group-buy customer's units against the per-customer limit --------------------------------------------------
+
+
+@functools.cache
+def _take_group_buy_quota(dialect_name: str) -> Executable:
+    table: Table = GroupBuyQuota.__table__  # type: ignore[attr-defined]
+    statement = (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(table).values(
+        group_buy_id=bindparam("p_group_buy"),
+        product_id=bindparam("p_product"),
+        customer_id=bindparam("p_customer"),
+        quantity=bindparam("p_units"),
+        updated_at=bindparam("p_now"),
+    )
+    held = table.c.quantity + statement.excluded.quantity
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.group_buy_id, table.c.product_id, table.c.customer_id],
+        set_={"quantity": held, "updated_at": statement.excluded.updated_at},
+        where=held <= bindparam("p_limit"),
+    ).returning(table.c.id)
+
+
+async def take_group_buy_quota(
+    session: AsyncSession,
+    *,
+    group_buy_id: int,
+    product_id: int,
+    customer_id: str,
+    quantity: int,
+    limit: int,
+    now: datetime,
+) -> bool:
+    """Count units against the customer's limit; False when they would exceed it. Unique per (group-buy, product,
+    customer): two first orders racing cannot both insert (the second waits, then updates under the guard)."""
+    if quantity > limit:
+        return False
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    params = {
+        "p_group_buy": group_buy_id,
+        "p_product": product_id,
+        "p_customer": customer_id,
+        "p_units": quantity,
+        "p_now": now,
+        "p_limit": limit,
+    }
+    row = (await session.exec(_take_group_buy_quota(dialect), params=params)).first()  # type: ignore[call-overload]
+    return row is not None
+
+
+async def return_group_buy_quota(
+    session: AsyncSession, *, group_buy_id: int, product_id: int, customer_id: str, quantity: int, now: datetime
+) -> None:
+    await session.exec(
+        update(GroupBuyQuota)
+        .where(
+            col(GroupBuyQuota.group_buy_id) == group_buy_id,
+            col(GroupBuyQuota.product_id) == product_id,
+            col(GroupBuyQuota.customer_id) == customer_id,
+            col(GroupBuyQuota.quantity) >= quantity,
+        )
+        .values(quantity=col(GroupBuyQuota.quantity) - quantity, updated_at=now)
         .execution_options(synchronize_session=False)
     )
 

@@ -37,6 +37,65 @@ async def return_product_units(session: AsyncSession, *, units: Sequence[tuple[i
         await repository.return_product_units(session, product_id=product_id, quantity=quantity, now=now)
 
 
+async def take_catalogue_units(
+    session: AsyncSession, *, product_id: int, sku_id: int | None, quantity: int, now: datetime
+) -> tuple[str, int, int | None] | None:
+    """Take units for a regular or group-buy order line: of the SKU when it names one, of the product otherwise.
+    (name, price, cost price) of what was taken, or None when there are too few or it is not on sale. Callers take
+    lines in ascending (product, SKU) order."""
+    if sku_id is None:
+        return await repository.take_on_shelf_units(session, product_id=product_id, quantity=quantity, now=now)
+    return await repository.take_sku_units(session, product_id=product_id, sku_id=sku_id, quantity=quantity, now=now)
+
+
+async def return_sku_units(session: AsyncSession, *, units: Sequence[tuple[int, int]], now: datetime) -> None:
+    """Put (SKU id, quantity) units back on sale, SKUs in ascending id order."""
+    for sku_id, quantity in sorted(units):
+        await repository.return_sku_units(session, sku_id=sku_id, quantity=quantity, now=now)
+
+
+async def take_group_buy_quota(
+    session: AsyncSession,
+    *,
+    group_buy_id: int,
+    product_id: int,
+    customer_id: str,
+    quantity: int,
+    limit: int,
+    now: datetime,
+) -> bool:
+    """Count a customer's units of a product in a group-buy against its limit; False when it would be exceeded."""
+    return await repository.take_group_buy_quota(
+        session,
+        group_buy_id=group_buy_id,
+        product_id=product_id,
+        customer_id=customer_id,
+        quantity=quantity,
+        limit=limit,
+        now=now,
+    )
+
+
+async def return_group_buy_quota(
+    session: AsyncSession,
+    *,
+    group_buy_id: int,
+    customer_id: str,
+    units: Sequence[tuple[int, int]],
+    now: datetime,
+) -> None:
+    """A cancelled order's (product id, quantity) units no longer count against the customer's limits."""
+    for product_id, quantity in sorted(units):
+        await repository.return_group_buy_quota(
+            session,
+            group_buy_id=group_buy_id,
+            product_id=product_id,
+            customer_id=customer_id,
+            quantity=quantity,
+            now=now,
+        )
+
+
 class Inventory:
     """Per process: the Redis stock of flash sales (when configured) and the sold-out flags."""
 

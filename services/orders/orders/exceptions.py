@@ -106,3 +106,48 @@ class AfterSaleWindowClosed(Conflict):
 class AfterSaleRequired(Conflict):
     code = "AFTER_SALE_REQUIRED"
     title = "The goods have left the warehouse: ask for a refund with an after-sale request"
+
+
+class ProductNotOnSale(Conflict):
+    code = "PRODUCT_NOT_ON_SALE"
+    title = "A product or SKU on the order is off shelf or archived"
+
+
+class SkuRequired(InvalidInput):
+    code = "SKU_REQUIRED"
+    title = "The product has several SKUs: the line must name one"
+
+
+class SkuUnavailable(InvalidInput):
+    code = "SKU_NOT_FOUND"
+    title = "The product has no such SKU"
+
+
+class GroupBuyUnavailable(InvalidInput):
+    code = "GROUP_BUY_NOT_FOUND"
+    title = "No such group-buy"
+
+
+class GroupBuyNotOpen(Conflict):
+    code = "GROUP_BUY_NOT_OPEN"
+    title = "The group-buy does not take orders now"
+
+
+class GroupBuyNotInRegion(Conflict):
+    code = "GROUP_BUY_NOT_IN_REGION"
+    title = "The group-buy does not serve the region of this pickup point"
+
+
+class NotInGroupBuy(Conflict):
+    code = "NOT_IN_GROUP_BUY"
+    title = "A product or SKU on the order is not part of the group-buy"
+
+
+class GroupBuyLimitReached(Conflict):
+    code = "GROUP_BUY_LIMIT_REACHED"
+    title = "The order would take more units of a product than one customer may buy in this group-buy"
+
+
+class CustomerFilterForbidden(Forbidden):
+    code = "CUSTOMER_FILTER_FORBIDDEN"
+    title = "Only staff who read orders may list another customer's orders"

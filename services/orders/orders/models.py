@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, CheckConstraint, Index
 from sqlmodel import Field
 
-from services.common.db import timestamp_field
+from services.common.db import BIGINT_ID, timestamp_field
 from services.common.sql import enum_field
 from services.orders.db import OrdersBase
 
@@ -57,6 +57,8 @@ class Order(OrdersBase, table=True):
         Index("ix_orders_status_expires_at", "status", "expires_at"),
         Index("ix_orders_customer_id_id", "customer_id", "id"),
         Index("ix_orders_leader_id_status_id", "leader_id", "status", "id"),
+        Index("ix_orders_pickup_date_status", "pickup_date", "status"),
+        Index("ix_orders_group_buy_id_leader_id", "group_buy_id", "leader_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -77,6 +79,10 @@ class Order(OrdersBase, table=True):
     pickup_failed_attempts: int = Field(default=0)
     pickup_locked_until: datetime | None = timestamp_field(nullable=True)
     delivery_batch_id: int | None = Field(default=None, index=True)
+    #: The local date the goods are picked up: the group-buy's, or the day after the next cut-off
+    #: (`services.orders.orders.pickup`). Delivery batches are per leader and pickup date.
+    pickup_date: date
+    group_buy_id: int | None = Field(default=None, sa_type=BIGINT_ID)
     expires_at: datetime = timestamp_field()
     created_at: datetime = timestamp_field()
     updated_at: datetime = timestamp_field()
@@ -105,6 +111,11 @@ class OrderLine(OrdersBase, table=True):
     order_id: int = Field(foreign_key="orders.id", index=True)
     product_id: int
     product_name: str = Field(max_length=100)
+    #: The SKU bought, for products with specifications; its name as it was.
+    sku_id: int | None = Field(default=None, sa_type=BIGINT_ID)
+    sku_name: str | None = Field(default=None, max_length=50)
+    #: The cost price of one unit when ordered (None: not set): the base of margin commission.
+    cost_fen: int | None = Field(default=None, sa_type=BigInteger)
     quantity: int
     unit_price_fen: int = Field(sa_type=BigInteger)
     amount_fen: int = Field(sa_type=BigInteger)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, update
@@ -23,12 +23,31 @@ from services.orders.orders.models import (
     RefundLine,
     RefundProviderStatus,
 )
-from services.orders.products.models import Product
+from services.orders.products.group_buy_models import GroupBuy, GroupBuyItem, GroupBuyRegion
+from services.orders.products.models import Product, ProductSku
 
 
-async def product_exists(session: AsyncSession, product_id: int) -> bool:
-    found = (await session.exec(select(Product.id).where(Product.id == product_id))).first()
-    return found is not None
+async def products_by_id(session: AsyncSession, product_ids: Sequence[int]) -> Sequence[Product]:
+    return (await session.exec(select(Product).where(col(Product.id).in_(product_ids)))).all()
+
+
+async def skus_of_products(session: AsyncSession, product_ids: Sequence[int]) -> Sequence[ProductSku]:
+    query = select(ProductSku).where(col(ProductSku.product_id).in_(product_ids)).order_by(col(ProductSku.id))
+    return (await session.exec(query)).all()
+
+
+async def get_group_buy(session: AsyncSession, group_buy_id: int) -> GroupBuy | None:
+    return await session.get(GroupBuy, group_buy_id)
+
+
+async def group_buy_regions(session: AsyncSession, group_buy_id: int) -> list[str]:
+    query = select(GroupBuyRegion.region).where(col(GroupBuyRegion.group_buy_id) == group_buy_id)
+    return list((await session.exec(query)).all())
+
+
+async def group_buy_items(session: AsyncSession, group_buy_id: int) -> Sequence[GroupBuyItem]:
+    query = select(GroupBuyItem).where(col(GroupBuyItem.group_buy_id) == group_buy_id).order_by(col(GroupBuyItem.id))
+    return (await session.exec(query)).all()
 
 
 async def insert_order(session: AsyncSession, order: Order) -> Order:
@@ -55,7 +74,7 @@ def _bound(*columns: str) -> dict[str, Any]:
 _INSERT_ORDER = insert(Order).values(
     _bound(
         "customer_id", "leader_id", "status", "goods_fen", "payable_fen", "flash_sale_id", "flash_reservation",
-        "pickup_point", "expires_at", "created_at", "updated_at",
+        "pickup_point", "pickup_date", "expires_at", "created_at", "updated_at",
     )
 )  # fmt: skip
 _INSERT_LINE = insert(OrderLine).values(
@@ -145,8 +164,17 @@ async def list_orders(
     customer_id: str | None,
     leader_id: str | None,
     status: OrderStatus | None,
+    pickup_date: date | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
 ) -> Sequence[Order]:
     query = select(Order).order_by(col(Order.id).desc()).limit(limit)
+    if pickup_date is not None:
+        query = query.where(Order.pickup_date == pickup_date)
+    if created_from is not None:
+        query = query.where(col(Order.created_at) >= created_from)
+    if created_to is not None:
+        query = query.where(col(Order.created_at) < created_to)
     if after_id is not None:
         query = query.where(col(Order.id) < after_id)
     if customer_id is not None:

@@ -17,7 +17,7 @@ from services.common.idempotency import (
     OptionalIdempotencyKey,
     run_idempotent,
 )
-from services.common.pagination import InvalidCursor, Page, PageDep
+from services.common.pagination import InvalidCursor, NoParams, Page
 from services.common.types import INT64_MAX
 from services.orders.clients import (
     HoldConflict,
@@ -32,10 +32,16 @@ from services.orders.deps import AfterDep, DatabaseDep, InventoryDep, LeadersDep
 from services.orders.orders import service
 from services.orders.orders.exceptions import (
     AfterSaleRequired,
+    CustomerFilterForbidden,
     DuplicateProduct,
+    GroupBuyLimitReached,
+    GroupBuyNotInRegion,
+    GroupBuyNotOpen,
+    GroupBuyUnavailable,
     InvalidOrderState,
     LeaderFilterForbidden,
     LeaderNotActive,
+    NotInGroupBuy,
     NotOrderLeader,
     NotOrderOwner,
     OrderLineNotFound,
@@ -44,16 +50,19 @@ from services.orders.orders.exceptions import (
     OrderNotRefundable,
     OutOfStock,
     PickupLocked,
+    ProductNotOnSale,
     ProductUnavailable,
     QuantityTooLarge,
     RefundExceedsPurchase,
+    SkuRequired,
+    SkuUnavailable,
     TooManyLines,
     UnknownLeader,
     WrongPickupCode,
 )
-from services.orders.orders.models import OrderStatus
 from services.orders.orders.schemas import (
     OrderCreate,
+    OrderFilters,
     OrderLogEntry,
     OrderRead,
     PickupRequest,
@@ -81,6 +90,14 @@ OrderId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Order id")]
         LeaderNotActive,
         ProductUnavailable,
         OutOfStock,
+        ProductNotOnSale,
+        SkuRequired,
+        SkuUnavailable,
+        GroupBuyUnavailable,
+        GroupBuyNotOpen,
+        GroupBuyNotInRegion,
+        NotInGroupBuy,
+        GroupBuyLimitReached,
         DuplicateProduct,
         TooManyLines,
         QuantityTooLarge,
@@ -110,6 +127,8 @@ async def create_order(
         max_lines=settings.max_lines_per_order,
         max_quantity_per_line=settings.max_quantity_per_line,
         payment_timeout_seconds=settings.payment_timeout_seconds,
+        tz=settings.tz,
+        cutoff=settings.cutoff_time,
     )
     return await run_idempotent(
         session,
@@ -134,18 +153,15 @@ async def create_order(
     "",
     response_model=Page[OrderRead],
     summary="List orders, newest first",
-    responses=problem_docs(InvalidToken, InvalidCursor, LeaderFilterForbidden),
+    responses=problem_docs(InvalidToken, InvalidCursor, LeaderFilterForbidden, CustomerFilterForbidden),
 )
 async def list_orders(
-    session: SessionDep,
-    user: CurrentUser,
-    page: PageDep,
-    leader_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    status: OrderStatus | None = None,
+    session: SessionDep, user: CurrentUser, filters: Annotated[OrderFilters, Query()]
 ) -> Page[OrderRead]:
     """Customers see their own orders; a leader passes `leader_id` = their id to see orders at their pickup
-    point (e.g. `status=ready_for_pickup` for those waiting there); ops see everything."""
-    return await service.list_orders(session, user=user, page=page, leader_id=leader_id, status=status)
+    point (e.g. `status=ready_for_pickup` for those waiting there); staff who read orders see everything and may
+    filter by `customer_id`. `total` is null: counting every order of a filter would scan the orders table."""
+    return await service.list_orders(session, user=user, page=filters.page_params(), filters=filters)
 
 
 @router.get(
@@ -165,7 +181,7 @@ async def get_order(order_id: OrderId, session: SessionDep, user: CurrentUser) -
     summary="Who moved the order to which state, when",
     responses=problem_docs(InvalidToken, OrderNotFound),
 )
-async def get_order_log(order_id: OrderId, session: SessionDep, user: CurrentUser) -> list[OrderLogEntry]:
+async def get_order_log(order_id: OrderId, session: SessionDep, user: CurrentUser, _: NoParams) -> list[OrderLogEntry]:
     return await service.order_log(session, order_id=order_id, user=user)
 
 
@@ -258,5 +274,5 @@ async def refund_order(
     summary="Refunds of an order",
     responses=problem_docs(InvalidToken, OrderNotFound),
 )
-async def list_refunds(order_id: OrderId, session: SessionDep, user: CurrentUser) -> list[RefundRead]:
+async def list_refunds(order_id: OrderId, session: SessionDep, user: CurrentUser, _: NoParams) -> list[RefundRead]:
     return await service.list_refunds(session, order_id=order_id, user=user)

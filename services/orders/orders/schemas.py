@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from services.common.pagination import ListQuery
 from services.common.types import Id, Points, PositiveQuantity, UserId
 from services.orders.orders.models import OrderCancelReason, OrderRefundStatus, OrderStatus, RefundProviderStatus
 
@@ -16,6 +17,7 @@ class OrderLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     product_id: Id
+    sku_id: Id | None = Field(default=None, description="Required when the product has several SKUs")
     quantity: PositiveQuantity
 
 
@@ -25,6 +27,9 @@ class OrderCreate(BaseModel):
     leader_id: UserId
     lines: list[OrderLineIn] = Field(min_length=1, max_length=200)
     points: Points = 0
+    group_buy_id: Id | None = Field(
+        default=None, description="Order in this group-buy: its prices, limits and pickup date apply"
+    )
 
 
 class OrderLineRead(BaseModel):
@@ -33,6 +38,8 @@ class OrderLineRead(BaseModel):
     id: int
     product_id: int
     product_name: str
+    sku_id: int | None = None
+    sku_name: str | None = None
     quantity: int
     unit_price_fen: int
     amount_fen: int
@@ -60,6 +67,8 @@ class OrderRead(BaseModel):
     pickup_point: dict[str, Any] | None
     pickup_code: str | None = Field(description="Shown to the order's owner once the order is paid")
     delivery_batch_id: int | None
+    pickup_date: date | None = Field(default=None, description="The local date the goods are picked up")
+    group_buy_id: int | None = None
     expires_at: datetime
     created_at: datetime
     paid_at: datetime | None
@@ -122,3 +131,16 @@ class RefundRead(BaseModel):
     )
     provider_status: RefundProviderStatus
     created_at: datetime
+
+
+class OrderFilters(ListQuery):
+    status: OrderStatus | None = None
+    leader_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        default=None, description="Orders at this pickup point: the leader themselves, or staff"
+    )
+    customer_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        default=None, description="Orders of this customer: staff who read orders only"
+    )
+    pickup_date: date | None = Field(default=None, description="Orders picked up on this local date")
+    created_from: AwareDatetime | None = Field(default=None, description="Created at or after this instant")
+    created_to: AwareDatetime | None = Field(default=None, description="Created before this instant")

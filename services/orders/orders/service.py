@@ -12,7 +12,8 @@ import logging
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -53,6 +54,7 @@ from services.orders.orders.access import order_for_customer, order_for_leader, 
 from services.orders.orders.allocation import cumulative_share, spread
 from services.orders.orders.exceptions import (
     AfterSaleRequired,
+    CustomerFilterForbidden,
     DuplicateProduct,
     InvalidOrderState,
     LeaderFilterForbidden,
@@ -61,9 +63,7 @@ from services.orders.orders.exceptions import (
     OrderLineNotFound,
     OrderNotCancellable,
     OrderNotRefundable,
-    OutOfStock,
     PickupLocked,
-    ProductUnavailable,
     QuantityTooLarge,
     RefundExceedsPurchase,
     TooManyLines,
@@ -79,8 +79,10 @@ from services.orders.orders.models import (
     RefundLine,
     RefundProviderStatus,
 )
+from services.orders.orders.pricing import WantedLine, price_order
 from services.orders.orders.schemas import (
     OrderCreate,
+    OrderFilters,
     OrderLineRead,
     OrderLogEntry,
     OrderRead,
@@ -93,6 +95,7 @@ from services.orders.orders.schemas import (
 log = logging.getLogger("services.orders")
 
 SYSTEM = "system"
+DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,9 @@ class OrderLimits:
     max_lines: int
     max_quantity_per_line: int
     payment_timeout_seconds: int
+    #: The business time zone and daily cut-off that give an order outside a group-buy its pickup date.
+    tz: ZoneInfo = DEFAULT_TZ
+    cutoff: time = time(22, 0)
 
 
 def _aggregate(order_id: int) -> str:
@@ -129,6 +135,8 @@ def to_read(order: Order, lines: Sequence[OrderLine], viewer: str | None) -> Ord
         # The code is the customer's proof at the pickup point: the leader must not be able to read it.
         pickup_code=order.pickup_code if viewer == order.customer_id else None,
         delivery_batch_id=order.delivery_batch_id,
+        pickup_date=order.pickup_date,
+        group_buy_id=order.group_buy_id,
         expires_at=order.expires_at,
         created_at=order.created_at,
         paid_at=order.paid_at,
@@ -172,29 +180,27 @@ async def create_order(
 ) -> OrderRead:
     if len(data.lines) > limits.max_lines:
         raise TooManyLines(f"At most {limits.max_lines} lines per order")
-    wanted: dict[int, int] = {}
+    wanted: dict[tuple[int, int | None], int] = {}
     for line in data.lines:
-        if line.product_id in wanted:
+        if (line.product_id, line.sku_id) in wanted:
             raise DuplicateProduct(f"Product {line.product_id} appears on more than one line")
         if line.quantity > limits.max_quantity_per_line:
             raise QuantityTooLarge(f"At most {limits.max_quantity_per_line} units per line")
-        wanted[line.product_id] = line.quantity
+        wanted[(line.product_id, line.sku_id)] = line.quantity
     leader = await active_leader(leaders, data.leader_id)
+    pricing = await price_order(
+        session,
+        customer_id=customer_id,
+        wanted=[WantedLine(product_id=p, sku_id=k, quantity=q) for (p, k), q in wanted.items()],
+        group_buy_id=data.group_buy_id,
+        region=leader.region,
+        tz=limits.tz,
+        cutoff=limits.cutoff,
+        now=now,
+    )
+    priced = pricing.lines
 
-    # Ascending product id: every order locks product rows in the same order, so two orders never deadlock.
-    priced: list[tuple[int, str, int, int]] = []
-    for product_id in sorted(wanted):
-        taken = await inventory_service.take_product_units(
-            session, product_id=product_id, quantity=wanted[product_id], now=now
-        )
-        if taken is None:
-            if await repository.product_exists(session, product_id):
-                raise OutOfStock(f"Not enough stock of product {product_id}")
-            raise ProductUnavailable(f"Product {product_id} does not exist")
-        name, price = taken
-        priced.append((product_id, name, price, wanted[product_id]))
-
-    amounts = [price * quantity for _, _, price, quantity in priced]
+    amounts = [line.unit_price_fen * line.quantity for line in priced]
     goods_fen = sum(amounts)
     order = await repository.insert_order(
         session,
@@ -205,6 +211,8 @@ async def create_order(
             goods_fen=goods_fen,
             payable_fen=goods_fen,
             pickup_point=leader.pickup_point,
+            pickup_date=pricing.pickup_date,
+            group_buy_id=pricing.group_buy_id,
             expires_at=now + timedelta(seconds=limits.payment_timeout_seconds),
             created_at=now,
             updated_at=now,
@@ -238,18 +246,19 @@ async def create_order(
         lines = [
             OrderLine(
                 order_id=order_id,
-                product_id=product_id,
-                product_name=name,
-                quantity=quantity,
-                unit_price_fen=price,
+                product_id=p.product_id,
+                product_name=p.product_name,
+                sku_id=p.sku_id,
+                sku_name=p.sku_name,
+                cost_fen=p.cost_fen,
+                quantity=p.quantity,
+                unit_price_fen=p.unit_price_fen,
                 amount_fen=amount,
                 points_discount_fen=line_discount,
                 points_used=line_point,
                 paid_fen=amount - line_discount,
             )
-            for (product_id, name, price, quantity), amount, line_discount, line_point in zip(
-                priced, amounts, line_discounts, line_points, strict=True
-            )
+            for p, amount, line_discount, line_point in zip(priced, amounts, line_discounts, line_points, strict=True)
         ]
         await repository.insert_lines(session, lines)
         order.points_used = points_used
@@ -360,10 +369,13 @@ async def get_order(session: AsyncSession, *, order_id: int, user: Principal) ->
 
 
 async def list_orders(
-    session: AsyncSession, *, user: Principal, page: PageParams, leader_id: str | None, status: OrderStatus | None
+    session: AsyncSession, *, user: Principal, page: PageParams, filters: OrderFilters
 ) -> Page[OrderRead]:
-    customer_id: str | None = None
-    if not user.is_ops:
+    leader_id, customer_id = filters.leader_id, filters.customer_id
+    staff = user.is_ops or user.can(Permission.ORDERS_READ)
+    if customer_id is not None and not staff and customer_id != user.sub:
+        raise CustomerFilterForbidden()
+    if not staff:
         if leader_id is not None:
             if not (user.has("leader") and leader_id == user.sub):
                 raise LeaderFilterForbidden()
@@ -375,7 +387,10 @@ async def list_orders(
         after_id=page.after_int(),
         customer_id=customer_id,
         leader_id=leader_id,
-        status=status,
+        status=filters.status,
+        pickup_date=filters.pickup_date,
+        created_from=filters.created_from,
+        created_to=filters.created_to,
     )
     shown = rows[: page.limit]
     by_order: dict[int, list[OrderLine]] = {}
@@ -406,9 +421,20 @@ async def cancel_unpaid(
     ):
         return False
     lines = await repository.get_lines(session, order_id)
+    await inventory_service.return_sku_units(
+        session, units=[(line.sku_id, line.quantity) for line in lines if line.sku_id is not None], now=now
+    )
+    if order.group_buy_id is not None:
+        await inventory_service.return_group_buy_quota(
+            session,
+            group_buy_id=order.group_buy_id,
+            customer_id=order.customer_id,
+            units=[(line.product_id, line.quantity) for line in lines],
+            now=now,
+        )
     await inventory.return_order_units(
         session,
-        units=[(line.product_id, line.quantity) for line in lines],
+        units=[(line.product_id, line.quantity) for line in lines if line.sku_id is None],
         customer_id=order.customer_id,
         sale_id=order.flash_sale_id,
         reservation=order.flash_reservation,
@@ -489,6 +515,8 @@ async def mark_paid(session: AsyncSession, *, order: Order, transaction_id: str,
                 paid_fen=line.paid_fen,
                 points_used=line.points_used,
                 product_name=line.product_name,
+                sku_id=line.sku_id,
+                cost_fen=line.cost_fen,
             )
             for line in lines
         ],
@@ -760,8 +788,11 @@ async def issue_refund(
         ):
             raise RefundExceedsPurchase(f"Line {item.line_id} was refunded meanwhile; read the order and try again")
     if restocked:
-        stock = [(lines[line_id].product_id, quantity) for line_id, quantity in units.items()]
+        # Products without SKUs keep their own stock; a SKU line returns its units to the SKU.
+        stock = [(lines[i].product_id, quantity) for i, quantity in units.items() if lines[i].sku_id is None]
         await inventory_service.return_product_units(session, units=stock, now=now)
+        sku_stock = [(lines[i].sku_id or 0, quantity) for i, quantity in units.items() if lines[i].sku_id is not None]
+        await inventory_service.return_sku_units(session, units=sku_stock, now=now)
     refunded_now = {item.line_id: lines[item.line_id].refunded_quantity + item.quantity for item in refund_lines}
     fully = all(refunded_now.get(line.id or 0, line.refunded_quantity) == line.quantity for line in lines.values())
     await repository.add_refunded_to_order(session, order_id=order_id, refund_fen=refund_fen, fully=fully, now=now)

@@ -18,7 +18,7 @@ from services.common.auth import (
 )
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
-from services.common.pagination import InvalidCursor, Page, PageDep
+from services.common.pagination import InvalidCursor, Page
 from services.common.permissions import Permission
 from services.common.types import INT64_MAX
 from services.orders.deps import (
@@ -45,12 +45,14 @@ from services.orders.payments.exceptions import (
     RefundNotParked,
     TransactionConflict,
 )
-from services.orders.payments.models import NotificationOutcome, PaymentStatus, RefundAttemptStatus
 from services.orders.payments.schemas import (
+    NotificationFilters,
     NotificationRead,
+    PaymentFilters,
     PaymentNotification,
     PaymentParameters,
     PaymentRead,
+    ProviderRefundFilters,
     ProviderRefundRead,
     ReconciliationRead,
     RefundRunResult,
@@ -178,11 +180,11 @@ async def dev_pay(
 async def list_payments(
     session: SessionDep,
     user: OpsUser,
-    page: PageDep,
-    status: PaymentStatus | None = None,
-    order_id: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
+    filters: Annotated[PaymentFilters, Query()],
 ) -> Page[PaymentRead]:
-    return await service.list_payments(session, page=page, status=status, order_id=order_id)
+    return await service.list_payments(
+        session, page=filters.page_params(), status=filters.status, order_id=filters.order_id
+    )
 
 
 @router.get(
@@ -192,9 +194,9 @@ async def list_payments(
     responses=problem_docs(InvalidToken, MissingPermission, InvalidCursor),
 )
 async def list_notifications(
-    session: SessionDep, user: ReconcilingStaff, page: PageDep, outcome: NotificationOutcome | None = None
+    session: SessionDep, user: ReconcilingStaff, filters: Annotated[NotificationFilters, Query()]
 ) -> Page[NotificationRead]:
-    return await service.list_notifications(session, page=page, outcome=outcome)
+    return await service.list_notifications(session, page=filters.page_params(), outcome=filters.outcome)
 
 
 @router.post(
@@ -221,9 +223,9 @@ async def run_refunds(
     responses=problem_docs(InvalidToken, MissingPermission, InvalidCursor),
 )
 async def list_provider_refunds(
-    session: SessionDep, user: RefundStaff, page: PageDep, status: RefundAttemptStatus | None = None
+    session: SessionDep, user: RefundStaff, filters: Annotated[ProviderRefundFilters, Query()]
 ) -> Page[ProviderRefundRead]:
-    return await service.list_provider_refunds(session, page=page, status=status)
+    return await service.list_provider_refunds(session, page=filters.page_params(), status=filters.status)
 
 
 @router.post(

@@ -3,9 +3,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.common.types import Fen, Id
+from services.common.pagination import ListQuery
+from services.common.types import INT64_MAX, Fen, Id
 from services.orders.payments.models import (
     BillDifferenceKind,
     BillKind,
@@ -118,3 +119,16 @@ class ReconciliationRead(BaseModel):
     our_refunds: int
     differences: list[ReconciliationDifference]
     created_at: datetime
+
+
+class NotificationFilters(ListQuery):
+    outcome: NotificationOutcome | None = Field(default=None, description="e.g. `unknown_order`, `wrong_amount`")
+
+
+class ProviderRefundFilters(ListQuery):
+    status: RefundAttemptStatus | None = Field(default=None, description="`failed`: parked for staff")
+
+
+class PaymentFilters(ListQuery):
+    status: PaymentStatus | None = Field(default=None, description="e.g. `refund_pending` or `refunded`")
+    order_id: Annotated[int, Field(ge=1, le=INT64_MAX)] | None = None

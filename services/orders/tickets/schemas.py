@@ -4,8 +4,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.common.pagination import DatedListQuery
 from services.common.types import Id
-from services.orders.paging import DatedListQuery
 from services.orders.text import ImageUrl, Message, Reason, UserRef
 from services.orders.tickets.models import TicketAction, TicketKind, TicketRole, TicketStatus
 

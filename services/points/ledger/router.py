@@ -9,7 +9,7 @@ from services.common.auth import CustomerUser, InvalidToken, MissingRole, OpsUse
 from services.common.db import SessionDep, WritingSessionDep
 from services.common.errors import problem_docs
 from services.common.idempotency import IdempotencyKeyReused, OptionalIdempotencyKey, run_idempotent
-from services.common.pagination import InvalidCursor, Page, PageDep
+from services.common.pagination import InvalidCursor, Page, PageQuery
 from services.points.deps import NowDep, SettingsDep
 from services.points.ledger import service
 from services.points.ledger.exceptions import AccountNotFound, InsufficientPoints
@@ -41,7 +41,7 @@ async def get_my_account(
     summary="My points ledger, newest first",
     responses=problem_docs(InvalidToken, MissingRole, InvalidCursor),
 )
-async def list_my_entries(session: SessionDep, user: CustomerUser, page: PageDep) -> Page[EntryRead]:
+async def list_my_entries(session: SessionDep, user: CustomerUser, page: PageQuery) -> Page[EntryRead]:
     return await service.list_entries(session, user_id=user.sub, page=page)
 
 
@@ -72,7 +72,7 @@ async def get_user_account(
     responses=problem_docs(InvalidToken, MissingRole, InvalidCursor),
 )
 async def list_user_entries(
-    user_id: UserIdPath, session: SessionDep, user: OpsUser, page: PageDep
+    user_id: UserIdPath, session: SessionDep, user: OpsUser, page: PageQuery
 ) -> Page[OpsEntryRead]:
     return await service.list_entries_for_ops(session, user_id=user_id, page=page)
 

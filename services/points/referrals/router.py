@@ -5,7 +5,7 @@ from fastapi import APIRouter
 from services.common.auth import CustomerUser, InvalidToken, MissingRole
 from services.common.db import SessionDep, WritingSessionDep
 from services.common.errors import problem_docs
-from services.common.pagination import InvalidCursor, Page, PageDep
+from services.common.pagination import InvalidCursor, Page, PageQuery
 from services.points.deps import NowDep, SettingsDep
 from services.points.ledger.service import welcome
 from services.points.referrals import service
@@ -35,7 +35,7 @@ async def get_my_referrals(
     summary="All my invitees and their state, newest first",
     responses=problem_docs(InvalidToken, MissingRole, InvalidCursor),
 )
-async def list_my_invitees(session: SessionDep, user: CustomerUser, page: PageDep) -> Page[InviteeRead]:
+async def list_my_invitees(session: SessionDep, user: CustomerUser, page: PageQuery) -> Page[InviteeRead]:
     return await service.list_invitees(session, user_id=user.sub, page=page)
 
 

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from starlette.responses import Response
+
+from services.common.auth import InvalidToken, MissingPermission, Principal, require_permission
+from services.common.db import SessionDep
+from services.common.errors import problem_docs
+from services.common.exports import CSV_CONTENT, ExportFormat, csv_response
+from services.common.permissions import Permission
+from services.orders.procurement import service
+from services.orders.procurement.schemas import PickLists, ProcurementQuery, ProcurementTotals
+
+router = APIRouter(prefix="/api/v1/procurement", tags=["procurement"])
+
+OrdersOperator = Annotated[Principal, Depends(require_permission(Permission.ORDERS_OPERATE))]
+PickupDatePath = Annotated[date, Path(description="The local pickup date, YYYY-MM-DD")]
+
+
+def _csv_docs(description: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"content": {"application/json": {}, **CSV_CONTENT}, "description": description}}
+
+
+@router.get(
+    "/{pickup_date}",
+    response_model=ProcurementTotals,
+    summary="Totals per SKU to buy for a pickup date, across all leaders (orders.operate); `?format=csv`",
+    responses={**problem_docs(InvalidToken, MissingPermission), **_csv_docs("What to buy")},
+)
+async def procurement_totals(
+    pickup_date: PickupDatePath,
+    session: SessionDep,
+    user: OrdersOperator,
+    query: Annotated[ProcurementQuery, Query()],
+) -> ProcurementTotals | Response:
+    """Units of the paid (and later) orders of the date, net of refunds; CSV in UTF-8 with BOM, yuan beside fen."""
+    report = await service.totals(session, pickup_date=pickup_date)
+    if query.format == ExportFormat.JSON:
+        return report
+    return csv_response(f"procurement-{pickup_date.isoformat()}", service.COLUMNS, service.totals_rows(report))
+
+
+@router.get(
+    "/{pickup_date}/pick-lists",
+    response_model=PickLists,
+    summary="What to pack for each leader's pickup point on a pickup date (orders.operate); `?format=csv`",
+    responses={**problem_docs(InvalidToken, MissingPermission), **_csv_docs("What to pack, per leader")},
+)
+async def pick_lists(
+    pickup_date: PickupDatePath,
+    session: SessionDep,
+    user: OrdersOperator,
+    query: Annotated[ProcurementQuery, Query()],
+) -> PickLists | Response:
+    report = await service.pick_lists(session, pickup_date=pickup_date)
+    if query.format == ExportFormat.JSON:
+        return report
+    return csv_response(
+        f"pick-lists-{pickup_date.isoformat()}", service.PICK_LIST_COLUMNS, service.pick_list_rows(report)
+    )
