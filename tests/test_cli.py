@@ -87,8 +87,8 @@ def test_cancel_expired_cancels_an_unpaid_order_whose_time_ran_out_once(database
         "VALUES ('rice', 100, 9, :at, :at)", at=past)  # fmt: skip
     sql(orders, "INSERT INTO orders (customer_id, leader_id, status, goods_fen, points_used, points_discount_fen, "
         "payable_fen, refunded_fen, refund_status, pickup_failed_attempts, expires_at, created_at, updated_at, "
-        "pickup_date) "
-        "VALUES ('c1', 'l1', 'pending_payment', 100, 0, 0, 100, 0, 'none', 0, :at, :at, :at, '2000-01-02')", at=past)  # fmt: skip
+        "pickup_date) VALUES ('c1', 'l1', 'pending_payment', 100, 0, 0, 100, 0, 'none', 0, :at, :at, :at, "
+        "'2000-01-02')", at=past)  # fmt: skip
     sql(orders, "INSERT INTO order_lines (order_id, product_id, product_name, quantity, unit_price_fen, amount_fen, "
         "points_discount_fen, points_used, paid_fen, refunded_quantity, refunded_fen, refunded_points) "
         "VALUES (1, 1, 'rice', 1, 100, 100, 0, 0, 100, 0, 0, 0)")  # fmt: skip
