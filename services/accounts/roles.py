@@ -22,5 +22,3 @@ StaffRole = Literal["ops", "catalogue", "finance", "leader_admin", "support", "m
 STAFF_ROLES: frozenset[str] = frozenset(get_args(StaffRole))
 PersonRole = Literal["customer", "leader", "ops", "catalogue", "finance", "leader_admin", "support", "manager"]
 PERSON_ROLES: frozenset[str] = frozenset(get_args(PersonRole))
-#: Staff who see a person's full phone number (everyone else sees it masked).
-PHONE_READERS: frozenset[str] = frozenset({OPS, SUPPORT})

@@ -48,8 +48,7 @@ JwksFetcher = Callable[[], Awaitable[Mapping[str, Any]]]
 
 
 class InvalidToken(Unauthorized):
-    """The same problem as `services.common.auth.InvalidToken` (same code). It lives here so that `auth` can
-    import this module without a cycle; once auth verifies with a `KeySet`, auth should re-export this class."""
+    """A token that is missing or fails any check (`services.common.auth` re-exports it)."""
 
     code = "INVALID_TOKEN"
     title = "The bearer token is missing, malformed, expired or not ours"
@@ -100,11 +99,15 @@ def jwks_fetcher(
         return read_file
     if parts.scheme not in ("http", "https"):
         raise ValueError(f"A JWKS URL must be http://, https:// or file://, not {url!r}")
-    http = client or httpx.AsyncClient(timeout=timeout_seconds)
+    clients = [client] if client is not None else []
 
     async def fetch() -> Mapping[str, Any]:
+        if not clients:
+            # Made on first use: building a client loads a TLS trust store, which a process that never fetches
+            # (its keys come from a file, or a test's) should not pay for.
+            clients.append(httpx.AsyncClient(timeout=timeout_seconds))
         try:
-            response = await http.get(url, timeout=timeout_seconds)
+            response = await clients[0].get(url, timeout=timeout_seconds)
         except httpx.HTTPError as exc:
             raise JwksUnavailable(f"Cannot fetch {url}: {type(exc).__name__}") from exc
         if response.status_code != 200:

@@ -35,6 +35,7 @@ class Permission(StrEnum):
     WITHDRAWALS_DECIDE = "withdrawals.decide"  # approve or reject withdrawals, payouts
     PAYMENTS_RECONCILE = "payments.reconcile"  # bills and reconciliation reports
     POINTS_MANAGE = "points.manage"  # points rules and manual adjustments
+    USERS_LOOKUP = "users.lookup"  # a customer's profile, the phone number masked
     USERS_READ = "users.read"  # customers' profiles with their unmasked phone numbers
     STAFF_MANAGE = "staff.manage"  # staff accounts and their roles
     ANALYTICS_READ = "analytics.read"  # platform figures (a manager: their own leaders' only)
@@ -44,7 +45,7 @@ class Permission(StrEnum):
 
 ROLE_PERMISSIONS: Mapping[StaffRole, frozenset[Permission]] = {
     StaffRole.OPS: frozenset(Permission),
-    StaffRole.CATALOGUE: frozenset({Permission.CATALOGUE_MANAGE}),
+    StaffRole.CATALOGUE: frozenset({Permission.CATALOGUE_MANAGE, Permission.USERS_LOOKUP}),
     StaffRole.FINANCE: frozenset(
         {
             Permission.ORDERS_READ,
@@ -55,13 +56,22 @@ ROLE_PERMISSIONS: Mapping[StaffRole, frozenset[Permission]] = {
             Permission.WITHDRAWALS_DECIDE,
             Permission.PAYMENTS_RECONCILE,
             Permission.AUDIT_READ,
+            Permission.USERS_LOOKUP,
         }
     ),
-    StaffRole.LEADER_ADMIN: frozenset({Permission.LEADERS_READ, Permission.LEADERS_MANAGE, Permission.ANALYTICS_READ}),
-    StaffRole.SUPPORT: frozenset(
-        {Permission.ORDERS_READ, Permission.AFTERSALES_REVIEW, Permission.TICKETS_HANDLE, Permission.USERS_READ}
+    StaffRole.LEADER_ADMIN: frozenset(
+        {Permission.LEADERS_READ, Permission.LEADERS_MANAGE, Permission.ANALYTICS_READ, Permission.USERS_LOOKUP}
     ),
-    StaffRole.MANAGER: frozenset({Permission.LEADERS_READ, Permission.ANALYTICS_READ}),
+    StaffRole.SUPPORT: frozenset(
+        {
+            Permission.ORDERS_READ,
+            Permission.AFTERSALES_REVIEW,
+            Permission.TICKETS_HANDLE,
+            Permission.USERS_LOOKUP,
+            Permission.USERS_READ,
+        }
+    ),
+    StaffRole.MANAGER: frozenset({Permission.LEADERS_READ, Permission.ANALYTICS_READ, Permission.USERS_LOOKUP}),
 }
 
 STAFF_ROLES: frozenset[str] = frozenset(StaffRole)

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from services.common.app import build_service_app
 from services.common.events.wiring import ServiceEvents
 from services.common.jobs import every
+from services.common.production import ensure_service_production_ready
 from services.leaders.commission.jobs import settlement_job
 from services.leaders.commission.router import internal_router as reconciliation_router
 from services.leaders.commission.router import router as commission_router
@@ -16,6 +17,7 @@ from services.leaders.db import inbox, outbox
 from services.leaders.levels.jobs import level_evaluation_job
 from services.leaders.levels.router import router as levels_router
 from services.leaders.models import metadata
+from services.leaders.privacy.router import router as privacy_router
 from services.leaders.profiles.router import applications_router, internal_router, leaders_router
 from services.leaders.subscriptions import HANDLERS
 from services.leaders.withdrawals.payout import FakePayoutProvider, PayoutProvider
@@ -24,6 +26,7 @@ from services.leaders.withdrawals.router import router as withdrawals_router
 
 def create_app(settings: Settings | None = None, *, payout_provider: PayoutProvider | None = None) -> FastAPI:
     settings = settings or get_settings()
+    ensure_service_production_ready("leaders", settings)
     return build_service_app(
         service="leaders",
         title="Leaders service",
@@ -38,6 +41,7 @@ def create_app(settings: Settings | None = None, *, payout_provider: PayoutProvi
             withdrawals_router,
             internal_router,
             reconciliation_router,
+            privacy_router,
         ],
         background_jobs=[
             every(settings.settlement_interval_seconds, settlement_job, name="commission-settlement"),

@@ -12,6 +12,7 @@ from pydantic_settings import SettingsConfigDict
 from services.common.settings import ServiceSettings
 
 _HH_MM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+DEVELOPMENT_PAYMENT_SECRET = "dev-only-payment-secret-change-me"  # noqa: S105 - public; production refuses it
 
 
 class Settings(ServiceSettings):
@@ -37,7 +38,7 @@ class Settings(ServiceSettings):
     payment_timeout_batch: int = Field(default=200, ge=1, le=10_000)
 
     # Payments
-    payment_secret: str = Field(default="dev-only-payment-secret-change-me", min_length=16)
+    payment_secret: str = Field(default=DEVELOPMENT_PAYMENT_SECRET, min_length=16)
     refund_interval_seconds: float = Field(default=10.0, gt=0)
     abandoned_hold_interval_seconds: float = Field(
         default=2.0, gt=0, description="How often releases of points held for failed orders are retried"
@@ -78,6 +79,13 @@ class Settings(ServiceSettings):
     def cutoff_time(self) -> time:
         hours, minutes = self.delivery_cutoff.split(":")
         return time(int(hours), int(minutes))
+
+
+def payment_secret_problems(settings: Settings) -> list[str]:
+    """What `ENVIRONMENT=production` refuses on top of every service's checks: a payment key anyone may know."""
+    if settings.payment_secret == DEVELOPMENT_PAYMENT_SECRET:
+        return ["ORDERS_PAYMENT_SECRET is the development default: anyone could sign a payment notification"]
+    return []
 
 
 def get_settings() -> Settings:

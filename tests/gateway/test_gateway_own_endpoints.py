@@ -7,10 +7,10 @@ import re
 
 import httpx
 import pytest
+from services.gateway.identity import Identity
 
 from services.common.auth import decode_token
 from services.gateway.app import create_app
-from services.gateway.identity import Identity
 from tests.common.test_metrics import samples, value
 from tests.gateway.gateway_standins import GatewayFactory, RefusingTransport, gateway_settings
 

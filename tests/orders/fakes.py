@@ -18,7 +18,7 @@ class FakeLeaders:
             leader_id=leader_id, status=status, level="gold", pickup_point={"name": f"Point of {leader_id}"}
         )
 
-    async def get_leader(self, leader_id: str) -> LeaderInfo | None:
+    async def get_leader(self, leader_id: str, *, fresh: bool = False) -> LeaderInfo | None:
         self.calls += 1
         return self.leaders.get(leader_id)
 

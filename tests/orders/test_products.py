@@ -32,7 +32,7 @@ async def test_customer_cannot_create_a_product(orders_client: Any) -> None:
     response = await create(orders_client, headers=CUSTOMER)
     assert response.status_code == 403
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["code"] == "MISSING_ROLE"
+    assert response.json()["code"] == "MISSING_PERMISSION"
 
 
 async def test_reading_products_needs_a_token(orders_client: Any) -> None:

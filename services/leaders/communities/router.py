@@ -4,7 +4,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from services.common.app import NowDep
-from services.common.auth import CurrentUser, CustomerUser, InvalidToken, MissingRole
+from services.common.auth import CustomerUser, InvalidToken, MissingRole
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.pagination import InvalidCursor, Page, PageDep
@@ -18,7 +18,7 @@ from services.leaders.communities.exceptions import (
 )
 from services.leaders.communities.schemas import JoinResult, MemberRead, MembershipEventRead
 from services.leaders.config import Settings
-from services.leaders.deps import LeaderIdPath, SettingsDep
+from services.leaders.deps import LeaderDataReader, LeaderIdPath, SettingsDep
 from services.leaders.profiles.exceptions import LeaderNotFound, LeaderSuspended
 
 router = APIRouter(prefix="/api/v1/leaders/{leader_id}/members", tags=["communities"])
@@ -67,11 +67,11 @@ async def leave_community(
 @router.get(
     "",
     response_model=Page[MemberRead],
-    summary="Current members with their join dates, newest first (that leader, ops)",
+    summary="Current members with their join dates, newest first (that leader; staff: leaders.read)",
     responses=problem_docs(InvalidToken, NotYourLeaderAccount, LeaderNotFound, InvalidCursor),
 )
 async def list_members(
-    leader_id: LeaderIdPath, session: SessionDep, user: CurrentUser, page: PageDep
+    leader_id: LeaderIdPath, session: SessionDep, user: LeaderDataReader, page: PageDep
 ) -> Page[MemberRead]:
     return await service.list_members(session, user=user, leader_id=leader_id, page=page)
 
@@ -79,10 +79,10 @@ async def list_members(
 @router.get(
     "/history",
     response_model=Page[MembershipEventRead],
-    summary="Every join and leave of this community, newest first (that leader, ops)",
+    summary="Every join and leave of this community, newest first (that leader; staff: leaders.read)",
     responses=problem_docs(InvalidToken, NotYourLeaderAccount, LeaderNotFound, InvalidCursor),
 )
 async def list_member_history(
-    leader_id: LeaderIdPath, session: SessionDep, user: CurrentUser, page: PageDep
+    leader_id: LeaderIdPath, session: SessionDep, user: LeaderDataReader, page: PageDep
 ) -> Page[MembershipEventRead]:
     return await service.list_history(session, user=user, leader_id=leader_id, page=page)

@@ -14,8 +14,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
 from services.common.pagination import Page, PageParams
+from services.common.permissions import Permission
+from services.orders.clients import LeaderDirectory
 from services.orders.delivery import repository
-from services.orders.delivery.access import readable_batch
+from services.orders.delivery.access import batch_for_leader, readable_batch
 from services.orders.delivery.exceptions import BatchAlreadyReceived
 from services.orders.delivery.models import DeliveryBatch, DeliveryBatchStatus
 from services.orders.delivery.schemas import DeliveryBatchRead, DeliveryBatchSummary, PickListItem
@@ -83,7 +85,7 @@ async def list_batches(
     leader_id: str | None,
     status: DeliveryBatchStatus | None,
 ) -> Page[DeliveryBatchSummary]:
-    if not user.is_ops:
+    if not user.can(Permission.ORDERS_OPERATE):
         if leader_id is not None and leader_id != user.sub:
             raise LeaderFilterForbidden()
         leader_id = user.sub
@@ -93,9 +95,11 @@ async def list_batches(
     return page.page(rows, key=lambda b: [b.id], convert=DeliveryBatchSummary.model_validate)
 
 
-async def receive_batch(session: AsyncSession, *, batch_id: int, user: Principal, now: datetime) -> DeliveryBatchRead:
+async def receive_batch(
+    session: AsyncSession, *, batch_id: int, user: Principal, leaders: LeaderDirectory, now: datetime
+) -> DeliveryBatchRead:
     """The leader confirms the goods arrived: the batch's paid orders become ready for pickup."""
-    await readable_batch(session, batch_id, user)
+    await batch_for_leader(session, batch_id, user, leaders)
     if not await repository.mark_received(session, batch_id=batch_id, by=user.sub, now=now):
         raise BatchAlreadyReceived()
     for order_id in await repository.batch_order_ids(session, batch_id):

@@ -32,6 +32,7 @@ from services.common.events.contract import (
     OrderRefunded,
 )
 from services.common.pagination import Page, PageParams
+from services.common.permissions import Permission
 from services.common.txn import AfterTransaction
 from services.orders.clients import (
     LeaderDirectory,
@@ -328,7 +329,7 @@ async def list_orders(
     session: AsyncSession, *, user: Principal, page: PageParams, leader_id: str | None, status: OrderStatus | None
 ) -> Page[OrderRead]:
     customer_id: str | None = None
-    if not user.is_ops:
+    if not user.can(Permission.ORDERS_READ):
         if leader_id is not None:
             if not (user.has("leader") and leader_id == user.sub):
                 raise LeaderFilterForbidden()
@@ -406,7 +407,7 @@ async def cancel_unpaid(
 async def cancel_order(
     session: AsyncSession, *, order_id: int, user: Principal, inventory: Inventory, now: datetime
 ) -> OrderRead:
-    order = await order_for_customer(session, order_id, user)
+    order = await order_for_customer(session, order_id, user, staff=Permission.ORDERS_OPERATE)
     reason = OrderCancelReason.CUSTOMER if order.customer_id == user.sub else OrderCancelReason.OPS
     if not await cancel_unpaid(session, order_id=order_id, actor=user.sub, reason=reason, inventory=inventory, now=now):
         raise OrderNotCancellable(f"Order {order_id} is no longer waiting for payment")
@@ -489,8 +490,10 @@ async def make_ready(session: AsyncSession, *, order_id: int, actor: str, note: 
     return True
 
 
-async def mark_arrived(session: AsyncSession, *, order_id: int, user: Principal, now: datetime) -> OrderRead:
-    await order_for_leader(session, order_id, user)
+async def mark_arrived(
+    session: AsyncSession, *, order_id: int, user: Principal, leaders: LeaderDirectory, now: datetime
+) -> OrderRead:
+    await order_for_leader(session, order_id, user, leaders)
     if not await make_ready(session, order_id=order_id, actor=user.sub, note="arrived", now=now):
         raise InvalidOrderState(f"Order {order_id} is not paid and waiting for delivery")
     return await read_order(session, order_id, user.sub)
@@ -501,6 +504,7 @@ async def pickup(
     *,
     order_id: int,
     user: Principal,
+    leaders: LeaderDirectory,
     code: str,
     max_attempts: int,
     lock_seconds: int,
@@ -509,7 +513,7 @@ async def pickup(
     """Hand the goods over against the code. A wrong code raises `WrongPickupCode`, and the one that reaches
     `max_attempts` raises `PickupLocked`; both keep their writes (the attempt counter, the lock)."""
     # Locked so parallel guesses count one after another (PostgreSQL; SQLite writers are serialised anyway).
-    order = await order_for_leader(session, order_id, user, for_update=True)
+    order = await order_for_leader(session, order_id, user, leaders, for_update=True)
     if order.status != OrderStatus.READY_FOR_PICKUP:
         raise InvalidOrderState(f"Order {order_id} is {order.status}, not ready for pickup")
     if order.pickup_locked_until is not None and order.pickup_locked_until > now:

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 
 from services.common.app import NowDep
-from services.common.auth import InvalidToken, MissingRole, OpsUser
+from services.common.auth import InvalidToken, MissingPermission, Principal, require_permission
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.pagination import InvalidCursor, Page, PageDep
+from services.common.permissions import Permission
 from services.common.types import INT64_MAX
 from services.orders.deps import DatabaseDep, RefundProviderDep, SettingsDep
 from services.orders.payments import jobs, service
@@ -22,6 +23,10 @@ from services.orders.payments.models import PaymentStatus
 from services.orders.payments.schemas import PaymentNotification, PaymentRead, RefundRunResult
 
 router = APIRouter(prefix="/api/v1/payments", tags=["payments"])
+
+
+PaymentsStaff = Annotated[Principal, Depends(require_permission(Permission.PAYMENTS_RECONCILE))]
+RefundsStaff = Annotated[Principal, Depends(require_permission(Permission.REFUNDS_DECIDE))]
 
 
 @router.post(
@@ -55,12 +60,12 @@ async def notify(
 @router.get(
     "",
     response_model=Page[PaymentRead],
-    summary="List payments (ops), e.g. `status=refund_pending` or `status=refunded`",
-    responses=problem_docs(InvalidToken, MissingRole, InvalidCursor),
+    summary="List payments (staff: payments.reconcile), e.g. `status=refund_pending` or `status=refunded`",
+    responses=problem_docs(InvalidToken, MissingPermission, InvalidCursor),
 )
 async def list_payments(
     session: SessionDep,
-    user: OpsUser,
+    user: PaymentsStaff,
     page: PageDep,
     status: PaymentStatus | None = None,
     order_id: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
@@ -71,9 +76,9 @@ async def list_payments(
 @router.post(
     "/refunds/run",
     response_model=RefundRunResult,
-    summary="Send pending refunds to the payment provider now (ops)",
-    responses=problem_docs(InvalidToken, MissingRole),
+    summary="Send pending refunds to the payment provider now (staff: refunds.decide)",
+    responses=problem_docs(InvalidToken, MissingPermission),
 )
-async def run_refunds(db: DatabaseDep, user: OpsUser, provider: RefundProviderDep, now: NowDep) -> RefundRunResult:
+async def run_refunds(db: DatabaseDep, user: RefundsStaff, provider: RefundProviderDep, now: NowDep) -> RefundRunResult:
     """The refund sender also runs every `ORDERS_REFUND_INTERVAL_SECONDS`."""
     return await jobs.send_pending_refunds(db, provider, now=now)

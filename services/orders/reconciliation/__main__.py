@@ -7,6 +7,7 @@ import asyncio
 import sys
 from datetime import datetime
 
+from services.common.auth import ServiceTokens
 from services.common.db import Database
 from services.orders.clients import HttpEffectsSource, UpstreamClients
 from services.orders.config import get_settings
@@ -25,17 +26,15 @@ def _instant(value: str) -> datetime:
 async def _run(since: datetime, until: datetime) -> OrderEffectsReport:
     settings = get_settings()
     db = Database(settings.resolved_database_url(), metadata)
-    upstream = UpstreamClients(
-        timeout_seconds=max(settings.upstream_timeout_seconds, 10),
-        jwt_secret=settings.jwt_secret,
-        jwt_algorithm=settings.jwt_algorithm,
-    )
+    tokens = ServiceTokens.from_settings(settings, "orders")
+    upstream = UpstreamClients(timeout_seconds=max(settings.upstream_timeout_seconds, 10), tokens=tokens)
     effects = HttpEffectsSource(upstream, leaders_url=settings.leaders_url, points_url=settings.points_url)
     try:
         async with db.reading() as session:
             return await reconcile(session, since=since, until=until, effects=effects)
     finally:
         await upstream.aclose()
+        await tokens.aclose()
         await db.dispose()
 
 

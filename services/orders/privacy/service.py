@@ -1,0 +1,44 @@
+"""What the orders service holds about a person, and how it forgets them.
+
+Export: the person's orders with their lines, state log, payments and refunds, and their flash-sale purchases.
+Orders know people only by id; the free text a person wrote (a refund's reason) and the notes written when they
+acted are what erasure (`user.erased`) blanks. Every amount, quantity, id and date stays, so the order and payment
+records, and every ledger fed from them, stay exactly as they were.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, select, update
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.common.privacy import PersonalTable, by_column, through
+from services.orders.inventory.models import FlashSalePurchase
+from services.orders.orders.models import Order, OrderLine, OrderLog, Refund, RefundLine
+from services.orders.payments.models import Payment
+
+ERASED = "(erased)"
+
+
+def _refund_lines(user_id: str) -> ColumnElement[bool]:
+    orders = select(col(Order.id)).where(col(Order.customer_id) == user_id)
+    refunds = select(col(Refund.id)).where(col(Refund.order_id).in_(orders.scalar_subquery()))
+    return col(RefundLine.refund_id).in_(refunds.scalar_subquery())
+
+
+def personal_tables() -> list[PersonalTable]:
+    return [
+        by_column(Order, "customer_id"),
+        through(OrderLine, "order_id", Order, "customer_id"),
+        through(OrderLog, "order_id", Order, "customer_id"),
+        through(Payment, "order_id", Order, "customer_id"),
+        through(Refund, "order_id", Order, "customer_id"),
+        (RefundLine.__table__, _refund_lines),  # type: ignore[attr-defined]
+        by_column(FlashSalePurchase, "user_id"),
+    ]
+
+
+async def erase_person(session: AsyncSession, *, user_id: str) -> None:
+    """Blank what the person wrote; keep every amount."""
+    await session.exec(update(Refund).where(col(Refund.requested_by) == user_id).values(reason=ERASED))
+    await session.exec(update(OrderLog).where(col(OrderLog.actor) == user_id).values(note=None))
