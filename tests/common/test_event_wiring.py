@@ -12,7 +12,7 @@ from services.common.testing import asgi_client
 from tests.conftest import AppFactory
 
 
-@pytest.mark.parametrize("service", ["leaders", "points"])
+@pytest.mark.parametrize("service", ["leaders", "orders", "points", "accounts"])
 def test_subscription_table_matches_the_handlers_of_each_consumer(service: str) -> None:
     handlers = importlib.import_module(f"services.{service}.subscriptions").HANDLERS
     assert set(handlers) == set(SUBSCRIPTIONS[service])
@@ -33,4 +33,14 @@ async def test_every_service_wires_the_event_endpoints(make_app: AppFactory, ser
         dead_letters = await client.get(f"/api/v1/events/{service}/dead-letters")
         internal = await client.post("/internal/events", json={})
     assert dead_letters.status_code == 401
-    assert internal.status_code == (404 if service == "orders" else 401)  # orders consumes nothing
+    assert internal.status_code == 401  # every service consumes something (`user.erased` at least)
+
+
+def test_every_event_type_has_an_owner_and_reaches_only_services_that_handle_it() -> None:
+    from services.common.events import contract
+
+    types = [value for name, value in vars(contract).items() if name.isupper() and isinstance(value, str)]
+    assert types and all(contract.owner_of(t) is not None for t in types), types
+    assert contract.owner_of("order.paid") == "orders" and contract.owner_of("leader.status_changed") == "leaders"
+    assert contract.owner_of("user.erased") == "accounts" and contract.owner_of("referral.bound") == "points"
+    assert contract.owner_of("made.up") is None

@@ -11,12 +11,19 @@ import pytest
 from fastapi import FastAPI
 
 from services.gateway.app import GatewayApp, create_app
-from tests.gateway.gateway_standins import GatewayFactory, gateway_settings, leaders_app, orders_app, points_app
+from tests.gateway.gateway_standins import (
+    GatewayFactory,
+    accounts_app,
+    gateway_settings,
+    leaders_app,
+    orders_app,
+    points_app,
+)
 
 
 @pytest.fixture
 def upstream_apps() -> dict[str, FastAPI]:
-    return {"leaders": leaders_app(), "orders": orders_app(), "points": points_app()}
+    return {"accounts": accounts_app(), "leaders": leaders_app(), "orders": orders_app(), "points": points_app()}
 
 
 @pytest.fixture

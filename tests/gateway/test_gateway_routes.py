@@ -23,6 +23,13 @@ from services.gateway.routes import SERVICE_PREFIXES, RouteTable
         ("/api/v1/delivery-batches", "orders"),
         ("/api/v1/points/me/entries", "points"),
         ("/api/v1/referrals/bind", "points"),
+        ("/api/v1/auth/wechat", "accounts"),
+        ("/api/v1/auth/refresh", "accounts"),
+        ("/api/v1/me", "accounts"),
+        ("/api/v1/me/export", "accounts"),
+        ("/api/v1/users/u_1", "accounts"),
+        ("/api/v1/staff/s_1", "accounts"),
+        ("/.well-known/jwks.json", "accounts"),
     ],
 )
 def test_each_public_prefix_routes_to_its_owner(path: str, service: str) -> None:
@@ -54,6 +61,9 @@ def test_the_most_specific_prefix_wins() -> None:
     assert table.match("/api/v1/orders/reports/daily") == "reports"
     assert table.match("/api/v1/orders/reportsX") == "orders"
     assert table.match("/api/v1/orders/1") == "orders"
+    # The case the real table will meet: a leaders path under accounts' /api/v1/me.
+    me = RouteTable({"accounts": ["/api/v1/me"], "leaders": ["/api/v1/me/community"]})
+    assert me.match("/api/v1/me/community") == "leaders" and me.match("/api/v1/me/export") == "accounts"
 
 
 def test_a_prefix_claimed_twice_is_refused_at_start_up() -> None:
@@ -64,4 +74,4 @@ def test_a_prefix_claimed_twice_is_refused_at_start_up() -> None:
 def test_the_table_lists_every_contract_prefix_once() -> None:
     prefixes = [p for ps in SERVICE_PREFIXES.values() for p in ps]
     assert len(prefixes) == len(set(prefixes))
-    assert RouteTable().services == ("leaders", "orders", "points")
+    assert RouteTable().services == ("accounts", "leaders", "orders", "points")

@@ -77,13 +77,16 @@ class HttpBus:
         self._owns_client = client is None
 
     async def publish(self, event: Event) -> None:
+        subscribers = subscribers_of(event.type)
+        if not subscribers:
+            return
         body = event_bytes(event)
         try:
             token = await self._tokens.token()
         except DomainError as exc:  # accounts is unreachable or refuses this service's secret
             raise PublishFailed(f"no service token: {exc.detail}") from exc
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        for service in subscribers_of(event.type):
+        for service in subscribers:
             url = self._urls.get(service)
             if url is None:
                 raise PublishFailed(f"no URL configured for subscriber {service}")
