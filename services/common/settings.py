@@ -143,6 +143,12 @@ class ServiceSettings(PlatformSettings):
         default="http://127.0.0.1:8004", validation_alias=AliasChoices("EVENTS_ACCOUNTS_URL", "events_accounts_url")
     )
 
+    @field_validator("service_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `LEADERS_SERVICE_SECRET=` (an empty variable, as compose writes an unset one) means "not configured".
+        return None if value == "" else value
+
     @field_validator("auth_accounts_url")
     @classmethod
     def _accounts_url(cls, value: str) -> str:
