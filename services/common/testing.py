@@ -39,6 +39,9 @@ from services.common.db import Database
 from services.common.jwks import ALGORITHM, DEFAULT_ISSUER, INTERNAL_AUDIENCE, PUBLIC_AUDIENCE, KeySet
 
 TEST_KEY_FILE = "test-signing-key.pem"
+#: Where the test key lives, handed down to child processes (benchmarks' load generators, crash drivers), so a
+#: process started by a test signs and verifies with the same key.
+TEST_KEYS_ENV = "GROUPBUY_TEST_KEYS_DIR"
 #: When set (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/postgres), the suite runs on PostgreSQL:
 #: one database per service, created fresh for the run.
 POSTGRES_ENV = "TEST_POSTGRES_URL"
@@ -109,13 +112,23 @@ class SigningKeyForTests:
         return {"kty": "OKP", "crv": "Ed25519", "x": _b64url(raw), "kid": self.kid, "alg": ALGORITHM, "use": "sig"}
 
 
-@functools.cache
-def signing_key_for_tests() -> SigningKeyForTests:
-    """The process's test signing key, its PEM in a directory of its own and its JWKS in a file (made once)."""
-    private_key = Ed25519PrivateKey.generate()
+def _kid(private_key: Ed25519PrivateKey) -> str:
     raw = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     canonical = json.dumps({"crv": "Ed25519", "kty": "OKP", "x": _b64url(raw)}, separators=(",", ":"), sort_keys=True)
-    kid = _b64url(hashlib.sha256(canonical.encode()).digest())  # RFC 7638, as accounts names its keys
+    return _b64url(hashlib.sha256(canonical.encode()).digest())  # RFC 7638, as accounts names its keys
+
+
+@functools.cache
+def signing_key_for_tests() -> SigningKeyForTests:
+    """The test signing key, its PEM in a directory of its own and its JWKS in a file: the one a parent process
+    made (`GROUPBUY_TEST_KEYS_DIR`), or a new one, made once, that child processes then inherit."""
+    inherited = os.environ.get(TEST_KEYS_ENV)
+    if inherited and (Path(inherited) / "keys" / TEST_KEY_FILE).is_file():
+        root = Path(inherited)
+        loaded = serialization.load_pem_private_key((root / "keys" / TEST_KEY_FILE).read_bytes(), password=None)
+        assert isinstance(loaded, Ed25519PrivateKey)
+        return SigningKeyForTests(loaded, _kid(loaded), root / "keys", root / "jwks.json")
+    private_key = Ed25519PrivateKey.generate()
     root = Path(tempfile.mkdtemp(prefix="gb-test-keys-"))
     atexit.register(shutil.rmtree, root, True)
     keys_dir = root / "keys"
@@ -128,8 +141,9 @@ def signing_key_for_tests() -> SigningKeyForTests:
     key_file.chmod(0o600)
     # Older than any activation delay, so an accounts app given this directory signs with it at once.
     os.utime(key_file, (time.time() - 86400, time.time() - 86400))
-    key = SigningKeyForTests(private_key=private_key, kid=kid, keys_dir=keys_dir, jwks_path=root / "jwks.json")
+    key = SigningKeyForTests(private_key, _kid(private_key), keys_dir, root / "jwks.json")
     key.jwks_path.write_text(json.dumps({"keys": [key.jwk()]}))
+    os.environ[TEST_KEYS_ENV] = str(root)
     return key
 
 
@@ -236,7 +250,8 @@ def bad_authorizations() -> dict[str, str]:
     claims["aud"] = PUBLIC_AUDIENCE
     # HS256 keyed with the public key: the classic algorithm confusion a verifier must not fall for.
     hs256 = _hs256(claims, public_pem, kid=signing_key_for_tests().kid)
-    unsigned = jwt.encode(claims, None, algorithm="none", headers={"kid": signing_key_for_tests().kid})
+    none_header = _b64url(json.dumps({"alg": "none", "typ": "JWT", "kid": signing_key_for_tests().kid}).encode())
+    unsigned = f"{none_header}.{_b64url(json.dumps(claims).encode())}."
     other_key = Ed25519PrivateKey.generate()
     tokens = {
         "expired": sign_test_token("u1", ["customer"], issued_at=now - 7200, ttl_seconds=600),
