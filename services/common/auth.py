@@ -22,7 +22,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Protocol
@@ -313,10 +313,21 @@ def bearer_auth_of(route: APIRoute) -> BearerAuth | None:
     return None
 
 
-def document_callers(routes: Iterable[Any]) -> None:
-    """Write each operation's caller rule into its OpenAPI entry (`BearerAuth.openapi_extension`)."""
+def _declared_api_routes(routes: Iterable[Any]) -> Iterator[APIRoute]:
+    """The APIRoutes as routers declared them, through included routers (FastAPI includes them lazily, copying
+    each route's settings, `openapi_extra` among them, the first time it is used)."""
     for route in routes:
-        if isinstance(route, APIRoute) and (auth := bearer_auth_of(route)) is not None:
+        if isinstance(route, APIRoute):
+            yield route
+        elif (router := getattr(route, "original_router", None)) is not None:
+            yield from _declared_api_routes(router.routes)
+
+
+def document_callers(routes: Iterable[Any]) -> None:
+    """Write each operation's caller rule into its OpenAPI entry (`BearerAuth.openapi_extension`), before the app
+    serves anything."""
+    for route in _declared_api_routes(routes):
+        if (auth := bearer_auth_of(route)) is not None:
             route.openapi_extra = {**(route.openapi_extra or {}), **auth.openapi_extension()}
 
 

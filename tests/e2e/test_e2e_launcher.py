@@ -173,11 +173,11 @@ def test_the_launcher_serves_every_service_behind_the_gateway_and_stops_cleanly(
     assert listed.status_code == 200
     assert {p["name"] for p in DEMO_PRODUCTS} <= {item["name"] for item in listed.json()["items"]}
     output = launched.output()
-    demo = output.split("Demo data:", 1)[1].split("Demo tokens", 1)[0]
+    demo = output.split("Demo data:", 1)[1].split("Tokens (valid", 1)[0]
     assert "products          done" in demo and " failed " not in demo, demo
     assert f"{launched.gateway}/docs" in output and f"{launched.gateway}/redoc" in output
     assert "staff demo.admin" in output and "sub=demo-customer" in output and "sub=demo-leader" in output
-    assert "staff            done" in demo, demo
+    assert "staff             done" in demo, demo
     tokens = banner_tokens(output)
     assert list(tokens) == ["customer", "leader", "ops admin", "finance", "manager"]
     me = httpx.get(f"{launched.gateway}/api/v1/leaders/me", headers={"Authorization": f"Bearer {tokens['leader']}"})
