@@ -125,7 +125,9 @@ class Wiring:
             app.state.bus = HttpBus(URLS, self.identity(name), client=self.client)
             outbox = importlib.import_module(f"services.{name}.db").outbox
             self.relays[name] = Relay(app.state.db, outbox.table, app.state.bus, source=name, max_attempts=3)
-        upstream = UpstreamClients(timeout_seconds=10, tokens=self.identity("orders"), client=self.client)
+        self.upstream = upstream = UpstreamClients(
+            timeout_seconds=10, tokens=self.identity("orders"), client=self.client
+        )
         accounts = apps["accounts"]
         accounts.state.export_sources = [
             HttpExportSource(
