@@ -8,18 +8,19 @@ are selected with a subquery.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 from pydantic_core import to_jsonable_python
-from sqlalchemy import ColumnElement, Select, Table, or_, select
+from sqlalchemy import ColumnElement, MetaData, Select, Table, delete, or_, select
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import InvalidToken, Principal, ServiceNotAllowed, require_service
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
+from services.common.idempotency import idempotency_table
 
 #: The person's rows of one table: (table, condition on it given the user id).
 PersonalTable = tuple[Table, Callable[[str], ColumnElement[bool]]]
@@ -84,5 +85,8 @@ def export_router(tables: Callable[[], Sequence[PersonalTable]]) -> APIRouter:
     return router
 
 
-#: A service's answer to `user.erased`: anonymise what identifies the person, keep money records intact.
-EraseHandler = Callable[[AsyncSession, str], Awaitable[None]]
+async def forget_idempotent_responses(session: AsyncSession, metadata: MetaData, user_id: str) -> None:
+    """Drop the answers kept for the person's retries (`Idempotency-Key`): they repeat what the person sent, free
+    text included, and a retry after the erasure has nothing left to replay."""
+    table = idempotency_table(metadata)
+    await session.exec(delete(table).where(table.c.user_id == user_id))

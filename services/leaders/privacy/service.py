@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.common.privacy import PersonalTable, by_column
+from services.common.privacy import PersonalTable, by_column, forget_idempotent_responses
 from services.leaders.commission.models import CommissionAccount, CommissionAccrual, CommissionEntry, LeaderOrder
 from services.leaders.communities.models import Membership, MembershipEvent
+from services.leaders.db import metadata
 from services.leaders.levels.models import LevelChange
 from services.leaders.profiles import repository as profiles
 from services.leaders.profiles.models import Leader, LeaderApplication, LeaderChange
@@ -42,3 +43,4 @@ async def erase_person(session: AsyncSession, *, user_id: str) -> None:
     """Anonymise the person; every amount, id and date stays."""
     await profiles.anonymise_applications(session, user_id, keep_pickup=False)
     await profiles.anonymise_leader(session, user_id)
+    await forget_idempotent_responses(session, metadata, user_id)

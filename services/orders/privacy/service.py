@@ -12,7 +12,8 @@ from sqlalchemy import ColumnElement, select, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.common.privacy import PersonalTable, by_column, through
+from services.common.privacy import PersonalTable, by_column, forget_idempotent_responses, through
+from services.orders.db import metadata
 from services.orders.inventory.models import FlashSalePurchase
 from services.orders.orders.models import Order, OrderLine, OrderLog, Refund, RefundLine
 from services.orders.payments.models import Payment
@@ -42,3 +43,4 @@ async def erase_person(session: AsyncSession, *, user_id: str) -> None:
     """Blank what the person wrote; keep every amount."""
     await session.exec(update(Refund).where(col(Refund.requested_by) == user_id).values(reason=ERASED))
     await session.exec(update(OrderLog).where(col(OrderLog.actor) == user_id).values(note=None))
+    await forget_idempotent_responses(session, metadata, user_id)

@@ -12,7 +12,8 @@ from sqlalchemy import update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.common.privacy import PersonalTable, by_column, through
+from services.common.privacy import PersonalTable, by_column, forget_idempotent_responses, through
+from services.points.db import metadata
 from services.points.holds.models import Hold, HoldLot
 from services.points.ledger.models import Account, Entry, Lot
 from services.points.purchases.models import PurchaseAward, RefundApplied
@@ -46,3 +47,4 @@ async def erase_person(session: AsyncSession, *, user_id: str) -> None:
         .where(col(Entry.user_id) == user_id, col(Entry.actor).is_not(None), col(Entry.reason).is_not(None))
         .values(reason=ERASED)
     )
+    await forget_idempotent_responses(session, metadata, user_id)
