@@ -56,7 +56,7 @@ async def paid_order(e2e: httpx.AsyncClient, wiring: Wiring, leader_id: str, tx:
         ),
         201,
     )
-    order = ok(
+    order: dict[str, Any] = ok(
         await e2e.post(
             "/api/v1/orders",
             json={"leader_id": leader_id, "lines": [{"product_id": product["id"], "quantity": 1}]},
