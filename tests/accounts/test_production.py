@@ -110,3 +110,11 @@ def test_every_wrong_setting_is_named_at_once(tmp_path: Path) -> None:
 def test_development_needs_no_configuration(tmp_path: Path) -> None:
     app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:", signing_keys_dir=tmp_path / "k"))
     assert not app.state.settings.production
+
+
+def test_accounts_never_issues_tokens_the_verifiers_would_refuse() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="AUTH_MAX_TOKEN_LIFETIME_SECONDS"):
+        Settings(dev_token_ttl_seconds=7200)
+    assert Settings(dev_token_ttl_seconds=7200, auth_max_token_lifetime_seconds=7200).dev_token_ttl_seconds == 7200

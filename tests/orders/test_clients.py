@@ -56,6 +56,8 @@ async def test_leader_lookup_sends_a_service_token_and_parses_the_answer() -> No
     assert await leaders.get_leader("nobody") is None
     await leaders.get_leader("u 1")
     assert len(seen) == 2  # the second lookup of u 1 came from the short cache
+    await leaders.get_leader("u 1", fresh=True)
+    assert len(seen) == 3  # a leader's own action asks again, whatever is cached
 
 
 @pytest.mark.parametrize(
