@@ -157,9 +157,10 @@ def principal_of(token: VerifiedToken) -> Principal:
 class TokenVerifier:
     """Verifies bearer tokens with the published keys, and remembers tokens it verified until they expire.
 
-    Verifying an Ed25519 signature costs tens of microseconds, and a caller sends the same token with every request
-    for its whole lifetime; the cache makes a repeated token one dict lookup. It is keyed by the exact token string
-    and an entry never outlives the token's `exp`. Bounded: the oldest entries go first when it is full.
+    Verifying an Ed25519 signature costs about a hundred microseconds, and a caller sends the same token with every
+    request for its whole lifetime; the cache makes a repeated token one dict lookup. It is keyed by the exact token
+    string and an entry never outlives the token's `exp`. Bounded: when it is full the oldest entry goes, one per new
+    token (tokens live equally long, so the oldest is about the first to expire), never a scan of the whole cache.
     """
 
     def __init__(self, keys: KeySet, *, max_entries: int = 10_000, clock: Callable[[], float] = time.time) -> None:
@@ -176,18 +177,11 @@ class TokenVerifier:
         verified = await self.keys.verify(token, audience=audience, now=now)
         principal = principal_of(verified)
         cache = self._cache
+        cache.pop(token, None)  # an expired entry of this token: re-inserted below, as the newest
         if len(cache) >= self._max_entries:
-            self._evict(now)
+            del cache[next(iter(cache))]  # dicts keep insertion order: the oldest entry
         cache[token] = (principal, audience, verified.expires_at)
         return principal
-
-    def _evict(self, now: float) -> None:
-        cache = self._cache
-        expired = [token for token, (_, _, expires_at) in cache.items() if expires_at <= now]
-        for token in expired:
-            del cache[token]
-        while len(cache) >= self._max_entries:
-            del cache[next(iter(cache))]  # dicts keep insertion order: the oldest entry
 
     def forget(self) -> None:
         """Drop every remembered token (tests; a key withdrawn in an emergency)."""
@@ -378,9 +372,6 @@ class ServiceTokens:
                 await self._renew()
         return self._token
 
-    async def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {await self.token()}"}
-
     async def _renew(self) -> None:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self._timeout)
@@ -402,7 +393,3 @@ class ServiceTokens:
         if self._owns_client and self._client is not None:
             await self._client.aclose()
             self._client = None
-
-
-async def service_headers(tokens: TokenSource) -> dict[str, str]:
-    return {"Authorization": f"Bearer {await tokens.token()}"}

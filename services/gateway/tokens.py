@@ -40,14 +40,12 @@ class TokenCheck:
         except DomainError as refused:
             return refused.status, problem_bytes(refused.status, refused.code, refused.title, refused.detail)
         if self._max_entries:
-            self._remember(authorization, verified.expires_at, now)
+            self._remember(authorization, verified.expires_at)
         return None
 
-    def _remember(self, authorization: bytes, expires_at: int, now: float) -> None:
+    def _remember(self, authorization: bytes, expires_at: int) -> None:
         passed = self._passed
+        passed.pop(authorization, None)  # an expired entry of this header: re-inserted as the newest
         if len(passed) >= self._max_entries:
-            for header in [h for h, exp in passed.items() if exp <= now]:
-                del passed[header]
-            while len(passed) >= self._max_entries:
-                del passed[next(iter(passed))]  # the oldest
+            del passed[next(iter(passed))]  # the oldest; one per new token, never a scan of the whole cache
         passed[authorization] = expires_at
