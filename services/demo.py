@@ -6,6 +6,11 @@ Every step is idempotent: it looks up what exists before creating, and sends fix
 it again changes nothing. A step names the operations it needs ("POST /api/v1/leader-applications"); when the
 merged OpenAPI document does not offer one of them yet, the step is skipped and says why. To add demo data for a new
 resource, append a `DemoStep` to `STEPS`.
+
+Tokens come from the accounts service like any client's: the development login (`POST /api/v1/auth/dev-token`,
+served while `ACCOUNTS_DEV_AUTH=true`) for the demo customer, leader and the first ops user, and staff sign-in
+(`POST /api/v1/auth/staff`) for the staff accounts the demo creates (an ops admin, a finance user and the demo
+leader's manager).
 """
 
 from __future__ import annotations
@@ -17,18 +22,31 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 import httpx
 
-from services.common.auth import issue_token
 from services.common.settings import ServiceSettings
 
-TOKEN_TTL_SECONDS = 3600
 OPS_SUB = "demo-ops"
 CUSTOMER_SUB = "demo-customer"
 LEADER_SUB = "demo-leader"  # becomes the leader id once the demo application is approved
 _ROLES = {OPS_SUB: ("ops",), CUSTOMER_SUB: ("customer",), LEADER_SUB: ("customer", "leader")}
+
+
+@dataclass(frozen=True)
+class DemoStaff:
+    label: str
+    username: str
+    roles: tuple[str, ...]
+    #: Development only: printed by `make run`, so anyone can sign in as them.
+    password: str
+
+
+DEMO_STAFF: tuple[DemoStaff, ...] = (
+    DemoStaff("ops admin", "demo.admin", ("ops",), "demo-admin-password"),
+    DemoStaff("finance", "demo.finance", ("finance",), "demo-finance-password"),
+    DemoStaff("manager", "demo.manager", ("manager",), "demo-manager-password"),
+)
 _HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 DEMO_PRODUCTS: tuple[dict[str, Any], ...] = (
@@ -53,19 +71,21 @@ class StepResult:
 @dataclass
 class DemoContext:
     client: httpx.Client
-    settings: ServiceSettings
     _tokens: dict[str, str] = field(default_factory=dict)
+    #: Access tokens of the demo staff accounts by label, once the staff step signed them in.
+    staff_tokens: dict[str, str] = field(default_factory=dict)
+
+    def token(self, sub: str, roles: Iterable[str] | None = None) -> str:
+        """A development token for `sub` (the demo identities' roles unless `roles` is given)."""
+        roles = tuple(roles if roles is not None else _ROLES[sub])
+        key = f"{sub}:{','.join(roles)}"
+        if key not in self._tokens:
+            answer = self.client.post("/api/v1/auth/dev-token", json={"sub": sub, "roles": list(roles)})
+            self._tokens[key] = _expect(answer, 200).json()["access_token"]
+        return self._tokens[key]
 
     def auth(self, sub: str) -> dict[str, str]:
-        if sub not in self._tokens:
-            self._tokens[sub] = issue_token(
-                sub,
-                _ROLES[sub],
-                secret=self.settings.jwt_secret,
-                algorithm=self.settings.jwt_algorithm,
-                ttl_seconds=TOKEN_TTL_SECONDS,
-            )
-        return {"Authorization": f"Bearer {self._tokens[sub]}"}
+        return {"Authorization": f"Bearer {self.token(sub)}"}
 
 
 @dataclass(frozen=True)
@@ -143,6 +163,42 @@ def seed_leader(ctx: DemoContext) -> str:
     return f"leader {LEADER_SUB} (application {application_id} approved)"
 
 
+def _staff_id(ctx: DemoContext, staff: DemoStaff) -> str:
+    created = ctx.client.post(
+        "/api/v1/staff",
+        json={
+            "username": staff.username,
+            "display_name": f"Demo {staff.label}",
+            "contact_phone": "13900000000",
+            "roles": list(staff.roles),
+            "password": staff.password,
+        },
+        headers=ctx.auth(OPS_SUB),
+    )
+    if created.status_code == 201:
+        return str(created.json()["id"])
+    _expect(created, 409)  # created by an earlier run
+    params: dict[str, str | int] = {"role": staff.roles[0], "limit": 200}
+    listed = _expect(ctx.client.get("/api/v1/staff", params=params, headers=ctx.auth(OPS_SUB)), 200).json()
+    return next(str(item["id"]) for item in listed["items"] if item["username"] == staff.username)
+
+
+def seed_staff(ctx: DemoContext) -> str:
+    """An ops admin, a finance user and a manager who manages the demo leader, each signed in."""
+    ids: dict[str, str] = {}
+    for staff in DEMO_STAFF:
+        ids[staff.label] = _staff_id(ctx, staff)
+        signed = ctx.client.post("/api/v1/auth/staff", json={"username": staff.username, "password": staff.password})
+        ctx.staff_tokens[staff.label] = _expect(signed, 200).json()["access_token"]
+    assigned = ctx.client.patch(
+        f"/api/v1/leaders/{LEADER_SUB}",
+        json={"manager_id": ids["manager"], "reason": "demo manager"},
+        headers={"Authorization": f"Bearer {ctx.staff_tokens['ops admin']}"},
+    )
+    _expect(assigned, 200)
+    return ", ".join(f"{s.username} ({','.join(s.roles)})" for s in DEMO_STAFF) + f"; manager of {LEADER_SUB}"
+
+
 def seed_membership(ctx: DemoContext) -> str:
     response = ctx.client.post(f"/api/v1/leaders/{LEADER_SUB}/members", headers=ctx.auth(CUSTOMER_SUB))
     if response.status_code == 409:
@@ -200,7 +256,7 @@ def seed_catalogue(ctx: DemoContext) -> str:
         return f"categories, {DEMO_GRAPES} with 2 SKUs, group-buy (already open)"
     now = datetime.now(UTC)
     ends = now + timedelta(hours=12)
-    pickup = ends.astimezone(ZoneInfo(ctx.settings.business_timezone)).date() + timedelta(days=1)
+    pickup = ends.astimezone(ServiceSettings().tz).date() + timedelta(days=1)
     body = {
         "title": DEMO_GROUP_BUY,
         "starts_at": now.isoformat(),
@@ -226,6 +282,11 @@ STEPS: tuple[DemoStep, ...] = (
             "POST /api/v1/leader-applications/{}/approve",
         ),
         seed_leader,
+    ),
+    DemoStep(
+        "staff",
+        ("POST /api/v1/staff", "GET /api/v1/staff", "POST /api/v1/auth/staff", "PATCH /api/v1/leaders/{}"),
+        seed_staff,
     ),
     DemoStep("community member", ("POST /api/v1/leaders/{}/members",), seed_membership),
     DemoStep("points sign-in", ("POST /api/v1/points/sign-ins",), seed_sign_in),
@@ -268,18 +329,27 @@ def run_steps(ctx: DemoContext, steps: Iterable[DemoStep], offered: set[str]) ->
     return results
 
 
-def seed(
-    gateway_url: str,
-    *,
-    settings: ServiceSettings | None = None,
-    steps: Iterable[DemoStep] = STEPS,
-    timeout: float = 10.0,
-) -> list[StepResult]:
-    """Load the demo data through the gateway at `gateway_url`; tokens are signed with the shared JWT settings."""
-    settings = settings or ServiceSettings()
-    with httpx.Client(base_url=gateway_url, timeout=timeout) as client:
-        document = _expect(client.get("/openapi.json"), 200).json()
-        return run_steps(DemoContext(client=client, settings=settings), steps, offered_operations(document))
+def seed(ctx: DemoContext, steps: Iterable[DemoStep] = STEPS) -> list[StepResult]:
+    """Load the demo data through the gateway `ctx.client` talks to."""
+    document = _expect(ctx.client.get("/openapi.json"), 200).json()
+    return run_steps(ctx, steps, offered_operations(document))
+
+
+#: The identities `make run` prints a token for: label -> (sub, roles) of its development token, used when the
+#: demo did not sign the staff in (`--no-demo`).
+BANNER_IDENTITIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("customer", CUSTOMER_SUB, ("customer",)),
+    ("leader", LEADER_SUB, ("customer", "leader")),
+    ("ops admin", OPS_SUB, ("ops",)),
+    ("finance", "demo-finance", ("finance",)),
+    ("manager", "demo-manager", ("manager",)),
+)
+
+
+def banner_tokens(ctx: DemoContext) -> dict[str, str]:
+    """A token per banner identity: the demo staff's own sign-ins when the demo made them, else development
+    tokens with the same roles."""
+    return {label: ctx.staff_tokens.get(label) or ctx.token(sub, roles) for label, sub, roles in BANNER_IDENTITIES}
 
 
 def format_report(results: Iterable[StepResult]) -> list[str]:
@@ -290,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gateway", default="http://127.0.0.1:8000")
     args = parser.parse_args(argv)
-    results = seed(args.gateway)
+    with httpx.Client(base_url=args.gateway, timeout=10.0) as client:
+        results = seed(DemoContext(client=client))
     print("\n".join(format_report(results)))
     return 1 if any(r.outcome == "failed" for r in results) else 0
 

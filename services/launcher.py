@@ -1,8 +1,11 @@
-"""`python -m services.launcher` (what `make run` starts): the three services and the gateway as separate processes.
+"""`python -m services.launcher` (what `make run` starts): the four services and the gateway as separate processes.
 
-Each service runs under uvicorn on its own port (LEADERS_PORT, ORDERS_PORT, POINTS_PORT: 8001-8003), the gateway
-on GATEWAY_PORT (8000) with dev login on unless GATEWAY_DEV_AUTH says otherwise. The launcher waits for every
-/healthz, loads the demo data through the gateway, prints the URLs and demo tokens, then watches its children.
+Each service runs under uvicorn on its own port (ACCOUNTS_PORT, LEADERS_PORT, ORDERS_PORT, POINTS_PORT: 8004,
+8001-8003), the gateway on GATEWAY_PORT (8000). Accounts starts first: it generates its development signing key
+under the var directory and publishes it (JWKS), which every other process verifies tokens with; its development
+login is on unless ACCOUNTS_DEV_AUTH says otherwise. The launcher waits for every /healthz, loads the demo data
+through the gateway, prints the URLs and tokens for a customer, a leader, an ops admin, a finance user and a
+manager, then watches its children.
 
 Stopping: Ctrl-C or SIGTERM stops every child (its whole process group: SIGTERM, then SIGKILL after a grace
 period). A child that dies once the system is up is restarted, after a pause that doubles with each crash in a row
@@ -30,6 +33,7 @@ import asyncio
 import contextlib
 import ctypes
 import importlib
+import json
 import os
 import signal
 import socket
@@ -48,8 +52,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.common.auth import issue_token
-from services.common.settings import PROJECT_ROOT, ServiceSettings
+from services.common.jwks import JWKS_PATH
+from services.common.settings import PROJECT_ROOT
 from services.gateway.config import GatewaySettings
 
 # Accounts first: it signs the tokens the others verify. Analytics before the producers: HTTP push delivers an
@@ -63,19 +67,21 @@ POLL_SECONDS = 0.2
 RESTART_FIRST_DELAY_SECONDS = 1.0
 RESTART_MAX_DELAY_SECONDS = 30.0
 RESTART_STABLE_SECONDS = 60.0
-DEMO_TOKEN_TTL_SECONDS = 7 * 86400
-#: Demo identities: (label, sub, roles). The leader's sub is the leader id once the demo application is approved.
-DEMO_USERS = (
-    ("ops", "demo-ops", ("ops",)),
-    ("customer", "demo-customer", ("customer",)),
-    ("leader", "demo-leader", ("customer", "leader")),
-)
+#: Under `make run` access tokens (and the banner's) last an hour, the longest every verifier accepts by default
+#: (AUTH_MAX_TOKEN_LIFETIME_SECONDS); outside it accounts issues 15-minute tokens.
+DEV_TOKEN_TTL_SECONDS = 3600
 
 
 #: The settings (environment variables) that tell one process where a service listens; a setting a process does
 #: not know is ignored by it.
 SERVICE_URL_SETTINGS: Mapping[str, tuple[str, ...]] = {
-    "accounts": ("EVENTS_ACCOUNTS_URL", "ORDERS_ACCOUNTS_URL", "LEADERS_ACCOUNTS_URL"),
+    "accounts": (
+        "EVENTS_ACCOUNTS_URL",
+        "AUTH_ACCOUNTS_URL",
+        "GATEWAY_ACCOUNTS_URL",
+        "ORDERS_ACCOUNTS_URL",
+        "LEADERS_ACCOUNTS_URL",
+    ),
     "analytics": ("GATEWAY_ANALYTICS_URL", "EVENTS_ANALYTICS_URL"),
     "leaders": ("GATEWAY_LEADERS_URL", "EVENTS_LEADERS_URL", "ORDERS_LEADERS_URL", "ANALYTICS_LEADERS_URL"),
     "orders": ("GATEWAY_ORDERS_URL", "EVENTS_ORDERS_URL", "ANALYTICS_ORDERS_URL"),
@@ -139,13 +145,18 @@ def service_port(service: str) -> int:
 def child_environment(var_dir: Path | None, ports: Mapping[str, int]) -> dict[str, str]:
     """The environment every child gets: the launcher's, plus where the gateway finds the services."""
     env = dict(os.environ)
-    env.setdefault("GATEWAY_DEV_AUTH", "true")
     env.setdefault("ACCOUNTS_DEV_AUTH", "true")
     env.setdefault("ORDERS_DEV_PAYMENTS", "true")
+    env.setdefault("ACCOUNTS_ACCESS_TOKEN_TTL_SECONDS", str(DEV_TOKEN_TTL_SECONDS))
+    env.setdefault("ACCOUNTS_DEV_TOKEN_TTL_SECONDS", str(DEV_TOKEN_TTL_SECONDS))
     # Every process must reach the services where the launcher put them, whatever else was configured.
     for service, port in ports.items():
         for name in SERVICE_URL_SETTINGS[service]:
             env[name] = f"http://{HOST}:{port}"
+    if "accounts" in ports:
+        env["AUTH_JWKS_URL"] = f"http://{HOST}:{ports['accounts']}{JWKS_PATH}"
+        exports = {service: f"http://{HOST}:{port}" for service, port in ports.items() if service != "accounts"}
+        env["ACCOUNTS_EXPORT_SOURCES"] = json.dumps(exports, sort_keys=True)
     if var_dir is not None:
         env.setdefault("ACCOUNTS_SIGNING_KEYS_DIR", str(var_dir / "keys"))
         for service in SERVICES:
@@ -388,16 +399,13 @@ def _signal_group(process: subprocess.Popen[bytes], signum: signal.Signals) -> N
         os.killpg(process.pid, signum)  # the group id is the child's pid (start_new_session)
 
 
-def demo_tokens(settings: ServiceSettings) -> dict[str, str]:
-    return {
-        label: issue_token(
-            sub, roles, secret=settings.jwt_secret, algorithm=settings.jwt_algorithm, ttl_seconds=DEMO_TOKEN_TTL_SECONDS
-        )
-        for label, sub, roles in DEMO_USERS
-    }
+_BANNER_LABELS = ("customer", "leader", "ops admin", "finance", "manager")
 
 
 def print_banner(gateway_url: str, tokens: Mapping[str, str], demo_report: list[str]) -> None:
+    from services.demo import BANNER_IDENTITIES, DEMO_STAFF
+
+    staff = {s.label: s for s in DEMO_STAFF}
     lines = [
         "",
         f"Gateway ready: {gateway_url}",
@@ -408,12 +416,21 @@ def print_banner(gateway_url: str, tokens: Mapping[str, str], demo_report: list[
         "Demo data:",
         *(f"  {line}" for line in demo_report),
         "",
-        f"Demo tokens (valid {DEMO_TOKEN_TTL_SECONDS // 86400} days; send as 'Authorization: Bearer <token>'):",
+        f"Tokens (valid {DEV_TOKEN_TTL_SECONDS // 60} minutes; send as 'Authorization: Bearer <token>'):",
     ]
-    for label, sub, roles in DEMO_USERS:
-        lines.append(f"  {label:9} sub={sub} roles={','.join(roles)}")
-        lines.append(f"            {tokens[label]}")
+    for label, sub, roles in BANNER_IDENTITIES:
+        who = f"staff {staff[label].username} / {staff[label].password}" if label in staff else f"sub={sub}"
+        lines.append(f"  {label:10} {who} roles={','.join(roles)}")
+        lines.append(f"             {tokens[label]}")
     lines += [
+        "",
+        "More tokens (through the gateway, all signed by the accounts service):",
+        f"  curl -X POST {gateway_url}/api/v1/auth/wechat -H 'Content-Type: application/json' "
+        '-d \'{"code": "any code"}\'',
+        f"  curl -X POST {gateway_url}/api/v1/auth/staff -H 'Content-Type: application/json' "
+        '-d \'{"username": "demo.admin", "password": "demo-admin-password"}\'',
+        f"  curl -X POST {gateway_url}/api/v1/auth/dev-token -H 'Content-Type: application/json' "
+        '-d \'{"sub": "u1", "roles": ["customer"]}\'',
         "",
         f"Try: curl -H 'Authorization: Bearer {tokens['customer']}' {gateway_url}/api/v1/products",
         "Stop with Ctrl-C.",
@@ -450,11 +467,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"start-up failed: {error}", file=sys.stderr, flush=True)
             return 1
         env = scaled_environment(env, servers)
-    # Read the gateway's and the shared settings as the children will (same environment), so the tokens printed
-    # here are signed with the key the services verify.
+    # Read the gateway's settings as the gateway will (same environment).
     os.environ.update(env)
     gateway_settings = GatewaySettings()
-    shared_settings = ServiceSettings()
     if args.migrate or args.scaled:
         run_migrations(env)
 
@@ -480,8 +495,7 @@ def main(argv: list[str] | None = None) -> int:
         gateway_health = supervisor.children[-1].health_url
         assert gateway_health is not None
         gateway_url = gateway_health.removesuffix("/healthz")
-        tokens = demo_tokens(shared_settings)
-        demo_report = ["skipped (--no-demo)"] if args.no_demo else _load_demo(gateway_url, shared_settings)
+        demo_report, tokens = _load_demo(gateway_url, load=not args.no_demo)
         print_banner(gateway_url, tokens, demo_report)
         while True:
             for line in supervisor.restart_dead():
@@ -504,15 +518,25 @@ def main(argv: list[str] | None = None) -> int:
     return exit_code
 
 
-def _load_demo(gateway_url: str, settings: ServiceSettings) -> list[str]:
+def _load_demo(gateway_url: str, *, load: bool) -> tuple[list[str], dict[str, str]]:
+    """The demo report and the banner's tokens (from accounts, through the gateway)."""
     # Imported here: the demo module is only needed once everything is up.
-    from services.demo import format_report, seed
+    from services.demo import DemoContext, StepFailed, banner_tokens, format_report, seed
 
-    try:
-        return format_report(seed(gateway_url, settings=settings))
-    except httpx.HTTPError as error:
-        # The system is up and usable without demo data; say what went wrong and keep serving.
-        return [f"failed: {error!r}"]
+    with httpx.Client(base_url=gateway_url, timeout=10.0) as client:
+        ctx = DemoContext(client=client)
+        report = ["skipped (--no-demo)"]
+        if load:
+            try:
+                report = format_report(seed(ctx))
+            except (httpx.HTTPError, StepFailed) as error:
+                # The system is up and usable without demo data; say what went wrong and keep serving.
+                report = [f"failed: {error!r}"]
+        try:
+            return report, banner_tokens(ctx)
+        except (httpx.HTTPError, StepFailed) as error:
+            # Without dev login (ACCOUNTS_DEV_AUTH=false) there is nothing to print: sign in instead.
+            return report, dict.fromkeys(_BANNER_LABELS, f"(no token: {error})")
 
 
 if __name__ == "__main__":

@@ -28,9 +28,11 @@ from hypothesis.internal.conjecture import engine as hypothesis_engine
 from services.common import migrate
 from services.common.testing import (
     POSTGRES_ENV,
-    TEST_JWT_SECRET,
+    StaticServiceTokens,
     asgi_client,
     drop_database,
+    jwks_url_for_tests,
+    keys_dir_for_tests,
     prepare_database,
     reset_database,
 )
@@ -97,8 +99,16 @@ def database_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
 
 
 def service_settings(service: str, database_urls: dict[str, str], **overrides: Any) -> Any:
+    """A service's settings for tests: its test database, and tokens verified with the test key's JWKS (accounts
+    signs with that key, so what it issues verifies everywhere; `services.common.testing.bearer` signs with it)."""
     module = __import__(f"services.{service}.config", fromlist=["Settings"])
-    values: dict[str, Any] = {"database_url": database_urls[service], "jwt_secret": TEST_JWT_SECRET, "log_json": False}
+    values: dict[str, Any] = {
+        "database_url": database_urls[service],
+        "log_json": False,
+        "auth_jwks_url": jwks_url_for_tests(),
+    }
+    if service == "accounts":
+        values |= {"signing_keys_dir": keys_dir_for_tests(), "export_sources": {}, "dev_auth": True}
     return module.Settings(**(values | overrides))
 
 
@@ -113,6 +123,11 @@ async def make_app(database_urls: dict[str, str]) -> AsyncIterator[AppFactory]:
     async def factory(service: str, **overrides: Any) -> FastAPI:
         module = __import__(f"services.{service}.app", fromlist=["create_app"])
         app: FastAPI = module.create_app(service_settings(service, database_urls, **overrides))
+        if service != "accounts":
+            # The service's own token is signed with the test key, not asked of an accounts service.
+            app.state.service_tokens = StaticServiceTokens(service)
+            if service == "orders":
+                app.state.upstream.tokens = app.state.service_tokens
         if not apps or all(a.state.service != service for a in apps):
             await reset_database(app.state.db)
         apps.append(app)

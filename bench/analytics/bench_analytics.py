@@ -44,17 +44,16 @@ from services.analytics.db import inbox
 from services.analytics.rebuild import OutboxPage, rebuild
 from services.analytics.subscriptions import build_handlers
 from services.common import migrate
-from services.common.auth import issue_token
 from services.common.events import contract as et
 from services.common.events.consumer import apply_event
 from services.common.events.store import Event
+from services.common.testing import bearer, jwks_url_for_tests
 
 LEADERS, MEMBERS, ORDERS, PRODUCTS = 1_000, 100_000, 1_000_000, 500
 SIGN_INS = 500_000
 YEAR_START = date(2025, 1, 1)
 TODAY = date(2025, 12, 31)
 TZ = ZoneInfo("Asia/Shanghai")
-SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "analytics.json"
 #: Requests per endpoint (the chart draws a picture per request: fewer).
 SAMPLES = 300
@@ -254,7 +253,7 @@ class StubLeaders:
 
 
 def headers(sub: str, roles: list[str]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(sub, roles, secret=SECRET, ttl_seconds=3600)}"}
+    return bearer(sub, roles)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -263,7 +262,9 @@ def percentile(values: list[float], share: float) -> float:
 
 
 async def measure_endpoints(url: str) -> dict[str, Any]:
-    settings = Settings(database_url=url, jwt_secret=SECRET, log_level="WARNING", log_json=False, database_pool_size=4)
+    settings = Settings(
+        database_url=url, auth_jwks_url=jwks_url_for_tests(), log_level="WARNING", log_json=False, database_pool_size=4
+    )
     app = create_app(settings)
     app.state.leaders = StubLeaders()
     app.state.clock = lambda: datetime(2025, 12, 31, 12, tzinfo=TZ).astimezone(UTC)
@@ -388,7 +389,7 @@ def history(*, leaders: int, members: int, orders: int, first_order_id: int, see
 
 async def measure_ingest(url: str) -> dict[str, Any]:
     """Events applied one transaction each on top of the full year (indexes and table sizes as in production)."""
-    settings = Settings(database_url=url, jwt_secret=SECRET, log_level="WARNING", log_json=False)
+    settings = Settings(database_url=url, auth_jwks_url=jwks_url_for_tests(), log_level="WARNING", log_json=False)
     app = create_app(settings)
     handlers = build_handlers(TZ)
     rng = random.Random(11)
@@ -436,7 +437,7 @@ async def measure_rebuild(admin_url: str) -> dict[str, Any]:
         by_source: dict[str, list[Event]] = {}
         for item in events:
             by_source.setdefault(item.source, []).append(item)
-        settings = Settings(database_url=url, jwt_secret=SECRET, log_level="WARNING", log_json=False)
+        settings = Settings(database_url=url, auth_jwks_url=jwks_url_for_tests(), log_level="WARNING", log_json=False)
         app = create_app(settings)
         sources = [MemorySource(source, found) for source, found in sorted(by_source.items())]
         stats = await rebuild(app.state.db, sources, settings=settings)

@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.common import migrate
-from services.common.testing import TEST_JWT_SECRET, bearer
+from services.common.testing import bearer, jwks_url_for_tests
 from services.orders.app import create_app
 from services.orders.config import Settings
 
@@ -185,7 +185,9 @@ def percentile(samples: list[float], pct: float) -> float:
 async def measure(url: str, deadline: float) -> list[dict[str, Any]]:
     """Every query once per round, round after round (interleaved), so the machine's other load falls on all of
     them alike, the plain list included."""
-    app = create_app(Settings(database_url=url, jwt_secret=TEST_JWT_SECRET, log_json=False, log_level="WARNING"))
+    app = create_app(
+        Settings(database_url=url, auth_jwks_url=jwks_url_for_tests(), log_json=False, log_level="WARNING")
+    )
     headers = bearer("bench-customer", ["customer"])
     params = [{} if q is None else {"q": q} for _, q in QUERIES]
     hits: list[int] = []

@@ -59,9 +59,7 @@ from bench.processes import (
     redis_server_pid,
     wait_until_serving,
 )
-from services.common.auth import issue_token
-from services.common.settings import ServiceSettings
-from services.common.testing import free_port
+from services.common.testing import free_port, jwks_url_for_tests, service_token, sign_test_token
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "bench" / "results" / "flash.json"
@@ -110,7 +108,19 @@ def orders_command(port: int, workers: int) -> list[str]:
 
 
 class _LeaderHandler(BaseHTTPRequestHandler):
-    """GET /internal/leaders/<id>: every leader is active (the orders service caches the answer for the run)."""
+    """GET /internal/leaders/<id>: every leader is active (the orders service caches the answer for the run).
+    POST /internal/service-tokens: stands in for accounts, giving orders its own token (signed with the test key
+    the servers verify with)."""
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        service = json.loads(self.rfile.read(length) or b"{}").get("service", "orders")
+        body = json.dumps({"access_token": service_token(service), "token_type": "bearer", "expires_in": 300}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def do_GET(self) -> None:
         leader_id = self.path.rsplit("/", 1)[-1]
@@ -184,8 +194,13 @@ def redis_prefix(url: str) -> Iterator[str]:
 
 
 def token(sub: str, role: str) -> str:
-    shared = ServiceSettings()
-    return issue_token(sub, [role], secret=shared.jwt_secret, algorithm=shared.jwt_algorithm, ttl_seconds=7200)
+    """A token as accounts signs them, with the test key whose JWKS the servers verify with (`server_env`)."""
+    return sign_test_token(sub, [role], ttl_seconds=3600)
+
+
+def server_env(stand_in_url: str) -> dict[str, str]:
+    """What every server of a run needs: the test key's JWKS, and where its service token comes from."""
+    return {"AUTH_JWKS_URL": jwks_url_for_tests(), "AUTH_ACCOUNTS_URL": stand_in_url}
 
 
 OPS = {"Authorization": "Bearer " + token("bench-ops", "ops")}
@@ -314,7 +329,8 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         servers = Servers(workdir)
         try:
             common = {"ORDERS_DATABASE_URL": db_url, "ORDERS_LEADERS_URL": leaders_url,
-                      "ORDERS_LEADER_CACHE_SECONDS": "3600", "ORDERS_LOG_LEVEL": "WARNING"}  # fmt: skip
+                      "ORDERS_LEADER_CACHE_SECONDS": "3600", "ORDERS_LOG_LEVEL": "WARNING",
+                      **server_env(leaders_url)}  # fmt: skip
             ports = {name: free_port() for name in ("orders_redis", "orders_db", "gateway")}
             url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
             servers.start(
@@ -328,7 +344,8 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             gateway_env = {"GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(ports["gateway"]),
                            "GATEWAY_WORKERS": str(args.gateway_workers), "GATEWAY_LOG_LEVEL": "WARNING",
                            "GATEWAY_ORDERS_URL": url["orders_redis"], "GATEWAY_LEADERS_URL": leaders_url,
-                           "GATEWAY_POINTS_URL": leaders_url}  # fmt: skip
+                           "GATEWAY_POINTS_URL": leaders_url, "GATEWAY_ACCOUNTS_URL": leaders_url,
+                           **server_env(leaders_url)}  # fmt: skip
             servers.start("gateway", [sys.executable, "-m", "services.gateway"], gateway_env, url["gateway"])
             products = {name: create_product(url[name]) for name in ("orders_redis", "orders_db")}
             oversold = 0

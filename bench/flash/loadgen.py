@@ -5,7 +5,8 @@ Run as its own process so the load does not share an event loop (or a core's tim
     python -m bench.flash.loadgen --url http://127.0.0.1:8002/api/v1/flash-sales/1/orders --user-prefix r1 \
         --body '{"leader_id": "bench-leader", "quantity": 1}' --expect 201
 
-Tokens and keys are minted before the timed part (signing a JWT costs about as much as a cheap request).
+Tokens and keys are minted before the timed part (signing a JWT costs about as much as a cheap request), with the
+benchmark's test key (`services.common.testing`, inherited from the process that started this one).
 Two modes, both bounded in requests and in time:
 - closed loop (default): `--concurrency` workers, each sends its next request when the previous answer arrived;
   the warm-up runs the same way (concurrently, so it also exercises the decision under contention), not counted;
@@ -27,8 +28,7 @@ from collections import Counter
 import aiohttp
 from yarl import URL
 
-from services.common.auth import issue_token
-from services.common.settings import ServiceSettings
+from services.common.testing import sign_test_token
 
 
 def _cpu_seconds() -> float:
@@ -37,12 +37,9 @@ def _cpu_seconds() -> float:
 
 
 def mint_headers(prefix: str, count: int, *, with_body: bool) -> list[dict[str, str]]:
-    shared = ServiceSettings()
     headers = []
     for i in range(count):
-        token = issue_token(
-            f"{prefix}-{i}", ["customer"], secret=shared.jwt_secret, algorithm=shared.jwt_algorithm, ttl_seconds=3600
-        )
+        token = sign_test_token(f"{prefix}-{i}", ["customer"], ttl_seconds=3600)
         h = {"Authorization": f"Bearer {token}"}
         if with_body:
             h["Idempotency-Key"] = uuid.uuid4().hex

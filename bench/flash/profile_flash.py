@@ -26,6 +26,7 @@ from bench.flash.bench_flash import (
     load,
     orders_command,
     redis_prefix,
+    server_env,
     throwaway_database,
 )
 from bench.processes import PidSource, cpu_snapshot, cpu_us_per_request, postgres_backend_pids, redis_server_pid
@@ -57,7 +58,12 @@ def main() -> None:
         servers = Servers(Path(workdir), tree=args.tree.resolve())
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        env = {"ORDERS_DATABASE_URL": db_url, "ORDERS_LEADERS_URL": leaders_url, "ORDERS_LEADER_CACHE_SECONDS": "3600"}
+        env = {
+            "ORDERS_DATABASE_URL": db_url,
+            "ORDERS_LEADERS_URL": leaders_url,
+            "ORDERS_LEADER_CACHE_SECONDS": "3600",
+            **server_env(leaders_url),
+        }
         if not args.db_only:
             env |= {"ORDERS_REDIS_URL": args.redis_url, "ORDERS_REDIS_PREFIX": prefix}
         try:

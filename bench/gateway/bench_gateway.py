@@ -36,9 +36,7 @@ from typing import Any
 import httpx
 
 from bench.processes import cpu_seconds, wait_until_serving
-from services.common.auth import issue_token
-from services.common.settings import ServiceSettings
-from services.common.testing import free_port
+from services.common.testing import free_port, jwks_url_for_tests, sign_test_token
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "bench" / "results" / "gateway.json"
@@ -84,6 +82,9 @@ def servers(
         "GATEWAY_ORDERS_URL": upstream_url,
         "GATEWAY_LEADERS_URL": f"http://127.0.0.1:{unused_port}",
         "GATEWAY_POINTS_URL": f"http://127.0.0.1:{unused_port}",
+        "GATEWAY_ACCOUNTS_URL": f"http://127.0.0.1:{unused_port}",
+        # Both the gateway and a real orders upstream verify with the test key the tokens below are signed with.
+        "AUTH_JWKS_URL": jwks_url_for_tests(),
     }
     processes: list[subprocess.Popen[bytes]] = []
     try:
@@ -117,9 +118,8 @@ def servers(
 
 
 def token(sub: str, role: str) -> str:
-    """A bearer token the services accept (signed with the shared JWT settings, as the gateway signs them)."""
-    shared = ServiceSettings()
-    return issue_token(sub, [role], secret=shared.jwt_secret, algorithm=shared.jwt_algorithm, ttl_seconds=3600)
+    """A bearer token the gateway and the services accept (signed with the test key they verify with)."""
+    return sign_test_token(sub, [role], ttl_seconds=3600)
 
 
 def prepare_orders_database(workdir: Path) -> dict[str, str]:

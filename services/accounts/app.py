@@ -35,10 +35,11 @@ from services.accounts.wechat.provider import (
     redact_httpx_urls,
 )
 from services.common.app import build_service_app
+from services.common.auth import TokenVerifier
 from services.common.clock import utcnow
 from services.common.events.wiring import ServiceEvents
 from services.common.jobs import every
-from services.common.jwks import PUBLIC_AUDIENCE, KeySet
+from services.common.jwks import KeySet
 
 
 def _wechat(settings: Settings) -> WeChatProvider:
@@ -52,8 +53,8 @@ def _wechat(settings: Settings) -> WeChatProvider:
     return FakeWeChatProvider()
 
 
-def _own_verifier(settings: Settings, issuer: TokenIssuer) -> KeySet:
-    """Accounts checks the tokens sent to it the way every service will: a `KeySet`, fed from its own key
+def _own_keys(settings: Settings, issuer: TokenIssuer) -> KeySet:
+    """Accounts checks the tokens sent to it the way every service does: a `KeySet`, fed from its own key
     directory instead of over HTTP."""
 
     async def own_jwks() -> Mapping[str, Any]:
@@ -62,8 +63,7 @@ def _own_verifier(settings: Settings, issuer: TokenIssuer) -> KeySet:
     return KeySet(
         own_jwks,
         issuer=settings.token_issuer,
-        audience=PUBLIC_AUDIENCE,
-        max_lifetime_seconds=max(settings.access_token_ttl_seconds, settings.dev_token_ttl_seconds),
+        max_lifetime_seconds=settings.auth_max_token_lifetime_seconds,
         cache_seconds=5.0,
         min_refetch_seconds=1.0,
     )
@@ -113,7 +113,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         on_shutdown=[close_clients],
         extra_state={
             "issuer": issuer,
-            "token_verifier": _own_verifier(settings, issuer),
+            # Verified against the app's clock, which tests move: `app` is bound once it exists (below).
+            "token_verifier": TokenVerifier(_own_keys(settings, issuer), clock=lambda: app.state.clock().timestamp()),
+            "service_tokens": own_token,
             "wechat": wechat,
             "export_sources": export_sources,
             "passwords": PasswordHasher(),

@@ -7,19 +7,23 @@ import re
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import VAR_DIR, ServiceSettings
+from services.common.settings import VAR_DIR, ServiceSettings, development_service_secret
 
 #: Services that get a client secret out of the box in development, so `make run` needs no configuration.
 DEV_SERVICE_CLIENTS = ("leaders", "orders", "points", "gateway", "analytics")
 SERVICE_NAME_PATTERN = r"^[a-z][a-z0-9-]{1,31}$"
+#: Where each service's `/internal/users/{id}/export` is under `make run` (the launcher puts its own ports here).
+DEFAULT_EXPORT_SOURCES = {
+    "leaders": "http://127.0.0.1:8001",
+    "orders": "http://127.0.0.1:8002",
+    "points": "http://127.0.0.1:8003",
+    "analytics": "http://127.0.0.1:8005",
+}
 
-
-def development_service_secret(service: str) -> str:
-    """The secret a service presents in development (public knowledge: production refuses these)."""
-    return f"dev-service-secret-{service}"
+__all__ = ["DEV_SERVICE_CLIENTS", "Settings", "development_service_secret", "get_settings", "secret_hash"]
 
 
 def secret_hash(secret: str) -> str:
@@ -37,11 +41,6 @@ class Settings(ServiceSettings):
     service_name: ClassVar[str] = "accounts"
 
     port: int = 8004
-    environment: Literal["development", "production"] = Field(
-        default="development",
-        description="`production` refuses development keys, secrets, dev login and the fake WeChat provider",
-        validation_alias=AliasChoices("ENVIRONMENT", "environment"),
-    )
     dev_auth: bool = Field(default=False, description="Serve POST /api/v1/auth/dev-token (never in production)")
     dev_token_ttl_seconds: int = Field(default=3600, ge=60, le=86400, description="Lifetime of dev tokens")
 
@@ -55,7 +54,6 @@ class Settings(ServiceSettings):
         le=86400,
         description="A key file signs only once it is this old, so verifiers have fetched it before its tokens come",
     )
-    token_issuer: str = Field(default="groupbuy-accounts", min_length=1, max_length=100, description="`iss` claim")
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86400, description="Lifetime of access tokens")
     refresh_token_ttl_seconds: int = Field(
         default=30 * 86400, ge=3600, le=365 * 86400, description="Lifetime of a refresh token (each use renews it)"
@@ -80,7 +78,7 @@ class Settings(ServiceSettings):
         description="Service name -> SHA-256 (hex) of its client secret, for POST /internal/service-tokens",
     )
     export_sources: dict[str, str] = Field(
-        default_factory=dict,
+        default_factory=lambda: dict(DEFAULT_EXPORT_SOURCES),
         description="Service name -> base URL; GET /me/export includes {url}/internal/users/{id}/export of each",
     )
     export_timeout_seconds: float = Field(default=5.0, gt=0, le=60, description="Timeout of each export call")
@@ -121,9 +119,22 @@ class Settings(ServiceSettings):
                 raise ValueError(f"the export URL of {name} must be an http:// or https:// URL")
         return {name: url.rstrip("/") for name, url in value.items()}
 
+    @model_validator(mode="after")
+    def _tokens_within_the_verifiers_limit(self) -> Settings:
+        # Every verifier refuses a token living longer than AUTH_MAX_TOKEN_LIFETIME_SECONDS: issuing one would only
+        # hand out tokens nobody accepts.
+        limit = self.auth_max_token_lifetime_seconds
+        for name in ("access_token_ttl_seconds", "dev_token_ttl_seconds", "service_token_ttl_seconds"):
+            if getattr(self, name) > limit:
+                raise ValueError(
+                    f"ACCOUNTS_{name.upper()} is longer than AUTH_MAX_TOKEN_LIFETIME_SECONDS ({limit} s): "
+                    "every service would refuse those tokens"
+                )
+        return self
+
     @property
-    def production(self) -> bool:
-        return self.environment == "production"
+    def token_issuer(self) -> str:
+        return self.auth_token_issuer
 
 
 def get_settings() -> Settings:

@@ -1,38 +1,37 @@
 """Request dependencies of the accounts routers: settings, database, keys, providers, and the caller.
 
-The caller is verified with accounts' own published keys through the same `KeySet` every service will use.
+Callers are verified the way every service verifies them (`services.common.auth`), with a `TokenVerifier` fed from
+accounts' own key directory instead of over HTTP.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends
 
 from services.accounts.config import Settings
 from services.accounts.keys.issuer import TokenIssuer
 from services.accounts.privacy.sources import ExportSource
-from services.accounts.roles import CUSTOMER, OPS, STAFF_ROLES
 from services.accounts.staff.passwords import PasswordHasher
 from services.accounts.wechat.provider import WeChatProvider
 from services.common.app import NowDep, from_app_state
-from services.common.auth import MissingRole
+from services.common.auth import CurrentUser, CustomerUser, Principal, require_permission
 from services.common.db import Database
-from services.common.jwks import InvalidToken, KeySet, VerifiedToken
+from services.common.permissions import Permission
 
 __all__ = [
-    "Caller",
-    "CustomerCaller",
+    "CurrentUser",
+    "CustomerUser",
     "DatabaseDep",
     "ExportSourcesDep",
     "IssuerDep",
     "NowDep",
-    "OpsCaller",
     "PasswordsDep",
     "SettingsDep",
-    "StaffCaller",
+    "StaffAdmin",
+    "UserReader",
     "WeChatDep",
 ]
 
@@ -43,34 +42,7 @@ WeChatDep = Annotated[WeChatProvider, Depends(from_app_state("wechat"))]
 ExportSourcesDep = Annotated[Sequence[ExportSource], Depends(from_app_state("export_sources"))]
 PasswordsDep = Annotated[PasswordHasher, Depends(from_app_state("passwords"))]
 
-_bearer = HTTPBearer(
-    auto_error=False, description="Access token from /api/v1/auth/wechat, /api/v1/auth/staff or /api/v1/auth/refresh"
-)
-
-
-async def current_caller(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> VerifiedToken:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise InvalidToken("A bearer token is required")
-    verifier: KeySet = request.app.state.token_verifier
-    return await verifier.verify(credentials.credentials, now=request.app.state.clock().timestamp())
-
-
-Caller = Annotated[VerifiedToken, Depends(current_caller)]
-
-
-def require_roles(*roles: str) -> Callable[[VerifiedToken], Awaitable[VerifiedToken]]:
-    """Lets through callers holding any of `roles`."""
-
-    async def check(caller: Caller) -> VerifiedToken:
-        if not caller.has(*roles):
-            raise MissingRole(f"This action needs one of the roles: {', '.join(sorted(roles))}")
-        return caller
-
-    return check
-
-
-OpsCaller = Annotated[VerifiedToken, Depends(require_roles(OPS))]
-StaffCaller = Annotated[VerifiedToken, Depends(require_roles(*STAFF_ROLES))]
-CustomerCaller = Annotated[VerifiedToken, Depends(require_roles(CUSTOMER))]
+#: Staff accounts and their duties.
+StaffAdmin = Annotated[Principal, Depends(require_permission(Permission.STAFF_MANAGE))]
+#: A customer's profile: every staff duty may look one up (phone masked); `users.read` sees the phone whole.
+UserReader = Annotated[Principal, Depends(require_permission(Permission.USERS_LOOKUP, Permission.USERS_READ))]

@@ -1,5 +1,7 @@
-"""What `ENVIRONMENT=production` refuses: anything that lets someone sign in as anyone, or mint tokens with a key
-that is not secret. `create_app` raises `ProductionSettingsError` naming every wrong setting at once."""
+"""What `ENVIRONMENT=production` refuses in accounts: anything that lets someone sign in as anyone, or mint tokens
+with a key that is not secret. `create_app` raises `ProductionSettingsError` naming every wrong setting at once.
+(Accounts signs its own tokens and verifies with its own keys: the checks of the other services,
+`services.common.production`, do not apply to it.)"""
 
 from __future__ import annotations
 
@@ -8,14 +10,13 @@ from datetime import datetime
 
 from services.accounts.config import Settings, development_service_secret, secret_hash
 from services.accounts.keys.store import SigningKeyError, SigningKeyStore
-from services.common.settings import ServiceSettings
+from services.common.production import ProductionSettingsError
 
 _PLACEHOLDER = re.compile(r"change|example|placeholder|your|secret|dummy|test|todo|xxx|dev", re.IGNORECASE)
 _APPID = re.compile(r"^wx[0-9a-zA-Z]{16}$")
 
 
-class ProductionSettingsError(RuntimeError):
-    """Settings that must not be used in production; the message names each one."""
+__all__ = ["ProductionSettingsError", "ensure_production_ready", "production_problems"]
 
 
 def production_problems(settings: Settings, keys: SigningKeyStore, *, now: datetime) -> list[str]:
@@ -46,8 +47,6 @@ def production_problems(settings: Settings, keys: SigningKeyStore, *, now: datet
     )
     if defaults:
         problems.append(f"ACCOUNTS_SERVICE_CLIENTS still has the development secret of: {', '.join(defaults)}")
-    if settings.jwt_secret == ServiceSettings.model_fields["jwt_secret"].default:
-        problems.append("JWT_SECRET is the development default")
     return problems
 
 

@@ -13,14 +13,9 @@ from services.common.events.store import Event
 
 log = logging.getLogger("services.accounts.events")
 
-#: The only service whose word on leadership counts: a role is granted here, so nobody else may claim it.
-LEADER_STATUS_OWNER = "leaders"
-
 
 async def on_leader_status_changed(session: AsyncSession, event: Event) -> None:
-    if event.source != LEADER_STATUS_OWNER:
-        log.error("leader status from a service that does not own it ignored", extra={"source": event.source})
-        return
+    # Only leaders' word on leadership reaches here: `apply_event` refuses `leader.*` from any other service.
     changed = LeaderStatusChanged.model_validate(event.data)
     await users.record_leader_status(
         session, user_id=changed.leader_id, status=changed.status, at=changed.at, event_id=event.id

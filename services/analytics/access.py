@@ -1,7 +1,6 @@
-"""Who may read a leader's community figures: the leader, the leader's manager, and ops.
-
-The one place to adapt when staff roles change: routers call `ensure_can_read_leader` for one community and
-`managed_leaders_only` for lists over leaders. A leader's manager is known from `leader.updated` events.
+"""Who may read a leader's community figures: the leader, and staff with `analytics.read` on a route that names it;
+through any duty but `manager`, every leader's figures, through `manager` only those of the leaders assigned to them
+(known from `leader.updated` events). Figures across the whole platform need `analytics.platform`.
 """
 
 from __future__ import annotations
@@ -9,10 +8,9 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.analytics.figures import repository
-from services.common.auth import MissingRole, Principal
+from services.common.auth import MissingPermission, Principal
 from services.common.errors import Forbidden, NotFound
-
-MANAGER_ROLE = "manager"
+from services.common.permissions import Permission, StaffRole, permissions_of
 
 
 class NotYourCommunity(Forbidden):
@@ -25,12 +23,17 @@ class LeaderNotKnown(NotFound):
     title = "Analytics has no figures for this leader"
 
 
+def reads_every_leader(user: Principal) -> bool:
+    """`analytics.read` on this route through a duty other than `manager` (ops, leader admins)."""
+    if not user.can(Permission.ANALYTICS_READ):
+        return False
+    return Permission.ANALYTICS_READ in permissions_of(user.roles - {StaffRole.MANAGER})
+
+
 def may_read_leader(user: Principal, *, leader_id: str, manager_id: str | None) -> bool:
-    if user.is_ops:
+    if user.is_leader_of(leader_id) or reads_every_leader(user):
         return True
-    if user.has("leader") and user.sub == leader_id:
-        return True
-    return user.has(MANAGER_ROLE) and manager_id is not None and manager_id == user.sub
+    return user.can(Permission.ANALYTICS_READ) and manager_id is not None and manager_id == user.sub
 
 
 async def ensure_can_read_leader(conn: AsyncConnection, user: Principal, leader_id: str) -> None:
@@ -43,9 +46,9 @@ async def ensure_can_read_leader(conn: AsyncConnection, user: Principal, leader_
 
 
 def managed_leaders_only(user: Principal) -> str | None:
-    """The manager whose leaders a ranking or an alert list is limited to; None for ops (every leader)."""
-    if user.is_ops:
+    """The manager whose leaders a ranking or an alert list is limited to; None for staff who read every leader."""
+    if reads_every_leader(user):
         return None
-    if user.has(MANAGER_ROLE):
+    if user.can(Permission.ANALYTICS_READ):
         return user.sub
-    raise MissingRole("This list is for operations staff and managers")
+    raise MissingPermission("This list is for staff with analytics.read")

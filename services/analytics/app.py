@@ -14,6 +14,7 @@ from services.analytics.clients import HttpLeadersDirectory
 from services.analytics.config import Settings, get_settings
 from services.analytics.db import inbox, metadata, outbox
 from services.analytics.figures.router import community_router, ops_router
+from services.analytics.privacy.router import router as privacy_router
 from services.analytics.segments.router import router as segments_router
 from services.analytics.subscriptions import build_handlers
 from services.analytics.tags.router import customers_router, tags_router
@@ -24,11 +25,8 @@ from services.common.events.wiring import ServiceEvents
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    leaders = HttpLeadersDirectory(
-        settings.leaders_url,
-        ServiceTokens(source="analytics", secret=settings.jwt_secret, algorithm=settings.jwt_algorithm),
-        timeout_seconds=settings.upstream_timeout_seconds,
-    )
+    tokens = ServiceTokens.from_settings(settings, "analytics")
+    leaders = HttpLeadersDirectory(settings.leaders_url, tokens, timeout_seconds=settings.upstream_timeout_seconds)
 
     async def close_clients(app: FastAPI) -> None:
         await leaders.aclose()
@@ -38,8 +36,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Analytics service",
         settings=settings,
         metadata=metadata,
-        routers=[segments_router, community_router, ops_router, tags_router, customers_router],
+        routers=[
+            segments_router,
+            community_router,
+            ops_router,
+            tags_router,
+            customers_router,
+            privacy_router,
+        ],
         on_shutdown=[close_clients],
-        extra_state={"leaders": leaders},
+        extra_state={"leaders": leaders, "service_tokens": tokens},
         events=ServiceEvents(outbox=outbox, inbox=inbox, handlers=build_handlers(settings.tz)),
     )

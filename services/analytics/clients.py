@@ -9,7 +9,7 @@ import httpx
 from pydantic import BaseModel
 
 from services.analytics.figures.exceptions import LeadersUnavailable
-from services.common.auth import ServiceTokens
+from services.common.auth import TokenSource
 
 
 class NextLevel(BaseModel):
@@ -41,7 +41,7 @@ class LeadersDirectory(Protocol):
 
 class HttpLeadersDirectory:
     def __init__(
-        self, base_url: str, tokens: ServiceTokens, *, timeout_seconds: float, client: httpx.AsyncClient | None = None
+        self, base_url: str, tokens: TokenSource, *, timeout_seconds: float, client: httpx.AsyncClient | None = None
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._tokens = tokens
@@ -51,7 +51,7 @@ class HttpLeadersDirectory:
     async def summary(self, leader_id: str) -> LeaderSummary:
         url = f"{self._base_url}/internal/leaders/{leader_id}/summary"
         try:
-            response = await self._client.get(url, headers=self._tokens.headers())
+            response = await self._client.get(url, headers={"Authorization": f"Bearer {await self._tokens.token()}"})
         except httpx.HTTPError as exc:
             raise LeadersUnavailable(f"The leaders service did not answer: {type(exc).__name__}") from exc
         if response.status_code != 200:

@@ -34,7 +34,7 @@ from services.analytics.config import Settings, get_settings
 from services.analytics.db import inbox, metadata
 from services.analytics.ingest.repository import counters_written_together, insert_returning_new
 from services.analytics.subscriptions import build_handlers
-from services.common.auth import ServiceTokens
+from services.common.auth import ServiceTokens, TokenSource
 from services.common.clock import utcnow
 from services.common.db import Database
 from services.common.events.consumer import EventHandler
@@ -57,7 +57,7 @@ class OutboxSource(Protocol):
 
 
 class HttpOutboxSource:
-    def __init__(self, name: str, base_url: str, client: httpx.AsyncClient, tokens: ServiceTokens) -> None:
+    def __init__(self, name: str, base_url: str, client: httpx.AsyncClient, tokens: TokenSource) -> None:
         self.name = name
         self._url = base_url.rstrip("/") + "/internal/outbox"
         self._client = client
@@ -65,7 +65,9 @@ class HttpOutboxSource:
 
     async def page(self, *, after_seq: int, limit: int) -> OutboxPage:
         response = await self._client.get(
-            self._url, params={"after_seq": after_seq, "limit": limit}, headers=self._tokens.headers()
+            self._url,
+            params={"after_seq": after_seq, "limit": limit},
+            headers={"Authorization": f"Bearer {await self._tokens.token()}"},
         )
         response.raise_for_status()
         return OutboxPage.model_validate_json(response.content)
@@ -157,12 +159,13 @@ async def rebuild(
 
 async def _main(settings: Settings) -> RebuildStats:
     db = Database(settings.resolved_database_url(), metadata, pool_size=2)
-    tokens = ServiceTokens(source="analytics", secret=settings.jwt_secret, algorithm=settings.jwt_algorithm)
     async with httpx.AsyncClient(timeout=max(settings.upstream_timeout_seconds, 30.0)) as client:
+        tokens = ServiceTokens.from_settings(settings, "analytics", client=client)
         sources = [HttpOutboxSource(name, url, client, tokens) for name, url in settings.producer_urls().items()]
         try:
             return await rebuild(db, sources, settings=settings)
         finally:
+            await tokens.aclose()
             await db.dispose()
 
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.analytics.ingest import service as ingest
+from services.analytics.privacy import service as privacy
 from services.common.events import contract as et
 from services.common.events.consumer import EventHandler
 from services.common.events.store import Event
@@ -29,6 +30,7 @@ HANDLED_EVENT_TYPES = frozenset(
         et.LEADER_UPDATED,
         et.REFERRAL_BOUND,
         et.POINTS_SIGNED_IN,
+        et.USER_ERASED,
     }
 )
 
@@ -72,6 +74,9 @@ def build_handlers(tz: ZoneInfo) -> dict[str, EventHandler]:
     async def on_referral_bound(session: AsyncSession, event: Event) -> None:
         await ingest.referral_bound(await session.connection(), et.ReferralBound.model_validate(event.data), tz)
 
+    async def on_user_erased(session: AsyncSession, event: Event) -> None:
+        await privacy.erase_person(await session.connection(), user_id=et.UserErased.model_validate(event.data).user_id)
+
     handlers: dict[str, EventHandler] = {
         et.LEADER_MEMBER_JOINED: on_member_joined,
         et.LEADER_MEMBER_LEFT: on_member_left,
@@ -85,6 +90,7 @@ def build_handlers(tz: ZoneInfo) -> dict[str, EventHandler]:
         et.FLASH_SALE_CREATED: on_flash_sale_created,
         et.POINTS_SIGNED_IN: on_signed_in,
         et.REFERRAL_BOUND: on_referral_bound,
+        et.USER_ERASED: on_user_erased,
     }
     assert set(handlers) == HANDLED_EVENT_TYPES
     return handlers

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy import MetaData
 
+from services.common.auth import ServiceTokens, TokenVerifier, document_callers, key_set_for
 from services.common.body_limit import BodyLimit
 from services.common.clock import Clock, utcnow
 from services.common.db import Database
@@ -78,9 +79,22 @@ def build_service_app(
     With `events`, the app gets the event pieces every service shares (see `services.common.events.wiring`): the
     internal endpoint the HTTP bus pushes to, the ops dead-letter endpoints, the outbox relay and, on NATS, the
     durable consumer. Tests may put their own `bus` in `extra_state`.
+
+    Identity: `app.state.token_verifier` checks every bearer token with the keys published at `AUTH_JWKS_URL`, and
+    `app.state.service_tokens` is this service's own token from accounts (for events and calls to other services).
+    `extra_state` may bring either (accounts verifies with its own keys and signs its own token).
     """
     configure_logging(service, settings.log_level, settings.log_json)
     db = Database(settings.resolved_database_url(), metadata, pool_size=settings.database_pool_size)
+    state = dict(extra_state or {})
+    verifier = state.pop("token_verifier", None) or TokenVerifier(
+        key_set_for(
+            settings.auth_jwks_url,
+            issuer=settings.auth_token_issuer,
+            max_lifetime_seconds=settings.auth_max_token_lifetime_seconds,
+        )
+    )
+    service_tokens = state.pop("service_tokens", None) or ServiceTokens.from_settings(settings, service)
     jobs = list(background_jobs)
     if events is not None:
         jobs.extend(_event_jobs(service, settings, events))
@@ -90,13 +104,14 @@ def build_service_app(
         for hook in on_shutdown:
             await hook(app)
         await app.state.after_transaction.drain()
+        await app.state.service_tokens.aclose()
         await db.dispose()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_bus = events is not None and getattr(app.state, "bus", None) is None
         if own_bus:
-            app.state.bus = build_bus(settings, source=service)
+            app.state.bus = build_bus(settings, tokens=app.state.service_tokens)
         app.state.stopping = asyncio.Event()
         for hook in on_startup:
             await hook(app)
@@ -132,11 +147,13 @@ def build_service_app(
     app.state.service = service
     app.state.clock = utcnow
     app.state.release_resources = release_resources
+    app.state.token_verifier = verifier
+    app.state.service_tokens = service_tokens
     #: Set when the process begins to stop: background jobs finish their current run and return.
     app.state.stopping = asyncio.Event()
     # The one registry of work that follows a transaction's outcome (Redis releases, HTTP calls) in this process.
-    app.state.after_transaction = (extra_state or {}).get("after_transaction") or AfterTransaction()
-    for key, value in (extra_state or {}).items():
+    app.state.after_transaction = state.get("after_transaction") or AfterTransaction()
+    for key, value in state.items():
         setattr(app.state, key, value)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
@@ -150,6 +167,7 @@ def build_service_app(
     if events is not None:
         for router in event_routers(service, events):
             app.include_router(router)
+    document_callers(app.routes)
     return app
 
 

@@ -140,7 +140,9 @@ def _request_id(request: Request) -> str | None:
 
 async def _domain_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    return problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+    # RFC 9110: a 401 names the scheme that would be accepted.
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return problem_response(exc.status, exc.code, exc.title, exc.detail, headers=headers, **exc.extra)
 
 
 _HTTP_CODES = {

@@ -35,16 +35,19 @@ class Permission(StrEnum):
     WITHDRAWALS_DECIDE = "withdrawals.decide"  # approve or reject withdrawals, payouts
     PAYMENTS_RECONCILE = "payments.reconcile"  # bills and reconciliation reports
     POINTS_MANAGE = "points.manage"  # points rules and manual adjustments
+    USERS_LOOKUP = "users.lookup"  # a customer's profile, the phone number masked
     USERS_READ = "users.read"  # customers' profiles with their unmasked phone numbers
     STAFF_MANAGE = "staff.manage"  # staff accounts and their roles
-    ANALYTICS_READ = "analytics.read"  # platform figures (a manager: their own leaders' only)
+    ANALYTICS_READ = "analytics.read"  # leaders' community figures (a manager: their own leaders' only)
+    ANALYTICS_PLATFORM = "analytics.platform"  # figures across the whole platform
+    CUSTOMERS_TAG = "customers.tag"  # define customer tags and put them on customers
     AUDIT_READ = "audit.read"  # the audit trail of staff actions
     EVENTS_OPERATE = "events.operate"  # outboxes, dead letters and their replay, cross-service reconciliation
 
 
 ROLE_PERMISSIONS: Mapping[StaffRole, frozenset[Permission]] = {
     StaffRole.OPS: frozenset(Permission),
-    StaffRole.CATALOGUE: frozenset({Permission.CATALOGUE_MANAGE}),
+    StaffRole.CATALOGUE: frozenset({Permission.CATALOGUE_MANAGE, Permission.USERS_LOOKUP}),
     StaffRole.FINANCE: frozenset(
         {
             Permission.ORDERS_READ,
@@ -55,13 +58,22 @@ ROLE_PERMISSIONS: Mapping[StaffRole, frozenset[Permission]] = {
             Permission.WITHDRAWALS_DECIDE,
             Permission.PAYMENTS_RECONCILE,
             Permission.AUDIT_READ,
+            Permission.USERS_LOOKUP,
         }
     ),
-    StaffRole.LEADER_ADMIN: frozenset({Permission.LEADERS_READ, Permission.LEADERS_MANAGE, Permission.ANALYTICS_READ}),
-    StaffRole.SUPPORT: frozenset(
-        {Permission.ORDERS_READ, Permission.AFTERSALES_REVIEW, Permission.TICKETS_HANDLE, Permission.USERS_READ}
+    StaffRole.LEADER_ADMIN: frozenset(
+        {Permission.LEADERS_READ, Permission.LEADERS_MANAGE, Permission.ANALYTICS_READ, Permission.USERS_LOOKUP}
     ),
-    StaffRole.MANAGER: frozenset({Permission.LEADERS_READ, Permission.ANALYTICS_READ}),
+    StaffRole.SUPPORT: frozenset(
+        {
+            Permission.ORDERS_READ,
+            Permission.AFTERSALES_REVIEW,
+            Permission.TICKETS_HANDLE,
+            Permission.USERS_LOOKUP,
+            Permission.USERS_READ,
+        }
+    ),
+    StaffRole.MANAGER: frozenset({Permission.LEADERS_READ, Permission.ANALYTICS_READ, Permission.USERS_LOOKUP}),
 }
 
 STAFF_ROLES: frozenset[str] = frozenset(StaffRole)

@@ -1,24 +1,74 @@
-"""Settings base shared by every service.
+"""Settings base shared by every process.
 
-Each service subclasses `ServiceSettings` with its own `<SERVICE>_` prefix. Settings every process must agree on
-(the JWT key, the business time zone) are read without a prefix. Nothing is read at import time: apps call
-`get_settings()` (or receive a settings object) inside `create_app`.
+Each service subclasses `ServiceSettings` with its own `<SERVICE>_` prefix; the gateway has its own class. Settings
+every process must agree on (where the token keys are published, who issues tokens, the business time zone) are read
+without a prefix, from `PlatformSettings`. Nothing is read at import time: apps call `get_settings()` (or receive a
+settings object) inside `create_app`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 VAR_DIR = PROJECT_ROOT / "var"
+DEFAULT_JWKS_URL = "http://127.0.0.1:8004/.well-known/jwks.json"
+DEFAULT_ACCOUNTS_URL = "http://127.0.0.1:8004"
 
 
-class ServiceSettings(BaseSettings):
+def development_service_secret(service: str) -> str:
+    """The client secret a service presents to accounts in development (public knowledge: production refuses it)."""
+    return f"dev-service-secret-{service}"
+
+
+class PlatformSettings(BaseSettings):
+    """Settings of every process, the gateway included: how tokens are verified, and which environment this is."""
+
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
+
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description="`production` refuses development keys and secrets, dev login and the fake WeChat provider",
+        validation_alias=AliasChoices("ENVIRONMENT", "environment"),
+    )
+    auth_jwks_url: str = Field(
+        default=DEFAULT_JWKS_URL,
+        description="Where the public keys that verify tokens are published (http(s):// or file://)",
+        validation_alias=AliasChoices("AUTH_JWKS_URL", "auth_jwks_url"),
+    )
+    auth_token_issuer: str = Field(
+        default="groupbuy-accounts",
+        min_length=1,
+        max_length=100,
+        description="The `iss` claim accounts signs and every verifier expects",
+        validation_alias=AliasChoices("AUTH_TOKEN_ISSUER", "auth_token_issuer"),
+    )
+    auth_max_token_lifetime_seconds: int = Field(
+        default=3600,
+        ge=60,
+        le=86400,
+        description="A token whose `exp - iat` is longer is refused, whoever signed it",
+        validation_alias=AliasChoices("AUTH_MAX_TOKEN_LIFETIME_SECONDS", "auth_max_token_lifetime_seconds"),
+    )
+
+    @field_validator("auth_jwks_url")
+    @classmethod
+    def _jwks_scheme(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://", "file://")):
+            raise ValueError("must be an http://, https:// or file:// URL")
+        return value
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+
+class ServiceSettings(PlatformSettings):
     """What every service needs. Subclasses set `service_name` and `model_config` with their prefix."""
 
     model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
@@ -34,12 +84,16 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, le=64 * 1024 * 1024, description="Largest request body the service reads"
     )
-    jwt_secret: str = Field(
-        default="dev-only-secret-change-me-0123456789abcdef",
-        min_length=32,
-        validation_alias=AliasChoices("JWT_SECRET", "jwt_secret"),
+    service_secret: SecretStr | None = Field(
+        default=None,
+        description="The client secret this service presents to accounts for its service token "
+        "(`<SERVICE>_SERVICE_SECRET`; the development secret when unset)",
     )
-    jwt_algorithm: str = Field(default="HS256", validation_alias=AliasChoices("JWT_ALGORITHM", "jwt_algorithm"))
+    auth_accounts_url: str = Field(
+        default=DEFAULT_ACCOUNTS_URL,
+        description="The accounts service, asked for this service's own token (`POST /internal/service-tokens`)",
+        validation_alias=AliasChoices("AUTH_ACCOUNTS_URL", "auth_accounts_url"),
+    )
     business_timezone: str = Field(
         default="Asia/Shanghai", validation_alias=AliasChoices("BUSINESS_TIMEZONE", "business_timezone")
     )
@@ -93,6 +147,19 @@ class ServiceSettings(BaseSettings):
         validation_alias=AliasChoices("EVENTS_ANALYTICS_URL", "events_analytics_url"),
     )
 
+    @field_validator("service_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `LEADERS_SERVICE_SECRET=` (an empty variable, as compose writes an unset one) means "not configured".
+        return None if value == "" else value
+
+    @field_validator("auth_accounts_url")
+    @classmethod
+    def _accounts_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
     @field_validator("business_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -102,6 +169,12 @@ class ServiceSettings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.business_timezone)
+
+    def client_secret(self) -> str:
+        """What this service presents to accounts: its configured secret, or the development one."""
+        if self.service_secret is not None:
+            return self.service_secret.get_secret_value()
+        return development_service_secret(self.service_name)
 
     @property
     def events_subject_prefix(self) -> str:

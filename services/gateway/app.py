@@ -1,8 +1,9 @@
 """The gateway application: `uvicorn --factory services.gateway.app:create_app`.
 
-The top level is a plain ASGI dispatcher. A path the route table owns goes straight to the reverse proxy; anything
-else (login, the merged OpenAPI document, docs pages, health, and every unknown path, `/internal/...` included)
-goes to a small FastAPI app that answers unknown paths with a 404 problem.
+The top level is a plain ASGI dispatcher. A path the route table owns goes straight to the reverse proxy (which
+checks its bearer token first); anything else (the merged OpenAPI document, docs pages, health, and every unknown
+path, `/internal/...` included) goes to a small FastAPI app that answers unknown paths with a 404 problem. Sign-in
+is the accounts service's, routed like any other path: the gateway signs nothing.
 """
 
 from __future__ import annotations
@@ -22,17 +23,18 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from services.common.auth import key_set_for
 from services.common.body_limit import BodyLimit
 from services.common.errors import install_error_handlers
 from services.common.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from services.common.metrics import exposition
 from services.common.observability import RequestContextMiddleware, configure_logging
-from services.gateway.auth import build_auth_router
+from services.common.production import ensure_production_ready, platform_problems
 from services.gateway.config import GatewaySettings, get_settings
-from services.gateway.identity import FakeWeChatIdentityProvider, IdentityProvider, NoIdentityProvider
 from services.gateway.openapi import OpenAPIAggregator
 from services.gateway.proxy import ReverseProxy
 from services.gateway.routes import RouteTable
+from services.gateway.tokens import TokenCheck
 from services.gateway.upstream import UpstreamError, UpstreamPool
 
 # Swagger UI and ReDoc assets ship inside fastapi-offline, so the docs pages work with no internet access.
@@ -79,7 +81,6 @@ def _build_api(
     settings: GatewaySettings,
     routes: RouteTable,
     upstreams: UpstreamPool,
-    identity_provider: IdentityProvider,
     lifespan: Lifespan,
 ) -> FastAPI:
     api = FastAPI(
@@ -92,10 +93,9 @@ def _build_api(
         generate_unique_id_function=lambda route: f"gateway-{route.name}",
     )
     install_error_handlers(api)
-    # The gateway's own endpoints (sign-in) are reached without credentials: the anonymous limit applies.
+    # The gateway's own endpoints take no body worth the name: the anonymous limit applies.
     api.add_middleware(BodyLimit, max_bytes=settings.max_anonymous_body_bytes)
     api.add_middleware(RequestContextMiddleware, service="gateway")
-    api.include_router(build_auth_router(settings, identity_provider))
     api.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS_DIR), name="docs-assets")
 
     aggregator = OpenAPIAggregator(
@@ -168,19 +168,24 @@ def create_app(
     settings: GatewaySettings | None = None,
     *,
     upstream_transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
-    identity_provider: IdentityProvider | None = None,
 ) -> GatewayApp:
     """Build the gateway. `upstream_transports` replaces the network client for the named services (tests)."""
     settings = settings or get_settings()
+    ensure_production_ready("gateway", settings, platform_problems(settings))
     configure_logging("gateway", settings.log_level, settings.log_json)
     routes = RouteTable()
     upstreams = UpstreamPool(settings, upstream_transports)
-    proxy = ReverseProxy(
-        upstreams, max_body_bytes=settings.max_body_bytes, max_anonymous_body_bytes=settings.max_anonymous_body_bytes
+    keys = key_set_for(
+        settings.auth_jwks_url,
+        issuer=settings.auth_token_issuer,
+        max_lifetime_seconds=settings.auth_max_token_lifetime_seconds,
     )
-    if identity_provider is None:
-        allow_fake = settings.dev_auth or settings.wechat_fake_identity
-        identity_provider = FakeWeChatIdentityProvider() if allow_fake else NoIdentityProvider()
+    proxy = ReverseProxy(
+        upstreams,
+        TokenCheck(keys, max_entries=settings.verified_tokens_cached),
+        max_body_bytes=settings.max_body_bytes,
+        max_anonymous_body_bytes=settings.max_anonymous_body_bytes,
+    )
 
     @asynccontextmanager
     async def running(_: Any) -> AsyncIterator[None]:
@@ -192,5 +197,5 @@ def create_app(
         finally:
             await upstreams.aclose()
 
-    api = _build_api(settings, routes, upstreams, identity_provider, running)
+    api = _build_api(settings, routes, upstreams, running)
     return GatewayApp(api=api, proxy=proxy, routes=routes, running=running, settings=settings)

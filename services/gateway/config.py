@@ -1,17 +1,15 @@
-"""Gateway settings: read from `GATEWAY_*` variables, plus the JWT settings every process shares."""
+"""Gateway settings: read from `GATEWAY_*` variables, plus the settings every process shares (`AUTH_*`,
+`ENVIRONMENT`)."""
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import ServiceSettings
-
-# The gateway signs tokens the services verify, so its defaults must be theirs: take them from the one definition.
-_SHARED = ServiceSettings.model_fields
+from services.common.settings import PlatformSettings
 
 
-class GatewaySettings(BaseSettings):
+class GatewaySettings(PlatformSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", populate_by_name=True, extra="ignore")
 
     host: str = "127.0.0.1"
@@ -22,12 +20,7 @@ class GatewaySettings(BaseSettings):
         le=64,
         description="Gateway processes sharing the port (measured on 2 cores: see bench/results/gateway.json)",
     )
-    dev_auth: bool = Field(default=False, description="Serve POST /api/v1/auth/dev-token (never in production)")
-    wechat_fake_identity: bool = Field(
-        default=False, description="Use the deterministic fake WeChat identity provider even without dev auth"
-    )
-    dev_token_ttl_seconds: int = Field(default=3600, ge=60, le=30 * 86400)
-
+    accounts_url: str = "http://127.0.0.1:8004"
     leaders_url: str = "http://127.0.0.1:8001"
     orders_url: str = "http://127.0.0.1:8002"
     points_url: str = "http://127.0.0.1:8003"
@@ -66,17 +59,11 @@ class GatewaySettings(BaseSettings):
     api_title: str = "Community group-buying API"
     api_version: str = "1.0.0"
 
-    jwt_secret: str = Field(
-        default=_SHARED["jwt_secret"].default,
-        min_length=32,
-        validation_alias=AliasChoices("JWT_SECRET", "jwt_secret"),
-    )
-    jwt_algorithm: str = Field(
-        default=_SHARED["jwt_algorithm"].default,
-        validation_alias=AliasChoices("JWT_ALGORITHM", "jwt_algorithm"),
+    verified_tokens_cached: int = Field(
+        default=10_000, ge=0, le=1_000_000, description="Verified tokens remembered until they expire"
     )
 
-    @field_validator("leaders_url", "orders_url", "points_url", "analytics_url")
+    @field_validator("accounts_url", "leaders_url", "orders_url", "points_url", "analytics_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         # Paths are appended verbatim, so `http://host/` would produce `//api/...`.
@@ -87,6 +74,7 @@ class GatewaySettings(BaseSettings):
     def upstream_urls(self) -> dict[str, str]:
         """Base URL of every upstream service, by the service name the route table uses."""
         return {
+            "accounts": self.accounts_url,
             "leaders": self.leaders_url,
             "orders": self.orders_url,
             "points": self.points_url,

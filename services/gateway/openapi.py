@@ -23,7 +23,6 @@ from services.gateway.upstream import UpstreamError, UpstreamPool
 log = logging.getLogger("services.gateway.openapi")
 
 BEARER_SCHEME = "bearerAuth"
-PUBLIC_PREFIX = "/api/v1/"
 _HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 _REF_SECTIONS = ("schemas", "responses", "parameters", "examples", "requestBodies", "headers", "links", "callbacks")
 _NOT_WORD = re.compile(r"[^A-Za-z0-9]+")
@@ -178,7 +177,8 @@ def merge_documents(
     for source, raw_doc in sources:
         doc = _take_components(source, dict(raw_doc), components)
         for path, item in (doc.get("paths") or {}).items():
-            if source != "gateway" and not (path.startswith(PUBLIC_PREFIX) and routes.match(path) == source):
+            # What the route table sends to this source, and nothing else (the JWKS lives outside /api/v1/).
+            if source != "gateway" and routes.match(path) != source:
                 continue
             if path in paths:
                 log.error("OpenAPI path %s is documented by more than one source; keeping the first", path)
@@ -194,7 +194,8 @@ def merge_documents(
             "type": "http",
             "scheme": "bearer",
             "bearerFormat": "JWT",
-            "description": "Token from POST /api/v1/auth/wechat (or /api/v1/auth/dev-token in development)",
+            "description": "Access token from POST /api/v1/auth/wechat, /api/v1/auth/staff or /api/v1/auth/refresh "
+            "(or /api/v1/auth/dev-token in development), signed by the accounts service",
         }
     }
     document: Document = {

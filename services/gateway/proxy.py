@@ -1,7 +1,8 @@
 """The reverse proxy: a pure ASGI handler, no framework in the request path.
 
-Per request it only walks the header list once each way, builds the upstream URL from the raw path and query
-string, and streams bodies through. Everything that can be decided once (header sets, URLs, error bodies) is
+Per request it only walks the header list once each way, checks the bearer token when there is one (a dict
+lookup once the token has been verified), builds the upstream URL from the raw path and query string, and streams
+bodies through. Everything that can be decided once (header sets, URLs, error bodies) is
 decided in `__init__`.
 """
 
@@ -22,6 +23,7 @@ from starlette.types import Message, Receive, Scope, Send
 from services.common.body_limit import declared_length, too_large_body
 from services.common.errors import PROBLEM_MEDIA_TYPE, problem_bytes
 from services.common.metrics import UPSTREAM_SECONDS
+from services.gateway.tokens import TokenCheck
 from services.gateway.upstream import (
     Body,
     RawHeaders,
@@ -134,15 +136,16 @@ def _connection_tokens(values: list[bytes]) -> frozenset[bytes]:
     return frozenset(tokens - _CONNECTION_KEEP - {b""})
 
 
-def forward_request_headers(scope: Scope) -> tuple[RawHeaders, bytes, bool]:
-    """End-to-end headers of the request plus X-Forwarded-* and X-Request-Id, that request id, and whether the
-    headers carry a Content-Length.
+def forward_request_headers(scope: Scope) -> tuple[RawHeaders, bytes, bool, bytes | None]:
+    """End-to-end headers of the request plus X-Forwarded-* and X-Request-Id, that request id, whether the headers
+    carry a Content-Length, and the Authorization header's value (None without one).
 
     The ASGI server hands over lower-case names as bytes; they stay bytes all the way to the upstream's socket.
     """
     headers: RawHeaders = []
     connection: list[bytes] = []
     host = forwarded_for = request_id = b""
+    authorization: bytes | None = None
     has_length = False
     for name, value in scope["headers"]:
         if name in _REQUEST_SKIP or name.startswith(b"proxy-"):
@@ -157,6 +160,9 @@ def forward_request_headers(scope: Scope) -> tuple[RawHeaders, bytes, bool]:
             continue
         if name == b"content-length":
             has_length = True
+        elif name == b"authorization":
+            # Two Authorization headers: refused (an empty value is no bearer token), whatever each says.
+            authorization = b"" if authorization is not None else value
         headers.append((name, value))
     if connection and (named := _connection_tokens(connection)):
         headers = [(n, v) for n, v in headers if n not in named]
@@ -170,7 +176,7 @@ def forward_request_headers(scope: Scope) -> tuple[RawHeaders, bytes, bool]:
         headers.append((b"x-forwarded-host", host))
     request_id = request_id or new_request_id()
     headers.append((b"x-request-id", request_id))
-    return headers, request_id, has_length
+    return headers, request_id, has_length, authorization
 
 
 def forward_response_headers(
@@ -230,16 +236,14 @@ async def _rest_of_body(first: bytes, receive: Receive, limit: int) -> AsyncIter
             return
 
 
-def is_anonymous(scope: Scope) -> bool:
-    """No credentials: payment notifications and sign-in, the endpoints anyone on the internet can reach."""
-    return all(name != b"authorization" for name, _ in scope["headers"])
-
-
 class ReverseProxy:
     """Forwards a request to the service the route table chose, and its response back."""
 
-    def __init__(self, upstreams: UpstreamPool, *, max_body_bytes: int, max_anonymous_body_bytes: int) -> None:
+    def __init__(
+        self, upstreams: UpstreamPool, tokens: TokenCheck, *, max_body_bytes: int, max_anonymous_body_bytes: int
+    ) -> None:
         self._upstreams = upstreams
+        self._tokens = tokens
         self._problems = {service: _service_problems(service) for service in upstreams.base_urls}
         self._targets: dict[str, _Target] = {}
         self._max_body = max_body_bytes
@@ -257,8 +261,16 @@ class ReverseProxy:
         target = self._targets.get(service)
         if target is None:
             raise RuntimeError("The gateway proxy is not started (run its lifespan)")
-        headers, request_id, has_length = forward_request_headers(scope)
-        limit = self._max_anonymous_body if is_anonymous(scope) else self._max_body
+        headers, request_id, has_length, authorization = forward_request_headers(scope)
+        if authorization is None:
+            # No credentials: payment notifications and sign-in, what anyone on the internet can reach.
+            limit = self._max_anonymous_body
+        else:
+            refused = await self._tokens.refusal(authorization)
+            if refused is not None:
+                await self._send_refusal(send, refused, request_id)
+                return
+            limit = self._max_body
         length = declared_length(scope)
         if length is not None and length > limit:
             # Refused before a byte of the body is read: a caller cannot make the gateway buffer or forward it.
@@ -337,6 +349,18 @@ class ReverseProxy:
                 ],
             }
         )
+        await send({"type": "http.response.body", "body": body})
+
+    async def _send_refusal(self, send: Send, refused: tuple[int, bytes], request_id: bytes) -> None:
+        status, body = refused
+        headers = [
+            (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", request_id),
+        ]
+        if status == 401:
+            headers.append((b"www-authenticate", b"Bearer"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     async def _send_problem(self, send: Send, target: _Target, exc: UpstreamError, request_id: bytes) -> None:

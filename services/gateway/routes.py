@@ -2,11 +2,12 @@
 
 To route a new resource, add its prefix to the owning service below (and, for a new service, its URL to
 `GatewaySettings.upstream_urls`). Prefixes match whole path segments: `/api/v1/products` owns
-`/api/v1/products` and `/api/v1/products/42`, never `/api/v1/productsX`.
+`/api/v1/products` and `/api/v1/products/42`, never `/api/v1/productsX`. The longest matching prefix wins, so a
+service may own a path under another's prefix (`/api/v1/me/community` under accounts' `/api/v1/me`).
 
 A `*` segment matches any one segment, for a resource nested under another service's: analytics owns
 `/api/v1/leaders/*/community` (`/api/v1/leaders/l1/community/stats`) while leaders own the rest of
-`/api/v1/leaders`. The longest prefix wins; at the same length an exact one beats one with `*`.
+`/api/v1/leaders`. At the same length an exact prefix beats one with `*`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 SERVICE_PREFIXES: Mapping[str, tuple[str, ...]] = {
+    "accounts": (
+        "/api/v1/auth",
+        "/api/v1/me",
+        "/api/v1/users",
+        "/api/v1/staff",
+        "/api/v1/events/accounts",
+        "/.well-known/jwks.json",
+    ),
     "leaders": (
         "/api/v1/leader-applications",
         "/api/v1/leaders",

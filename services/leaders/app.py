@@ -6,9 +6,11 @@ import httpx
 from fastapi import FastAPI
 
 from services.common.app import build_service_app
-from services.common.auth import ServiceTokens
+from services.common.auth import ServiceTokens, TokenSource
 from services.common.events.wiring import ServiceEvents
 from services.common.jobs import every
+from services.common.openids import AccountsOpenIds
+from services.common.production import ensure_service_production_ready
 from services.common.wechatpay import load_credentials
 from services.leaders.commission.jobs import settlement_job
 from services.leaders.commission.router import internal_router as reconciliation_router
@@ -21,6 +23,7 @@ from services.leaders.levels.jobs import level_evaluation_job
 from services.leaders.levels.router import router as levels_router
 from services.leaders.models import metadata
 from services.leaders.pickup_points.router import router as pickup_points_router
+from services.leaders.privacy.router import router as privacy_router
 from services.leaders.profiles.router import applications_router, internal_router, leaders_router
 from services.leaders.subscriptions import HANDLERS
 from services.leaders.withdrawals.jobs import payouts_job
@@ -29,14 +32,13 @@ from services.leaders.withdrawals.router import router as withdrawals_router
 from services.leaders.withdrawals.wechat import WeChatPayoutProvider
 
 
-def payout_provider_of(settings: Settings, accounts: httpx.AsyncClient) -> PayoutProvider:
+def payout_provider_of(settings: Settings, accounts: httpx.AsyncClient, tokens: TokenSource) -> PayoutProvider:
     """The provider `LEADERS_PAYOUT_PROVIDER` names; broken WeChat credentials stop the start, naming the setting."""
     if settings.payout_provider != "wechat":
         return FakePayoutProvider()
-    tokens = ServiceTokens(source="leaders", secret=settings.jwt_secret, algorithm=settings.jwt_algorithm)
     return WeChatPayoutProvider(
         load_credentials(settings, prefix="LEADERS"),
-        HttpPayeeDirectory(lambda: accounts, tokens.headers, settings.accounts_url),
+        HttpPayeeDirectory(AccountsOpenIds(lambda: accounts, tokens, settings.accounts_url)),
         base_url=settings.wechatpay_base_url,
         transfer_scene_id=settings.wechatpay_transfer_scene_id,
         timeout_seconds=settings.wechatpay_timeout_seconds,
@@ -45,8 +47,10 @@ def payout_provider_of(settings: Settings, accounts: httpx.AsyncClient) -> Payou
 
 def create_app(settings: Settings | None = None, *, payout_provider: PayoutProvider | None = None) -> FastAPI:
     settings = settings or get_settings()
+    ensure_service_production_ready("leaders", settings)
+    tokens = ServiceTokens.from_settings(settings, "leaders")
     accounts = httpx.AsyncClient(timeout=5.0)
-    payout = payout_provider or payout_provider_of(settings, accounts)
+    payout = payout_provider or payout_provider_of(settings, accounts, tokens)
 
     async def close_clients(app_: FastAPI) -> None:
         if isinstance(payout, WeChatPayoutProvider):
@@ -69,13 +73,14 @@ def create_app(settings: Settings | None = None, *, payout_provider: PayoutProvi
             withdrawals_router,
             internal_router,
             reconciliation_router,
+            privacy_router,
         ],
         background_jobs=[
             every(settings.settlement_interval_seconds, settlement_job, name="commission-settlement"),
             every(settings.level_evaluation_interval_seconds, level_evaluation_job, name="level-evaluation"),
             every(settings.payout_interval_seconds, payouts_job, name="payouts"),
         ],
-        extra_state={"payout_provider": payout},
+        extra_state={"payout_provider": payout, "service_tokens": tokens},
         on_shutdown=[close_clients],
         events=ServiceEvents(outbox=outbox, inbox=inbox, handlers=HANDLERS),
     )

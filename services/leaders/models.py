@@ -11,7 +11,7 @@ from services.leaders.commission.models import (
 from services.leaders.communities.models import Membership, MembershipEvent
 from services.leaders.db import metadata
 from services.leaders.levels.models import Level, LevelChange
-from services.leaders.profiles.models import Leader, LeaderApplication, LeaderChange
+from services.leaders.profiles.models import Leader, LeaderApplication, LeaderChange, ManagerContact
 from services.leaders.withdrawals.models import Withdrawal
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "LeaderOrder",
     "Level",
     "LevelChange",
+    "ManagerContact",
     "Membership",
     "MembershipEvent",
     "Withdrawal",

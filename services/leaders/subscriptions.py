@@ -1,6 +1,8 @@
-"""The order events the leaders service consumes: each parses its payload and calls plain commission functions.
+"""The events the leaders service consumes: each parses its payload and calls plain service functions.
 
-Handlers get only (session, event), so the time of the effect is read here, as the points handlers do."""
+Order events accrue, freeze and reverse commission; `staff.updated` keeps the managers' names and contacts leaders
+see; `user.erased` anonymises the person. Handlers get only (session, event), so the time of the effect is read
+here, as the points handlers do."""
 
 from __future__ import annotations
 
@@ -12,12 +14,18 @@ from services.common.events.contract import (
     ORDER_PAID,
     ORDER_PICKED_UP,
     ORDER_REFUNDED,
+    STAFF_UPDATED,
+    USER_ERASED,
     OrderPaid,
     OrderPickedUp,
     OrderRefunded,
+    StaffUpdated,
+    UserErased,
 )
 from services.common.events.store import Event
 from services.leaders.commission import service as commission
+from services.leaders.privacy import service as privacy
+from services.leaders.profiles import service as profiles
 
 
 async def accrue_commission_on_payment(session: AsyncSession, event: Event) -> None:
@@ -32,8 +40,18 @@ async def reverse_commission_on_refund(session: AsyncSession, event: Event) -> N
     await commission.reverse_refund(session, refund=OrderRefunded.model_validate(event.data), now=utcnow())
 
 
+async def keep_manager_contact(session: AsyncSession, event: Event) -> None:
+    await profiles.record_staff(session, staff=StaffUpdated.model_validate(event.data))
+
+
+async def forget_person(session: AsyncSession, event: Event) -> None:
+    await privacy.erase_person(session, user_id=UserErased.model_validate(event.data).user_id)
+
+
 HANDLERS: dict[str, EventHandler] = {
     ORDER_PAID: accrue_commission_on_payment,
     ORDER_PICKED_UP: start_commission_freeze_on_pickup,
     ORDER_REFUNDED: reverse_commission_on_refund,
+    STAFF_UPDATED: keep_manager_contact,
+    USER_ERASED: forget_person,
 }

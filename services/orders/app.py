@@ -9,13 +9,16 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from services.common.app import build_service_app
+from services.common.auth import ServiceTokens
 from services.common.events.wiring import ServiceEvents
+from services.common.openids import AccountsOpenIds
+from services.common.production import ensure_service_production_ready
 from services.common.txn import AfterTransaction
 from services.orders import jobs
 from services.orders.aftersales.router import router as aftersales_router
 from services.orders.categories.router import router as categories_router
 from services.orders.clients import HttpEffectsSource, HttpLeaderDirectory, HttpPointsClient, UpstreamClients
-from services.orders.config import Settings, get_settings
+from services.orders.config import Settings, get_settings, payment_secret_problems
 from services.orders.db import inbox, outbox
 from services.orders.delivery.router import router as delivery_router
 from services.orders.delivery.router import shortages_router
@@ -32,20 +35,20 @@ from services.orders.orders.router import router as orders_router
 from services.orders.payment_provider import DevPayers, HttpPayerDirectory, PayerDirectory
 from services.orders.payments.router import dev_router, order_payment_router
 from services.orders.payments.router import router as payments_router
+from services.orders.privacy.router import router as privacy_router
 from services.orders.procurement.router import router as procurement_router
 from services.orders.products.router import router as products_router
 from services.orders.reconciliation.router import router as reconciliation_router
+from services.orders.subscriptions import HANDLERS
 from services.orders.tickets.router import router as tickets_router
 from services.orders.wechatpay import WeChatPayProvider, payment_provider_of
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    upstream = UpstreamClients(
-        timeout_seconds=settings.upstream_timeout_seconds,
-        jwt_secret=settings.jwt_secret,
-        jwt_algorithm=settings.jwt_algorithm,
-    )
+    ensure_service_production_ready("orders", settings, payment_secret_problems(settings))
+    tokens = ServiceTokens.from_settings(settings, "orders")
+    upstream = UpstreamClients(timeout_seconds=settings.upstream_timeout_seconds, tokens=tokens)
     redis_stock = None
     if settings.redis_url:
         # The client connects lazily, on the first flash-sale purchase.
@@ -57,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     flash = FlashRuntime(inventory=inventory)
     payment_provider, real_payments = payment_provider_of(settings)
     payers: PayerDirectory = (
-        HttpPayerDirectory(lambda: upstream.client, upstream.headers, settings.accounts_url)
+        HttpPayerDirectory(AccountsOpenIds(lambda: upstream.client, tokens, settings.accounts_url))
         if real_payments
         else DevPayers()
     )
@@ -90,9 +93,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             categories_router,
             group_buys_router,
             procurement_router,
+            privacy_router,
         ],
         background_jobs=jobs.scheduled_jobs(settings),
         extra_state={
+            "service_tokens": tokens,
             "upstream": upstream,
             "leaders": HttpLeaderDirectory(upstream, settings.leaders_url, cache_seconds=settings.leader_cache_seconds),
             "points": HttpPointsClient(upstream, settings.points_url),
@@ -106,8 +111,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "after_transaction": after_transaction,
         },
         on_shutdown=[close_clients],
-        # Orders publishes the order life; it consumes no events.
-        events=ServiceEvents(outbox=outbox, inbox=inbox, handlers={}),
+        # Orders publishes the order life; it consumes only `user.erased`.
+        events=ServiceEvents(outbox=outbox, inbox=inbox, handlers=HANDLERS),
     )
     # One batcher per process: the purchases of a sale that arrive together are decided and written together.
     app.state.flash_batcher = FlashBatcher(

@@ -2,7 +2,8 @@
 
 `create_app` puts an implementation of each on `app.state` (`leaders`, `points`, and `effects` for
 reconciliation); tests swap in in-memory fakes.
-The HTTP implementations share one pooled `httpx.AsyncClient` per app, carry a short timeout and a service token,
+The HTTP implementations share one pooled `httpx.AsyncClient` per app, carry a short timeout and the orders
+service's own token (from accounts),
 and turn every failure into a clear problem: upstream down → 503, no answer in time → 504, a refusal by the points
 service → its own code (409/422).
 """
@@ -20,7 +21,7 @@ from urllib.parse import quote
 
 import httpx
 
-from services.common.auth import ServiceTokens
+from services.common.auth import TokenSource
 from services.common.errors import Conflict, DomainError, InvalidInput, ServiceUnavailable, UpstreamTimeout
 
 log = logging.getLogger("services.orders.clients")
@@ -47,7 +48,10 @@ class Hold:
 
 
 class LeaderDirectory(Protocol):
-    async def get_leader(self, leader_id: str) -> LeaderInfo | None: ...
+    async def get_leader(self, leader_id: str, *, fresh: bool = False) -> LeaderInfo | None:
+        """The leader as leaders knows them; `fresh` asks now, never a cached answer (for a leader's own actions,
+        which a suspension must stop at once)."""
+        ...
 
 
 class PointsClient(Protocol):
@@ -124,12 +128,12 @@ class UpstreamClients:
         self,
         *,
         timeout_seconds: float,
-        jwt_secret: str,
-        jwt_algorithm: str,
+        tokens: TokenSource,
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self._timeout = timeout_seconds
-        self._tokens = ServiceTokens(source="orders", secret=jwt_secret, algorithm=jwt_algorithm)
+        #: Where the orders service's own token comes from (tests put a stand-in here).
+        self.tokens = tokens
         # Tests pass a client whose transports reach the other services in-process.
         self._client: httpx.AsyncClient | None = client
 
@@ -142,8 +146,9 @@ class UpstreamClients:
             )
         return self._client
 
-    def headers(self) -> dict[str, str]:
-        return self._tokens.headers()
+    async def headers(self) -> dict[str, str]:
+        """The Authorization header with the orders service's own token (503 when accounts cannot give one)."""
+        return {"Authorization": f"Bearer {await self.tokens.token()}"}
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -169,10 +174,10 @@ class HttpLeaderDirectory:
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, LeaderInfo | None]] = {}
 
-    async def get_leader(self, leader_id: str) -> LeaderInfo | None:
+    async def get_leader(self, leader_id: str, *, fresh: bool = False) -> LeaderInfo | None:
         now = time.monotonic()
         cached = self._cache.get(leader_id)
-        if cached is not None and now - cached[0] < self._cache_seconds:
+        if not fresh and cached is not None and now - cached[0] < self._cache_seconds:
             return cached[1]
         info = await self._fetch(leader_id)
         if self._cache_seconds > 0:
@@ -184,7 +189,7 @@ class HttpLeaderDirectory:
     async def _fetch(self, leader_id: str) -> LeaderInfo | None:
         url = f"{self._base_url}/internal/leaders/{quote(leader_id, safe='')}"
         try:
-            response = await self._upstream.client.get(url, headers=self._upstream.headers())
+            response = await self._upstream.client.get(url, headers=await self._upstream.headers())
         except httpx.TimeoutException as exc:
             raise LeadersTimeout() from exc
         except httpx.HTTPError as exc:
@@ -214,7 +219,7 @@ class HttpPointsClient:
     async def _post(self, path: str, body: dict[str, Any] | None) -> httpx.Response:
         try:
             return await self._upstream.client.post(
-                f"{self._base_url}{path}", json=body, headers=self._upstream.headers()
+                f"{self._base_url}{path}", json=body, headers=await self._upstream.headers()
             )
         except httpx.TimeoutException as exc:
             raise PointsTimeout() from exc
@@ -246,7 +251,7 @@ class HttpPointsClient:
             response = await self._upstream.client.get(
                 f"{self._base_url}/internal/points/holds",
                 params={"created_before": created_before.isoformat(), "limit": limit},
-                headers=self._upstream.headers(),
+                headers=await self._upstream.headers(),
             )
         except httpx.TimeoutException as exc:
             raise PointsTimeout() from exc
@@ -277,7 +282,7 @@ class HttpEffectsSource:
             return {}
         try:
             response = await self._upstream.client.post(
-                url, json={"order_ids": list(order_ids)}, headers=self._upstream.headers()
+                url, json={"order_ids": list(order_ids)}, headers=await self._upstream.headers()
             )
         except httpx.TimeoutException as exc:
             raise timed_out() from exc

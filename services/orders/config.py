@@ -13,6 +13,7 @@ from services.common.settings import ServiceSettings
 from services.common.wechatpay import WeChatPayConfigError, WeChatPaySettings, load_credentials
 
 _HH_MM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+DEVELOPMENT_PAYMENT_SECRET = "dev-only-payment-secret-change-me"  # noqa: S105 - public; production refuses it
 
 
 class Settings(ServiceSettings, WeChatPaySettings):
@@ -47,7 +48,7 @@ class Settings(ServiceSettings, WeChatPaySettings):
     dev_payments: bool = Field(
         default=False, description="Serve POST /api/v1/dev/orders/{id}/pay (development only; never in production)"
     )
-    payment_secret: str = Field(default="dev-only-payment-secret-change-me", min_length=16)
+    payment_secret: str = Field(default=DEVELOPMENT_PAYMENT_SECRET, min_length=16)
     wechatpay_notify_url: str = Field(
         default="", description="Public URL of /api/v1/payments/wechat/notify, given to WeChat with every order"
     )
@@ -129,6 +130,13 @@ class Settings(ServiceSettings, WeChatPaySettings):
         if not self.wechatpay_base_url.startswith("https://"):
             problems.append("ORDERS_WECHATPAY_BASE_URL must be an https URL")
         return problems
+
+
+def payment_secret_problems(settings: Settings) -> list[str]:
+    """What `ENVIRONMENT=production` refuses on top of every service's checks: a payment key anyone may know."""
+    if settings.payment_secret == DEVELOPMENT_PAYMENT_SECRET:
+        return ["ORDERS_PAYMENT_SECRET is the development default: anyone could sign a payment notification"]
+    return []
 
 
 def get_settings() -> Settings:

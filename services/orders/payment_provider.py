@@ -14,14 +14,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal, Protocol
-from urllib.parse import quote
 
-import httpx
+from services.common.openids import AccountsOpenIds, OpenIdUnavailable
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -289,31 +288,13 @@ class FakePaymentProvider(FakeRefundProvider):
 
 
 class HttpPayerDirectory:
-    """`GET {accounts_url}/internal/users/{user_id}/wechat-openid` → `{"openid": ...}` (the accounts service owns
-    WeChat identities); answers are kept, since a user's openid in one mini-program never changes."""
+    """The payer's openid from accounts (`services.common.openids`), its failures as the provider's."""
 
-    def __init__(self, client: Callable[[], httpx.AsyncClient], headers: Callable[[], dict[str, str]], base_url: str):
-        self._client = client
-        self._headers = headers
-        self._base_url = base_url.rstrip("/")
-        self._known: dict[str, str] = {}
+    def __init__(self, openids: AccountsOpenIds) -> None:
+        self._openids = openids
 
     async def openid_of(self, user_id: str) -> str:
-        if user_id in self._known:
-            return self._known[user_id]
-        url = f"{self._base_url}/internal/users/{quote(user_id, safe='')}/wechat-openid"
         try:
-            response = await self._client().get(url, headers=self._headers())
-        except httpx.HTTPError as exc:
-            raise ProviderError(
-                f"the accounts service did not give the payer's openid ({type(exc).__name__})"
-            ) from None
-        if response.status_code != 200:
-            raise ProviderError(f"the accounts service answered {response.status_code} for the payer's openid")
-        openid = response.json().get("openid")
-        if not isinstance(openid, str) or not openid:
-            raise ProviderError("the customer has no WeChat identity in this mini-program")
-        if len(self._known) > 100_000:
-            self._known.clear()
-        self._known[user_id] = openid
-        return openid
+            return await self._openids.openid_of(user_id)
+        except OpenIdUnavailable as exc:
+            raise ProviderError(f"no openid for the payer: {exc}") from None

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from services.common.app import build_service_app
 from services.common.events.wiring import ServiceEvents
 from services.common.jobs import every
+from services.common.production import ensure_service_production_ready
 from services.points.config import Settings, get_settings
 from services.points.db import inbox, outbox
 from services.points.holds.jobs import expired_holds_job
@@ -14,6 +15,7 @@ from services.points.holds.router import router as holds_router
 from services.points.ledger.jobs import expiry_job
 from services.points.ledger.router import router as ledger_router
 from services.points.models import metadata
+from services.points.privacy.router import router as privacy_router
 from services.points.purchases.router import router as reconciliation_router
 from services.points.referrals.router import router as referrals_router
 from services.points.referrals.router import tasks_router
@@ -25,6 +27,7 @@ from services.points.subscriptions import HANDLERS
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    ensure_service_production_ready("points", settings)
     return build_service_app(
         service="points",
         title="Points service",
@@ -39,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             holds_router,
             rules_internal_router,
             reconciliation_router,
+            privacy_router,
         ],
         background_jobs=[
             every(settings.jobs_interval_seconds, expired_holds_job),

@@ -1,6 +1,7 @@
-"""Order events the points service consumes. Each handler parses its payload and calls a plain service function;
-`apply_event` runs it in one transaction with the inbox row, and each effect is also unique by its own key (order
-id, refund id), so neither a redelivery nor a second event for the same fact changes anything twice."""
+"""Events the points service consumes: the order life, and `user.erased`. Each handler parses its payload and
+calls a plain service function; `apply_event` runs it in one transaction with the inbox row, and each effect is
+also unique by its own key (order id, refund id), so neither a redelivery nor a second event for the same fact
+changes anything twice."""
 
 from __future__ import annotations
 
@@ -16,14 +17,17 @@ from services.common.events.contract import (
     ORDER_PAID,
     ORDER_PICKED_UP,
     ORDER_REFUNDED,
+    USER_ERASED,
     OrderCancelled,
     OrderPaid,
     OrderPickedUp,
     OrderRefunded,
+    UserErased,
 )
 from services.common.events.store import Event
 from services.points.config import get_settings
 from services.points.holds import service as holds
+from services.points.privacy import service as privacy
 from services.points.purchases import service as purchases
 
 
@@ -59,9 +63,14 @@ async def on_order_refunded(session: AsyncSession, event: Event) -> None:
     await purchases.apply_refund(session, refund=refund, now=utcnow(), tz=_business_tz())
 
 
+async def on_user_erased(session: AsyncSession, event: Event) -> None:
+    await privacy.erase_person(session, user_id=UserErased.model_validate(event.data).user_id)
+
+
 HANDLERS: dict[str, EventHandler] = {
     ORDER_PAID: on_order_paid,
     ORDER_CANCELLED: on_order_cancelled,
     ORDER_PICKED_UP: on_order_picked_up,
     ORDER_REFUNDED: on_order_refunded,
+    USER_ERASED: on_user_erased,
 }

@@ -21,11 +21,10 @@ from services.accounts.staff.passwords import fast_test_hasher
 from services.common.events.contract import LEADER_STATUS_CHANGED, LeaderStatusChanged
 from services.common.events.store import Event
 from services.common.jwks import KeySet, VerifiedToken
-from services.common.testing import asgi_client, bearer
+from services.common.settings import development_service_secret
+from services.common.testing import asgi_client
 from tests.conftest import AppFactory
 
-#: The HMAC service token the event relays still present to /internal/events (until services move to JWKS).
-RELAY = bearer("leaders-service", ["service"])
 START = datetime(2025, 3, 10, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
 ADMIN_PASSWORD = "correct horse battery"
 
@@ -134,8 +133,19 @@ def leader_status_event(user_id: str, status: str, at: datetime, *, source: str 
     return event.model_dump(mode="json")
 
 
+async def service_headers(client: httpx.AsyncClient, service: str = "leaders") -> dict[str, str]:
+    """A service identity's token, issued by the accounts app itself for the development secret."""
+    body = {"service": service, "secret": development_service_secret(service)}
+    return auth(ok(await client.post("/internal/service-tokens", json=body))["access_token"])
+
+
+async def push(client: httpx.AsyncClient, event: dict[str, Any], *, sender: str = "leaders") -> httpx.Response:
+    """Push an event to accounts the way `sender`'s relay does."""
+    return await client.post("/internal/events", json=event, headers=await service_headers(client, sender))
+
+
 async def deliver(client: httpx.AsyncClient, event: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = ok(await client.post("/internal/events", json=event, headers=RELAY))
+    result: dict[str, Any] = ok(await push(client, event))
     return result
 
 

@@ -36,7 +36,6 @@ def production(keys: Path, **overrides: Any) -> Settings:
         "wechat_appid": APPID,
         "wechat_secret": SecretStr(SECRET),
         "service_clients": {"orders": secret_hash("a-long-random-secret-made-for-orders-only")},
-        "jwt_secret": "a-production-hmac-secret-of-enough-length-0123",
     }
     return Settings(**(values | overrides))
 
@@ -96,11 +95,6 @@ def test_the_default_service_clients_are_refused(production_keys: Path) -> None:
     assert "ACCOUNTS_SERVICE_CLIENTS" in refusal(production(production_keys, service_clients=defaults))
 
 
-def test_the_development_jwt_secret_is_refused(production_keys: Path) -> None:
-    default = Settings.model_fields["jwt_secret"].default
-    assert "JWT_SECRET" in refusal(production(production_keys, jwt_secret=default))
-
-
 def test_every_wrong_setting_is_named_at_once(tmp_path: Path) -> None:
     message = refusal(Settings(environment="production", signing_keys_dir=tmp_path / "none"))
     for name in (
@@ -109,7 +103,6 @@ def test_every_wrong_setting_is_named_at_once(tmp_path: Path) -> None:
         "ACCOUNTS_WECHAT_SECRET",
         "ACCOUNTS_SIGNING_KEYS_DIR",
         "ACCOUNTS_SERVICE_CLIENTS",
-        "JWT_SECRET",
     ):
         assert name in message
 
@@ -117,3 +110,11 @@ def test_every_wrong_setting_is_named_at_once(tmp_path: Path) -> None:
 def test_development_needs_no_configuration(tmp_path: Path) -> None:
     app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:", signing_keys_dir=tmp_path / "k"))
     assert not app.state.settings.production
+
+
+def test_accounts_never_issues_tokens_the_verifiers_would_refuse() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="AUTH_MAX_TOKEN_LIFETIME_SECONDS"):
+        Settings(dev_token_ttl_seconds=7200)
+    assert Settings(dev_token_ttl_seconds=7200, auth_max_token_lifetime_seconds=7200).dev_token_ttl_seconds == 7200

@@ -11,11 +11,13 @@ import httpx
 from fastapi import FastAPI
 
 from services.accounts.subscriptions import HANDLERS
+from services.common.auth import ServiceTokens
 from services.common.events.bus import SUBSCRIPTIONS, HttpBus, subscribers_of
 from services.common.events.contract import LEADER_STATUS_CHANGED
 from services.common.events.relay import Relay
+from services.common.settings import development_service_secret
 from services.common.testing import asgi_client, bearer
-from tests.accounts.conftest import Clock, deliver, leader_status_event, ok, refresh, wechat_sign_in
+from tests.accounts.conftest import Clock, deliver, dev_token, leader_status_event, ok, push, refresh, wechat_sign_in
 from tests.conftest import AppFactory
 from tests.leaders.conftest import APPLICATION, OPS
 
@@ -70,15 +72,25 @@ async def test_only_the_leaders_service_can_make_someone_a_leader(
     accounts_client: httpx.AsyncClient, clock: Clock
 ) -> None:
     pair = await wechat_sign_in(accounts_client, "code-1")
-    await deliver(accounts_client, leader_status_event(pair["user"]["id"], "active", clock(), source="points"))
+    user_id = pair["user"]["id"]
+    claims_to_be_points = leader_status_event(user_id, "active", clock(), source="points")
+    sent_by_points = leader_status_event(user_id, "active", clock(), source="leaders")
+    for event, sender in (
+        (claims_to_be_points, "leaders"),
+        (claims_to_be_points, "points"),
+        (sent_by_points, "points"),
+    ):
+        refused = await push(accounts_client, event, sender=sender)
+        assert refused.status_code == 403 and refused.json()["code"] == "EVENT_NOT_OWNED"
     roles, _ = await roles_after_refresh(accounts_client, pair)
     assert roles == ["customer"]
 
 
 async def test_events_need_a_service_token(accounts_client: httpx.AsyncClient, clock: Clock) -> None:
     event = leader_status_event("u_x", "active", clock())
-    response = await accounts_client.post("/internal/events", json=event, headers=bearer("u_x", ["customer"]))
-    assert response.status_code == 403
+    person = await dev_token(accounts_client, "u_x", ["customer"])
+    response = await accounts_client.post("/internal/events", json=event, headers=person)
+    assert response.status_code == 401 and response.json()["code"] == "INVALID_TOKEN"
 
 
 async def test_approval_suspension_and_reinstatement_in_leaders_reach_the_next_token(
@@ -86,15 +98,21 @@ async def test_approval_suspension_and_reinstatement_in_leaders_reach_the_next_t
 ) -> None:
     """The real leaders service, its outbox and relay, the HTTP bus, and accounts' inbox."""
     leaders_app = await make_app("leaders")
-    analytics_app = await make_app("analytics")  # the other subscriber of leader events
     bus_client = httpx.AsyncClient(
         mounts={
             "http://accounts": httpx.ASGITransport(app=accounts_app, raise_app_exceptions=False),
-            "http://analytics": httpx.ASGITransport(app=analytics_app, raise_app_exceptions=False),
+            # The other subscriber of leader events, out of this test's scope: it takes whatever it is sent.
+            "http://analytics": httpx.MockTransport(lambda request: httpx.Response(200, json={"applied": False})),
         }
     )
-    token = bearer("leaders-service", ["service"])["Authorization"].removeprefix("Bearer ")
-    bus = HttpBus({"accounts": "http://accounts", "analytics": "http://analytics"}, lambda: token, client=bus_client)
+    # Leaders' own identity, from accounts, as its relay gets it.
+    tokens = ServiceTokens(
+        service="leaders",
+        secret=development_service_secret("leaders"),
+        accounts_url="http://accounts",
+        client=bus_client,
+    )
+    bus = HttpBus({"accounts": "http://accounts", "analytics": "http://analytics"}, tokens, client=bus_client)
     outbox = importlib.import_module("services.leaders.db").outbox
     relay = Relay(leaders_app.state.db, outbox.table, bus, source="leaders", max_attempts=3)
 

@@ -152,14 +152,14 @@ async def test_new_duties_show_in_the_next_refresh(accounts_client: httpx.AsyncC
 
 
 @pytest.mark.parametrize("roles", [["customer"], ["leader", "customer"], ["support"], ["manager"], ["finance"]])
-async def test_only_ops_manage_staff(accounts_client: httpx.AsyncClient, roles: list[str]) -> None:
+async def test_only_staff_managers_manage_staff(accounts_client: httpx.AsyncClient, roles: list[str]) -> None:
     headers = await dev_token(accounts_client, "someone", roles)
     body = {"username": "new.one", "display_name": "New", "roles": ["ops"], "password": ADMIN_PASSWORD}
     created = await accounts_client.post("/api/v1/staff", json=body, headers=headers)
     listed = await accounts_client.get("/api/v1/staff", headers=headers)
     changed = await accounts_client.patch("/api/v1/staff/s_1", json={"active": False}, headers=headers)
     assert created.status_code == listed.status_code == changed.status_code == 403
-    assert created.json()["code"] == "MISSING_ROLE"
+    assert created.json()["code"] == "MISSING_PERMISSION"
     assert (await accounts_client.get("/api/v1/staff")).status_code == 401
 
 

@@ -7,8 +7,7 @@ import pytest
 from fastapi import FastAPI
 
 from services.analytics.clients import HttpLeadersDirectory
-from services.common.auth import ServiceTokens
-from services.common.testing import TEST_JWT_SECRET, bearer
+from services.common.testing import StaticServiceTokens, bearer
 from tests.analytics.conftest import OPS, Feed, leader, local, manager, ok
 
 LEADER_PATHS = [
@@ -163,7 +162,7 @@ async def test_the_dashboard_says_503_when_the_leaders_service_does_not_answer(
 
     analytics_app.state.leaders = HttpLeadersDirectory(
         "http://leaders",
-        ServiceTokens(source="analytics", secret=TEST_JWT_SECRET),
+        StaticServiceTokens("analytics"),
         timeout_seconds=1,
         client=httpx.AsyncClient(transport=httpx.MockTransport(refuse)),
     )
@@ -182,7 +181,7 @@ async def test_the_dashboard_reads_the_real_leaders_summary(
         await make_leader(http, "l1", manager_id="m1")
         analytics_app.state.leaders = HttpLeadersDirectory(
             "http://leaders",
-            ServiceTokens(source="analytics", secret=TEST_JWT_SECRET),
+            StaticServiceTokens("analytics"),
             timeout_seconds=5,
             client=http,
         )

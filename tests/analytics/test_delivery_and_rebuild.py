@@ -12,10 +12,9 @@ from fastapi import FastAPI
 
 from services.analytics.models import leader_daily
 from services.analytics.rebuild import HttpOutboxSource, rebuild
-from services.common.auth import ServiceTokens
 from services.common.clock import local_date, utcnow
 from services.common.events.store import Event
-from services.common.testing import TEST_JWT_SECRET, asgi_client, bearer, reset_database
+from services.common.testing import StaticServiceTokens, asgi_client, bearer, reset_database
 from tests.analytics.conftest import OPS, SHANGHAI, Feed, deliver, manager, ok, sources_of
 from tests.analytics.scenario import scripted_week
 
@@ -132,7 +131,7 @@ async def test_a_rebuild_reads_the_producers_outboxes_over_http(
         ok(await leaders_client.post("/api/v1/leaders/lx/members", headers=customer(member)))
     ok(await leaders_client.delete("/api/v1/leaders/lx/members/me", headers=customer("c3")), 204)
 
-    tokens = ServiceTokens(source="analytics", secret=TEST_JWT_SECRET)
+    tokens = StaticServiceTokens("analytics")
     async with asgi_client(leaders_app, base_url="http://leaders") as http:
         source = HttpOutboxSource("leaders", "http://leaders", http, tokens)
         stats = await rebuild(analytics_app.state.db, [source], settings=analytics_app.state.settings, page_size=2)

@@ -26,7 +26,7 @@ from services.common.events.consumer import apply_event
 from services.common.events.relay import Relay
 from services.common.events.store import Event, Inbox, Outbox
 from services.common.events.wiring import ServiceEvents, consume_nats, relay_for
-from services.common.testing import asgi_client, bearer, reset_database
+from services.common.testing import StaticServiceTokens, asgi_client, bearer, reset_database, service_bearer
 from tests.conftest import service_settings
 
 
@@ -128,9 +128,8 @@ async def link(producer: FastAPI, consumer: FastAPI) -> AsyncIterator[Switchable
     """An HTTP bus from the producer to the consumer, standing in for every subscriber (points, leaders, analytics)."""
     transport = SwitchableTransport(consumer)
     client = httpx.AsyncClient(mounts={"http://points": transport})
-    token = bearer("orders", ["service"])["Authorization"].removeprefix("Bearer ")
     urls = {"points": "http://points", "leaders": "http://points", "analytics": "http://points"}
-    producer.state.bus = HttpBus(urls, lambda: token, client=client)
+    producer.state.bus = HttpBus(urls, StaticServiceTokens("orders"), client=client)
     yield transport
     await client.aclose()
 
@@ -179,7 +178,7 @@ async def test_duplicate_push_is_acknowledged_without_a_second_effect(
 ) -> None:
     event = Event(id=str(uuid.uuid4()), type=ORDER_PAID, occurred_at=utcnow(), source="orders", data={"n": 1})
     async with asgi_client(consumer) as client:
-        headers = bearer("orders", ["service"])
+        headers = service_bearer("orders")
         first = await client.post("/internal/events", json=event.model_dump(mode="json"), headers=headers)
         second = await client.post("/internal/events", json=event.model_dump(mode="json"), headers=headers)
     assert first.status_code == 200 and first.json()["applied"] is True
@@ -196,8 +195,37 @@ async def test_internal_event_endpoint_refuses_callers_without_the_service_role(
             "/internal/events", json=event.model_dump(mode="json"), headers=bearer("u1", ["customer"])
         )
     assert anonymous.status_code == 401
-    assert customer.status_code == 403
+    assert customer.status_code == 401  # a person's token is not good for an internal route
     assert await _applied(consumer) == []
+
+
+@pytest.mark.parametrize(
+    ("sender", "source"),
+    [
+        ("leaders", "orders"),  # another service pushing an order event in orders' name
+        ("leaders", "leaders"),  # ... or in its own
+        ("orders", "leaders"),  # the owner's token, an envelope that says otherwise
+    ],
+)
+async def test_an_event_is_applied_only_from_the_service_that_owns_its_type(
+    consumer: FastAPI, handlers: RecordingHandlers, sender: str, source: str
+) -> None:
+    event = Event(id=str(uuid.uuid4()), type=ORDER_PAID, occurred_at=utcnow(), source=source, data={})
+    async with asgi_client(consumer) as client:
+        refused = await client.post(
+            "/internal/events", json=event.model_dump(mode="json"), headers=service_bearer(sender)
+        )
+    assert refused.status_code == 403 and refused.json()["code"] == "EVENT_NOT_OWNED"
+    assert handlers.seen == [] and await _applied(consumer) == []
+
+
+async def test_an_event_type_nobody_owns_is_refused(consumer: FastAPI) -> None:
+    event = Event(id=str(uuid.uuid4()), type="made.up", occurred_at=utcnow(), source="orders", data={})
+    async with asgi_client(consumer) as client:
+        refused = await client.post(
+            "/internal/events", json=event.model_dump(mode="json"), headers=service_bearer("orders")
+        )
+    assert refused.status_code == 403 and refused.json()["code"] == "EVENT_NOT_OWNED"
 
 
 async def test_a_failing_effect_is_rolled_back_with_its_inbox_row_and_applied_on_retry(
@@ -297,7 +325,7 @@ async def test_events_nobody_subscribes_to_are_marked_delivered(producer: FastAP
 async def test_http_bus_reports_a_refusing_subscriber_as_a_failed_publish() -> None:
     client = httpx.AsyncClient(transport=httpx.MockTransport(lambda request: httpx.Response(503, text="busy")))
     urls = {"points": "http://points", "leaders": "http://leaders", "analytics": "http://analytics"}
-    bus = HttpBus(urls, lambda: "t", client=client)
+    bus = HttpBus(urls, StaticServiceTokens("orders"), client=client)
     event = Event(id="e1", type=ORDER_PAID, occurred_at=utcnow(), source="orders", data={})
     with pytest.raises(PublishFailed, match="503"):
         await bus.publish(event)
@@ -361,6 +389,45 @@ async def test_nats_bus_delivers_to_a_durable_consumer_once_even_when_published_
         await js.delete_stream(stream)
         await bus.aclose()
     assert handlers.seen == [paid.id, refunded.id]
+
+
+@pytest.mark.nats
+async def test_on_nats_an_event_whose_source_does_not_own_its_type_is_dropped(
+    consumer: FastAPI, handlers: RecordingHandlers
+) -> None:
+    """NATS carries no token: the envelope's source is checked against the owner of the type (and the subjects'
+    publish permissions keep a service from publishing another's types at all)."""
+    suffix = uuid.uuid4().hex[:8]
+    stream, prefix = f"TEST_EVENTS_{suffix}", f"test{suffix}."
+    url = os.environ["TEST_NATS_URL"]
+    consumer.state.settings = consumer.state.settings.model_copy(update={"events_nats_url": url})
+    bus = NatsBus(url, stream=stream, subject_prefix=prefix)
+    forged = Event(id=str(uuid.uuid4()), type=ORDER_PAID, occurred_at=utcnow(), source="leaders", data={})
+    genuine = Event(id=str(uuid.uuid4()), type=ORDER_PAID, occurred_at=utcnow(), source="orders", data={})
+    await bus.publish(forged)
+    await bus.publish(genuine)
+    task = asyncio.create_task(
+        consume_nats(
+            consumer,
+            service=f"points{suffix}",
+            inbox=points_db.inbox,
+            handlers=handlers.mapping(),
+            stream=stream,
+            subject_prefix=prefix,
+        )
+    )
+    try:
+        for _ in range(100):
+            if handlers.seen:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        js = await bus._jetstream()
+        await js.delete_stream(stream)
+        await bus.aclose()
+    assert handlers.seen == [genuine.id]  # the forged one came first and was dropped, not retried forever
 
 
 async def test_outbox_row_exists_only_if_the_change_committed(producer: FastAPI) -> None:

@@ -10,11 +10,11 @@ import pytest
 from services.analytics.subscriptions import HANDLED_EVENT_TYPES, build_handlers
 from services.common.events.bus import SUBSCRIPTIONS, subscribers_of
 from services.common.events.contract import ORDER_CANCELLED, ORDER_PAID, ORDER_PICKED_UP, ORDER_REFUNDED
-from services.common.testing import asgi_client, bearer
+from services.common.testing import asgi_client, bearer, service_bearer
 from tests.conftest import AppFactory
 
 
-@pytest.mark.parametrize("service", ["leaders", "points"])
+@pytest.mark.parametrize("service", ["leaders", "orders", "points", "accounts"])
 def test_subscription_table_matches_the_handlers_of_each_consumer(service: str) -> None:
     handlers = importlib.import_module(f"services.{service}.subscriptions").HANDLERS
     assert set(handlers) == set(SUBSCRIPTIONS[service])
@@ -40,7 +40,7 @@ async def test_every_service_wires_the_event_endpoints(make_app: AppFactory, ser
         dead_letters = await client.get(f"/api/v1/events/{service}/dead-letters")
         internal = await client.post("/internal/events", json={})
     assert dead_letters.status_code == 401
-    assert internal.status_code == (404 if service == "orders" else 401)  # orders consumes nothing
+    assert internal.status_code == 401  # every service consumes something (`user.erased` at least)
 
 
 async def test_a_producer_pages_through_every_event_it_published_for_services_only(make_app: AppFactory) -> None:
@@ -52,7 +52,7 @@ async def test_a_producer_pages_through_every_event_it_published_for_services_on
         await (await session.connection()).execute(
             outbox.table.update().where(outbox.table.c.seq <= 2).values(status="delivered")
         )
-    service = bearer("analytics-service", ["service"])
+    service = service_bearer("analytics")
     async with asgi_client(app) as client:
         pages, after = [], 0
         while True:
@@ -69,3 +69,13 @@ async def test_a_producer_pages_through_every_event_it_published_for_services_on
         for headers in ({}, bearer("ops1", ["ops"]), bearer("u1", ["customer"])):
             assert (await client.get("/internal/outbox", headers=headers)).status_code in (401, 403)
         assert (await client.get("/internal/outbox?limit=0", headers=service)).status_code == 422
+
+
+def test_every_event_type_has_an_owner_and_reaches_only_services_that_handle_it() -> None:
+    from services.common.events import contract
+
+    types = [value for name, value in vars(contract).items() if name.isupper() and isinstance(value, str)]
+    assert types and all(contract.owner_of(t) is not None for t in types), types
+    assert contract.owner_of("order.paid") == "orders" and contract.owner_of("leader.status_changed") == "leaders"
+    assert contract.owner_of("user.erased") == "accounts" and contract.owner_of("referral.bound") == "points"
+    assert contract.owner_of("made.up") is None

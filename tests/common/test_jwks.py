@@ -278,3 +278,25 @@ async def test_a_jwks_http_url_works_and_bad_answers_are_unavailable(key: Key) -
 def test_only_http_https_and_file_urls_are_accepted() -> None:
     with pytest.raises(ValueError, match="file://"):
         jwks_fetcher("ftp://accounts/jwks.json")
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t + ".",  # four segments
+        lambda t: t.replace(".", "..", 1),
+        lambda t: "!" + t,  # a character outside base64url in the header
+        lambda t: t[: t.rindex(".") + 1] + "*" + t[t.rindex(".") + 2 :],  # ... in the signature
+        lambda t: t[: t.rindex(".")],  # no signature
+    ],
+)
+async def test_malformed_tokens_are_refused_not_repaired(key: Key, mangle: Any) -> None:
+    await refused(key_set(Documents({"keys": [key.jwk()]})), mangle(key.sign()))
+
+
+async def test_a_token_not_valid_yet_or_with_extensions_we_do_not_know_is_refused(key: Key) -> None:
+    keys = key_set(Documents({"keys": [key.jwk()]}))
+    assert "not valid yet" in await refused(keys, key.sign(nbf=NOW + 3600))
+    claims = {"sub": "u_1", "iat": NOW, "exp": NOW + 900, "iss": "groupbuy-accounts", "aud": "groupbuy"}
+    critical = jwt.encode(claims, key.private, algorithm="EdDSA", headers={"kid": key.kid, "crit": ["exp"]})
+    assert "extensions" in await refused(keys, critical)

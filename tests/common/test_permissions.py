@@ -10,8 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from services.common.auth import Principal, require_permission
 from services.common.errors import install_error_handlers
 from services.common.permissions import ROLE_PERMISSIONS, Permission, StaffRole, permissions_of
-from services.common.settings import ServiceSettings
-from services.common.testing import TEST_JWT_SECRET, asgi_client, bearer
+from services.common.testing import asgi_client, bearer, verifier_for_tests
 
 CatalogueStaff = Annotated[Principal, Depends(require_permission(Permission.CATALOGUE_MANAGE))]
 
@@ -24,7 +23,7 @@ def app_with_a_catalogue_route() -> FastAPI:
         return {"by": user.sub}
 
     app = FastAPI()
-    app.state.settings = ServiceSettings(jwt_secret=TEST_JWT_SECRET)
+    app.state.token_verifier = verifier_for_tests()
     install_error_handlers(app)
     app.include_router(router)
     return app

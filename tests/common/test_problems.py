@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import jwt
+import pytest
 from fastapi import FastAPI
 
-from services.common.testing import TEST_JWT_SECRET, asgi_client, bearer
+from services.common.testing import asgi_client, bad_authorizations, bearer
 
 
 async def test_unknown_route_is_a_404_problem(orders_client: Any) -> None:
@@ -62,29 +62,13 @@ async def test_health_and_readiness(orders_client: Any) -> None:
     assert (await orders_client.get("/readyz")).json() == {"status": "ready"}
 
 
-def _token(claims: dict[str, Any], key: str = TEST_JWT_SECRET, alg: str = "HS256") -> dict[str, str]:
-    return {"Authorization": f"Bearer {jwt.encode(claims, key, algorithm=alg)}"}
+@pytest.mark.parametrize(("case", "authorization"), sorted(bad_authorizations().items()))
+async def test_bad_tokens_are_401(orders_client: Any, case: str, authorization: str) -> None:
+    response = await orders_client.get("/api/v1/products", headers={"Authorization": authorization})
+    assert response.status_code == 401, case
+    assert response.json()["code"] == "INVALID_TOKEN", case
+    assert response.headers["www-authenticate"] == "Bearer"
 
 
-async def test_bad_tokens_are_401(orders_client: Any) -> None:
-    import time
-
-    now = int(time.time())
-    good = {"sub": "u1", "roles": ["customer"], "iat": now, "exp": now + 60}
-    cases = {
-        "expired": _token({**good, "iat": now - 120, "exp": now - 60}),
-        "no exp": _token({k: v for k, v in good.items() if k != "exp"}),
-        "no sub": _token({k: v for k, v in good.items() if k != "sub"}),
-        "no iat": _token({k: v for k, v in good.items() if k != "iat"}),
-        "other key": _token(good, key="another-secret-0123456789abcdef0123456789"),
-        "other algorithm": _token(good, key=TEST_JWT_SECRET + "x" * 40, alg="HS512"),
-        "unsigned": {"Authorization": "Bearer " + jwt.encode(good, "", algorithm="none")},
-        "unknown role": _token({**good, "roles": ["admin"]}),
-        "garbage": {"Authorization": "Bearer not.a.token"},
-        "basic scheme": {"Authorization": "Basic dTE6cHc="},
-    }
-    for name, headers in cases.items():
-        response = await orders_client.get("/api/v1/products", headers=headers)
-        assert response.status_code == 401, name
-        assert response.json()["code"] == "INVALID_TOKEN", name
-    assert (await orders_client.get("/api/v1/products", headers=_token(good))).status_code == 200
+async def test_a_good_token_passes(orders_client: Any) -> None:
+    assert (await orders_client.get("/api/v1/products", headers=bearer("u1", ["customer"]))).status_code == 200

@@ -1,4 +1,4 @@
-"""Crash injection: the three services as real processes on PostgreSQL and NATS, killed at the worst moments.
+"""Crash injection: the four services as real processes on PostgreSQL and NATS, killed at the worst moments.
 
     python -m tests.crash.harness --orders 300 --crash-probability 0.04 --seed 7     # `make crash-test`
 
@@ -34,14 +34,13 @@ from typing import Any
 
 import httpx
 
-from services.common.auth import issue_token
 from services.common.clock import utcnow
 from services.common.crashpoints import CRASH_EXIT_CODE
-from services.common.testing import free_port
+from services.common.testing import free_port, jwks_url_for_tests, keys_dir_for_tests, sign_test_token
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES = ("leaders", "orders", "points")
-SECRET = "crash-test-secret-0123456789abcdef-0123456789"
+# Accounts signs with the test key (so the driver can sign its own tokens too) and gives each service its identity.
+SERVICES = ("accounts", "leaders", "orders", "points")
 PAYMENT_SECRET = "crash-test-payment-secret"
 CRASH_POINTS = ("request.after_commit", "relay.before_publish", "relay.after_publish", "consumer.after_commit")
 RETRYABLE = (httpx.TransportError,)
@@ -148,7 +147,10 @@ async def cluster(
     stream = f"CRASH_{tag}"
     crash_points = ",".join(f"{point}:{crash_probability}" for point in CRASH_POINTS) if crash_probability else ""
     common_env = {
-        "JWT_SECRET": SECRET,
+        "AUTH_JWKS_URL": jwks_url_for_tests(),
+        "AUTH_ACCOUNTS_URL": f"http://127.0.0.1:{ports['accounts']}",
+        "ACCOUNTS_SIGNING_KEYS_DIR": str(keys_dir_for_tests()),
+        "ACCOUNTS_LOG_JSON": "false",
         "EVENTS_NATS_URL": nats_url,
         "EVENTS_NATS_STREAM": stream,
         "EVENTS_POLL_SECONDS": "0.1",
@@ -157,6 +159,7 @@ async def cluster(
         "EVENTS_LEADERS_URL": f"http://127.0.0.1:{ports['leaders']}",
         "EVENTS_ORDERS_URL": f"http://127.0.0.1:{ports['orders']}",
         "EVENTS_POINTS_URL": f"http://127.0.0.1:{ports['points']}",
+        "EVENTS_ACCOUNTS_URL": f"http://127.0.0.1:{ports['accounts']}",
         "ORDERS_LEADERS_URL": f"http://127.0.0.1:{ports['leaders']}",
         "ORDERS_POINTS_URL": f"http://127.0.0.1:{ports['points']}",
         "ORDERS_PAYMENT_SECRET": PAYMENT_SECRET,
@@ -209,7 +212,7 @@ async def _delete_stream(nats_url: str, stream: str) -> None:
 
 
 def token(sub: str, *roles: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(sub, roles, secret=SECRET, ttl_seconds=3600)}"}
+    return {"Authorization": f"Bearer {sign_test_token(sub, roles, ttl_seconds=3600)}"}
 
 
 OPS = token("ops-crash", "ops")

@@ -1,8 +1,12 @@
-"""End-to-end fixtures: the real gateway wired in-process to the three real service apps.
+"""End-to-end fixtures: the real gateway wired in-process to the four real service apps.
 
 Each service app comes from `make_app` (its own migrated, emptied database); the gateway reaches it through an
 `httpx.ASGITransport` instead of the network, and records which service received each request, so a test can
 tell that a request reached the service that owns its path (and not merely that something answered).
+
+Tokens: the accounts app signs with the test key (`services.common.testing`), whose JWKS every other app and the
+gateway verify with, so what accounts issues (WeChat and staff sign-in, refresh) works everywhere, as do the
+`bearer(...)` tokens tests sign themselves. `Wiring` gives each service its own identity from accounts.
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
+from services.accounts.privacy.sources import HttpExportSource
+from services.common.auth import ServiceTokens, TokenSource
 from services.common.events.bus import HttpBus
 from services.common.events.relay import Relay
 from services.common.migrate import SERVICES
-from services.common.testing import TEST_JWT_SECRET, bearer
+from services.common.settings import development_service_secret
+from services.common.testing import bearer, jwks_url_for_tests
 from services.gateway.app import GatewayApp, create_app
 from services.gateway.config import GatewaySettings
 from services.orders.clients import HttpEffectsSource, HttpLeaderDirectory, HttpPointsClient, UpstreamClients
@@ -55,8 +62,8 @@ class RecordingTransport(httpx.AsyncBaseTransport):
 
 
 def e2e_gateway_settings() -> GatewaySettings:
-    # The gateway signs dev tokens with the key the services verify (make_app gives them TEST_JWT_SECRET).
-    return GatewaySettings(dev_auth=True, jwt_secret=TEST_JWT_SECRET, log_json=False, openapi_cache_seconds=0)
+    # The gateway verifies with the keys the services verify with (make_app gives them the test JWKS).
+    return GatewaySettings(auth_jwks_url=jwks_url_for_tests(), log_json=False, openapi_cache_seconds=0)
 
 
 @pytest.fixture
@@ -72,11 +79,8 @@ def deliveries() -> Deliveries:
 @pytest.fixture
 async def e2e_gateway(service_apps: dict[str, FastAPI], deliveries: Deliveries) -> AsyncIterator[GatewayApp]:
     settings = e2e_gateway_settings()
-    # Only the services the gateway routes to (accounts is not behind the gateway yet).
     transports: dict[str, httpx.AsyncBaseTransport] = {
-        name: RecordingTransport(name, app, deliveries)
-        for name, app in service_apps.items()
-        if name in settings.upstream_urls()
+        name: RecordingTransport(name, app, deliveries) for name, app in service_apps.items()
     }
     gateway = create_app(settings, upstream_transports=transports)
     async with gateway.running():
@@ -117,19 +121,33 @@ class Wiring:
             mounts={url: httpx.ASGITransport(app=apps[name], raise_app_exceptions=False) for name, url in URLS.items()},
             timeout=10,
         )
-        token = bearer("relay", ["service"])["Authorization"].removeprefix("Bearer ")
         self.relays: dict[str, Relay] = {}
         for name, app in apps.items():
-            app.state.bus = HttpBus(URLS, lambda: token, client=self.client)
+            app.state.bus = HttpBus(URLS, self.identity(name), client=self.client)
             outbox = importlib.import_module(f"services.{name}.db").outbox
             self.relays[name] = Relay(app.state.db, outbox.table, app.state.bus, source=name, max_attempts=3)
-        upstream = UpstreamClients(
-            timeout_seconds=10, jwt_secret=TEST_JWT_SECRET, jwt_algorithm="HS256", client=self.client
+        self.upstream = upstream = UpstreamClients(
+            timeout_seconds=10, tokens=self.identity("orders"), client=self.client
         )
+        accounts = apps["accounts"]
+        accounts.state.export_sources = [
+            HttpExportSource(
+                name, URLS[name], client=self.client, token=accounts.state.service_tokens, timeout_seconds=10
+            )
+            for name in ("leaders", "orders", "points", "analytics")
+        ]
         orders = apps["orders"]
         orders.state.leaders = HttpLeaderDirectory(upstream, URLS["leaders"])
         orders.state.points = HttpPointsClient(upstream, URLS["points"])
         orders.state.effects = HttpEffectsSource(upstream, leaders_url=URLS["leaders"], points_url=URLS["points"])
+
+    def identity(self, service: str) -> TokenSource:
+        """The service's own token: accounts signs its own; the others ask accounts with their client secret."""
+        if service == "accounts":
+            tokens: TokenSource = self.apps["accounts"].state.service_tokens
+            return tokens
+        secret = development_service_secret(service)
+        return ServiceTokens(service=service, secret=secret, accounts_url=URLS["accounts"], client=self.client)
 
     async def deliver(self) -> int:
         """Run every relay until no event moves; returns how many were delivered."""

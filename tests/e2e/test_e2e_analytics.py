@@ -5,9 +5,8 @@ from __future__ import annotations
 import httpx
 
 from services.analytics.clients import HttpLeadersDirectory
-from services.common.auth import ServiceTokens
 from services.common.clock import local_date, utcnow
-from services.common.testing import TEST_JWT_SECRET, bearer
+from services.common.testing import StaticServiceTokens, bearer
 from tests.e2e.conftest import URLS, Deliveries, Wiring, customer, ok, ops, pay
 
 
@@ -16,7 +15,7 @@ async def test_a_leaders_community_figures_follow_joins_sign_ins_and_orders_acro
 ) -> None:
     analytics = wiring.apps["analytics"]
     analytics.state.leaders = HttpLeadersDirectory(
-        URLS["leaders"], ServiceTokens(source="analytics", secret=TEST_JWT_SECRET), timeout_seconds=5,
+        URLS["leaders"], StaticServiceTokens("analytics"), timeout_seconds=5,
         client=wiring.client,
     )  # fmt: skip
     pickup = {"name": "Gate 3 kiosk", "address": "3 Garden Road", "community": "Garden Court"}

@@ -24,9 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.common.auth import issue_token
 from services.common.migrate import SERVICES
-from services.common.settings import ServiceSettings
 from services.common.testing import free_port
 from services.demo import DEMO_PRODUCTS
 from services.gateway.routes import RouteTable
@@ -72,6 +70,25 @@ class Launched:
             if time.monotonic() > deadline:
                 pytest.fail(f"not ready within {START_TIMEOUT} s:\n{self.output()[-3000:]}")
             time.sleep(0.2)
+
+
+def dev_token(gateway: str, sub: str, *roles: str) -> str:
+    """A token from accounts' development login, through the gateway (as the banner says)."""
+    answer = httpx.post(f"{gateway}/api/v1/auth/dev-token", json={"sub": sub, "roles": list(roles)}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    token: str = answer.json()["access_token"]
+    return token
+
+
+def banner_tokens(output: str) -> dict[str, str]:
+    """The tokens the banner printed, by label (each on the line after its label's)."""
+    section = output.split("Tokens (valid", 1)[1].split("More tokens", 1)[0].splitlines()[1:]
+    tokens: dict[str, str] = {}
+    for label_line, token_line in zip(section[::2], section[1::2], strict=False):
+        if label_line.strip():
+            label = label_line.strip().split("  ")[0].strip()
+            tokens[label] = token_line.strip()
+    return tokens
 
 
 def is_gone(pid: int) -> bool:
@@ -148,20 +165,34 @@ def test_the_launcher_serves_every_service_behind_the_gateway_and_stops_cleanly(
     assert docs.status_code == 200 and "/static/docs/swagger-ui-bundle.js" in docs.text
     assert httpx.get(f"{launched.gateway}/static/docs/swagger-ui-bundle.js", timeout=10).status_code == 200
 
-    # The demo data is there, readable with a token signed by the key every process shares.
-    shared = ServiceSettings()
-    token = issue_token("someone", ["customer"], secret=shared.jwt_secret, algorithm=shared.jwt_algorithm)
+    # The demo data is there, readable with a token from accounts' development login.
+    token = dev_token(launched.gateway, "someone", "customer")
     listed = httpx.get(
         f"{launched.gateway}/api/v1/products", params={"limit": 200}, headers={"Authorization": f"Bearer {token}"}
     )
     assert listed.status_code == 200
     assert {p["name"] for p in DEMO_PRODUCTS} <= {item["name"] for item in listed.json()["items"]}
     output = launched.output()
-    demo = output.split("Demo data:", 1)[1].split("Demo tokens", 1)[0]
+    demo = output.split("Demo data:", 1)[1].split("Tokens (valid", 1)[0]
     assert "products          done" in demo and " failed " not in demo, demo
     assert "group-buy" in demo and "阳光玫瑰葡萄 with 2 SKUs" in demo, demo
     assert f"{launched.gateway}/docs" in output and f"{launched.gateway}/redoc" in output
-    assert "sub=demo-ops" in output and "sub=demo-customer" in output and "sub=demo-leader" in output
+    assert "staff demo.admin" in output and "sub=demo-customer" in output and "sub=demo-leader" in output
+    assert "staff             done" in demo, demo
+    tokens = banner_tokens(output)
+    assert list(tokens) == ["customer", "leader", "ops admin", "finance", "manager"]
+    me = httpx.get(f"{launched.gateway}/api/v1/leaders/me", headers={"Authorization": f"Bearer {tokens['leader']}"})
+    assert me.status_code == 200 and me.json()["manager"]["display_name"] == "Demo manager"
+    managed = httpx.get(
+        f"{launched.gateway}/api/v1/leaders",
+        params={"manager_id": "me"},
+        headers={"Authorization": f"Bearer {tokens['manager']}"},
+    )
+    assert [leader["leader_id"] for leader in managed.json()["items"]] == ["demo-leader"]
+    finance = {"Authorization": f"Bearer {tokens['finance']}"}
+    assert httpx.get(f"{launched.gateway}/api/v1/withdrawals", headers=finance).status_code == 200
+    price = httpx.post(f"{launched.gateway}/api/v1/products", headers=finance, json={"name": "x", "price_fen": 1})
+    assert price.status_code == 403 and price.json()["code"] == "MISSING_PERMISSION"
 
     launched.process.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal does
     assert launched.process.wait(timeout=20) == 0
@@ -247,14 +278,23 @@ def test_every_process_is_told_where_the_launched_services_listen(
     monkeypatch.setenv("GATEWAY_ORDERS_URL", "http://elsewhere:9999")
     monkeypatch.setenv("ORDERS_DATABASE_URL", "postgresql+asyncpg://db/orders")
     monkeypatch.delenv("LEADERS_DATABASE_URL", raising=False)
-    monkeypatch.delenv("GATEWAY_DEV_AUTH", raising=False)
-    env = child_environment(tmp_path, {"leaders": 7001, "orders": 7002, "points": 7003})
-    for service, port in (("leaders", 7001), ("orders", 7002), ("points", 7003)):
+    monkeypatch.delenv("ACCOUNTS_DEV_AUTH", raising=False)
+    ports = {"accounts": 7004, "leaders": 7001, "orders": 7002, "points": 7003}
+    env = child_environment(tmp_path, ports)
+    for service, port in ports.items():
         for name in SERVICE_URL_SETTINGS[service]:
             assert env[name] == f"http://127.0.0.1:{port}", name
     assert env["ORDERS_DATABASE_URL"] == "postgresql+asyncpg://db/orders"  # configured: left alone
     assert env["LEADERS_DATABASE_URL"] == f"sqlite+aiosqlite:///{tmp_path / 'leaders.db'}"
-    assert env["GATEWAY_DEV_AUTH"] == "true"
+    assert env["ACCOUNTS_DEV_AUTH"] == "true"
+    # Every process verifies with the keys accounts generates and publishes; accounts asks each service's export.
+    assert env["AUTH_JWKS_URL"] == "http://127.0.0.1:7004/.well-known/jwks.json"
+    assert env["ACCOUNTS_SIGNING_KEYS_DIR"] == str(tmp_path / "keys")
+    assert json.loads(env["ACCOUNTS_EXPORT_SOURCES"]) == {
+        "leaders": "http://127.0.0.1:7001",
+        "orders": "http://127.0.0.1:7002",
+        "points": "http://127.0.0.1:7003",
+    }
 
 
 def test_an_order_paid_picked_up_and_partly_refunded_reaches_leaders_and_points_within_seconds(launch: Any) -> None:
@@ -268,11 +308,9 @@ def test_an_order_paid_picked_up_and_partly_refunded_reaches_leaders_and_points_
 
     launched: Launched = launch("--migrate")
     launched.wait_ready()
-    shared = ServiceSettings()
 
     def auth(sub: str, *roles: str) -> dict[str, str]:
-        token = issue_token(sub, roles, secret=shared.jwt_secret, algorithm=shared.jwt_algorithm)
-        return {"Authorization": f"Bearer {token}"}
+        return {"Authorization": f"Bearer {dev_token(launched.gateway, sub, *roles)}"}
 
     ops, buyer, leader = auth("e2e-ops", "ops"), auth("e2e-buyer", "customer"), auth(LEADER_SUB, "leader")
 

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from services.gateway.app import GatewayApp, create_app
 from tests.gateway.gateway_standins import (
     GatewayFactory,
+    accounts_app,
     analytics_app,
     gateway_settings,
     leaders_app,
@@ -23,7 +24,13 @@ from tests.gateway.gateway_standins import (
 
 @pytest.fixture
 def upstream_apps() -> dict[str, FastAPI]:
-    return {"leaders": leaders_app(), "orders": orders_app(), "points": points_app(), "analytics": analytics_app()}
+    return {
+        "accounts": accounts_app(),
+        "leaders": leaders_app(),
+        "orders": orders_app(),
+        "points": points_app(),
+        "analytics": analytics_app(),
+    }
 
 
 @pytest.fixture

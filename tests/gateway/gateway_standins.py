@@ -20,6 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, create_model
 
 from services.common.errors import install_error_handlers, problem_docs
+from services.common.testing import jwks_url_for_tests
 from services.gateway.config import GatewaySettings
 
 bearer = HTTPBearer(auto_error=False)
@@ -207,13 +208,29 @@ class CountingTransport(httpx.ASGITransport):
         return await super().handle_async_request(request)
 
 
+def accounts_app() -> FastAPI:
+    """Sign-in and the key set live in accounts: the gateway only routes them there."""
+    app = standin_app("accounts", "/api/v1/me")
+
+    @app.post("/api/v1/auth/{action}")
+    async def sign_in(action: str) -> dict[str, str]:
+        """Sign in."""
+        return {"service": "accounts", "action": action}
+
+    @app.get("/.well-known/jwks.json")
+    async def jwks() -> dict[str, str]:
+        """The public keys."""
+        return {"service": "accounts"}
+
+    return app
+
+
 def gateway_settings(**overrides: Any) -> GatewaySettings:
     values: dict[str, Any] = {
-        "dev_auth": True,
         "upstream_read_timeout_seconds": 0.5,
         "openapi_fetch_timeout_seconds": 1.0,
         "readiness_timeout_seconds": 0.5,
-        "jwt_secret": "test-secret-for-the-gateway-0123456789abcdef",
+        "auth_jwks_url": jwks_url_for_tests(),
     }
     values.update(overrides)
     return GatewaySettings(**values)

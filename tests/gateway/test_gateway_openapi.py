@@ -37,8 +37,8 @@ async def test_the_merged_document_is_valid_openapi_3_1(gateway: httpx.AsyncClie
 async def test_every_public_path_appears_once_and_nothing_else(gateway: httpx.AsyncClient) -> None:
     doc = (await gateway.get("/openapi.json")).json()
     assert set(doc["paths"]) == {
-        "/api/v1/auth/dev-token",
-        "/api/v1/auth/wechat",
+        "/api/v1/auth/{action}",
+        "/.well-known/jwks.json",
         "/api/v1/leaders/{leader_id}",
         "/api/v1/leaders/{leader_id}/products",
         "/api/v1/products",
@@ -61,8 +61,8 @@ async def test_operation_ids_are_service_prefixed_and_unique(
     ids = [op["operationId"] for op in operations(doc)]
     assert [i for i, n in Counter(ids).items() if n > 1] == []
     assert "orders-create_product" in ids
-    assert "gateway-issue_dev_token" in ids
-    assert all(i.split("-", 1)[0] in {"gateway", "leaders", "orders", "points"} for i in ids)
+    assert "accounts-sign_in" in ids
+    assert all(i.split("-", 1)[0] in {"accounts", "leaders", "orders", "points"} for i in ids)
     # The points stand-in serves one function under two methods: one keeps the id, the other is made unique.
     sign_ins = doc["paths"]["/api/v1/points/sign-ins"]
     assert {sign_ins["get"]["operationId"], sign_ins["post"]["operationId"]} == {
@@ -96,7 +96,8 @@ async def test_one_bearer_scheme_on_the_operations_that_required_auth(gateway: h
             "type": "http",
             "scheme": "bearer",
             "bearerFormat": "JWT",
-            "description": "Token from POST /api/v1/auth/wechat (or /api/v1/auth/dev-token in development)",
+            "description": "Access token from POST /api/v1/auth/wechat, /api/v1/auth/staff or /api/v1/auth/refresh "
+            "(or /api/v1/auth/dev-token in development), signed by the accounts service",
         }
     }
     secured = {op["operationId"] for op in operations(doc) if op.get("security")}
@@ -122,13 +123,13 @@ async def test_a_service_that_is_down_is_listed_missing_and_appears_once_up(
 
 
 async def test_with_every_service_down_the_document_still_answers(make_gateway: GatewayFactory) -> None:
-    down = {name: RefusingTransport() for name in ("leaders", "orders", "points", "analytics")}
+    down = {name: RefusingTransport() for name in ("accounts", "leaders", "orders", "points", "analytics")}
     async with make_gateway(transports=down) as gateway:
         response = await gateway.get("/openapi.json")
     assert response.status_code == 200
     doc = response.json()
-    assert doc["x-missing-services"] == ["analytics", "leaders", "orders", "points"]
-    assert set(doc["paths"]) == {"/api/v1/auth/dev-token", "/api/v1/auth/wechat"}
+    assert doc["x-missing-services"] == ["accounts", "analytics", "leaders", "orders", "points"]
+    assert doc["paths"] == {}
     validate(doc)
 
 
@@ -139,13 +140,6 @@ async def test_service_documents_are_cached(make_gateway: GatewayFactory, upstre
         second = await gateway.get("/openapi.json")
     assert first.content == second.content
     assert orders.paths == ["/openapi.json"]
-
-
-async def test_dev_token_is_documented_only_when_enabled(make_gateway: GatewayFactory) -> None:
-    async with make_gateway(dev_auth=False) as gateway:
-        doc = (await gateway.get("/openapi.json")).json()
-    assert "/api/v1/auth/dev-token" not in doc["paths"]
-    assert "/api/v1/auth/wechat" in doc["paths"]
 
 
 def _doc(paths: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:

@@ -20,10 +20,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.common.testing import free_port
+from services.common.testing import bearer, free_port, jwks_url_for_tests
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 20.0
+TOKEN = bearer("u1", ["customer"])["Authorization"]
 
 
 def start_uvicorn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -86,9 +87,10 @@ def gateway_url() -> Iterator[str]:
             "GATEWAY_ORDERS_URL": f"http://127.0.0.1:{upstream_port}",
             "GATEWAY_LEADERS_URL": nobody,
             "GATEWAY_POINTS_URL": nobody,
+            "GATEWAY_ACCOUNTS_URL": nobody,
             "GATEWAY_ANALYTICS_URL": nobody,
             "GATEWAY_UPSTREAM_READ_TIMEOUT_SECONDS": "0.5",
-            "GATEWAY_DEV_AUTH": "true",
+            "AUTH_JWKS_URL": jwks_url_for_tests(),
         }
         command = [sys.executable, "-m", "services.gateway"]
         processes.append(subprocess.Popen(command, cwd=REPO, env={**os.environ, **gateway_env}))
@@ -122,7 +124,7 @@ async def test_headers_body_and_query_reach_the_real_upstream(client: httpx.Asyn
         "/api/v1/orders/echo?b=2&a=%E8%8B%B9",
         content=body,
         headers={
-            "Authorization": "Bearer t0k3n",
+            "Authorization": TOKEN,
             "Idempotency-Key": "k-1",
             "X-Payment-Signature": "abc123",
             "X-Request-Id": "real-1",
@@ -133,7 +135,7 @@ async def test_headers_body_and_query_reach_the_real_upstream(client: httpx.Asyn
     )
     echo = response.json()
     received = {name: value for name, value in echo["headers"]}
-    assert received["authorization"] == "Bearer t0k3n"
+    assert received["authorization"] == TOKEN
     assert received["idempotency-key"] == "k-1"
     assert received["x-payment-signature"] == "abc123"
     assert received["x-request-id"] == "real-1"
@@ -155,7 +157,7 @@ async def test_a_streamed_upload_and_a_streamed_download_pass_through(client: ht
             yield chunk
 
     # Signed in: 400 kB is more than an anonymous caller may send.
-    echo = (await client.post("/api/v1/orders/echo", content=upload(), headers={"Authorization": "Bearer t"})).json()
+    echo = (await client.post("/api/v1/orders/echo", content=upload(), headers={"Authorization": TOKEN})).json()
     whole = b"".join(chunks)
     assert (echo["body_length"], echo["body_sha256"]) == (len(whole), hashlib.sha256(whole).hexdigest())
 
@@ -195,7 +197,7 @@ async def test_the_merged_document_comes_through_the_real_client(client: httpx.A
     doc = (await client.get("/openapi.json")).json()
     assert "/api/v1/products/{product_id}" in doc["paths"]
     assert "/internal/x" not in doc["paths"]
-    assert doc["x-missing-services"] == ["analytics", "leaders", "points"]
+    assert doc["x-missing-services"] == ["accounts", "analytics", "leaders", "points"]
 
 
 async def test_an_unhandled_error_upstream_never_breaks_another_callers_request(gateway_url: str) -> None:

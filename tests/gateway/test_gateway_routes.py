@@ -35,6 +35,13 @@ from services.gateway.routes import SERVICE_PREFIXES, RouteTable
         ("/api/v1/customer-tags", "analytics"),
         ("/api/v1/customers/u1/tags/vip", "analytics"),
         ("/api/v1/events/analytics/outbox", "analytics"),
+        ("/api/v1/auth/wechat", "accounts"),
+        ("/api/v1/auth/refresh", "accounts"),
+        ("/api/v1/me", "accounts"),
+        ("/api/v1/me/export", "accounts"),
+        ("/api/v1/users/u_1", "accounts"),
+        ("/api/v1/staff/s_1", "accounts"),
+        ("/.well-known/jwks.json", "accounts"),
     ],
 )
 def test_each_public_prefix_routes_to_its_owner(path: str, service: str) -> None:
@@ -66,6 +73,9 @@ def test_the_most_specific_prefix_wins() -> None:
     assert table.match("/api/v1/orders/reports/daily") == "reports"
     assert table.match("/api/v1/orders/reportsX") == "orders"
     assert table.match("/api/v1/orders/1") == "orders"
+    # The case the real table will meet: a leaders path under accounts' /api/v1/me.
+    me = RouteTable({"accounts": ["/api/v1/me"], "leaders": ["/api/v1/me/community"]})
+    assert me.match("/api/v1/me/community") == "leaders" and me.match("/api/v1/me/export") == "accounts"
 
 
 def test_a_prefix_claimed_twice_is_refused_at_start_up() -> None:
@@ -76,7 +86,7 @@ def test_a_prefix_claimed_twice_is_refused_at_start_up() -> None:
 def test_the_table_lists_every_contract_prefix_once() -> None:
     prefixes = [p for ps in SERVICE_PREFIXES.values() for p in ps]
     assert len(prefixes) == len(set(prefixes))
-    assert RouteTable().services == ("analytics", "leaders", "orders", "points")
+    assert RouteTable().services == ("accounts", "analytics", "leaders", "orders", "points")
 
 
 def test_a_wildcard_segment_claims_one_nested_resource_of_another_services_path() -> None:

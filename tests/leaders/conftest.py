@@ -10,10 +10,10 @@ import pytest
 
 from services.common.clock import utcnow
 from services.common.events.contract import OrderLinePaid, OrderLineRefund, OrderPaid, OrderPickedUp, OrderRefunded
-from services.common.testing import bearer
+from services.common.testing import bearer, service_bearer
 
 OPS = bearer("ops1", ["ops"])
-SERVICE = bearer("orders-service", ["service"])
+SERVICE = service_bearer("orders")
 
 APPLICATION: dict[str, Any] = {
     "name": "Wang Fang",

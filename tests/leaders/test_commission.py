@@ -15,7 +15,7 @@ from services.common.clock import utcnow
 from services.common.events.consumer import apply_event
 from services.common.events.contract import ORDER_PAID, ORDER_PICKED_UP, ORDER_REFUNDED
 from services.common.events.store import Event
-from services.common.testing import bearer
+from services.common.testing import bearer, service_bearer
 from services.leaders.commission import service as commission_service
 from services.leaders.commission.jobs import settlement_job
 from services.leaders.db import inbox
@@ -401,7 +401,12 @@ async def test_a_leader_cannot_read_another_leaders_balance_or_entries(
 
 async def test_reconciliation_is_for_services_and_bounded(leaders_client: httpx.AsyncClient) -> None:
     body = {"order_ids": [1]}
-    assert (await leaders_client.post("/internal/reconciliation/commission", json=body, headers=OPS)).status_code == 403
+    # A person's token is not for internal routes (401); another service's identity is not enough (403).
+    assert (await leaders_client.post("/internal/reconciliation/commission", json=body, headers=OPS)).status_code == 401
+    points = await leaders_client.post(
+        "/internal/reconciliation/commission", json=body, headers=service_bearer("points")
+    )
+    assert points.status_code == 403 and points.json()["code"] == "SERVICE_NOT_ALLOWED"
     too_many = {"order_ids": list(range(1, 502))}
     response = await leaders_client.post("/internal/reconciliation/commission", json=too_many, headers=SERVICE)
     assert response.status_code == 422

@@ -7,7 +7,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from services.common.testing import bearer
+from services.common.testing import bearer, service_bearer
 from tests.leaders.conftest import APPLICATION, OPS, SERVICE, leader_headers, make_leader
 
 CUSTOMER = bearer("u1", ["customer"])
@@ -116,7 +116,9 @@ async def test_internal_lookup_needs_the_service_role_and_knows_unknown_leaders(
     leaders_client: httpx.AsyncClient,
 ) -> None:
     await make_leader(leaders_client, "l1")
-    assert (await leaders_client.get("/internal/leaders/l1", headers=OPS)).status_code == 403
+    assert (await leaders_client.get("/internal/leaders/l1", headers=OPS)).status_code == 401
+    points = await leaders_client.get("/internal/leaders/l1", headers=service_bearer("points"))
+    assert points.status_code == 403 and points.json()["code"] == "SERVICE_NOT_ALLOWED"
     missing = await leaders_client.get("/internal/leaders/nobody", headers=SERVICE)
     assert missing.status_code == 404 and missing.json()["code"] == "LEADER_NOT_FOUND"
 

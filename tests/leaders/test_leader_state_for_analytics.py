@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from services.common.clock import utcnow
 from services.common.events.contract import LEADER_UPDATED, ORDER_PAID, ORDER_PICKED_UP
-from services.common.testing import bearer
+from services.common.testing import bearer, service_bearer
 from services.leaders.db import outbox
 from tests.leaders.conftest import OPS, SERVICE, Orders, make_leader
 from tests.leaders.test_commission import deliver
@@ -55,7 +55,7 @@ async def test_the_summary_gives_balances_and_the_progress_to_the_next_level(
     await deliver(leaders_app, ORDER_PAID, order)
     await deliver(leaders_app, ORDER_PICKED_UP, orders.picked_up(order, days_ago=0))
 
-    response = await leaders_client.get("/internal/leaders/l1/summary", headers=SERVICE)
+    response = await leaders_client.get("/internal/leaders/l1/summary", headers=service_bearer("analytics"))
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["level"], body["manager_id"], body["status"]) == ("silver", "m1", "active")
@@ -66,4 +66,6 @@ async def test_the_summary_gives_balances_and_the_progress_to_the_next_level(
     assert body["pending_fen"] == 150_000 * 1200 // 10_000 and body["available_fen"] == 0  # silver's 12 %
 
     refused = await leaders_client.get("/internal/leaders/l1/summary", headers=bearer("l1", ["leader"]))
-    assert refused.status_code == 403
+    assert refused.status_code == 401  # a person's token is never good for /internal
+    other_service = await leaders_client.get("/internal/leaders/l1/summary", headers=SERVICE)
+    assert other_service.status_code == 403

@@ -30,6 +30,8 @@ from services.leaders.commission.jobs import settle_due
 from services.leaders.commission.models import CommissionAccount, CommissionAccrual, CommissionEntry
 from services.leaders.commission.schemas import RuleCreate
 from services.leaders.models import metadata
+from services.leaders.profiles import repository as profiles_repository
+from services.leaders.profiles.models import Leader, LeaderStatus
 from services.leaders.withdrawals import service as withdrawals
 from services.leaders.withdrawals.exceptions import InsufficientBalance, WithdrawalAlreadyDecided
 from services.leaders.withdrawals.payout import FakePayoutProvider
@@ -38,6 +40,17 @@ from tests.leaders.conftest import Orders
 
 T = TypeVar("T")
 LEADER = Principal(sub="l1", roles=frozenset({"leader"}))
+
+
+def active_leader(leader_id: str) -> Leader:
+    """Withdrawals are the leader's own action: only an active leader's are taken."""
+    now = utcnow()
+    return Leader(
+        leader_id=leader_id, name="Wang Fang", phone="13800138000", status=LeaderStatus.ACTIVE, pickup_name="Shop",
+        pickup_address="1 Garden Road", pickup_community="Sunny Garden", created_at=now, updated_at=now,
+    )  # fmt: skip
+
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -67,6 +80,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @initialize()
     def start(self) -> None:
         self.runner.run(reset_database(self.db))
+        self.run(lambda s: profiles_repository.insert_leader(s, active_leader("l1")))
         self.run(lambda s: commission_repository.ensure_account(s, "l1"))
         self.run(
             lambda s: commission.create_rule(

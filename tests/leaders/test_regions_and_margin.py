@@ -8,7 +8,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.common.events.contract import ORDER_PAID
-from services.common.testing import bearer
+from services.common.testing import bearer, service_bearer
 from tests.leaders.conftest import OPS, Orders
 from tests.leaders.test_commission import balance, deliver, rule
 
@@ -88,7 +88,7 @@ async def test_a_customer_reads_the_community_they_joined_with_its_region(leader
 async def test_other_services_learn_the_leader_region(leaders_client: httpx.AsyncClient) -> None:
     lat, lng, district = POINTS["far"]
     await leader_at(leaders_client, "far", lat, lng, district)
-    internal = await leaders_client.get("/internal/leaders/far", headers=bearer("orders-service", ["service"]))
+    internal = await leaders_client.get("/internal/leaders/far", headers=service_bearer("orders"))
     assert internal.status_code == 200 and internal.json()["region"] == "上海市/徐汇区"
 
 

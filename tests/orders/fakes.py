@@ -22,7 +22,7 @@ class FakeLeaders:
             region=region,
         )
 
-    async def get_leader(self, leader_id: str) -> LeaderInfo | None:
+    async def get_leader(self, leader_id: str, *, fresh: bool = False) -> LeaderInfo | None:
         self.calls += 1
         return self.leaders.get(leader_id)
 

@@ -6,11 +6,11 @@ import json
 from collections.abc import Callable
 
 import httpx
-import jwt
 import pytest
 
 from services.common.errors import DomainError
-from services.common.testing import TEST_JWT_SECRET, asgi_client, bearer
+from services.common.jwks import INTERNAL_AUDIENCE
+from services.common.testing import StaticServiceTokens, asgi_client, bearer, verifier_for_tests
 from services.orders.clients import (
     HoldConflict,
     HttpLeaderDirectory,
@@ -28,7 +28,7 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def upstream_with(handler: Handler) -> UpstreamClients:
-    upstream = UpstreamClients(timeout_seconds=1.0, jwt_secret=TEST_JWT_SECRET, jwt_algorithm="HS256")
+    upstream = UpstreamClients(timeout_seconds=1.0, tokens=StaticServiceTokens("orders"))
     upstream._client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     return upstream
 
@@ -51,11 +51,13 @@ async def test_leader_lookup_sends_a_service_token_and_parses_the_answer() -> No
     info = await leaders.get_leader("u 1")
     assert info is not None and info.is_active and info.pickup_point == {"name": "P"}
     assert seen[0].url.raw_path == b"/internal/leaders/u%201"
-    claims = jwt.decode(seen[0].headers["authorization"].split()[1], TEST_JWT_SECRET, algorithms=["HS256"])
-    assert claims["roles"] == ["service"] and claims["sub"] == "orders-service"
+    caller = await verifier_for_tests().verify(seen[0].headers["authorization"].split()[1], INTERNAL_AUDIENCE)
+    assert caller.service == "orders"
     assert await leaders.get_leader("nobody") is None
     await leaders.get_leader("u 1")
     assert len(seen) == 2  # the second lookup of u 1 came from the short cache
+    await leaders.get_leader("u 1", fresh=True)
+    assert len(seen) == 3  # a leader's own action asks again, whatever is cached
 
 
 @pytest.mark.parametrize(
@@ -135,7 +137,7 @@ async def test_points_service_down_or_slow() -> None:
 
 
 async def test_the_pooled_client_is_created_once_and_closed() -> None:
-    upstream = UpstreamClients(timeout_seconds=1.0, jwt_secret=TEST_JWT_SECRET, jwt_algorithm="HS256")
+    upstream = UpstreamClients(timeout_seconds=1.0, tokens=StaticServiceTokens("orders"))
     client = upstream.client
     assert upstream.client is client
     await upstream.aclose()

@@ -175,3 +175,31 @@ async def test_pickup_code_must_be_six_digits(orders_client: httpx.AsyncClient) 
         f"/api/v1/orders/{order['id']}/pickup", json={"pickup_code": "12ab56"}, headers=leader()
     )
     assert bad.status_code == 422 and bad.json()["code"] == "VALIDATION_ERROR"
+
+
+async def test_a_suspended_leader_can_neither_receive_a_batch_nor_mark_arrival_nor_hand_over(
+    make_app: AppFactory,
+) -> None:
+    """Orders asks leaders for the leader's status at the moment of each of the leader's own actions: a cached
+    "active" from before the suspension does not count, whatever the (still valid) token says."""
+    app = await build_orders_app(make_app, delivery_cutoff="00:00")
+    async with asgi_client(app) as client:
+        eggs = await create_product(client, name="Eggs", stock=50)
+        order = await paid_order(client, [(eggs, 1)])
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    app.state.clock = lambda: tomorrow
+    async with asgi_client(app) as client:
+        [batch] = (await client.post("/api/v1/delivery-batches/cutoff", headers=OPS)).json()["batches"]
+        app.state.leaders.add(LEADER, status="suspended")
+        calls = app.state.leaders.calls
+        refused = [
+            await client.post(f"/api/v1/delivery-batches/{batch['id']}/receive", headers=leader()),
+            await client.post(f"/api/v1/orders/{order['id']}/arrive", headers=leader()),
+            await client.post(f"/api/v1/orders/{order['id']}/pickup", json={"pickup_code": "000000"}, headers=leader()),
+        ]
+        assert [(r.status_code, r.json()["code"]) for r in refused] == [(403, "LEADER_ACCOUNT_SUSPENDED")] * 3
+        assert app.state.leaders.calls == calls + 3  # asked each time
+        assert (await get_order(client, order))["status"] == "paid"
+        # Operations staff still act for the pickup point.
+        received = await client.post(f"/api/v1/delivery-batches/{batch['id']}/receive", headers=OPS)
+        assert received.status_code == 200

@@ -13,11 +13,11 @@ from fastapi import FastAPI
 from sqlmodel import col, select
 
 from services.common.db import Database
-from services.common.testing import asgi_client, bearer
+from services.common.testing import asgi_client, bearer, service_bearer
 from services.points.ledger.models import Account, Entry, Lot
 
 OPS = bearer("ops1", ["ops"])
-SERVICE = bearer("orders-service", ["service"])
+SERVICE = service_bearer("orders")
 #: Newcomer points are switched off in most tests so balances are exactly what a test credits.
 NO_NEWCOMER_RULES: dict[str, Any] = {"newcomer_points": 0}
 

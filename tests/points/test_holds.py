@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from services.common.testing import service_bearer
 from services.points.holds.exceptions import PointsReturnExceedsSpent
 from services.points.holds.jobs import expired_holds_job
 from tests.points.conftest import (
@@ -103,7 +104,9 @@ async def test_hold_points_must_be_a_positive_integer(funded: Any, points: Any) 
 
 async def test_holds_need_the_service_role(funded: Any) -> None:
     response = await funded.post(HOLDS, json=hold_body(), headers=customer("u1"))
-    assert response.status_code == 403
+    assert response.status_code == 401 and response.json()["code"] == "INVALID_TOKEN"
+    leaders = await funded.post(HOLDS, json=hold_body(), headers=service_bearer("leaders"))
+    assert leaders.status_code == 403 and leaders.json()["code"] == "SERVICE_NOT_ALLOWED"
     rule = await funded.get("/internal/points/rules/deduction", headers=SERVICE)
     assert rule.json() == {"points_per_yuan": 100, "max_ratio_bp": 5000}
 

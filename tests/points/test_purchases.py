@@ -100,4 +100,4 @@ async def test_reconciliation_reports_credits_reversals_and_holds(client: Any, p
     )
     assert too_many.status_code == 422
     forbidden = await client.post("/internal/reconciliation/points", json={"order_ids": [1]}, headers=customer("u1"))
-    assert forbidden.status_code == 403
+    assert forbidden.status_code == 401

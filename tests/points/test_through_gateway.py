@@ -1,5 +1,5 @@
-"""Every points and referrals path of CONTRACT.md, called through the real gateway with a dev token; the internal
-paths stay unreachable from outside."""
+"""Every points and referrals path of CONTRACT.md, called through the real gateway with tokens signed as accounts
+signs them; the internal paths stay unreachable from outside."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.common.testing import TEST_JWT_SECRET
+from services.common.testing import bearer, jwks_url_for_tests, service_bearer
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
 from tests.points.conftest import Clock
@@ -18,7 +18,7 @@ from tests.points.conftest import Clock
 
 @pytest.fixture
 async def gateway(points_app: FastAPI, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
-    settings = GatewaySettings(dev_auth=True, jwt_secret=TEST_JWT_SECRET, log_json=False, openapi_cache_seconds=0)
+    settings = GatewaySettings(auth_jwks_url=jwks_url_for_tests(), log_json=False, openapi_cache_seconds=0)
     transports: dict[str, httpx.AsyncBaseTransport] = {
         "points": httpx.ASGITransport(app=points_app, raise_app_exceptions=False)
     }
@@ -29,16 +29,8 @@ async def gateway(points_app: FastAPI, clock: Clock) -> AsyncIterator[httpx.Asyn
             yield client
 
 
-async def token(gateway: httpx.AsyncClient, sub: str, roles: list[str]) -> dict[str, str]:
-    response = await gateway.post("/api/v1/auth/dev-token", json={"sub": sub, "roles": roles})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
 async def test_contract_paths_work_through_the_gateway(gateway: httpx.AsyncClient) -> None:
-    ops = await token(gateway, "ops1", ["ops"])
-    alice = await token(gateway, "alice", ["customer"])
-    bob = await token(gateway, "bob", ["customer"])
+    ops, alice, bob = bearer("ops1", ["ops"]), bearer("alice", ["customer"]), bearer("bob", ["customer"])
 
     rules = await gateway.get("/api/v1/points/rules", headers=ops)
     assert rules.status_code == 200
@@ -74,6 +66,5 @@ async def test_contract_paths_work_through_the_gateway(gateway: httpx.AsyncClien
     "path", ["/internal/points/holds", "/internal/points/holds/1/release", "/internal/reconciliation/points"]
 )
 async def test_internal_paths_are_not_routed_by_the_gateway(gateway: httpx.AsyncClient, path: str) -> None:
-    service = await token(gateway, "orders-service", ["service"])
-    response = await gateway.post(path, json={}, headers=service)
+    response = await gateway.post(path, json={}, headers=service_bearer("orders"))
     assert response.status_code == 404

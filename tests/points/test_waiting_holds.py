@@ -7,9 +7,9 @@ from datetime import timedelta
 import httpx
 
 from services.common.clock import utcnow
-from services.common.testing import bearer
+from services.common.testing import bearer, service_bearer
 
-SERVICE = bearer("orders", ["service"])
+SERVICE = service_bearer("orders")
 
 
 async def _hold(client: httpx.AsyncClient, order_id: int, user: str) -> None:
@@ -41,7 +41,7 @@ async def test_waiting_holds_lists_only_held_ones_made_before_the_given_time(poi
 async def test_waiting_holds_are_for_services_only(points_client: httpx.AsyncClient) -> None:
     params = {"created_before": utcnow().isoformat()}
     customer = await points_client.get("/internal/points/holds", params=params, headers=bearer("u", ["customer"]))
-    assert customer.status_code == 403
+    assert customer.status_code == 401
     naive = await points_client.get(
         "/internal/points/holds", params={"created_before": "2026-01-01T00:00:00"}, headers=SERVICE
     )

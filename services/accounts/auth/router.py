@@ -11,7 +11,7 @@ from services.accounts.auth.exceptions import (
 )
 from services.accounts.auth.schemas import AccessToken, DevTokenRequest, RefreshRequest, TokenPair, WeChatSignIn
 from services.accounts.deps import (
-    Caller,
+    CurrentUser,
     DatabaseDep,
     IssuerDep,
     NowDep,
@@ -30,9 +30,9 @@ from services.accounts.wechat.exceptions import (
     WeChatUnavailable,
     WeChatUserBlocked,
 )
+from services.common.auth import InvalidToken
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
-from services.common.jwks import InvalidToken
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -78,7 +78,7 @@ async def refresh_tokens(
     summary="Sign out: the session's refresh tokens stop working",
     responses=problem_docs(InvalidToken),
 )
-async def logout(session: SessionDep, caller: Caller, now: NowDep) -> None:
+async def logout(session: SessionDep, caller: CurrentUser, now: NowDep) -> None:
     await service.logout(session, subject_id=caller.sub, session_id=caller.session_id, now=now)
 
 

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.accounts.roles import PersonRole
+from services.common.auth import SERVICE_SUBJECT_PREFIX
 
 
 class TokenUser(BaseModel):
@@ -46,7 +47,17 @@ Subject = Annotated[
 
 
 class DevTokenRequest(BaseModel):
+    """Person roles only: `service` is not one of them, and a `svc:` subject is refused, so the development login
+    can never mint a service identity."""
+
     model_config = ConfigDict(extra="forbid")
 
     sub: Subject
     roles: list[PersonRole] = Field(min_length=1, max_length=8, examples=[["customer"]])
+
+    @field_validator("sub")
+    @classmethod
+    def _not_a_service(cls, value: str) -> str:
+        if value.startswith(SERVICE_SUBJECT_PREFIX):
+            raise ValueError(f"subjects starting with {SERVICE_SUBJECT_PREFIX!r} are service identities")
+        return value

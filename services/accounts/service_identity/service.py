@@ -61,6 +61,13 @@ class OwnServiceToken:
         self._token = ""
         self._renew_at = 0.0
 
+    async def token(self) -> str:
+        """The `TokenSource` interface (`services.common.auth`): accounts' own relay presents this token too."""
+        return self()
+
+    async def aclose(self) -> None:
+        return None
+
     def __call__(self) -> str:
         if self._monotonic() >= self._renew_at:
             signed = self._issuer.sign(

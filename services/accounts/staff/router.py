@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from services.accounts.deps import NowDep, OpsCaller, PasswordsDep
+from services.accounts.deps import NowDep, PasswordsDep, StaffAdmin
 from services.accounts.staff import service
 from services.accounts.staff.exceptions import (
     CannotDemoteYourself,
@@ -13,7 +13,7 @@ from services.accounts.staff.exceptions import (
     StaffUsernameTaken,
 )
 from services.accounts.staff.schemas import StaffCreate, StaffFilters, StaffRead, StaffUpdate
-from services.common.auth import MissingRole
+from services.common.auth import MissingPermission
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.jwks import InvalidToken
@@ -28,11 +28,11 @@ StaffIdPath = Annotated[str, Path(min_length=1, max_length=40, description="The 
     "",
     status_code=201,
     response_model=StaffRead,
-    summary="Create a staff account (ops)",
-    responses=problem_docs(InvalidToken, MissingRole, StaffUsernameTaken),
+    summary="Create a staff account (staff: staff.manage)",
+    responses=problem_docs(InvalidToken, MissingPermission, StaffUsernameTaken),
 )
 async def create_staff(
-    body: StaffCreate, session: SessionDep, caller: OpsCaller, passwords: PasswordsDep, now: NowDep
+    body: StaffCreate, session: SessionDep, caller: StaffAdmin, passwords: PasswordsDep, now: NowDep
 ) -> StaffRead:
     return await service.create_staff(session, passwords=passwords, data=body, now=now)
 
@@ -40,12 +40,12 @@ async def create_staff(
 @router.get(
     "",
     response_model=Page[StaffRead],
-    summary="List staff accounts by username (ops)",
-    responses=problem_docs(InvalidToken, MissingRole, InvalidCursor),
+    summary="List staff accounts by username (staff: staff.manage)",
+    responses=problem_docs(InvalidToken, MissingPermission, InvalidCursor),
 )
 async def list_staff(
     session: SessionDep,
-    caller: OpsCaller,
+    caller: StaffAdmin,
     filters: Annotated[StaffFilters, Query()],
 ) -> Page[StaffRead]:
     return await service.list_staff(session, page=filters.page_params(), role=filters.role, active=filters.active)
@@ -54,24 +54,26 @@ async def list_staff(
 @router.get(
     "/{staff_id}",
     response_model=StaffRead,
-    summary="Read a staff account (ops)",
-    responses=problem_docs(InvalidToken, MissingRole, StaffNotFound),
+    summary="Read a staff account (staff: staff.manage)",
+    responses=problem_docs(InvalidToken, MissingPermission, StaffNotFound),
 )
-async def get_staff(staff_id: StaffIdPath, session: SessionDep, caller: OpsCaller) -> StaffRead:
+async def get_staff(staff_id: StaffIdPath, session: SessionDep, caller: StaffAdmin) -> StaffRead:
     return await service.get_staff(session, staff_id=staff_id)
 
 
 @router.patch(
     "/{staff_id}",
     response_model=StaffRead,
-    summary="Change a staff account's roles, name, contact, activity or password (ops)",
-    responses=problem_docs(InvalidToken, MissingRole, StaffNotFound, StaffChangedConcurrently, CannotDemoteYourself),
+    summary="Change a staff account's roles, name, contact, activity or password (staff: staff.manage)",
+    responses=problem_docs(
+        InvalidToken, MissingPermission, StaffNotFound, StaffChangedConcurrently, CannotDemoteYourself
+    ),
 )
 async def update_staff(
     staff_id: StaffIdPath,
     body: StaffUpdate,
     session: SessionDep,
-    caller: OpsCaller,
+    caller: StaffAdmin,
     passwords: PasswordsDep,
     now: NowDep,
 ) -> StaffRead:

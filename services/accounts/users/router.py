@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from services.accounts.deps import CustomerCaller, NowDep, SettingsDep, StaffCaller, WeChatDep
+from services.accounts.deps import CustomerUser, NowDep, SettingsDep, UserReader, WeChatDep
 from services.accounts.users import service
 from services.accounts.users.exceptions import BirthdayNotInPast, UserErased, UserNotFound
 from services.accounts.users.schemas import PhoneCode, UserRead, UserUpdate
@@ -14,10 +14,9 @@ from services.accounts.wechat.exceptions import (
     WeChatRateLimited,
     WeChatUnavailable,
 )
-from services.common.auth import MissingRole
+from services.common.auth import InvalidToken, MissingPermission, MissingRole
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
-from services.common.jwks import InvalidToken
 
 me_router = APIRouter(prefix="/api/v1/me", tags=["me"])
 users_router = APIRouter(prefix="/api/v1/users", tags=["users"])
@@ -31,7 +30,7 @@ UserIdPath = Annotated[str, Path(min_length=1, max_length=64, description="The u
     summary="My profile",
     responses=problem_docs(InvalidToken, MissingRole, UserNotFound, UserErased),
 )
-async def get_me(session: SessionDep, caller: CustomerCaller) -> UserRead:
+async def get_me(session: SessionDep, caller: CustomerUser) -> UserRead:
     return await service.get_me(session, user_id=caller.sub)
 
 
@@ -42,7 +41,7 @@ async def get_me(session: SessionDep, caller: CustomerCaller) -> UserRead:
     responses=problem_docs(InvalidToken, MissingRole, UserNotFound, UserErased, BirthdayNotInPast),
 )
 async def update_me(
-    body: UserUpdate, session: SessionDep, caller: CustomerCaller, now: NowDep, settings: SettingsDep
+    body: UserUpdate, session: SessionDep, caller: CustomerUser, now: NowDep, settings: SettingsDep
 ) -> UserRead:
     return await service.update_me(session, user_id=caller.sub, data=body, now=now, tz=settings.tz)
 
@@ -57,7 +56,7 @@ async def update_me(
     ),
 )  # fmt: skip
 async def set_my_phone(
-    body: PhoneCode, session: SessionDep, caller: CustomerCaller, wechat: WeChatDep, now: NowDep
+    body: PhoneCode, session: SessionDep, caller: CustomerUser, wechat: WeChatDep, now: NowDep
 ) -> UserRead:
     return await service.set_phone(session, user_id=caller.sub, wechat=wechat, code=body.code, now=now)
 
@@ -65,8 +64,8 @@ async def set_my_phone(
 @users_router.get(
     "/{user_id}",
     response_model=UserRead,
-    summary="A user's profile (staff; the phone is masked except for ops and support)",
-    responses=problem_docs(InvalidToken, MissingRole, UserNotFound, UserErased),
+    summary="A user's profile (staff: users.lookup; the phone is masked without users.read)",
+    responses=problem_docs(InvalidToken, MissingPermission, UserNotFound, UserErased),
 )
-async def get_user(user_id: UserIdPath, session: SessionDep, caller: StaffCaller) -> UserRead:
+async def get_user(user_id: UserIdPath, session: SessionDep, caller: UserReader) -> UserRead:
     return await service.get_user(session, caller=caller, user_id=user_id)

@@ -26,7 +26,7 @@ class UserRead(BaseModel):
     region: str | None
     birthday: dt.date | None
     phone: str | None = Field(
-        description="Masked (`138****0000`) for everyone except the user and staff with `ops` or `support`"
+        description="Masked (`138****0000`) for everyone except the user and staff with `users.read`"
     )
     phone_country_code: str | None
     created_at: dt.datetime

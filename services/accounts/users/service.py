@@ -8,14 +8,14 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.accounts.roles import PHONE_READERS
 from services.accounts.users import repository
 from services.accounts.users.exceptions import BirthdayNotInPast, UserErased, UserNotFound
 from services.accounts.users.models import User, WeChatIdentity
 from services.accounts.users.schemas import UserRead, UserUpdate
 from services.accounts.wechat.provider import WeChatProvider, WeChatSession
+from services.common.auth import Principal
 from services.common.clock import as_utc, local_date
-from services.common.jwks import VerifiedToken
+from services.common.permissions import Permission
 
 EARLIEST_BIRTHDAY = date(1900, 1, 1)
 
@@ -79,9 +79,9 @@ async def get_me(session: AsyncSession, *, user_id: str) -> UserRead:
     return user_read(await require_user(session, user_id), full_phone=True)
 
 
-async def get_user(session: AsyncSession, *, caller: VerifiedToken, user_id: str) -> UserRead:
+async def get_user(session: AsyncSession, *, caller: Principal, user_id: str) -> UserRead:
     user = await require_user(session, user_id)
-    return user_read(user, full_phone=caller.sub == user.id or caller.has(*PHONE_READERS))
+    return user_read(user, full_phone=caller.sub == user.id or caller.can(Permission.USERS_READ))
 
 
 async def update_me(session: AsyncSession, *, user_id: str, data: UserUpdate, now: datetime, tz: ZoneInfo) -> UserRead:

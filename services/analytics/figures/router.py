@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from services.analytics.access import (
     LeaderNotKnown,
@@ -36,15 +36,20 @@ from services.analytics.figures.schemas import (
     RankingQuery,
 )
 from services.analytics.routing import table_endpoint
-from services.common.auth import CurrentUser, InvalidToken, MissingRole, OpsUser
+from services.common.auth import InvalidToken, MissingPermission, Principal, require_permission, signed_in
 from services.common.errors import problem_docs
 from services.common.exports import PNG_CONTENT, csv_response, png_response, safe_filename
+from services.common.permissions import Permission
 
 community_router = APIRouter(prefix="/api/v1/leaders/{leader_id}", tags=["community analytics"])
 ops_router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 
 LEADER_ERRORS = (InvalidToken, NotYourCommunity, LeaderNotKnown, InvalidRange)
-OPS_ERRORS = (InvalidToken, MissingRole, InvalidRange)
+OPS_ERRORS = (InvalidToken, MissingPermission, InvalidRange)
+#: A leader reading their own community, or staff with `analytics.read` (a manager: their leaders' only).
+FiguresReader = Annotated[Principal, Depends(signed_in(Permission.ANALYTICS_READ))]
+AnalyticsStaff = Annotated[Principal, Depends(require_permission(Permission.ANALYTICS_READ))]
+PlatformStaff = Annotated[Principal, Depends(require_permission(Permission.ANALYTICS_PLATFORM))]
 
 
 def _range_name(prefix: str, *parts: str) -> str:
@@ -55,7 +60,7 @@ def _range_name(prefix: str, *parts: str) -> str:
     community_router,
     "/community/stats",
     name="community_stats",
-    summary="A community's figures over a range, with one row per day (leader, manager, ops)",
+    summary="A community's figures over a range, with one row per day (the leader; staff: analytics.read)",
     response_model=CommunityStats,
     errors=LEADER_ERRORS,
     description="Figures as defined in docs/metrics.md; the CSV holds the daily rows",
@@ -64,7 +69,7 @@ async def community_stats(
     leader_id: LeaderIdPath,
     query: Annotated[RangeQuery, Query()],
     conn: ConnectionDep,
-    user: CurrentUser,
+    user: FiguresReader,
     today: TodayDep,
     settings: SettingsDep,
 ) -> CommunityStats | Response:
@@ -82,8 +87,8 @@ async def community_stats(
     community_router,
     "/community/cohorts",
     name="community_cohorts",
-    summary="Weekly cohort retention: members by join week, the share who bought in each week after (leader, "
-    "manager, ops)",
+    summary="Weekly cohort retention: members by join week, the share who bought in each week after (the leader; "
+    "staff: analytics.read)",
     response_model=Cohorts,
     errors=LEADER_ERRORS,
     description="One cohort per week; the CSV has one row per (cohort, week)",
@@ -92,7 +97,7 @@ async def community_cohorts(
     leader_id: LeaderIdPath,
     query: Annotated[CohortQuery, Query()],
     conn: ConnectionDep,
-    user: CurrentUser,
+    user: FiguresReader,
     today: TodayDep,
 ) -> Cohorts | Response:
     await ensure_can_read_leader(conn, user, leader_id)
@@ -111,7 +116,7 @@ async def community_cohorts(
     community_router,
     "/community/activity",
     name="community_activity",
-    summary="When the community orders and signs in: counts by local hour of day (leader, manager, ops)",
+    summary="When the community orders and signs in: counts by local hour of day (the leader; staff: analytics.read)",
     response_model=Activity,
     errors=LEADER_ERRORS,
     description="24 rows, hours 0-23 in the business time zone",
@@ -120,7 +125,7 @@ async def community_activity(
     leader_id: LeaderIdPath,
     query: Annotated[RangeQuery, Query()],
     conn: ConnectionDep,
-    user: CurrentUser,
+    user: FiguresReader,
     today: TodayDep,
 ) -> Activity | Response:
     await ensure_can_read_leader(conn, user, leader_id)
@@ -137,7 +142,7 @@ async def community_activity(
 @community_router.get(
     "/community/chart.png",
     response_class=Response,
-    summary="Members and net sales over time as a picture to post in the group (leader, manager, ops)",
+    summary="Members and net sales over time as a picture to post in the group (the leader; staff: analytics.read)",
     responses={
         **problem_docs(*LEADER_ERRORS),
         200: {"description": "A PNG image", "content": PNG_CONTENT},
@@ -147,7 +152,7 @@ async def community_chart(
     leader_id: LeaderIdPath,
     query: Annotated[ChartQuery, Query()],
     conn: ConnectionDep,
-    user: CurrentUser,
+    user: FiguresReader,
     today: TodayDep,
     settings: SettingsDep,
 ) -> Response:
@@ -161,15 +166,15 @@ async def community_chart(
 @community_router.get(
     "/dashboard",
     response_model=Dashboard,
-    summary="Today and this month at a glance: members, orders, net sales, commission, level, rank (leader, "
-    "manager, ops)",
+    summary="Today and this month at a glance: members, orders, net sales, commission, level, rank (the leader; "
+    "staff: analytics.read)",
     responses=problem_docs(InvalidToken, NotYourCommunity, LeaderNotKnown, LeadersUnavailable),
 )
 async def leader_dashboard(
     leader_id: LeaderIdPath,
     query: Annotated[DashboardQuery, Query()],
     conn: ConnectionDep,
-    user: CurrentUser,
+    user: FiguresReader,
     today: TodayDep,
     leaders: LeadersDep,
 ) -> Dashboard:
@@ -186,13 +191,17 @@ async def leader_dashboard(
     ops_router,
     "/overview",
     name="platform_overview",
-    summary="The community figures across the platform over a range (ops)",
+    summary="The community figures across the platform over a range (staff: analytics.platform)",
     response_model=CommunityStats,
     errors=OPS_ERRORS,
     description="Figures as defined in docs/metrics.md (leader_id is null); the CSV holds the daily rows",
 )
 async def platform_overview(
-    query: Annotated[RangeQuery, Query()], conn: ConnectionDep, user: OpsUser, today: TodayDep, settings: SettingsDep
+    query: Annotated[RangeQuery, Query()],
+    conn: ConnectionDep,
+    user: PlatformStaff,
+    today: TodayDep,
+    settings: SettingsDep,
 ) -> CommunityStats | Response:
     start, end = service.resolve_range(query.date_from, query.date_to, today=today)
     stats = await service.community_stats(conn, leader_id=None, start=start, end=end, top=settings.top_products)
@@ -206,13 +215,13 @@ async def platform_overview(
     ops_router,
     "/activity",
     name="platform_activity",
-    summary="When customers order and sign in across the platform, by local hour (ops)",
+    summary="When customers order and sign in across the platform, by local hour (staff: analytics.platform)",
     response_model=Activity,
     errors=OPS_ERRORS,
     description="24 rows, hours 0-23 in the business time zone",
 )
 async def platform_activity(
-    query: Annotated[RangeQuery, Query()], conn: ConnectionDep, user: OpsUser, today: TodayDep
+    query: Annotated[RangeQuery, Query()], conn: ConnectionDep, user: PlatformStaff, today: TodayDep
 ) -> Activity | Response:
     start, end = service.resolve_range(query.date_from, query.date_to, today=today)
     activity = await service.activity(conn, leader_id=None, start=start, end=end)
@@ -228,13 +237,14 @@ async def platform_activity(
     ops_router,
     "/leaders",
     name="leader_ranking",
-    summary="Leaders ranked by net sales, growth or churn over a range (ops; a manager sees their leaders)",
+    summary="Leaders ranked by net sales, growth or churn over a range (staff: analytics.read; a manager sees "
+    "their leaders)",
     response_model=LeaderRanking,
-    errors=(InvalidToken, MissingRole, InvalidRange),
+    errors=(InvalidToken, MissingPermission, InvalidRange),
     description="Highest first, ties by leader id; the CSV lists every leader",
 )
 async def leader_ranking(
-    query: Annotated[RankingQuery, Query()], conn: ConnectionDep, user: CurrentUser, today: TodayDep
+    query: Annotated[RankingQuery, Query()], conn: ConnectionDep, user: AnalyticsStaff, today: TodayDep
 ) -> LeaderRanking | Response:
     manager_id = managed_leaders_only(user)
     start, end = service.resolve_range(query.date_from, query.date_to, today=today)
@@ -249,15 +259,16 @@ async def leader_ranking(
     ops_router,
     "/alerts",
     name="leader_alerts",
-    summary="Leaders whose active buyers fell or whose leave rate rose week on week (ops; a manager sees theirs)",
+    summary="Leaders whose active buyers fell or whose leave rate rose week on week (staff: analytics.read; a "
+    "manager sees theirs)",
     response_model=Alerts,
-    errors=(InvalidToken, MissingRole),
+    errors=(InvalidToken, MissingPermission),
     description="Thresholds are settings (ANALYTICS_ALERT_*)",
 )
 async def leader_alerts(
     query: Annotated[AlertQuery, Query()],
     conn: ConnectionDep,
-    user: CurrentUser,
+    user: FiguresReader,
     today: TodayDep,
     settings: SettingsDep,
 ) -> Alerts | Response:
@@ -281,13 +292,14 @@ async def leader_alerts(
     ops_router,
     "/flash-sales",
     name="flash_sale_figures",
-    summary="Flash sales starting in a range: sold, time to sell out, purchase-to-paid conversion (ops)",
+    summary="Flash sales starting in a range: sold, time to sell out, purchase-to-paid conversion "
+    "(staff: analytics.platform)",
     response_model=FlashSales,
     errors=OPS_ERRORS,
     description="One row per sale",
 )
 async def flash_sale_figures(
-    query: Annotated[RangeQuery, Query()], conn: ConnectionDep, user: OpsUser, today: TodayDep
+    query: Annotated[RangeQuery, Query()], conn: ConnectionDep, user: PlatformStaff, today: TodayDep
 ) -> FlashSales | Response:
     start, end = service.resolve_range(query.date_from, query.date_to, today=today)
     sales = await service.flash_sale_figures(conn, start=start, end=end)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from services.analytics.access import LeaderNotKnown, NotYourCommunity, ensure_can_read_leader
 from services.analytics.deps import ConnectionDep, LeaderIdPath, SettingsDep, TodayDep
@@ -17,10 +17,13 @@ from services.analytics.segments.schemas import (
     Segments,
 )
 from services.analytics.tags.exceptions import TagNotFound
-from services.common.auth import CurrentUser, InvalidToken
+from services.common.auth import InvalidToken, Principal, signed_in
 from services.common.exports import csv_response, safe_filename
 from services.common.pagination import InvalidCursor
+from services.common.permissions import Permission
 
+#: A leader reading their own community, or staff with `analytics.read` (a manager: their leaders' only).
+FiguresReader = Annotated[Principal, Depends(signed_in(Permission.ANALYTICS_READ))]
 router = APIRouter(prefix="/api/v1/leaders/{leader_id}/community/segments", tags=["community analytics"])
 
 SegmentPath = Annotated[SegmentName, Path(description="all, new, active, dormant, churned or high_value")]
@@ -30,7 +33,7 @@ SegmentPath = Annotated[SegmentName, Path(description="all, new, active, dormant
     router,
     "",
     name="community_segments",
-    summary="How many people each segment of the community holds today (leader, manager, ops)",
+    summary="How many people each segment of the community holds today (the leader; staff: analytics.read)",
     response_model=Segments,
     errors=(InvalidToken, NotYourCommunity, LeaderNotKnown, TagNotFound),
     description="Counts per segment (docs/metrics.md, Segments); `tag` keeps customers with that tag",
@@ -39,7 +42,7 @@ async def community_segments(
     leader_id: LeaderIdPath,
     query: Annotated[SegmentQuery, Query()],
     conn: ConnectionDep,
-    user: CurrentUser,
+    user: FiguresReader,
     today: TodayDep,
     settings: SettingsDep,
 ) -> Segments | Response:
@@ -56,7 +59,7 @@ async def community_segments(
     router,
     "/{segment}/members",
     name="community_segment_members",
-    summary="The people of a segment, most valuable first: whom to wake up (leader, manager, ops)",
+    summary="The people of a segment, most valuable first: whom to wake up (the leader; staff: analytics.read)",
     response_model=SegmentMembers,
     errors=(InvalidToken, NotYourCommunity, LeaderNotKnown, TagNotFound, InvalidCursor),
     description="Join and leave dates, last order date and net sales per person; the CSV holds the whole segment",
@@ -66,7 +69,7 @@ async def community_segment_members(
     segment: SegmentPath,
     query: Annotated[SegmentMembersQuery, Query()],
     conn: ConnectionDep,
-    user: CurrentUser,
+    user: FiguresReader,
     today: TodayDep,
     settings: SettingsDep,
 ) -> SegmentMembers | Response:

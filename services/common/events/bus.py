@@ -1,7 +1,7 @@
 """The event bus: one small interface, two implementations chosen by settings.
 
 - `HttpBus` (the embedded default): the relay POSTs each event to the `/internal/events` endpoint of every service
-  that subscribes to its type, with a short-lived service token. No extra server to run.
+  that subscribes to its type, with the producing service's own token (from accounts). No extra server to run.
 - `NatsBus` (at scale, `EVENTS_NATS_URL`): the relay publishes to JetStream subject `events.<type>` with the event id
   as `Nats-Msg-Id` (the stream drops a duplicate publish inside its window); each consuming service reads a durable
   consumer with explicit acks (`services.common.events.wiring.consume_nats`).
@@ -11,13 +11,14 @@ Either way delivery is at least once; the consumer's inbox makes the effect happ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import httpx
 import orjson
 
-from services.common.auth import ServiceTokens
+from services.common.auth import TokenSource
+from services.common.errors import DomainError
 from services.common.events import contract as et
 from services.common.events.store import Event
 from services.common.settings import ServiceSettings
@@ -25,8 +26,9 @@ from services.common.settings import ServiceSettings
 #: Which service applies which event types. The relay of the producing service pushes an event only to these;
 #: `tests/common/test_event_wiring.py` checks this table against each service's `subscriptions.HANDLERS`.
 SUBSCRIPTIONS: Mapping[str, frozenset[str]] = {
-    "leaders": frozenset({et.ORDER_PAID, et.ORDER_PICKED_UP, et.ORDER_REFUNDED}),
-    "points": frozenset({et.ORDER_PAID, et.ORDER_PICKED_UP, et.ORDER_CANCELLED, et.ORDER_REFUNDED}),
+    "leaders": frozenset({et.ORDER_PAID, et.ORDER_PICKED_UP, et.ORDER_REFUNDED, et.STAFF_UPDATED, et.USER_ERASED}),
+    "orders": frozenset({et.USER_ERASED}),
+    "points": frozenset({et.ORDER_PAID, et.ORDER_PICKED_UP, et.ORDER_CANCELLED, et.ORDER_REFUNDED, et.USER_ERASED}),
     "accounts": frozenset({et.LEADER_STATUS_CHANGED}),
     # The read model of community figures (docs/metrics.md says which event feeds which figure).
     "analytics": frozenset(
@@ -43,6 +45,7 @@ SUBSCRIPTIONS: Mapping[str, frozenset[str]] = {
             et.LEADER_UPDATED,
             et.REFERRAL_BOUND,
             et.POINTS_SIGNED_IN,
+            et.USER_ERASED,
         }
     ),
 }
@@ -81,20 +84,27 @@ class HttpBus:
     def __init__(
         self,
         subscriber_urls: Mapping[str, str],
-        token: Callable[[], str],
+        tokens: TokenSource,
         *,
         client: httpx.AsyncClient | None = None,
         timeout_seconds: float = 5.0,
     ) -> None:
         self._urls = {service: url.rstrip("/") for service, url in subscriber_urls.items()}
-        self._token = token
+        self._tokens = tokens
         self._client = client or httpx.AsyncClient(timeout=timeout_seconds)
         self._owns_client = client is None
 
     async def publish(self, event: Event) -> None:
+        subscribers = subscribers_of(event.type)
+        if not subscribers:
+            return
         body = event_bytes(event)
-        headers = {"Authorization": f"Bearer {self._token()}", "Content-Type": "application/json"}
-        for service in subscribers_of(event.type):
+        try:
+            token = await self._tokens.token()
+        except DomainError as exc:  # accounts is unreachable or refuses this service's secret
+            raise PublishFailed(f"no service token: {exc.detail}") from exc
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        for service in subscribers:
             url = self._urls.get(service)
             if url is None:
                 raise PublishFailed(f"no URL configured for subscriber {service}")
@@ -172,11 +182,11 @@ async def connect_jetstream(
     return nc, js
 
 
-def build_bus(settings: ServiceSettings, *, source: str) -> EventBus:
-    """The bus the settings ask for: NATS JetStream when `EVENTS_NATS_URL` is set, else HTTP push."""
+def build_bus(settings: ServiceSettings, *, tokens: TokenSource) -> EventBus:
+    """The bus the settings ask for: NATS JetStream when `EVENTS_NATS_URL` is set, else HTTP push with the
+    service's own token (`tokens`)."""
     if settings.events_nats_url:
         return NatsBus(
             settings.events_nats_url, stream=settings.events_nats_stream, subject_prefix=settings.events_subject_prefix
         )
-    tokens = ServiceTokens(source=source, secret=settings.jwt_secret, algorithm=settings.jwt_algorithm)
     return HttpBus(settings.event_subscriber_urls(), tokens)

@@ -33,6 +33,27 @@ DELIVERY_SHORTAGE_REPORTED = "delivery.shortage_reported"
 TICKET_OPENED = "ticket.opened"
 TICKET_UPDATED = "ticket.updated"
 
+#: Who may publish which event types, by type prefix: a receiver applies an event only when it comes from the
+#: service that owns its type (the token's service identity on the HTTP bus, the envelope's `source` always).
+EVENT_OWNERS: dict[str, str] = {
+    "order.": "orders",
+    "flash_sale.": "orders",
+    "aftersale.": "orders",
+    "delivery.": "orders",
+    "ticket.": "orders",
+    "leader.": "leaders",
+    "referral.": "points",
+    "points.": "points",
+    "user.": "accounts",
+    "staff.": "accounts",
+}
+
+
+def owner_of(event_type: str) -> str | None:
+    """The service that owns `event_type`, or None for a type nobody owns (such an event is never applied)."""
+    prefix = event_type.split(".", 1)[0] + "."
+    return EVENT_OWNERS.get(prefix)
+
 
 class _Payload(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)

@@ -206,6 +206,7 @@ async def outbox_counts(db: Database, table: Table) -> dict[str, int]:
 async def _main(service: str) -> None:
     import importlib
 
+    from services.common.auth import ServiceTokens
     from services.common.events.bus import build_bus
     from services.common.migrate import service_settings
     from services.common.observability import configure_logging
@@ -214,7 +215,8 @@ async def _main(service: str) -> None:
     configure_logging(f"{service}-relay", settings.log_level, settings.log_json)
     service_db = importlib.import_module(f"services.{service}.db")
     db = Database(settings.resolved_database_url(), service_db.metadata)
-    bus = build_bus(settings, source=service)
+    tokens = ServiceTokens.from_settings(settings, service)
+    bus = build_bus(settings, tokens=tokens)
     relay = Relay(db, service_db.outbox.table, bus, source=service, max_attempts=settings.events_max_attempts)
     log.info("outbox relay started", extra={"source": service})
     # SIGTERM (a deployment, `kill`): the batch being delivered is finished, then the process exits.
@@ -226,6 +228,7 @@ async def _main(service: str) -> None:
         await relay.run_forever(settings.events_poll_seconds, stopping)
     finally:
         await bus.aclose()
+        await tokens.aclose()
         await db.dispose()
 
 

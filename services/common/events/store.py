@@ -26,6 +26,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     bindparam,
+    select,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -132,6 +134,24 @@ class Outbox:
                 for type_, aggregate, data in events
             ],
         )  # fmt: skip
+
+    async def redact(self, session: AsyncSession, *, aggregate: str, replacements: dict[str, Any]) -> int:
+        """Overwrite fields of the aggregate's recorded events (a person's erasure): an event keeps its id, type and
+        every other field, so a read model rebuilt from the outbox still adds up; returns how many rows changed.
+
+        The rewrite happens in Python (JSON functions differ between SQLite and PostgreSQL); one aggregate has few
+        events."""
+        conn = await session.connection()
+        query = select(self.table.c.seq, self.table.c.data).where(self.table.c.aggregate == aggregate)
+        rows = (await conn.execute(query)).all()
+        changed = 0
+        for seq, data in rows:
+            if not isinstance(data, dict) or not any(key in data for key in replacements):
+                continue
+            redacted = {**data, **{key: value for key, value in replacements.items() if key in data}}
+            await session.exec(update(self.table).where(self.table.c.seq == seq).values(data=redacted))
+            changed += 1
+        return changed
 
 
 class Inbox:

@@ -1,13 +1,15 @@
 """Wiring events into a service app: the bus, the relay job, the consumer side and the ops endpoints.
 
 `build_service_app(events=ServiceEvents(...))` calls into this module, so every service gets the same pieces:
-- `POST /internal/events` (role `service`, never routed by the gateway): the HTTP bus pushes one event; the service
-  applies it exactly once through its inbox and answers 200 (also for a duplicate or a type it does not consume).
-  Any failure is a non-2xx, so the producer's relay retries.
-- `GET /internal/outbox?after_seq=&limit=` (role `service`): every event this service ever published, in outbox
+- `POST /internal/events` (a service identity, never routed by the gateway): the HTTP bus pushes one event; the
+  service applies it exactly once through its inbox and answers 200 (also for a duplicate or a type it does not
+  consume). An event is accepted only from the service that owns its type, sent with that service's own token
+  (403 `EVENT_NOT_OWNED` otherwise). Any failure is a non-2xx, so the producer's relay retries.
+- `GET /internal/outbox?after_seq=&limit=` (a service identity): every event this service ever published, in outbox
   order, delivered or not. Outbox rows are kept after delivery, so a consumer's read model can be rebuilt from
   the producers (`python -m services.analytics.rebuild`).
-- `GET /api/v1/events/<service>/dead-letters`, `POST .../dead-letters/{event_id}/replay`, `GET .../outbox` (ops).
+- `GET /api/v1/events/<service>/dead-letters`, `POST .../dead-letters/{event_id}/replay`, `GET .../outbox`
+  (permission `events.operate`).
 - the relay as a background job (unless `EVENTS_RELAY_IN_PROCESS=false`), and with `EVENTS_NATS_URL` a durable
   JetStream consumer feeding the same `apply_event`.
 """
@@ -22,23 +24,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import select, update
 
-from services.common.auth import InvalidToken, MissingRole, OpsUser, ServiceUser
+from services.common.auth import InvalidToken, MissingPermission, Principal, ServiceUser, require_permission
 from services.common.clock import as_utc, utcnow
 from services.common.crashpoints import crash_point
 from services.common.db import SessionDep
 from services.common.errors import Conflict, NotFound, problem_docs
 from services.common.events.bus import connect_jetstream
-from services.common.events.consumer import EventHandler, apply_event
+from services.common.events.consumer import EventHandler, EventNotOwned, apply_event, ensure_owned
 from services.common.events.relay import DEAD, PENDING, Relay, outbox_counts
 from services.common.events.store import Event, Inbox, Outbox
 from services.common.pagination import InvalidCursor, Page, PageQuery
+from services.common.permissions import Permission
 from services.common.settings import ServiceSettings
 
 log = logging.getLogger("services.events")
+
+EventsStaff = Annotated[Principal, Depends(require_permission(Permission.EVENTS_OPERATE))]
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ def internal_events_router(inbox: Inbox, handlers: Mapping[str, EventHandler]) -
 
     @router.post("/internal/events", response_model=EventAck, summary="Apply one event (service-to-service)")
     async def receive_event(event: Event, request: Request, caller: ServiceUser) -> EventAck:
+        ensure_owned(event, sender=caller.service)
         applied = await apply_event(request.app.state.db, inbox, handlers, event)
         crash_point("consumer.after_commit")
         return EventAck(event_id=event.id, applied=applied)
@@ -122,6 +128,15 @@ async def consume_nats(
                         continue
                     try:
                         await apply_event(app.state.db, inbox, handlers, event)
+                    except EventNotOwned:
+                        # NATS carries no token: the subject's publish permissions must keep services to their own
+                        # types (docs/architecture.md); the envelope's source is checked here all the same.
+                        log.error(
+                            "event from a service that does not own its type dropped",
+                            extra={"event_id": event.id, "event_type": event.type, "source": event.source},
+                        )
+                        await message.term()
+                        continue
                     except Exception:
                         log.exception("event failed; redelivered later", extra={"event_id": event.id})
                         await message.nak(delay=1)
@@ -199,19 +214,19 @@ def dead_letters_router(service: str, outbox: Outbox) -> APIRouter:
     @router.get(
         "/outbox",
         response_model=OutboxSummary,
-        summary="Count this service's outgoing events by status (ops)",
-        responses=problem_docs(InvalidToken, MissingRole),
+        summary="Count this service's outgoing events by status (staff: events.operate)",
+        responses=problem_docs(InvalidToken, MissingPermission),
     )
-    async def outbox_summary(request: Request, user: OpsUser) -> OutboxSummary:
+    async def outbox_summary(request: Request, user: EventsStaff) -> OutboxSummary:
         return OutboxSummary(**await outbox_counts(request.app.state.db, t))
 
     @router.get(
         "/dead-letters",
         response_model=Page[OutboxEvent],
-        summary="Events parked after too many failed deliveries (ops)",
-        responses=problem_docs(InvalidToken, MissingRole, InvalidCursor),
+        summary="Events parked after too many failed deliveries (staff: events.operate)",
+        responses=problem_docs(InvalidToken, MissingPermission, InvalidCursor),
     )
-    async def list_dead_letters(session: SessionDep, user: OpsUser, page: PageQuery) -> Page[OutboxEvent]:
+    async def list_dead_letters(session: SessionDep, user: EventsStaff, page: PageQuery) -> Page[OutboxEvent]:
         query = select(t).where(t.c.status == DEAD).order_by(t.c.seq).limit(page.limit + 1)
         after = page.after_int()
         if after is not None:
@@ -223,10 +238,10 @@ def dead_letters_router(service: str, outbox: Outbox) -> APIRouter:
     @router.post(
         "/dead-letters/{event_id}/replay",
         response_model=OutboxEvent,
-        summary="Send a dead letter again (ops)",
-        responses=problem_docs(InvalidToken, MissingRole, DeadLetterNotFound, EventNotDead),
+        summary="Send a dead letter again (staff: events.operate)",
+        responses=problem_docs(InvalidToken, MissingPermission, DeadLetterNotFound, EventNotDead),
     )
-    async def replay_dead_letter(event_id: EventId, session: SessionDep, user: OpsUser) -> OutboxEvent:
+    async def replay_dead_letter(event_id: EventId, session: SessionDep, user: EventsStaff) -> OutboxEvent:
         """Put the event back in the queue with a fresh attempt count; it and the events after it flow again."""
         conn = await session.connection()
         result = await conn.execute(

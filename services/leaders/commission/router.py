@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response, StreamingResponse
 
 from services.common.app import NowDep
-from services.common.auth import CurrentUser, InvalidToken, MissingRole, OpsUser, ServiceUser
+from services.common.auth import InvalidToken, MissingPermission, Principal, ServiceNotAllowed, require_service
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.exports import ExportFormat
@@ -27,11 +27,13 @@ from services.leaders.commission.schemas import (
     Statement,
     StatementQuery,
 )
-from services.leaders.deps import DatabaseDep, LeaderIdPath, SettingsDep
+from services.leaders.deps import CommissionAdmin, DatabaseDep, LeaderDataReader, LeaderIdPath, SettingsDep
 from services.leaders.levels.exceptions import LevelNotFound
 
 router = APIRouter(tags=["commission"])
 internal_router = APIRouter(prefix="/internal/reconciliation", tags=["internal"])
+
+OrdersService = Annotated[Principal, Depends(require_service("orders"))]
 
 PeriodPath = Annotated[str, Path(pattern=r"^\d{4}-\d{2}$", description="Month in the business time zone, YYYY-MM")]
 
@@ -40,10 +42,10 @@ PeriodPath = Annotated[str, Path(pattern=r"^\d{4}-\d{2}$", description="Month in
     "/api/v1/commission/rules",
     status_code=201,
     response_model=RuleRead,
-    summary="Add a commission rule (ops); it never changes commission already accrued",
-    responses=problem_docs(InvalidToken, MissingRole, LevelNotFound),
+    summary="Add a commission rule (staff: commission.manage); it never changes commission already accrued",
+    responses=problem_docs(InvalidToken, MissingPermission, LevelNotFound),
 )
-async def create_rule(body: RuleCreate, session: SessionDep, user: OpsUser, now: NowDep) -> RuleRead:
+async def create_rule(body: RuleCreate, session: SessionDep, user: CommissionAdmin, now: NowDep) -> RuleRead:
     """Scope `default`, `level` (with `level`) or `product` (with `product_id`); mode `percentage` (`rate_bp`) or
     `per_item` (`amount_fen`); `effective_from` defaults to now. A later rule of the same scope replaces it."""
     return await service.create_rule(session, data=body, created_by=user.sub, now=now)
@@ -52,20 +54,20 @@ async def create_rule(body: RuleCreate, session: SessionDep, user: OpsUser, now:
 @router.get(
     "/api/v1/commission/rules",
     response_model=RuleList,
-    summary="The rules in effect now and those scheduled (ops)",
-    responses=problem_docs(InvalidToken, MissingRole),
+    summary="The rules in effect now and those scheduled (staff: commission.manage)",
+    responses=problem_docs(InvalidToken, MissingPermission),
 )
-async def list_rules(session: SessionDep, user: OpsUser, now: NowDep, _: NoParams) -> RuleList:
+async def list_rules(session: SessionDep, user: CommissionAdmin, now: NowDep, _: NoParams) -> RuleList:
     return await service.list_rules(session, now=now)
 
 
 @router.post(
     "/api/v1/commission/settle",
     response_model=SettlementResult,
-    summary="Settle now: pending commission past its freeze becomes available (ops, idempotent)",
-    responses=problem_docs(InvalidToken, MissingRole),
+    summary="Settle now: pending commission past its freeze becomes available (staff: commission.manage; idempotent)",
+    responses=problem_docs(InvalidToken, MissingPermission),
 )
-async def settle(db: DatabaseDep, user: OpsUser, settings: SettingsDep, now: NowDep) -> SettlementResult:
+async def settle(db: DatabaseDep, user: CommissionAdmin, settings: SettingsDep, now: NowDep) -> SettlementResult:
     """The same settlement the periodic job runs."""
     return await jobs.settle_due(db, freeze_days=settings.commission_freeze_days, tz=settings.tz, now=now)
 
@@ -73,23 +75,23 @@ async def settle(db: DatabaseDep, user: OpsUser, settings: SettingsDep, now: Now
 @router.get(
     "/api/v1/leaders/{leader_id}/commission/balance",
     response_model=Balance,
-    summary="Pending, available, in-withdrawal and withdrawn commission (that leader, ops)",
+    summary="Pending, available, in-withdrawal and withdrawn commission (that leader; staff: leaders.read)",
     responses=problem_docs(InvalidToken, NotYourLeaderAccount, CommissionAccountNotFound),
 )
-async def get_balance(leader_id: LeaderIdPath, session: SessionDep, user: CurrentUser) -> Balance:
+async def get_balance(leader_id: LeaderIdPath, session: SessionDep, user: LeaderDataReader) -> Balance:
     return await service.get_balance(session, user=user, leader_id=leader_id)
 
 
 @router.get(
     "/api/v1/leaders/{leader_id}/commission/entries",
     response_model=Page[EntryRead],
-    summary="Ledger entries, newest first (that leader, ops)",
+    summary="Ledger entries, newest first (that leader; staff: leaders.read)",
     responses=problem_docs(InvalidToken, NotYourLeaderAccount, CommissionAccountNotFound, InvalidCursor),
 )
 async def list_entries(
     leader_id: LeaderIdPath,
     session: SessionDep,
-    user: CurrentUser,
+    user: LeaderDataReader,
     filters: Annotated[EntryFilters, Query()],
 ) -> Page[EntryRead]:
     return await service.list_entries(
@@ -110,7 +112,7 @@ async def get_statement(
     leader_id: LeaderIdPath,
     period: PeriodPath,
     session: SessionDep,
-    user: CurrentUser,
+    user: LeaderDataReader,
     settings: SettingsDep,
     db: DatabaseDep,
     query: Annotated[StatementQuery, Query()],
@@ -131,10 +133,10 @@ async def get_statement(
 @internal_router.post(
     "/commission",
     response_model=ReconciliationResult,
-    summary="Count the accrual and reversal entries of these orders, for reconciliation (service)",
-    responses=problem_docs(InvalidToken, MissingRole),
+    summary="Count the accrual and reversal entries of these orders, for reconciliation (the orders service)",
+    responses=problem_docs(InvalidToken, ServiceNotAllowed),
 )
 async def reconcile_commission(
-    body: ReconciliationRequest, session: SessionDep, user: ServiceUser
+    body: ReconciliationRequest, session: SessionDep, user: OrdersService
 ) -> ReconciliationResult:
     return await service.reconcile(session, order_ids=body.order_ids)

@@ -17,7 +17,6 @@ from services.common.auth import Principal
 from services.common.clock import local_date
 from services.common.events.contract import OrderPaid, OrderPickedUp, OrderRefunded
 from services.common.pagination import Page, PageParams
-from services.leaders.access import ensure_leader_or_ops
 from services.leaders.commission import repository
 from services.leaders.commission.exceptions import AccrualNotYetRecorded, CommissionAccountNotFound
 from services.leaders.commission.models import (
@@ -45,6 +44,7 @@ from services.leaders.commission.schemas import (
 from services.leaders.levels import repository as levels_repository
 from services.leaders.levels.exceptions import LevelNotFound
 from services.leaders.profiles import repository as profiles_repository
+from services.leaders.profiles.access import ensure_reads_leader
 
 _SCOPE_PRECEDENCE = (CommissionRuleScope.PRODUCT, CommissionRuleScope.LEVEL, CommissionRuleScope.DEFAULT)
 RuleKey = tuple[CommissionRuleScope, str | None, int | None]
@@ -313,7 +313,7 @@ async def _reverse_line(
 
 
 async def get_balance(session: AsyncSession, *, user: Principal, leader_id: str) -> Balance:
-    ensure_leader_or_ops(user, leader_id)
+    await ensure_reads_leader(session, user, leader_id)
     account = await repository.get_account(session, leader_id)
     if account is None:
         raise CommissionAccountNotFound(f"Leader {leader_id} has no commission account")
@@ -332,7 +332,7 @@ async def get_balance(session: AsyncSession, *, user: Principal, leader_id: str)
 async def list_entries(
     session: AsyncSession, *, user: Principal, leader_id: str, page: PageParams, kind: CommissionEntryKind | None
 ) -> Page[EntryRead]:
-    ensure_leader_or_ops(user, leader_id)
+    await ensure_reads_leader(session, user, leader_id)
     if await repository.get_account(session, leader_id) is None:
         raise CommissionAccountNotFound(f"Leader {leader_id} has no commission account")
     rows = await repository.list_entries(

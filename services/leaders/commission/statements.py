@@ -23,7 +23,6 @@ from services.common.clock import local_date
 from services.common.db import Database
 from services.common.exports import BOM, csv_row, yuan
 from services.common.pagination import InvalidCursor, PageParams, encode_cursor
-from services.leaders.access import ensure_leader_or_ops
 from services.leaders.commission import repository
 from services.leaders.commission.exceptions import CommissionAccountNotFound, InvalidPeriod
 from services.leaders.commission.models import (
@@ -34,6 +33,7 @@ from services.leaders.commission.models import (
     CommissionRuleMode,
 )
 from services.leaders.commission.schemas import Statement, StatementBalances, StatementLine, StatementLines
+from services.leaders.profiles.access import ensure_reads_leader
 
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _ZERO = StatementBalances(pending_fen=0, available_fen=0, in_withdrawal_fen=0, withdrawn_fen=0)
@@ -178,7 +178,7 @@ def _decode_after(page: PageParams) -> tuple[datetime, int] | None:
 
 
 async def _require_account(session: AsyncSession, user: Principal, leader_id: str) -> None:
-    ensure_leader_or_ops(user, leader_id)
+    await ensure_reads_leader(session, user, leader_id)
     if await repository.get_account(session, leader_id) is None:
         raise CommissionAccountNotFound(f"Leader {leader_id} has no commission account")
 

@@ -19,7 +19,7 @@ from services.leaders.communities.exceptions import (
 )
 from services.leaders.communities.schemas import JoinResult, MemberRead, MembershipEventRead, MyCommunity
 from services.leaders.config import Settings
-from services.leaders.deps import LeaderIdPath, SettingsDep
+from services.leaders.deps import LeaderDataReader, LeaderIdPath, SettingsDep
 from services.leaders.profiles.exceptions import LeaderNotFound, LeaderSuspended
 
 router = APIRouter(prefix="/api/v1/leaders/{leader_id}/members", tags=["communities"])
@@ -69,11 +69,11 @@ async def leave_community(
 @router.get(
     "",
     response_model=Page[MemberRead],
-    summary="Current members with their join dates, newest first (that leader, ops)",
+    summary="Current members with their join dates, newest first (that leader; staff: leaders.read)",
     responses=problem_docs(InvalidToken, NotYourLeaderAccount, LeaderNotFound, InvalidCursor),
 )
 async def list_members(
-    leader_id: LeaderIdPath, session: SessionDep, user: CurrentUser, page: PageQuery
+    leader_id: LeaderIdPath, session: SessionDep, user: LeaderDataReader, page: PageQuery
 ) -> Page[MemberRead]:
     return await service.list_members(session, user=user, leader_id=leader_id, page=page)
 
@@ -81,11 +81,11 @@ async def list_members(
 @router.get(
     "/history",
     response_model=Page[MembershipEventRead],
-    summary="Every join and leave of this community, newest first (that leader, ops)",
+    summary="Every join and leave of this community, newest first (that leader; staff: leaders.read)",
     responses=problem_docs(InvalidToken, NotYourLeaderAccount, LeaderNotFound, InvalidCursor),
 )
 async def list_member_history(
-    leader_id: LeaderIdPath, session: SessionDep, user: CurrentUser, page: PageQuery
+    leader_id: LeaderIdPath, session: SessionDep, user: LeaderDataReader, page: PageQuery
 ) -> Page[MembershipEventRead]:
     return await service.list_history(session, user=user, leader_id=leader_id, page=page)
 

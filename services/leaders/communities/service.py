@@ -11,7 +11,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.common.auth import Principal
 from services.common.events.contract import LEADER_MEMBER_JOINED, LEADER_MEMBER_LEFT, MemberChanged
 from services.common.pagination import Page, PageParams
-from services.leaders.access import ensure_leader_or_ops
 from services.leaders.communities import repository
 from services.leaders.communities.exceptions import (
     MembershipChangedConcurrently,
@@ -29,6 +28,7 @@ from services.leaders.communities.models import (
 from services.leaders.communities.schemas import JoinResult, MemberRead, MembershipEventRead, MyCommunity
 from services.leaders.db import outbox
 from services.leaders.profiles import service as profiles_service
+from services.leaders.profiles.access import ensure_reads_leader
 from services.leaders.profiles.exceptions import LeaderSuspended
 from services.leaders.profiles.models import LeaderStatus
 from services.leaders.profiles.schemas import LeaderRead, region_of
@@ -131,7 +131,7 @@ async def leave(
 
 
 async def list_members(session: AsyncSession, *, user: Principal, leader_id: str, page: PageParams) -> Page[MemberRead]:
-    ensure_leader_or_ops(user, leader_id)
+    await ensure_reads_leader(session, user, leader_id)
     await profiles_service.require_leader(session, leader_id)
     rows = await repository.list_members(session, leader_id, limit=page.limit + 1, before_id=page.after_int())
     return page.page(rows, key=lambda m: [m.id], convert=MemberRead.model_validate)
@@ -140,7 +140,7 @@ async def list_members(session: AsyncSession, *, user: Principal, leader_id: str
 async def list_history(
     session: AsyncSession, *, user: Principal, leader_id: str, page: PageParams
 ) -> Page[MembershipEventRead]:
-    ensure_leader_or_ops(user, leader_id)
+    await ensure_reads_leader(session, user, leader_id)
     await profiles_service.require_leader(session, leader_id)
     rows = await repository.list_history(session, leader_id, limit=page.limit + 1, before_id=page.after_int())
     return page.page(rows, key=lambda e: [e.id], convert=MembershipEventRead.model_validate)

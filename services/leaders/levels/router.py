@@ -5,12 +5,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from services.common.app import NowDep
-from services.common.auth import CurrentUser, InvalidToken, MissingRole, OpsUser
+from services.common.auth import InvalidToken, MissingPermission
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.pagination import InvalidCursor, NoParams, Page, PageQuery
 from services.leaders.access import NotYourLeaderAccount
-from services.leaders.deps import DatabaseDep, LeaderIdPath, SettingsDep
+from services.leaders.deps import DatabaseDep, LeaderAdmin, LeaderDataReader, LeaderIdPath, LeaderReader, SettingsDep
 from services.leaders.levels import jobs, service
 from services.leaders.levels.exceptions import LevelRankTaken
 from services.leaders.levels.schemas import EvaluationResult, LevelChangeRead, LevelRead, LevelWrite
@@ -24,30 +24,32 @@ LevelCode = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="L
 @router.put(
     "/api/v1/commission/levels/{code}",
     response_model=LevelRead,
-    summary="Create or change a level: thresholds on the last 30 days and its commission rate (ops)",
-    responses=problem_docs(InvalidToken, MissingRole, LevelRankTaken),
+    summary="Create or change a level: thresholds on the last 30 days and its commission rate (staff: leaders.manage)",
+    responses=problem_docs(InvalidToken, MissingPermission, LevelRankTaken),
 )
-async def put_level(code: LevelCode, body: LevelWrite, session: SessionDep, user: OpsUser, now: NowDep) -> LevelRead:
+async def put_level(
+    code: LevelCode, body: LevelWrite, session: SessionDep, user: LeaderAdmin, now: NowDep
+) -> LevelRead:
     return await service.put_level(session, code=code, data=body, changed_by=user.sub, now=now)
 
 
 @router.get(
     "/api/v1/commission/levels",
     response_model=list[LevelRead],
-    summary="Every level, lowest rank first (ops)",
-    responses=problem_docs(InvalidToken, MissingRole),
+    summary="Every level, lowest rank first (staff: leaders.read)",
+    responses=problem_docs(InvalidToken, MissingPermission),
 )
-async def list_levels(session: SessionDep, user: OpsUser, _: NoParams) -> list[LevelRead]:
+async def list_levels(session: SessionDep, user: LeaderReader, _: NoParams) -> list[LevelRead]:
     return await service.list_levels(session)
 
 
 @router.post(
     "/api/v1/commission/level-evaluations",
     response_model=EvaluationResult,
-    summary="Evaluate levels now: promote and demote leaders on their last 30 days (ops)",
-    responses=problem_docs(InvalidToken, MissingRole),
+    summary="Evaluate levels now: promote and demote leaders on their last 30 days (staff: leaders.manage)",
+    responses=problem_docs(InvalidToken, MissingPermission),
 )
-async def evaluate_levels(db: DatabaseDep, user: OpsUser, settings: SettingsDep, now: NowDep) -> EvaluationResult:
+async def evaluate_levels(db: DatabaseDep, user: LeaderAdmin, settings: SettingsDep, now: NowDep) -> EvaluationResult:
     """The same evaluation the periodic job runs; running it twice moves nobody twice."""
     return await jobs.evaluate_levels(db, window_days=settings.level_window_days, now=now, changed_by=user.sub)
 
@@ -55,10 +57,10 @@ async def evaluate_levels(db: DatabaseDep, user: OpsUser, settings: SettingsDep,
 @router.get(
     "/api/v1/leaders/{leader_id}/level-changes",
     response_model=Page[LevelChangeRead],
-    summary="The leader's level moves with the figures behind them, newest first (that leader, ops)",
+    summary="The leader's level moves with the figures behind them, newest first (that leader; staff: leaders.read)",
     responses=problem_docs(InvalidToken, NotYourLeaderAccount, LeaderNotFound, InvalidCursor),
 )
 async def list_level_changes(
-    leader_id: LeaderIdPath, session: SessionDep, user: CurrentUser, page: PageQuery
+    leader_id: LeaderIdPath, session: SessionDep, user: LeaderDataReader, page: PageQuery
 ) -> Page[LevelChangeRead]:
     return await service.list_level_changes(session, user=user, leader_id=leader_id, page=page)

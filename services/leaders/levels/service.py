@@ -10,7 +10,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
 from services.common.pagination import Page, PageParams
-from services.leaders.access import ensure_leader_or_ops
 from services.leaders.commission import repository as commission_repository
 from services.leaders.commission import service as commission_service
 from services.leaders.commission.models import CommissionRuleMode, CommissionRuleScope
@@ -26,6 +25,7 @@ from services.leaders.levels.schemas import (
     NextLevel,
 )
 from services.leaders.profiles import service as profiles_service
+from services.leaders.profiles.access import ensure_reads_leader
 from services.leaders.profiles.exceptions import ConcurrentLeaderChange
 
 log = logging.getLogger("services.leaders.levels")
@@ -125,7 +125,7 @@ async def move_to_earned_level(
 async def list_level_changes(
     session: AsyncSession, *, user: Principal, leader_id: str, page: PageParams
 ) -> Page[LevelChangeRead]:
-    ensure_leader_or_ops(user, leader_id)
+    await ensure_reads_leader(session, user, leader_id)
     await profiles_service.require_leader(session, leader_id)
     rows = await repository.list_level_changes(session, leader_id, limit=page.limit + 1, after_id=page.after_int())
     return page.page(rows, key=lambda c: [c.id], convert=LevelChangeRead.model_validate)

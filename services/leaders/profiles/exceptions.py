@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from services.common.errors import Conflict, NotFound
+from services.common.errors import Conflict, Forbidden, NotFound
 
 
 class LeaderNotFound(NotFound):
@@ -36,3 +36,13 @@ class LeaderSuspended(Conflict):
 class ConcurrentLeaderChange(Conflict):
     code = "LEADER_CHANGED_CONCURRENTLY"
     title = "The leader was changed by someone else at the same time; read it again and retry"
+
+
+class LeaderAccountSuspended(Forbidden):
+    code = "LEADER_ACCOUNT_SUSPENDED"
+    title = "This leader account is suspended: it cannot act as a leader"
+
+
+class NotYourLeaders(Forbidden):
+    code = "NOT_YOUR_LEADERS"
+    title = "A manager lists only the leaders assigned to them"

@@ -84,6 +84,20 @@ class Leader(LeadersBase, table=True):
     updated_at: datetime = timestamp_field()
 
 
+class ManagerContact(LeadersBase, table=True):
+    """A staff member as accounts last described them (`staff.updated`): what a leader sees of their manager."""
+
+    __tablename__ = "manager_contacts"
+
+    staff_id: str = Field(primary_key=True, max_length=64)
+    display_name: str = Field(max_length=50)
+    contact_phone: str | None = Field(default=None, max_length=24)
+    active: bool
+    is_manager: bool
+    #: When accounts made the change described: an older event never overwrites a newer one.
+    changed_at: datetime = timestamp_field()
+
+
 class LeaderChange(LeadersBase, table=True):
     """Who changed what on a leader, and why (status, level, manager, pickup point)."""
 

@@ -1,4 +1,4 @@
-"""All SQL about leader applications, leaders and their change history."""
+"""All SQL about leader applications, leaders, their change history and their managers' contacts."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common.privacy import ERASED
 from services.common.sql import insert_once
 from services.leaders.profiles.models import (
     Leader,
@@ -17,7 +18,10 @@ from services.leaders.profiles.models import (
     LeaderApplicationStatus,
     LeaderChange,
     LeaderStatus,
+    ManagerContact,
 )
+
+#: What an erased person's name and free-text personal fields become.
 
 
 async def insert_application(session: AsyncSession, application: LeaderApplication) -> bool:
@@ -146,3 +150,56 @@ async def list_changes(
     if after_id is not None:
         query = query.where(col(LeaderChange.id) < after_id)
     return (await session.exec(query)).all()
+
+
+async def record_manager_contact(session: AsyncSession, contact: ManagerContact) -> None:
+    """Keep what accounts says of a staff member, unless what is kept already describes a later change."""
+    result = await session.exec(
+        update(ManagerContact)
+        .where(col(ManagerContact.staff_id) == contact.staff_id, col(ManagerContact.changed_at) <= contact.changed_at)
+        .values(
+            display_name=contact.display_name,
+            contact_phone=contact.contact_phone,
+            active=contact.active,
+            is_manager=contact.is_manager,
+            changed_at=contact.changed_at,
+        )
+    )
+    if result.rowcount == 0:
+        await insert_once(session, contact)
+
+
+async def get_manager_contact(session: AsyncSession, staff_id: str) -> ManagerContact | None:
+    return await session.get(ManagerContact, staff_id)
+
+
+async def list_applications_of(session: AsyncSession, applicant_id: str) -> Sequence[LeaderApplication]:
+    query = select(LeaderApplication).where(LeaderApplication.applicant_id == applicant_id)
+    return (await session.exec(query.order_by(col(LeaderApplication.id)))).all()
+
+
+async def list_all_changes(session: AsyncSession, leader_id: str) -> Sequence[LeaderChange]:
+    query = select(LeaderChange).where(LeaderChange.leader_id == leader_id).order_by(col(LeaderChange.id))
+    return (await session.exec(query)).all()
+
+
+async def anonymise_applications(session: AsyncSession, applicant_id: str, *, keep_pickup: bool) -> None:
+    """Blank the name and phone of every application of the person, and the pickup point they proposed unless it
+    is a leader's live pickup point (`keep_pickup`): that one is a shop front, not a private address."""
+    values: dict[str, Any] = {"name": ERASED, "phone": ""}
+    if not keep_pickup:
+        values |= {
+            "pickup_name": ERASED,
+            "pickup_address": ERASED,
+            "pickup_community": ERASED,
+            "latitude": None,
+            "longitude": None,
+            "opening_hours": None,
+        }
+    await session.exec(
+        update(LeaderApplication).where(col(LeaderApplication.applicant_id) == applicant_id).values(values)
+    )
+
+
+async def anonymise_leader(session: AsyncSession, leader_id: str) -> None:
+    await session.exec(update(Leader).where(col(Leader.leader_id) == leader_id).values(name=ERASED, phone=""))

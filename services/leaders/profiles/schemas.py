@@ -137,11 +137,22 @@ class LeaderPublic(BaseModel):
     pickup_point: PickupPoint
 
 
+class ManagerRead(BaseModel):
+    """The leader's one-to-one manager, as the leader sees them."""
+
+    id: str
+    display_name: str
+    contact_phone: str | None
+
+
 class LeaderRead(LeaderPublic):
-    """The full profile, for the leader themselves and ops."""
+    """The full profile, for the leader themselves, their manager and staff who read every leader."""
 
     phone: str
     manager_id: str | None
+    manager: ManagerRead | None = Field(
+        default=None, description="Name and contact of the manager (`GET /leaders/me`), while they are a manager"
+    )
     application_id: int | None
     created_at: datetime
     updated_at: datetime

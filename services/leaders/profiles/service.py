@@ -8,16 +8,28 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
-from services.common.events.contract import LEADER_STATUS_CHANGED, LEADER_UPDATED, LeaderStatusChanged, LeaderUpdated
+from services.common.events.contract import (
+    LEADER_STATUS_CHANGED,
+    LEADER_UPDATED,
+    LeaderStatusChanged,
+    LeaderUpdated,
+    StaffUpdated,
+)
 from services.common.pagination import Page, PageParams
-from services.leaders.access import ensure_leader_or_ops, sees_full_profile
+from services.common.permissions import Permission, StaffRole
+from services.leaders.access import NotYourLeaderAccount, manages_own_leaders_only, reads_every_leader
 from services.leaders.commission import repository as commission_repository
 from services.leaders.db import outbox
 from services.leaders.levels import repository as levels_repository
 from services.leaders.levels.exceptions import LevelNotFound
 from services.leaders.levels.models import LevelChange, LevelChangeDirection
 from services.leaders.profiles import repository
-from services.leaders.profiles.access import readable_application
+from services.leaders.profiles.access import (
+    acting_leader,
+    ensure_reads_leader,
+    readable_application,
+    sees_full_profile,
+)
 from services.leaders.profiles.exceptions import (
     AlreadyALeader,
     ApplicationAlreadyDecided,
@@ -25,6 +37,7 @@ from services.leaders.profiles.exceptions import (
     ApplicationNotFound,
     ConcurrentLeaderChange,
     LeaderNotFound,
+    NotYourLeaders,
 )
 from services.leaders.profiles.models import (
     Leader,
@@ -32,6 +45,7 @@ from services.leaders.profiles.models import (
     LeaderApplicationStatus,
     LeaderChange,
     LeaderStatus,
+    ManagerContact,
 )
 from services.leaders.profiles.schemas import (
     ApplicationApprove,
@@ -43,6 +57,7 @@ from services.leaders.profiles.schemas import (
     LeaderPublic,
     LeaderRead,
     LeaderUpdate,
+    ManagerRead,
     PickupPoint,
     region_of,
 )
@@ -75,7 +90,7 @@ async def list_applications(
         limit=page.limit + 1,
         after_id=page.after_int(),
         status=status,
-        applicant_id=None if user.is_ops else user.sub,
+        applicant_id=None if reads_every_leader(user) else user.sub,
     )
     return page.page(rows, key=lambda a: [a.id], convert=ApplicationRead.of)
 
@@ -185,11 +200,28 @@ async def require_leader(session: AsyncSession, leader_id: str) -> Leader:
 
 
 async def get_leader(session: AsyncSession, *, user: Principal, leader_id: str) -> LeaderRead | LeaderPublic:
-    """Public profile for anyone signed in; the full profile for the leader themselves and ops."""
-    profile = LeaderRead.of(await require_leader(session, leader_id))
-    if sees_full_profile(user, leader_id):
-        return profile
-    return profile.public()
+    """Public profile for anyone signed in; the full profile for the leader themselves, their manager and staff who
+    read every leader."""
+    leader = await require_leader(session, leader_id)
+    if sees_full_profile(user, leader):
+        return await _with_manager(session, leader)
+    return LeaderRead.of(leader).public()
+
+
+async def my_profile(session: AsyncSession, *, leader_id: str) -> LeaderRead:
+    """The calling leader's profile, with their manager's name and contact."""
+    return await _with_manager(session, await require_leader(session, leader_id))
+
+
+async def _with_manager(session: AsyncSession, leader: Leader) -> LeaderRead:
+    profile = LeaderRead.of(leader)
+    if leader.manager_id is not None:
+        contact = await repository.get_manager_contact(session, leader.manager_id)
+        if contact is not None and contact.active and contact.is_manager:
+            profile.manager = ManagerRead(
+                id=contact.staff_id, display_name=contact.display_name, contact_phone=contact.contact_phone
+            )
+    return profile
 
 
 async def get_internal_leader(session: AsyncSession, *, leader_id: str) -> InternalLeader:
@@ -204,8 +236,15 @@ async def get_internal_leader(session: AsyncSession, *, leader_id: str) -> Inter
 
 
 async def list_leaders(
-    session: AsyncSession, *, page: PageParams, status: LeaderStatus | None, manager_id: str | None
+    session: AsyncSession, *, user: Principal, page: PageParams, status: LeaderStatus | None, manager_id: str | None
 ) -> Page[LeaderRead]:
+    """`manager_id=me` lists the caller's own leaders. A manager lists only theirs, whatever they ask for."""
+    if manager_id == "me":
+        manager_id = user.sub
+    if manages_own_leaders_only(user):
+        if manager_id is not None and manager_id != user.sub:
+            raise NotYourLeaders(f"A manager lists only their own leaders (manager_id={user.sub} or me)")
+        manager_id = user.sub
     after = page.after[0] if page.after else None
     rows = await repository.list_leaders(
         session, limit=page.limit + 1, after_id=str(after) if after is not None else None, status=status,
@@ -290,8 +329,12 @@ async def set_leader_field(
 async def update_pickup_point(
     session: AsyncSession, *, user: Principal, leader_id: str, data: PickupPoint, now: datetime
 ) -> LeaderRead:
-    ensure_leader_or_ops(user, leader_id)
-    leader = await require_leader(session, leader_id)
+    if user.can(Permission.LEADERS_MANAGE):
+        leader = await require_leader(session, leader_id)
+    elif user.is_leader_of(leader_id):
+        leader = await acting_leader(session, user, leader_id)
+    else:
+        raise NotYourLeaderAccount(f"Only the leader or staff managing leaders change {leader_id}'s pickup point")
     old = PickupPoint.of(leader)
     await repository.update_pickup_point(session, leader_id, columns=data.columns(), at=now)
     await repository.insert_change(
@@ -311,7 +354,7 @@ async def update_pickup_point(
 async def list_changes(
     session: AsyncSession, *, user: Principal, leader_id: str, page: PageParams
 ) -> Page[LeaderChangeRead]:
-    ensure_leader_or_ops(user, leader_id)
+    await ensure_reads_leader(session, user, leader_id)
     await require_leader(session, leader_id)
     rows = await repository.list_changes(session, leader_id, limit=page.limit + 1, after_id=page.after_int())
     return page.page(rows, key=lambda c: [c.id], convert=LeaderChangeRead.model_validate)
@@ -341,4 +384,19 @@ async def _publish_status(session: AsyncSession, leader_id: str, status: LeaderS
     payload = LeaderStatusChanged(leader_id=leader_id, status=status, at=at)
     await outbox.record(
         session, type=LEADER_STATUS_CHANGED, aggregate=f"leader:{leader_id}", data=payload.model_dump(mode="json")
+    )
+
+
+async def record_staff(session: AsyncSession, *, staff: StaffUpdated) -> None:
+    """Keep accounts' word on a staff member: a leader sees their manager's name and contact."""
+    await repository.record_manager_contact(
+        session,
+        ManagerContact(
+            staff_id=staff.staff_id,
+            display_name=staff.display_name,
+            contact_phone=staff.contact_phone,
+            active=staff.active,
+            is_manager=StaffRole.MANAGER in staff.roles,
+            changed_at=staff.at,
+        ),
     )

@@ -6,13 +6,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
-from urllib.parse import quote
 
-import httpx
+from services.common.openids import AccountsOpenIds, OpenIdUnavailable
 
 
 class PayoutError(Exception):
@@ -76,23 +74,13 @@ class PayeeDirectory(Protocol):
 
 
 class HttpPayeeDirectory:
-    """`GET {accounts_url}/internal/users/{user_id}/wechat-openid` → `{"openid": ...}` (the accounts service owns
-    WeChat identities)."""
+    """The leader's openid from accounts (`services.common.openids`), its failures as the payout's."""
 
-    def __init__(self, client: Callable[[], httpx.AsyncClient], headers: Callable[[], dict[str, str]], base_url: str):
-        self._client = client
-        self._headers = headers
-        self._base_url = base_url.rstrip("/")
+    def __init__(self, openids: AccountsOpenIds) -> None:
+        self._openids = openids
 
     async def openid_of(self, user_id: str) -> str:
-        url = f"{self._base_url}/internal/users/{quote(user_id, safe='')}/wechat-openid"
         try:
-            response = await self._client().get(url, headers=self._headers())
-        except httpx.HTTPError as exc:
-            raise PayoutError(f"the accounts service did not give the leader's openid ({type(exc).__name__})") from None
-        if response.status_code != 200:
-            raise PayoutError(f"the accounts service answered {response.status_code} for the leader's openid")
-        openid = response.json().get("openid")
-        if not isinstance(openid, str) or not openid:
-            raise PayoutError("the leader has no WeChat identity in this mini-program")
-        return openid
+            return await self._openids.openid_of(user_id)
+        except OpenIdUnavailable as exc:
+            raise PayoutError(f"no openid for the leader: {exc}") from None

@@ -2,11 +2,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response
 
 from services.common.app import NowDep
-from services.common.auth import CurrentUser, InvalidToken, LeaderUser, MissingRole, OpsUser
+from services.common.auth import (
+    InvalidToken,
+    LeaderUser,
+    MissingPermission,
+    MissingRole,
+    Principal,
+    require_permission,
+    signed_in,
+)
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.idempotency import (
@@ -17,10 +25,12 @@ from services.common.idempotency import (
     run_idempotent,
 )
 from services.common.pagination import InvalidCursor, Page
+from services.common.permissions import Permission
 from services.common.types import INT64_MAX
 from services.leaders.access import NotYourLeaderAccount
 from services.leaders.commission.exceptions import CommissionAccountNotFound
 from services.leaders.deps import LeaderIdPath, PayoutDep, SettingsDep
+from services.leaders.profiles.exceptions import LeaderAccountSuspended
 from services.leaders.withdrawals import service
 from services.leaders.withdrawals.exceptions import (
     InsufficientBalance,
@@ -35,6 +45,10 @@ router = APIRouter(tags=["withdrawals"])
 
 WithdrawalId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Withdrawal id")]
 
+WithdrawalDeciders = Annotated[Principal, Depends(require_permission(Permission.WITHDRAWALS_DECIDE))]
+#: The leader's own withdrawals; staff deciding withdrawals or reading leaders (a manager: their leaders').
+WithdrawalReader = Annotated[Principal, Depends(signed_in(Permission.LEADERS_READ, Permission.WITHDRAWALS_DECIDE))]
+
 
 @router.post(
     "/api/v1/leaders/{leader_id}/withdrawals",
@@ -45,6 +59,7 @@ WithdrawalId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Withdrawal i
         InvalidToken,
         MissingRole,
         NotYourLeaderAccount,
+        LeaderAccountSuspended,
         CommissionAccountNotFound,
         InsufficientBalance,
         WithdrawalBelowMinimum,
@@ -78,13 +93,13 @@ async def request_withdrawal(
 @router.get(
     "/api/v1/leaders/{leader_id}/withdrawals",
     response_model=Page[WithdrawalRead],
-    summary="The leader's withdrawals, newest first (that leader, ops)",
+    summary="The leader's withdrawals, newest first (that leader; staff: leaders.read, withdrawals.decide)",
     responses=problem_docs(InvalidToken, NotYourLeaderAccount, InvalidCursor),
 )
 async def list_leader_withdrawals(
     leader_id: LeaderIdPath,
     session: SessionDep,
-    user: CurrentUser,
+    user: WithdrawalReader,
     filters: Annotated[WithdrawalFilters, Query()],
 ) -> Page[WithdrawalRead]:
     return await service.list_withdrawals(
@@ -95,12 +110,13 @@ async def list_leader_withdrawals(
 @router.get(
     "/api/v1/withdrawals",
     response_model=Page[WithdrawalRead],
-    summary="Every leader's withdrawals, newest first; `?status=requested` is the approval queue (ops)",
-    responses=problem_docs(InvalidToken, MissingRole, InvalidCursor),
+    summary="Every leader's withdrawals, newest first; `?status=requested` is the approval queue "
+    "(staff: withdrawals.decide)",
+    responses=problem_docs(InvalidToken, MissingPermission, InvalidCursor),
 )
 async def list_withdrawals(
     session: SessionDep,
-    user: OpsUser,
+    user: WithdrawalDeciders,
     filters: Annotated[WithdrawalFilters, Query()],
 ) -> Page[WithdrawalRead]:
     return await service.list_withdrawals(
@@ -111,21 +127,21 @@ async def list_withdrawals(
 @router.get(
     "/api/v1/withdrawals/{withdrawal_id}",
     response_model=WithdrawalRead,
-    summary="Read a withdrawal (its leader, ops)",
+    summary="Read a withdrawal (its leader; staff: withdrawals.decide, leaders.read)",
     responses=problem_docs(InvalidToken, WithdrawalNotFound),
 )
-async def get_withdrawal(withdrawal_id: WithdrawalId, session: SessionDep, user: CurrentUser) -> WithdrawalRead:
+async def get_withdrawal(withdrawal_id: WithdrawalId, session: SessionDep, user: WithdrawalReader) -> WithdrawalRead:
     return await service.get_withdrawal(session, user=user, withdrawal_id=withdrawal_id)
 
 
 @router.post(
     "/api/v1/withdrawals/{withdrawal_id}/approve",
     response_model=WithdrawalRead,
-    summary="Approve: pay the amount out through the payout provider (ops)",
-    responses=problem_docs(InvalidToken, MissingRole, WithdrawalNotFound, WithdrawalAlreadyDecided, PayoutFailed),
+    summary="Approve: pay the amount out through the payout provider (staff: withdrawals.decide)",
+    responses=problem_docs(InvalidToken, MissingPermission, WithdrawalNotFound, WithdrawalAlreadyDecided, PayoutFailed),
 )
 async def approve_withdrawal(
-    withdrawal_id: WithdrawalId, session: SessionDep, user: OpsUser, payout: PayoutDep, now: NowDep
+    withdrawal_id: WithdrawalId, session: SessionDep, user: WithdrawalDeciders, payout: PayoutDep, now: NowDep
 ) -> WithdrawalRead:
     return await service.approve_withdrawal(
         session, withdrawal_id=withdrawal_id, decided_by=user.sub, payout=payout, now=now
@@ -135,11 +151,15 @@ async def approve_withdrawal(
 @router.post(
     "/api/v1/withdrawals/{withdrawal_id}/reject",
     response_model=WithdrawalRead,
-    summary="Reject with a reason: the amount returns to available (ops)",
-    responses=problem_docs(InvalidToken, MissingRole, WithdrawalNotFound, WithdrawalAlreadyDecided),
+    summary="Reject with a reason: the amount returns to available (staff: withdrawals.decide)",
+    responses=problem_docs(InvalidToken, MissingPermission, WithdrawalNotFound, WithdrawalAlreadyDecided),
 )
 async def reject_withdrawal(
-    withdrawal_id: WithdrawalId, body: WithdrawalReject, session: SessionDep, user: OpsUser, now: NowDep
+    withdrawal_id: WithdrawalId,
+    body: WithdrawalReject,
+    session: SessionDep,
+    user: WithdrawalDeciders,
+    now: NowDep,
 ) -> WithdrawalRead:
     return await service.reject_withdrawal(
         session, withdrawal_id=withdrawal_id, decided_by=user.sub, data=body, now=now

@@ -9,11 +9,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
 from services.common.pagination import Page, PageParams
-from services.leaders.access import ensure_leader_or_ops, ensure_ops_for_all_leaders, ensure_the_leader
+from services.common.permissions import Permission
+from services.leaders.access import NotYourLeaderAccount, ensure_the_leader
 from services.leaders.commission import repository as commission_repository
 from services.leaders.commission.exceptions import CommissionAccountNotFound
 from services.leaders.commission.models import CommissionEntryKind
 from services.leaders.commission.repository import Movement
+from services.leaders.profiles.access import acting_leader, ensure_reads_leader
 from services.leaders.withdrawals import repository
 from services.leaders.withdrawals.access import readable_withdrawal
 from services.leaders.withdrawals.exceptions import (
@@ -32,6 +34,7 @@ async def request_withdrawal(
     session: AsyncSession, *, user: Principal, leader_id: str, data: WithdrawalCreate, minimum_fen: int, now: datetime
 ) -> WithdrawalRead:
     ensure_the_leader(user, leader_id, action="withdraw their own commission")
+    await acting_leader(session, user, leader_id)
     if data.amount_fen < max(minimum_fen, 1):
         raise WithdrawalBelowMinimum(f"The minimum withdrawal is {max(minimum_fen, 1)} fen")
     if await commission_repository.get_account(session, leader_id) is None:
@@ -176,9 +179,9 @@ async def list_withdrawals(
     page: PageParams,
 ) -> Page[WithdrawalRead]:
     if leader_id is not None:
-        ensure_leader_or_ops(user, leader_id)
-    else:
-        ensure_ops_for_all_leaders(user)
+        await ensure_reads_leader(session, user, leader_id)
+    elif not user.can(Permission.WITHDRAWALS_DECIDE):
+        raise NotYourLeaderAccount("Only staff deciding withdrawals read every leader's withdrawals at once")
     rows = await repository.list_withdrawals(
         session, leader_id=leader_id, status=status, limit=page.limit + 1, before_id=page.after_int()
     )

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query
 from starlette.responses import Response
 
 from services.common.app import NowDep
-from services.common.auth import CurrentUser, InvalidToken
+from services.common.auth import InvalidToken, Principal, signed_in
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.idempotency import (
@@ -16,6 +16,7 @@ from services.common.idempotency import (
     run_idempotent,
 )
 from services.common.pagination import InvalidCursor, Page
+from services.common.permissions import Permission
 from services.common.types import INT64_MAX
 from services.orders.aftersales import service
 from services.orders.aftersales.exceptions import (
@@ -47,6 +48,12 @@ from services.orders.orders.exceptions import (
 )
 
 router = APIRouter(tags=["after-sales"])
+#: The customer, the order's leader, or staff reviewing after-sales (support, finance; finance also decides refunds
+#: above the threshold and reads every order).
+AfterSaleUser = Annotated[
+    Principal,
+    Depends(signed_in(Permission.AFTERSALES_REVIEW, Permission.REFUNDS_DECIDE, Permission.ORDERS_READ)),
+]
 
 OrderId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Order id")]
 RequestId = Annotated[int, Path(ge=1, le=INT64_MAX, description="After-sale request id")]
@@ -74,7 +81,7 @@ async def request_after_sale(
     order_id: OrderId,
     body: AfterSaleCreate,
     session: SessionDep,
-    user: CurrentUser,
+    user: AfterSaleUser,
     settings: SettingsDep,
     idempotency: OptionalIdempotencyKey,
     now: NowDep,
@@ -99,7 +106,7 @@ async def request_after_sale(
     responses=problem_docs(InvalidToken, InvalidCursor, LeaderFilterForbidden),
 )
 async def list_after_sales(
-    query: Annotated[AfterSaleQuery, Query()], session: SessionDep, user: CurrentUser, settings: SettingsDep
+    query: Annotated[AfterSaleQuery, Query()], session: SessionDep, user: AfterSaleUser, settings: SettingsDep
 ) -> Page[AfterSaleRead]:
     """Customers see their own; a leader passes `leader_id` = their id for those of their pickup point; support and
     finance see all. `from` and `to` are local dates of the request (inclusive)."""
@@ -112,7 +119,7 @@ async def list_after_sales(
     summary="Read an after-sale request with its history",
     responses=problem_docs(InvalidToken, AfterSaleNotFound),
 )
-async def get_after_sale(request_id: RequestId, session: SessionDep, user: CurrentUser) -> AfterSaleRead:
+async def get_after_sale(request_id: RequestId, session: SessionDep, user: AfterSaleUser) -> AfterSaleRead:
     return await service.get_request(session, request_id=request_id, user=user)
 
 
@@ -128,7 +135,7 @@ _DECISION_ERRORS = (InvalidToken, AfterSaleNotFound, NotAfterSaleReviewer, After
 async def approve_after_sale(
     request_id: RequestId,
     session: SessionDep,
-    user: CurrentUser,
+    user: AfterSaleUser,
     settings: SettingsDep,
     now: NowDep,
     body: OptionalNote = None,
@@ -152,7 +159,7 @@ async def approve_after_sale(
     responses=problem_docs(*_DECISION_ERRORS),
 )
 async def reject_after_sale(
-    request_id: RequestId, body: DecisionReason, session: SessionDep, user: CurrentUser, now: NowDep
+    request_id: RequestId, body: DecisionReason, session: SessionDep, user: AfterSaleUser, now: NowDep
 ) -> AfterSaleRead:
     """The reserved units are released; the customer may appeal once."""
     return await service.reject(session, request_id=request_id, user=user, reason=body.reason, now=now)
@@ -165,7 +172,7 @@ async def reject_after_sale(
     responses=problem_docs(*_DECISION_ERRORS),
 )
 async def escalate_after_sale(
-    request_id: RequestId, session: SessionDep, user: CurrentUser, now: NowDep, body: OptionalNote = None
+    request_id: RequestId, session: SessionDep, user: AfterSaleUser, now: NowDep, body: OptionalNote = None
 ) -> AfterSaleRead:
     return await service.escalate(
         session, request_id=request_id, user=user, reason=body.reason if body else None, now=now
@@ -187,7 +194,7 @@ async def escalate_after_sale(
     ),
 )
 async def appeal_after_sale(
-    request_id: RequestId, body: DecisionReason, session: SessionDep, user: CurrentUser, now: NowDep
+    request_id: RequestId, body: DecisionReason, session: SessionDep, user: AfterSaleUser, now: NowDep
 ) -> AfterSaleRead:
     """The units are reserved again and staff decide anew; a second rejection is final."""
     return await service.appeal(session, request_id=request_id, user=user, reason=body.reason, now=now)

@@ -5,18 +5,13 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Path, Query
 
 from services.common.app import NowDep
-from services.common.auth import (
-    CurrentUser,
-    InvalidToken,
-    MissingPermission,
-    Principal,
-    require_permission,
-)
+from services.common.auth import InvalidToken, MissingPermission, Principal, require_permission, signed_in
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.pagination import InvalidCursor, Page
 from services.common.permissions import Permission
 from services.common.types import INT64_MAX
+from services.orders.clients import LeadersUnavailable
 from services.orders.delivery import jobs, service, shortages
 from services.orders.delivery.exceptions import (
     BatchAlreadyReceived,
@@ -35,26 +30,28 @@ from services.orders.delivery.schemas import (
     ShortageQuery,
     ShortageReport,
 )
-from services.orders.deps import DatabaseDep, SettingsDep
-from services.orders.orders.exceptions import LeaderFilterForbidden
+from services.orders.deps import DatabaseDep, LeadersDep, SettingsDep
+from services.orders.orders.exceptions import LeaderAccountSuspended, LeaderFilterForbidden
 
 router = APIRouter(prefix="/api/v1/delivery-batches", tags=["delivery"])
 
+DeliveryStaff = Annotated[Principal, Depends(require_permission(Permission.ORDERS_OPERATE))]
+#: A batch's leader, or staff with `orders.operate` (any batch).
+BatchUser = Annotated[Principal, Depends(signed_in(Permission.ORDERS_OPERATE))]
+
 BatchId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Delivery batch id")]
-
-
-OrdersOperator = Annotated[Principal, Depends(require_permission(Permission.ORDERS_OPERATE))]
 
 
 @router.post(
     "/cutoff",
     response_model=CutoffResult,
-    summary="Run the delivery cut-off now, for the latest daily cut-off or a chosen pickup date (orders.operate)",
+    summary="Run the delivery cut-off now, for the latest daily cut-off or a chosen pickup date "
+    "(staff: orders.operate)",
     responses=problem_docs(InvalidToken, MissingPermission),
 )
 async def run_cutoff(
     db: DatabaseDep,
-    user: OrdersOperator,
+    user: DeliveryStaff,
     settings: SettingsDep,
     now: NowDep,
     body: Annotated[CutoffRequest | None, Body()] = None,
@@ -71,11 +68,11 @@ async def run_cutoff(
 @router.get(
     "",
     response_model=Page[DeliveryBatchSummary],
-    summary="List delivery batches (a leader sees their own; ops all)",
+    summary="List delivery batches (a leader sees their own; staff with orders.operate all)",
     responses=problem_docs(InvalidToken, InvalidCursor, LeaderFilterForbidden),
 )
 async def list_batches(
-    session: SessionDep, user: CurrentUser, filters: Annotated[BatchFilters, Query()]
+    session: SessionDep, user: BatchUser, filters: Annotated[BatchFilters, Query()]
 ) -> Page[DeliveryBatchSummary]:
     """`total` is null: batches grow by one per leader and day without bound."""
     return await service.list_batches(
@@ -94,18 +91,21 @@ async def list_batches(
     summary="Read a delivery batch with its pick list",
     responses=problem_docs(InvalidToken, BatchNotFound),
 )
-async def get_batch(batch_id: BatchId, session: SessionDep, user: CurrentUser) -> DeliveryBatchRead:
+async def get_batch(batch_id: BatchId, session: SessionDep, user: BatchUser) -> DeliveryBatchRead:
     return await service.get_batch(session, batch_id=batch_id, user=user)
 
 
 @router.post(
     "/{batch_id}/receive",
     response_model=DeliveryBatchRead,
-    summary="Confirm the batch reached the pickup point, with what was missing or damaged (its leader, ops)",
+    summary="Confirm the batch reached the pickup point, with what was missing or damaged (its active leader; "
+    "staff: orders.operate)",
     responses=problem_docs(
         InvalidToken,
         BatchNotFound,
+        LeaderAccountSuspended,
         BatchAlreadyReceived,
+        LeadersUnavailable,
         DuplicateShortage,
         ShortageNotInBatch,
         ShortageExceedsDelivery,
@@ -114,7 +114,8 @@ async def get_batch(batch_id: BatchId, session: SessionDep, user: CurrentUser) -
 async def receive_batch(
     batch_id: BatchId,
     session: SessionDep,
-    user: CurrentUser,
+    user: BatchUser,
+    leaders: LeadersDep,
     settings: SettingsDep,
     now: NowDep,
     body: Annotated[BatchReceipt | None, Body()] = None,
@@ -124,7 +125,7 @@ async def receive_batch(
     no shortages: everything arrived."""
     reported = body.shortages if body is not None else []
     return await service.receive_batch(
-        session, batch_id=batch_id, user=user, shortages=reported, tz=settings.tz, now=now
+        session, batch_id=batch_id, user=user, leaders=leaders, shortages=reported, tz=settings.tz, now=now
     )
 
 
@@ -134,13 +135,13 @@ shortages_router = APIRouter(prefix="/api/v1/shortages", tags=["delivery"])
 @shortages_router.get(
     "",
     response_model=ShortageReport,
-    summary="The day's shortages per batch and product, for the warehouse (operations)",
+    summary="The day's shortages per batch and product, for the warehouse (staff: orders.operate)",
     responses=problem_docs(InvalidToken, MissingPermission, InvalidCursor),
 )
 async def shortage_report(
     query: Annotated[ShortageQuery, Query()],
     session: SessionDep,
-    user: OrdersOperator,
+    user: DeliveryStaff,
     settings: SettingsDep,
     now: NowDep,
 ) -> ShortageReport:

@@ -16,8 +16,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
 from services.common.pagination import Page, PageParams
+from services.common.permissions import Permission
+from services.orders.clients import LeaderDirectory
 from services.orders.delivery import repository
-from services.orders.delivery.access import readable_batch
+from services.orders.delivery.access import batch_for_leader, readable_batch
 from services.orders.delivery.exceptions import BatchAlreadyReceived
 from services.orders.delivery.models import DeliveryBatch, DeliveryBatchStatus
 from services.orders.delivery.schemas import DeliveryBatchRead, DeliveryBatchSummary, PickListItem, ShortageIn
@@ -103,7 +105,7 @@ async def list_batches(
     status: DeliveryBatchStatus | None,
     pickup_date: date | None = None,
 ) -> Page[DeliveryBatchSummary]:
-    if not user.is_ops:
+    if not user.can(Permission.ORDERS_OPERATE):
         if leader_id is not None and leader_id != user.sub:
             raise LeaderFilterForbidden()
         leader_id = user.sub
@@ -123,13 +125,14 @@ async def receive_batch(
     *,
     batch_id: int,
     user: Principal,
+    leaders: LeaderDirectory,
     shortages: Sequence[ShortageIn] = (),
     tz: ZoneInfo,
     now: datetime,
 ) -> DeliveryBatchRead:
     """The leader confirms the goods arrived: units reported short are refunded (see `shortages`), then the batch's
     paid orders become ready for pickup."""
-    batch = await readable_batch(session, batch_id, user)
+    batch = await batch_for_leader(session, batch_id, user, leaders)
     if not await repository.mark_received(session, batch_id=batch_id, by=user.sub, now=now):
         raise BatchAlreadyReceived()
     await settle_shortages(session, batch=batch, reported=shortages, actor=user.sub, tz=tz, now=now)

@@ -6,7 +6,14 @@ from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import Response
 
 from services.common.app import NowDep, from_app_state
-from services.common.auth import CurrentUser, InvalidToken, MissingRole, OpsUser
+from services.common.auth import (
+    CurrentUser,
+    InvalidToken,
+    MissingPermission,
+    MissingRole,
+    Principal,
+    require_permission,
+)
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.idempotency import (
@@ -19,6 +26,7 @@ from services.common.idempotency import (
     run_idempotent,
 )
 from services.common.pagination import InvalidCursor, Page, PageQuery
+from services.common.permissions import Permission
 from services.common.types import INT64_MAX
 from services.orders.clients import LeadersTimeout, LeadersUnavailable
 from services.orders.config import Settings
@@ -39,6 +47,9 @@ from services.orders.products.exceptions import ProductNotFound
 FlashDep = Annotated[FlashRuntime, Depends(from_app_state("flash"))]
 
 router = APIRouter(prefix="/api/v1/flash-sales", tags=["flash-sales"])
+
+
+CatalogueStaff = Annotated[Principal, Depends(require_permission(Permission.CATALOGUE_MANAGE))]
 
 SaleId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Flash sale id")]
 #: A customer and the Idempotency-Key of their purchase, in one dependency.
@@ -93,11 +104,13 @@ async def buy(sale_id: SaleId, body: FlashOrderCreate, request: Request, idempot
     "",
     status_code=201,
     response_model=FlashSaleRead,
-    summary="Create a flash sale (ops)",
-    responses=problem_docs(InvalidToken, MissingRole, ProductNotFound, NotEnoughProductStock, IdempotencyKeyReused),
+    summary="Create a flash sale (staff: catalogue.manage)",
+    responses=problem_docs(
+        InvalidToken, MissingPermission, ProductNotFound, NotEnoughProductStock, IdempotencyKeyReused
+    ),
 )
 async def create_sale(
-    body: FlashSaleCreate, session: SessionDep, user: OpsUser, idempotency: OptionalIdempotencyKey, now: NowDep
+    body: FlashSaleCreate, session: SessionDep, user: CatalogueStaff, idempotency: OptionalIdempotencyKey, now: NowDep
 ) -> Response:
     """The sale's stock is taken from the product's stock when the sale is created."""
     return await run_idempotent(
@@ -128,10 +141,12 @@ async def get_sale(sale_id: SaleId, session: SessionDep, user: CurrentUser) -> F
 @router.post(
     "/{sale_id}/end",
     response_model=FlashSaleRead,
-    summary="End a flash sale now (ops)",
-    responses=problem_docs(InvalidToken, MissingRole, FlashSaleNotFound),
+    summary="End a flash sale now (staff: catalogue.manage)",
+    responses=problem_docs(InvalidToken, MissingPermission, FlashSaleNotFound),
 )
-async def end_sale(sale_id: SaleId, session: SessionDep, user: OpsUser, flash: FlashDep, now: NowDep) -> FlashSaleRead:
+async def end_sale(
+    sale_id: SaleId, session: SessionDep, user: CatalogueStaff, flash: FlashDep, now: NowDep
+) -> FlashSaleRead:
     """No purchase succeeds once this answers, in any process. A sale not started yet will not start; one already
     over is returned as it is. The unsold units go back to the product a few minutes later (`closed_at`)."""
     return await service.end_sale(session, sale_id=sale_id, flash=flash, now=now)
@@ -140,8 +155,10 @@ async def end_sale(sale_id: SaleId, session: SessionDep, user: OpsUser, flash: F
 @router.get(
     "/{sale_id}/reconciliation",
     response_model=ReconciliationReport,
-    summary="Compare the sale's stock in Redis and in the database (ops)",
-    responses=problem_docs(InvalidToken, MissingRole, FlashSaleNotFound),
+    summary="Compare the sale's stock in Redis and in the database (staff: catalogue.manage)",
+    responses=problem_docs(InvalidToken, MissingPermission, FlashSaleNotFound),
 )
-async def reconcile(sale_id: SaleId, session: SessionDep, user: OpsUser, flash: FlashDep) -> ReconciliationReport:
+async def reconcile(
+    sale_id: SaleId, session: SessionDep, user: CatalogueStaff, flash: FlashDep
+) -> ReconciliationReport:
     return await service.reconcile(session, sale_id=sale_id, flash=flash)

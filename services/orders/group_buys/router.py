@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from services.common.app import NowDep
-from services.common.auth import CurrentUser, InvalidToken, MissingPermission, Principal, require_permission
+from services.common.auth import InvalidToken, MissingPermission, Principal, require_permission, signed_in
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.pagination import InvalidCursor, NoParams, Page
@@ -28,6 +28,8 @@ router = APIRouter(prefix="/api/v1/group-buys", tags=["group-buys"])
 
 GroupBuyId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Group-buy id")]
 CatalogueStaff = Annotated[Principal, Depends(require_permission(Permission.CATALOGUE_MANAGE))]
+#: Customers see the group-buys of their region; catalogue staff every one.
+GroupBuyReader = Annotated[Principal, Depends(signed_in(Permission.CATALOGUE_MANAGE))]
 
 
 @router.post(
@@ -54,7 +56,7 @@ async def create_group_buy(
 )
 async def list_group_buys(
     session: SessionDep,
-    user: CurrentUser,
+    user: GroupBuyReader,
     filters: Annotated[GroupBuyFilters, Query()],
     leaders: LeadersDep,
     now: NowDep,
@@ -74,7 +76,7 @@ async def list_group_buys(
 async def get_group_buy(
     group_buy_id: GroupBuyId,
     session: SessionDep,
-    user: CurrentUser,
+    user: GroupBuyReader,
     query: Annotated[GroupBuyReadQuery, Query()],
     leaders: LeadersDep,
     now: NowDep,

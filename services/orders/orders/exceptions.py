@@ -68,6 +68,11 @@ class NotOrderOwner(Forbidden):
     title = "Only the customer who placed the order may do this"
 
 
+class LeaderAccountSuspended(Forbidden):
+    code = "LEADER_ACCOUNT_SUSPENDED"
+    title = "This leader account is suspended: it cannot act as a pickup point"
+
+
 class LeaderFilterForbidden(Forbidden):
     code = "LEADER_FILTER_FORBIDDEN"
     title = "A leader may only list orders at their own pickup point"

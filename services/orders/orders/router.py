@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response
 
 from services.common.app import NowDep
-from services.common.auth import CurrentUser, CustomerUser, InvalidToken, MissingRole
+from services.common.auth import CustomerUser, InvalidToken, MissingRole, Principal, signed_in
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.idempotency import (
@@ -18,6 +18,7 @@ from services.common.idempotency import (
     run_idempotent,
 )
 from services.common.pagination import InvalidCursor, NoParams, Page
+from services.common.permissions import Permission
 from services.common.types import INT64_MAX
 from services.orders.clients import (
     HoldConflict,
@@ -39,6 +40,7 @@ from services.orders.orders.exceptions import (
     GroupBuyNotOpen,
     GroupBuyUnavailable,
     InvalidOrderState,
+    LeaderAccountSuspended,
     LeaderFilterForbidden,
     LeaderNotActive,
     NotInGroupBuy,
@@ -71,6 +73,11 @@ from services.orders.orders.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
+
+#: The customer, the order's leader, or staff with the permission named (they act on any order).
+OrderReader = Annotated[Principal, Depends(signed_in(Permission.ORDERS_READ))]
+OrderOperator = Annotated[Principal, Depends(signed_in(Permission.ORDERS_OPERATE))]
+OrderRefunder = Annotated[Principal, Depends(signed_in(Permission.REFUNDS_DECIDE))]
 
 OrderId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Order id")]
 
@@ -156,11 +163,11 @@ async def create_order(
     responses=problem_docs(InvalidToken, InvalidCursor, LeaderFilterForbidden, CustomerFilterForbidden),
 )
 async def list_orders(
-    session: SessionDep, user: CurrentUser, filters: Annotated[OrderFilters, Query()]
+    session: SessionDep, user: OrderReader, filters: Annotated[OrderFilters, Query()]
 ) -> Page[OrderRead]:
     """Customers see their own orders; a leader passes `leader_id` = their id to see orders at their pickup
-    point (e.g. `status=ready_for_pickup` for those waiting there); staff who read orders see everything and may
-    filter by `customer_id`. `total` is null: counting every order of a filter would scan the orders table."""
+    point (e.g. `status=ready_for_pickup` for those waiting there); staff with `orders.read` see everything and
+    may filter by `customer_id`. `total` is null: counting every order of a filter would scan the orders table."""
     return await service.list_orders(session, user=user, page=filters.page_params(), filters=filters)
 
 
@@ -170,8 +177,9 @@ async def list_orders(
     summary="Read one order",
     responses=problem_docs(InvalidToken, OrderNotFound),
 )
-async def get_order(order_id: OrderId, session: SessionDep, user: CurrentUser) -> OrderRead:
-    """The owner, the order's leader and ops can read it; only the owner sees the pickup code."""
+async def get_order(order_id: OrderId, session: SessionDep, user: OrderReader) -> OrderRead:
+    """The owner, the order's leader and staff with `orders.read` can read it; only the owner sees the pickup
+    code."""
     return await service.get_order(session, order_id=order_id, user=user)
 
 
@@ -181,18 +189,18 @@ async def get_order(order_id: OrderId, session: SessionDep, user: CurrentUser) -
     summary="Who moved the order to which state, when",
     responses=problem_docs(InvalidToken, OrderNotFound),
 )
-async def get_order_log(order_id: OrderId, session: SessionDep, user: CurrentUser, _: NoParams) -> list[OrderLogEntry]:
+async def get_order_log(order_id: OrderId, session: SessionDep, user: OrderReader, _: NoParams) -> list[OrderLogEntry]:
     return await service.order_log(session, order_id=order_id, user=user)
 
 
 @router.post(
     "/{order_id}/cancel",
     response_model=OrderRead,
-    summary="Cancel an unpaid order (owner)",
+    summary="Cancel an unpaid order (owner; staff: orders.operate)",
     responses=problem_docs(InvalidToken, OrderNotFound, NotOrderOwner, OrderNotCancellable),
 )
 async def cancel_order(
-    order_id: OrderId, session: SessionDep, user: CurrentUser, inventory: InventoryDep, now: NowDep
+    order_id: OrderId, session: SessionDep, user: OrderOperator, inventory: InventoryDep, now: NowDep
 ) -> OrderRead:
     """Stock and held points come back exactly once, even if the payment timeout cancels at the same moment."""
     return await service.cancel_order(session, order_id=order_id, user=user, inventory=inventory, now=now)
@@ -201,29 +209,41 @@ async def cancel_order(
 @router.post(
     "/{order_id}/arrive",
     response_model=OrderRead,
-    summary="Mark a paid order as arrived at the pickup point (its leader, ops)",
-    responses=problem_docs(InvalidToken, OrderNotFound, NotOrderLeader, InvalidOrderState),
+    summary="Mark a paid order as arrived at the pickup point (its active leader; staff: orders.operate)",
+    responses=problem_docs(
+        InvalidToken, OrderNotFound, NotOrderLeader, LeaderAccountSuspended, InvalidOrderState, LeadersUnavailable
+    ),
 )
-async def arrive(order_id: OrderId, session: SessionDep, user: CurrentUser, now: NowDep) -> OrderRead:
-    return await service.mark_arrived(session, order_id=order_id, user=user, now=now)
+async def arrive(
+    order_id: OrderId, session: SessionDep, user: OrderOperator, leaders: LeadersDep, now: NowDep
+) -> OrderRead:
+    return await service.mark_arrived(session, order_id=order_id, user=user, leaders=leaders, now=now)
 
 
 @router.post(
     "/{order_id}/pickup",
     response_model=OrderRead,
-    summary="Hand the goods over against the pickup code (the order's leader)",
+    summary="Hand the goods over against the pickup code (the order's active leader; staff: orders.operate)",
     responses=problem_docs(
-        InvalidToken, OrderNotFound, NotOrderLeader, InvalidOrderState, WrongPickupCode, PickupLocked
+        InvalidToken, OrderNotFound, NotOrderLeader, LeaderAccountSuspended, InvalidOrderState, WrongPickupCode,
+        PickupLocked, LeadersUnavailable,
     ),
-)
+)  # fmt: skip
 async def pickup(
-    order_id: OrderId, body: PickupRequest, session: SessionDep, user: CurrentUser, settings: SettingsDep, now: NowDep
+    order_id: OrderId,
+    body: PickupRequest,
+    session: SessionDep,
+    user: OrderOperator,
+    leaders: LeadersDep,
+    settings: SettingsDep,
+    now: NowDep,
 ) -> OrderRead:
     """A wrong code is 422 `WRONG_PICKUP_CODE`; after too many the order is locked (423 `PICKUP_LOCKED`)."""
     return await service.pickup(
         session,
         order_id=order_id,
         user=user,
+        leaders=leaders,
         code=body.pickup_code,
         max_attempts=settings.pickup_max_attempts,
         lock_seconds=settings.pickup_lock_seconds,
@@ -235,7 +255,7 @@ async def pickup(
     "/{order_id}/refunds",
     status_code=201,
     response_model=RefundRead,
-    summary="Refund units of some lines at once (owner before delivery; staff deciding refunds)",
+    summary="Refund units of some lines at once (owner before delivery; staff: refunds.decide)",
     responses=problem_docs(
         InvalidToken,
         OrderNotFound,
@@ -251,7 +271,7 @@ async def refund_order(
     order_id: OrderId,
     body: RefundCreate,
     session: SessionDep,
-    user: CurrentUser,
+    user: OrderRefunder,
     idempotency: OptionalIdempotencyKey,
     now: NowDep,
 ) -> Response:
@@ -274,5 +294,5 @@ async def refund_order(
     summary="Refunds of an order",
     responses=problem_docs(InvalidToken, OrderNotFound),
 )
-async def list_refunds(order_id: OrderId, session: SessionDep, user: CurrentUser, _: NoParams) -> list[RefundRead]:
+async def list_refunds(order_id: OrderId, session: SessionDep, user: OrderReader, _: NoParams) -> list[RefundRead]:
     return await service.list_refunds(session, order_id=order_id, user=user)

@@ -372,7 +372,7 @@ async def list_orders(
     session: AsyncSession, *, user: Principal, page: PageParams, filters: OrderFilters
 ) -> Page[OrderRead]:
     leader_id, customer_id = filters.leader_id, filters.customer_id
-    staff = user.is_ops or user.can(Permission.ORDERS_READ)
+    staff = user.can(Permission.ORDERS_READ)
     if customer_id is not None and not staff and customer_id != user.sub:
         raise CustomerFilterForbidden()
     if not staff:
@@ -467,7 +467,7 @@ async def cancel_unpaid(
 async def cancel_order(
     session: AsyncSession, *, order_id: int, user: Principal, inventory: Inventory, now: datetime
 ) -> OrderRead:
-    order = await order_for_customer(session, order_id, user)
+    order = await order_for_customer(session, order_id, user, staff=Permission.ORDERS_OPERATE)
     reason = OrderCancelReason.CUSTOMER if order.customer_id == user.sub else OrderCancelReason.OPS
     if not await cancel_unpaid(session, order_id=order_id, actor=user.sub, reason=reason, inventory=inventory, now=now):
         raise OrderNotCancellable(f"Order {order_id} is no longer waiting for payment")
@@ -553,8 +553,10 @@ async def make_ready(session: AsyncSession, *, order_id: int, actor: str, note: 
     return True
 
 
-async def mark_arrived(session: AsyncSession, *, order_id: int, user: Principal, now: datetime) -> OrderRead:
-    await order_for_leader(session, order_id, user)
+async def mark_arrived(
+    session: AsyncSession, *, order_id: int, user: Principal, leaders: LeaderDirectory, now: datetime
+) -> OrderRead:
+    await order_for_leader(session, order_id, user, leaders)
     if not await make_ready(session, order_id=order_id, actor=user.sub, note="arrived", now=now):
         raise InvalidOrderState(f"Order {order_id} is not paid and waiting for delivery")
     return await read_order(session, order_id, user.sub)
@@ -565,6 +567,7 @@ async def pickup(
     *,
     order_id: int,
     user: Principal,
+    leaders: LeaderDirectory,
     code: str,
     max_attempts: int,
     lock_seconds: int,
@@ -573,7 +576,7 @@ async def pickup(
     """Hand the goods over against the code. A wrong code raises `WrongPickupCode`, and the one that reaches
     `max_attempts` raises `PickupLocked`; both keep their writes (the attempt counter, the lock)."""
     # Locked so parallel guesses count one after another (PostgreSQL; SQLite writers are serialised anyway).
-    order = await order_for_leader(session, order_id, user, for_update=True)
+    order = await order_for_leader(session, order_id, user, leaders, for_update=True)
     if order.status != OrderStatus.READY_FOR_PICKUP:
         raise InvalidOrderState(f"Order {order_id} is {order.status}, not ready for pickup")
     if order.pickup_locked_until is not None and order.pickup_locked_until > now:
@@ -677,7 +680,7 @@ async def refund_order(
 ) -> RefundRead:
     """A refund without review: the customer's own while the goods are still in the warehouse, or a direct one by
     staff who decide refunds. Once the goods have left, a customer asks through an after-sale request instead."""
-    order = await readable_order(session, order_id, user, for_update=True)
+    order = await readable_order(session, order_id, user, for_update=True, staff=Permission.REFUNDS_DECIDE)
     staff = user.can(Permission.REFUNDS_DECIDE)
     if not staff and order.customer_id != user.sub:
         raise NotOrderOwner(f"Only the customer who placed order {order_id} may do this")

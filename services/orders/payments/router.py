@@ -7,15 +7,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from starlette.responses import JSONResponse, Response
 
 from services.common.app import NowDep
-from services.common.auth import (
-    CurrentUser,
-    InvalidToken,
-    MissingPermission,
-    MissingRole,
-    OpsUser,
-    Principal,
-    require_permission,
-)
+from services.common.auth import CurrentUser, InvalidToken, MissingPermission, Principal, require_permission
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.pagination import InvalidCursor, Page
@@ -174,12 +166,12 @@ async def dev_pay(
 @router.get(
     "",
     response_model=Page[PaymentRead],
-    summary="List payments (ops), e.g. `status=refund_pending` or `status=refunded`",
-    responses=problem_docs(InvalidToken, MissingRole, InvalidCursor),
+    summary="List payments (staff: payments.reconcile), e.g. `status=refund_pending` or `status=refunded`",
+    responses=problem_docs(InvalidToken, MissingPermission, InvalidCursor),
 )
 async def list_payments(
     session: SessionDep,
-    user: OpsUser,
+    user: ReconcilingStaff,
     filters: Annotated[PaymentFilters, Query()],
 ) -> Page[PaymentRead]:
     return await service.list_payments(
@@ -202,11 +194,11 @@ async def list_notifications(
 @router.post(
     "/refunds/run",
     response_model=RefundRunResult,
-    summary="Send pending refunds to the payment provider now (ops)",
-    responses=problem_docs(InvalidToken, MissingRole),
+    summary="Send pending refunds to the payment provider now (staff: refunds.decide)",
+    responses=problem_docs(InvalidToken, MissingPermission),
 )
 async def run_refunds(
-    db: DatabaseDep, user: OpsUser, provider: RefundProviderDep, settings: SettingsDep, now: NowDep
+    db: DatabaseDep, user: RefundStaff, provider: RefundProviderDep, settings: SettingsDep, now: NowDep
 ) -> RefundRunResult:
     """The refund sender also runs every `ORDERS_REFUND_INTERVAL_SECONDS`; this run also sends refunds waiting out
     their backoff after a failed attempt."""
@@ -219,7 +211,8 @@ async def run_refunds(
 @router.get(
     "/refunds",
     response_model=Page[ProviderRefundRead],
-    summary="Refunds asked of the provider, newest first; `status=failed` lists those parked for staff (finance)",
+    summary="Refunds asked of the provider, newest first; `status=failed` lists those parked for staff "
+    "(staff: refunds.decide)",
     responses=problem_docs(InvalidToken, MissingPermission, InvalidCursor),
 )
 async def list_provider_refunds(
@@ -231,7 +224,7 @@ async def list_provider_refunds(
 @router.post(
     "/refunds/{provider_refund_id}/retry",
     response_model=ProviderRefundRead,
-    summary="Send a parked refund again (finance)",
+    summary="Send a parked refund again (staff: refunds.decide)",
     responses=problem_docs(InvalidToken, MissingPermission, ProviderRefundNotFound, RefundNotParked),
 )
 async def retry_refund(
@@ -245,7 +238,7 @@ async def retry_refund(
 @router.get(
     "/reconciliations/{bill_date}",
     response_model=ReconciliationRead,
-    summary="The day's provider bills against our payments and refunds: every difference (finance)",
+    summary="The day's provider bills against our payments and refunds: every difference (staff: payments.reconcile)",
     responses=problem_docs(InvalidToken, MissingPermission, ReconciliationNotFound),
 )
 async def get_reconciliation(bill_date: BillDate, session: SessionDep, user: ReconcilingStaff) -> ReconciliationRead:
@@ -259,7 +252,7 @@ async def get_reconciliation(bill_date: BillDate, session: SessionDep, user: Rec
 @router.post(
     "/reconciliations/{bill_date}",
     response_model=ReconciliationRead,
-    summary="Reconcile a day now, replacing its report (finance)",
+    summary="Reconcile a day now, replacing its report (staff: payments.reconcile)",
     responses=problem_docs(InvalidToken, MissingPermission, ReconciliationFailed),
 )
 async def run_reconciliation(

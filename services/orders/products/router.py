@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response
 
 from services.common.app import NowDep
-from services.common.auth import CurrentUser, InvalidToken, MissingPermission, Principal, require_permission
+from services.common.auth import InvalidToken, MissingPermission, Principal, require_permission, signed_in
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.idempotency import IdempotencyKeyReused, OptionalIdempotencyKey, run_idempotent
@@ -28,16 +28,20 @@ from services.orders.products.schemas import (
 
 router = APIRouter(prefix="/api/v1/products", tags=["products"])
 
+
+CatalogueStaff = Annotated[Principal, Depends(require_permission(Permission.CATALOGUE_MANAGE))]
+#: Anyone signed in; catalogue staff also see what is off shelf and cost prices.
+ProductReader = Annotated[Principal, Depends(signed_in(Permission.CATALOGUE_MANAGE))]
+
 ProductId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Product id")]
 SkuId = Annotated[int, Path(ge=1, le=INT64_MAX, description="SKU id")]
-CatalogueStaff = Annotated[Principal, Depends(require_permission(Permission.CATALOGUE_MANAGE))]
 
 
 @router.post(
     "",
     status_code=201,
     response_model=ProductRead,
-    summary="Create a product (catalogue staff)",
+    summary="Create a product (staff: catalogue.manage)",
     responses=problem_docs(InvalidToken, MissingPermission, IdempotencyKeyReused, CategoryNotFound),
 )
 async def create_product(
@@ -61,7 +65,7 @@ async def create_product(
     responses=problem_docs(InvalidToken, InvalidCursor, CategoryNotFound),
 )
 async def list_products(
-    session: SessionDep, user: CurrentUser, filters: Annotated[ProductFilters, Query()], now: NowDep
+    session: SessionDep, user: ProductReader, filters: Annotated[ProductFilters, Query()], now: NowDep
 ) -> Page[ProductRead]:
     """`total` is null: counting a search over the whole catalogue would cost more than the page itself."""
     return await service.list_products(session, filters=filters, page=filters.page_params(), user=user, now=now)
@@ -73,7 +77,7 @@ async def list_products(
     summary="Read one product",
     responses=problem_docs(InvalidToken, ProductNotFound),
 )
-async def get_product(product_id: ProductId, session: SessionDep, user: CurrentUser) -> ProductRead:
+async def get_product(product_id: ProductId, session: SessionDep, user: ProductReader) -> ProductRead:
     """Customers and leaders see on-shelf products only (others are 404 to them)."""
     return await service.get_product(session, product_id=product_id, user=user)
 
@@ -81,7 +85,7 @@ async def get_product(product_id: ProductId, session: SessionDep, user: CurrentU
 @router.patch(
     "/{product_id}",
     response_model=ProductRead,
-    summary="Change a product, put it on or off shelf, archive it (catalogue staff)",
+    summary="Change a product, put it on or off shelf, archive it (staff: catalogue.manage)",
     responses=problem_docs(InvalidToken, MissingPermission, ProductNotFound, ProductArchived, CategoryNotFound),
 )
 async def update_product(

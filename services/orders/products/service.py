@@ -33,7 +33,7 @@ from services.orders.products.schemas import (
 
 def is_catalogue_staff(user: Principal) -> bool:
     """Sees every product whatever its status, and cost prices."""
-    return user.is_ops or user.can(Permission.CATALOGUE_MANAGE)
+    return user.can(Permission.CATALOGUE_MANAGE)
 
 
 def to_read(product: Product, skus: Sequence[ProductSku], *, staff: bool) -> ProductRead:

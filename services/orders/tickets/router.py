@@ -5,10 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from services.common.app import NowDep
-from services.common.auth import CurrentUser, InvalidToken, MissingRole, Principal, Role, require_roles
+from services.common.auth import InvalidToken, MissingRole, Principal, Role, require_roles, signed_in
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.pagination import InvalidCursor, Page
+from services.common.permissions import Permission
 from services.common.types import INT64_MAX
 from services.orders.deps import SettingsDep
 from services.orders.orders.exceptions import OrderNotFound
@@ -32,6 +33,8 @@ from services.orders.tickets.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
+#: Whoever opened the ticket, or support handling tickets.
+TicketUser = Annotated[Principal, Depends(signed_in(Permission.TICKETS_HANDLE))]
 
 TicketId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Ticket id")]
 CustomerOrLeader = Annotated[Principal, Depends(require_roles(Role.CUSTOMER, Role.LEADER))]
@@ -56,7 +59,7 @@ async def open_ticket(body: TicketCreate, session: SessionDep, user: CustomerOrL
     responses=problem_docs(InvalidToken, InvalidCursor),
 )
 async def list_tickets(
-    query: Annotated[TicketQuery, Query()], session: SessionDep, user: CurrentUser, settings: SettingsDep
+    query: Annotated[TicketQuery, Query()], session: SessionDep, user: TicketUser, settings: SettingsDep
 ) -> Page[TicketSummary]:
     """Customers and leaders see the tickets they opened; support (`tickets.handle`) sees all. `from` and `to` are
     local dates of opening (inclusive)."""
@@ -69,7 +72,7 @@ async def list_tickets(
     summary="Read a ticket with its replies and history",
     responses=problem_docs(InvalidToken, TicketNotFound),
 )
-async def get_ticket(ticket_id: TicketId, session: SessionDep, user: CurrentUser) -> TicketRead:
+async def get_ticket(ticket_id: TicketId, session: SessionDep, user: TicketUser) -> TicketRead:
     """`first_answer_seconds`: how long the first answer by support took."""
     return await service.get_ticket(session, ticket_id=ticket_id, user=user)
 
@@ -90,7 +93,7 @@ async def get_ticket(ticket_id: TicketId, session: SessionDep, user: CurrentUser
     ),
 )
 async def change_ticket(
-    ticket_id: TicketId, body: TicketChange, session: SessionDep, user: CurrentUser, now: NowDep
+    ticket_id: TicketId, body: TicketChange, session: SessionDep, user: TicketUser, now: NowDep
 ) -> TicketRead:
     return await service.change_ticket(session, ticket_id=ticket_id, user=user, data=body, now=now)
 
@@ -103,7 +106,7 @@ async def change_ticket(
     responses=problem_docs(InvalidToken, TicketNotFound, TicketClosed, TicketChanged),
 )
 async def reply_to_ticket(
-    ticket_id: TicketId, body: ReplyCreate, session: SessionDep, user: CurrentUser, now: NowDep
+    ticket_id: TicketId, body: ReplyCreate, session: SessionDep, user: TicketUser, now: NowDep
 ) -> TicketRead:
     """A support reply answers the ticket (the first sets `first_answered_at`); the opener's reopens it."""
     return await service.reply(session, ticket_id=ticket_id, user=user, data=body, now=now)

@@ -2,20 +2,31 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path
 from starlette.responses import Response
 
-from services.common.auth import CustomerUser, InvalidToken, MissingRole, OpsUser
+from services.common.auth import (
+    CustomerUser,
+    InvalidToken,
+    MissingPermission,
+    MissingRole,
+    Principal,
+    require_permission,
+)
 from services.common.db import SessionDep, WritingSessionDep
 from services.common.errors import problem_docs
 from services.common.idempotency import IdempotencyKeyReused, OptionalIdempotencyKey, run_idempotent
 from services.common.pagination import InvalidCursor, Page, PageQuery
+from services.common.permissions import Permission
 from services.points.deps import NowDep, SettingsDep
 from services.points.ledger import service
 from services.points.ledger.exceptions import AccountNotFound, InsufficientPoints
 from services.points.ledger.schemas import AccountRead, AdjustmentCreate, EntryRead, OpsEntryRead
 
 router = APIRouter(prefix="/api/v1/points", tags=["points"])
+
+
+PointsStaff = Annotated[Principal, Depends(require_permission(Permission.POINTS_MANAGE))]
 
 UserIdPath = Annotated[str, Path(min_length=1, max_length=64, description="The user's id (JWT `sub`)")]
 
@@ -48,11 +59,11 @@ async def list_my_entries(session: SessionDep, user: CustomerUser, page: PageQue
 @router.get(
     "/users/{user_id}",
     response_model=AccountRead,
-    summary="Any user's points account (ops)",
-    responses=problem_docs(InvalidToken, MissingRole, AccountNotFound),
+    summary="Any user's points account (staff: points.manage)",
+    responses=problem_docs(InvalidToken, MissingPermission, AccountNotFound),
 )
 async def get_user_account(
-    user_id: UserIdPath, session: SessionDep, user: OpsUser, now: NowDep, settings: SettingsDep
+    user_id: UserIdPath, session: SessionDep, user: PointsStaff, now: NowDep, settings: SettingsDep
 ) -> AccountRead:
     return await service.read_account(
         session,
@@ -68,11 +79,11 @@ async def get_user_account(
 @router.get(
     "/users/{user_id}/entries",
     response_model=Page[OpsEntryRead],
-    summary="Any user's points ledger, newest first (ops)",
-    responses=problem_docs(InvalidToken, MissingRole, InvalidCursor),
+    summary="Any user's points ledger, newest first (staff: points.manage)",
+    responses=problem_docs(InvalidToken, MissingPermission, InvalidCursor),
 )
 async def list_user_entries(
-    user_id: UserIdPath, session: SessionDep, user: OpsUser, page: PageQuery
+    user_id: UserIdPath, session: SessionDep, user: PointsStaff, page: PageQuery
 ) -> Page[OpsEntryRead]:
     return await service.list_entries_for_ops(session, user_id=user_id, page=page)
 
@@ -81,13 +92,13 @@ async def list_user_entries(
     "/adjustments",
     status_code=201,
     response_model=OpsEntryRead,
-    summary="Adjust a user's points by hand, with a reason (ops)",
-    responses=problem_docs(InvalidToken, MissingRole, InsufficientPoints, IdempotencyKeyReused),
+    summary="Adjust a user's points by hand, with a reason (staff: points.manage)",
+    responses=problem_docs(InvalidToken, MissingPermission, InsufficientPoints, IdempotencyKeyReused),
 )
 async def create_adjustment(
     body: AdjustmentCreate,
     session: SessionDep,
-    user: OpsUser,
+    user: PointsStaff,
     now: NowDep,
     settings: SettingsDep,
     idempotency: OptionalIdempotencyKey,
