@@ -21,10 +21,12 @@ from services.analytics.tags.router import customers_router, tags_router
 from services.common.app import build_service_app
 from services.common.auth import ServiceTokens
 from services.common.events.wiring import ServiceEvents
+from services.common.production import ensure_service_production_ready
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    ensure_service_production_ready("analytics", settings)
     tokens = ServiceTokens.from_settings(settings, "analytics")
     leaders = HttpLeadersDirectory(settings.leaders_url, tokens, timeout_seconds=settings.upstream_timeout_seconds)
 

@@ -47,7 +47,7 @@ def payout_provider_of(settings: Settings, accounts: httpx.AsyncClient, tokens: 
 
 def create_app(settings: Settings | None = None, *, payout_provider: PayoutProvider | None = None) -> FastAPI:
     settings = settings or get_settings()
-    ensure_service_production_ready("leaders", settings)
+    ensure_service_production_ready("leaders", settings, settings.production_problems())
     tokens = ServiceTokens.from_settings(settings, "leaders")
     accounts = httpx.AsyncClient(timeout=5.0)
     payout = payout_provider or payout_provider_of(settings, accounts, tokens)

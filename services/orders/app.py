@@ -46,7 +46,9 @@ from services.orders.wechatpay import WeChatPayProvider, payment_provider_of
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    ensure_service_production_ready("orders", settings, payment_secret_problems(settings))
+    ensure_service_production_ready(
+        "orders", settings, [*payment_secret_problems(settings), *settings.production_problems()]
+    )
     tokens = ServiceTokens.from_settings(settings, "orders")
     upstream = UpstreamClients(timeout_seconds=settings.upstream_timeout_seconds, tokens=tokens)
     redis_stock = None

@@ -179,3 +179,19 @@ async def test_expired_refresh_tokens_are_pruned_a_day_after_they_expire(
     clock.advance(days=1)
     assert await prune_refresh_tokens(accounts_app) == 1
     assert (await refresh(accounts_client, pair["refresh_token"])).json()["code"] == "REFRESH_TOKEN_INVALID"
+
+
+async def test_refresh_tokens_are_stored_only_as_hashes(
+    accounts_client: httpx.AsyncClient, accounts_app: FastAPI
+) -> None:
+    pair = await wechat_sign_in(accounts_client, "code-stored")
+    rotated = ok(await refresh(accounts_client, pair["refresh_token"]))
+    async with accounts_app.state.db.engine.connect() as conn:
+        tables = [
+            ", ".join(str(value) for value in row)
+            for table in accounts_app.state.db.metadata.sorted_tables
+            for row in (await conn.execute(table.select())).all()
+        ]
+    stored = "\n".join(tables)
+    for token in (pair["refresh_token"], rotated["refresh_token"], pair["access_token"]):
+        assert token not in stored

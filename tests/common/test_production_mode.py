@@ -14,9 +14,18 @@ from services.common.settings import development_service_secret
 from services.gateway.app import create_app as create_gateway
 from services.gateway.config import GatewaySettings
 from services.orders.config import DEVELOPMENT_PAYMENT_SECRET
+from tests.wechatpay_stub import Keys
 
-SERVICES = ("leaders", "orders", "points")
+SERVICES = ("analytics", "leaders", "orders", "points")
 JWKS = "https://api.example.com/.well-known/jwks.json"
+#: WeChat Pay credentials of a production orders or leaders service (key files written once per module).
+WECHATPAY: dict[str, Any] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def wechatpay_keys(tmp_path_factory: pytest.TempPathFactory) -> None:
+    WECHATPAY.update(Keys().write(tmp_path_factory.mktemp("wechatpay")))
+    WECHATPAY["wechatpay_base_url"] = "https://api.mch.weixin.qq.com"
 
 
 def production(service: str, **overrides: Any) -> Any:
@@ -27,7 +36,13 @@ def production(service: str, **overrides: Any) -> Any:
         "service_secret": SecretStr(f"a-long-random-secret-made-for-{service}-only"),
     }
     if service == "orders":
-        values["payment_secret"] = "a-long-random-payment-provider-key-0123"
+        values |= WECHATPAY | {
+            "payment_secret": "a-long-random-payment-provider-key-0123",
+            "payment_provider": "wechat",
+            "wechatpay_notify_url": "https://shop.example/api/v1/payments/wechat/notify",
+        }
+    if service == "leaders":
+        values |= WECHATPAY | {"payout_provider": "wechat"}
     settings_class = importlib.import_module(f"services.{service}.config").Settings
     return settings_class(**(values | overrides))
 
@@ -77,6 +92,19 @@ def test_the_default_payment_secret_is_refused() -> None:
     assert "ORDERS_PAYMENT_SECRET" in message and DEVELOPMENT_PAYMENT_SECRET not in message
 
 
+def test_orders_refuses_the_fake_payment_provider_and_development_payments() -> None:
+    message = refusal("orders", payment_provider="fake", dev_payments=True)
+    assert "ORDERS_PAYMENT_PROVIDER" in message and "ORDERS_DEV_PAYMENTS" in message
+
+
+def test_orders_refuses_to_start_without_wechat_pay_credentials() -> None:
+    assert "ORDERS_WECHATPAY_API_V3_KEY" in refusal("orders", wechatpay_api_v3_key_file=None)
+
+
+def test_leaders_refuses_the_fake_payout_provider() -> None:
+    assert "LEADERS_PAYOUT_PROVIDER" in refusal("leaders", payout_provider="fake")
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_wrong_setting_is_named_at_once(service: str) -> None:
     message = refusal(service, auth_jwks_url="http://accounts/jwks", service_secret=None)
@@ -101,3 +129,13 @@ def test_the_gateway_has_no_development_login_to_turn_on() -> None:
     assert "dev_auth" not in GatewaySettings.model_fields
     routes = {getattr(route, "path", "") for route in create_gateway(GatewaySettings()).api.routes}
     assert not any(path.startswith("/api/v1/auth") for path in routes)
+
+
+def test_a_relay_process_refuses_production_with_the_development_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.common.events import relay
+
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    with pytest.raises(SystemExit) as refused:
+        relay.main(["points"])
+    message = str(refused.value)
+    assert "AUTH_JWKS_URL" in message and "POINTS_SERVICE_SECRET" in message

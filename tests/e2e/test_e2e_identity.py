@@ -137,6 +137,7 @@ PROTECTED = {
     "leaders": "/api/v1/leader-applications",
     "orders": "/api/v1/orders",
     "points": "/api/v1/points/me",
+    "analytics": "/api/v1/customer-tags",
 }
 
 

@@ -210,8 +210,11 @@ async def _main(service: str) -> None:
     from services.common.events.bus import build_bus
     from services.common.migrate import service_settings
     from services.common.observability import configure_logging
+    from services.common.production import ensure_service_production_ready
 
     settings = service_settings(service)
+    # A relay holds the service's secret and speaks for it: production refuses it on the same settings.
+    ensure_service_production_ready(service, settings)
     configure_logging(f"{service}-relay", settings.log_level, settings.log_json)
     service_db = importlib.import_module(f"services.{service}.db")
     db = Database(settings.resolved_database_url(), service_db.metadata)
@@ -238,8 +241,13 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     parser.add_argument("service", choices=SERVICES)
     args = parser.parse_args(argv)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_main(args.service))
+    from services.common.production import ProductionSettingsError
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_main(args.service))
+    except ProductionSettingsError as refused:
+        raise SystemExit(str(refused)) from None
 
 
 if __name__ == "__main__":
