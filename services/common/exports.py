@@ -6,14 +6,19 @@ its media type, so a generated client fetches it as text or bytes, not JSON. One
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
-from fastapi import Response
+from fastapi import APIRouter, Response
+
+from services.common.errors import DomainError, problem_docs
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class ExportFormat(StrEnum):
@@ -104,3 +109,55 @@ def png_response(filename: str, image: bytes) -> Response:
         media_type=PNG_MEDIA_TYPE,
         headers={"Content-Disposition": f'attachment; filename="{filename}.png"'},
     )
+
+
+def table_endpoint(
+    router: APIRouter,
+    path: str,
+    *,
+    name: str,
+    summary: str,
+    response_model: Any,
+    errors: Sequence[type[DomainError]],
+    description: str,
+) -> Callable[[F], F]:
+    """Register `GET path` (JSON, or CSV with `?format=csv`) and its twin `GET path.csv`, whose only response is CSV.
+
+    The twin exists for generated clients: a client generated from OpenAPI parses a response by the first media type
+    the operation declares, so an operation that answers JSON or CSV by a query parameter is parsed as JSON either
+    way; the twin declares only `text/csv`, so its generated method returns the text. The twin is registered first:
+    a path ending in a parameter (`/{pickup_date}`) would otherwise take `2026-12-08.csv` as its value and refuse it.
+    The endpoint takes its query model (with a `format` field) as the `query` argument.
+    """
+
+    def register(endpoint: F) -> F:
+        @functools.wraps(endpoint)
+        async def as_csv(*args: Any, **kwargs: Any) -> Any:
+            kwargs["query"] = kwargs["query"].model_copy(update={"format": ExportFormat.CSV})
+            return await endpoint(*args, **kwargs)
+
+        router.add_api_route(
+            path + ".csv",
+            as_csv,
+            methods=["GET"],
+            name=name + "_csv",
+            summary=summary + " as CSV",
+            response_class=Response,
+            response_model=None,
+            responses={**problem_docs(*errors), 200: {"description": description + " (CSV)", "content": CSV_CONTENT}},
+        )
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=["GET"],
+            name=name,
+            summary=summary,
+            response_model=response_model,
+            responses={
+                **problem_docs(*errors),
+                200: {"description": description, "content": {"application/json": {}, **CSV_CONTENT}},
+            },
+        )
+        return endpoint
+
+    return register

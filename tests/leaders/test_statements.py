@@ -113,6 +113,14 @@ async def test_statement_csv_opens_in_excel(leaders_client: httpx.AsyncClient, m
     header = rows[header_at]
     first = dict(zip(header, lines[0], strict=True))
     assert (first["amount_fen"], first["amount_yuan"], first["base_yuan"]) == ("20000", "200.00", "2000.00")
+    # The `.csv` twin answers the same file; the document declares it as text only, so a generated client gets text.
+    twin = await leaders_client.get(
+        f"/api/v1/leaders/l1/commission/statements/{this_month()}.csv", headers=leader_headers("l1")
+    )
+    assert twin.status_code == 200 and twin.content == raw
+    document = (await leaders_client.get("/openapi.json")).json()
+    twin_doc = document["paths"]["/api/v1/leaders/{leader_id}/commission/statements/{period}.csv"]["get"]
+    assert list(twin_doc["responses"]["200"]["content"]) == ["text/csv"]
     reversal = dict(zip(header, lines[3], strict=True))
     assert reversal["amount_yuan"] == "-50.00"
 

@@ -256,4 +256,8 @@ async def test_cutoff_of_a_pickup_date_batches_its_orders_and_procurement_adds_t
     assert f"{product['id']},红富士苹果,{small},5斤装,,5,14950,149.50,15000,150.00" in text
     pick_csv = await client.get(f"/api/v1/procurement/{date}/pick-lists?format=csv", headers=OPS)
     assert pick_csv.content.decode("utf-8").count("\r\n") == 4  # the header and three rows
+    # `.csv` twins (a date-valued last segment included) answer the same files for generated clients.
+    assert (await client.get(f"/api/v1/procurement/{date}.csv", headers=OPS)).content == csv.content
+    twin = await client.get(f"/api/v1/procurement/{date}/pick-lists.csv", headers=OPS)
+    assert twin.content == pick_csv.content
     assert (await client.get(f"/api/v1/procurement/{date}", headers=customer())).status_code == 403

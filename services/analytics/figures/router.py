@@ -35,10 +35,9 @@ from services.analytics.figures.schemas import (
     RangeQuery,
     RankingQuery,
 )
-from services.analytics.routing import table_endpoint
 from services.common.auth import InvalidToken, MissingPermission, Principal, require_permission, signed_in
 from services.common.errors import problem_docs
-from services.common.exports import PNG_CONTENT, csv_response, png_response, safe_filename
+from services.common.exports import PNG_CONTENT, csv_response, png_response, safe_filename, table_endpoint
 from services.common.permissions import Permission
 
 community_router = APIRouter(prefix="/api/v1/leaders/{leader_id}", tags=["community analytics"])

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from services.analytics.access import LeaderNotKnown, NotYourCommunity, ensure_can_read_leader
 from services.analytics.deps import ConnectionDep, LeaderIdPath, SettingsDep, TodayDep
-from services.analytics.routing import table_endpoint
 from services.analytics.segments import service
 from services.analytics.segments.schemas import (
     SEGMENT_MEMBER_COLUMNS,
@@ -18,7 +17,7 @@ from services.analytics.segments.schemas import (
 )
 from services.analytics.tags.exceptions import TagNotFound
 from services.common.auth import InvalidToken, Principal, signed_in
-from services.common.exports import csv_response, safe_filename
+from services.common.exports import csv_response, safe_filename, table_endpoint
 from services.common.pagination import InvalidCursor
 from services.common.permissions import Permission
 

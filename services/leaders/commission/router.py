@@ -9,7 +9,7 @@ from services.common.app import NowDep
 from services.common.auth import InvalidToken, MissingPermission, Principal, ServiceNotAllowed, require_service
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
-from services.common.exports import ExportFormat
+from services.common.exports import CSV_MEDIA_TYPE, ExportFormat, table_endpoint
 from services.common.pagination import InvalidCursor, NoParams, Page
 from services.leaders.access import NotYourLeaderAccount
 from services.leaders.commission import jobs, service, statements
@@ -99,14 +99,14 @@ async def list_entries(
     )
 
 
-@router.get(
+@table_endpoint(
+    router,
     "/api/v1/leaders/{leader_id}/commission/statements/{period}",
+    name="get_statement",
     response_model=Statement,
     summary="Monthly statement: totals, opening and closing balances, lines; `?format=csv` for Excel",
-    responses={
-        **problem_docs(InvalidToken, NotYourLeaderAccount, CommissionAccountNotFound, InvalidPeriod, InvalidCursor),
-        200: {"content": {"application/json": {}, "text/csv": {}}, "description": "The statement"},
-    },
+    errors=(InvalidToken, NotYourLeaderAccount, CommissionAccountNotFound, InvalidPeriod, InvalidCursor),
+    description="The statement",
 )
 async def get_statement(
     leader_id: LeaderIdPath,
@@ -125,7 +125,7 @@ async def get_statement(
         return statement
     return StreamingResponse(
         statements.statement_csv(db, statement=statement, tz=settings.tz),
-        media_type="text/csv; charset=utf-8",
+        media_type=CSV_MEDIA_TYPE,
         headers={"Content-Disposition": f'attachment; filename="commission-{leader_id}-{period}.csv"'},
     )
 

@@ -1,15 +1,14 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response
 
 from services.common.auth import InvalidToken, MissingPermission, Principal, require_permission
 from services.common.db import SessionDep
-from services.common.errors import problem_docs
-from services.common.exports import CSV_CONTENT, ExportFormat, csv_response
+from services.common.exports import ExportFormat, csv_response, table_endpoint
 from services.common.permissions import Permission
 from services.orders.procurement import service
 from services.orders.procurement.schemas import PickLists, ProcurementQuery, ProcurementTotals
@@ -20,15 +19,14 @@ OrdersOperator = Annotated[Principal, Depends(require_permission(Permission.ORDE
 PickupDatePath = Annotated[date, Path(description="The local pickup date, YYYY-MM-DD")]
 
 
-def _csv_docs(description: str) -> dict[int | str, dict[str, Any]]:
-    return {200: {"content": {"application/json": {}, **CSV_CONTENT}, "description": description}}
-
-
-@router.get(
+@table_endpoint(
+    router,
     "/{pickup_date}",
+    name="procurement_totals",
     response_model=ProcurementTotals,
     summary="Totals per SKU to buy for a pickup date, across all leaders (orders.operate); `?format=csv`",
-    responses={**problem_docs(InvalidToken, MissingPermission), **_csv_docs("What to buy")},
+    errors=(InvalidToken, MissingPermission),
+    description="What to buy",
 )
 async def procurement_totals(
     pickup_date: PickupDatePath,
@@ -43,11 +41,14 @@ async def procurement_totals(
     return csv_response(f"procurement-{pickup_date.isoformat()}", service.COLUMNS, service.totals_rows(report))
 
 
-@router.get(
+@table_endpoint(
+    router,
     "/{pickup_date}/pick-lists",
+    name="pick_lists",
     response_model=PickLists,
     summary="What to pack for each leader's pickup point on a pickup date (orders.operate); `?format=csv`",
-    responses={**problem_docs(InvalidToken, MissingPermission), **_csv_docs("What to pack, per leader")},
+    errors=(InvalidToken, MissingPermission),
+    description="What to pack, per leader",
 )
 async def pick_lists(
     pickup_date: PickupDatePath,
