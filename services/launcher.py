@@ -268,6 +268,8 @@ def scaled_environment(env: Mapping[str, str], servers: ScaledServers) -> dict[s
     scaled["EVENTS_NATS_STREAM"] = servers.nats_stream
     scaled["EVENTS_RELAY_IN_PROCESS"] = "false"  # each relay is a process of its own
     scaled["GATEWAY_WORKERS"] = str(servers.workers)
+    # Several gateway workers: counted in Redis, a rate limit holds for all of them together, not per worker.
+    scaled.setdefault("GATEWAY_RATE_LIMIT_STORAGE_URL", servers.redis_url)
     return scaled
 
 

@@ -33,6 +33,7 @@ from services.common.production import ensure_production_ready, platform_problem
 from services.gateway.config import GatewaySettings, get_settings
 from services.gateway.openapi import OpenAPIAggregator
 from services.gateway.proxy import ReverseProxy
+from services.gateway.ratelimit import build_limiter
 from services.gateway.routes import RouteTable
 from services.gateway.tokens import TokenCheck
 from services.gateway.upstream import UpstreamError, UpstreamPool
@@ -180,11 +181,13 @@ def create_app(
         issuer=settings.auth_token_issuer,
         max_lifetime_seconds=settings.auth_max_token_lifetime_seconds,
     )
+    limiter = build_limiter(settings)
     proxy = ReverseProxy(
         upstreams,
         TokenCheck(keys, max_entries=settings.verified_tokens_cached),
         max_body_bytes=settings.max_body_bytes,
         max_anonymous_body_bytes=settings.max_anonymous_body_bytes,
+        limiter=limiter,
     )
 
     @asynccontextmanager
@@ -196,6 +199,8 @@ def create_app(
             yield
         finally:
             await upstreams.aclose()
+            if limiter is not None:
+                await limiter.aclose()
 
     api = _build_api(settings, routes, upstreams, running)
     return GatewayApp(api=api, proxy=proxy, routes=routes, running=running, settings=settings)

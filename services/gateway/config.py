@@ -7,6 +7,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import PlatformSettings
+from services.gateway.ratelimit import parse_limits, parse_networks
 
 
 class GatewaySettings(PlatformSettings):
@@ -53,6 +54,34 @@ class GatewaySettings(PlatformSettings):
         description="Largest request body without an Authorization header (payment notifications, sign-in)",
     )
 
+    max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Largest request head (request line and headers); beyond it the gateway answers 431",
+    )
+
+    # Rate limits (services/gateway/ratelimit.py). A limit is what the `limits` library parses: "5/second",
+    # "5/second;30/minute" (every part must hold), "" for none.
+    rate_limits_enabled: bool = Field(default=True, description="Answer 429 past the limits below")
+    rate_limit_storage_url: str = Field(
+        default="memory://",
+        description="memory:// (each gateway process counts alone) or redis://host:port/db (shared by every process)",
+    )
+    rate_limit_key_prefix: str = Field(default="groupbuy-ratelimit", min_length=1, description="Redis key prefix")
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or networks whose X-Forwarded-For names the client (load balancers)",
+    )
+    rate_limit_sign_in_per_address: str = "60/minute"
+    rate_limit_orders_per_user: str = "5/second;30/minute"
+    rate_limit_orders_per_address: str = "20/second;600/minute"
+    rate_limit_flash_per_user: str = "5/second;30/minute"
+    rate_limit_flash_per_address: str = "100/second"
+    rate_limit_referrals_per_user: str = "5/minute"
+    rate_limit_referrals_per_address: str = "60/minute"
+    rate_limit_notify_per_address: str = "50/second"
+
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -70,6 +99,34 @@ class GatewaySettings(PlatformSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator(
+        "rate_limit_sign_in_per_address",
+        "rate_limit_orders_per_user",
+        "rate_limit_orders_per_address",
+        "rate_limit_flash_per_user",
+        "rate_limit_flash_per_address",
+        "rate_limit_referrals_per_user",
+        "rate_limit_referrals_per_address",
+        "rate_limit_notify_per_address",
+    )
+    @classmethod
+    def _a_rate_limit(cls, value: str) -> str:
+        parse_limits(value)  # refused at start-up, not at the first request
+        return value
+
+    @field_validator("rate_limit_storage_url")
+    @classmethod
+    def _a_storage(cls, value: str) -> str:
+        if value != "memory://" and not value.startswith(("redis://", "rediss://")):
+            raise ValueError("must be memory:// or a redis:// (rediss://) URL")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
 
     def upstream_urls(self) -> dict[str, str]:
         """Base URL of every upstream service, by the service name the route table uses."""

@@ -23,6 +23,7 @@ from starlette.types import Message, Receive, Scope, Send
 from services.common.body_limit import declared_length, too_large_body
 from services.common.errors import PROBLEM_MEDIA_TYPE, problem_bytes
 from services.common.metrics import UPSTREAM_SECONDS
+from services.gateway.ratelimit import RateLimiter
 from services.gateway.tokens import TokenCheck
 from services.gateway.upstream import (
     Body,
@@ -91,6 +92,11 @@ _PROBLEMS: dict[type[UpstreamError], tuple[int, str, str, str]] = {
         "sent no valid response",
     ),
 }
+
+
+_RATE_LIMITED_BODY = problem_bytes(
+    429, "RATE_LIMITED", "Too many requests", "Too many requests of this kind; try again after Retry-After seconds"
+)
 
 
 class ClientDisconnected(Exception):
@@ -240,10 +246,18 @@ class ReverseProxy:
     """Forwards a request to the service the route table chose, and its response back."""
 
     def __init__(
-        self, upstreams: UpstreamPool, tokens: TokenCheck, *, max_body_bytes: int, max_anonymous_body_bytes: int
+        self,
+        upstreams: UpstreamPool,
+        tokens: TokenCheck,
+        *,
+        max_body_bytes: int,
+        max_anonymous_body_bytes: int,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._upstreams = upstreams
         self._tokens = tokens
+        self._limiter = limiter
+        self._rules = limiter.table if limiter is not None else None
         self._problems = {service: _service_problems(service) for service in upstreams.base_urls}
         self._targets: dict[str, _Target] = {}
         self._max_body = max_body_bytes
@@ -262,15 +276,25 @@ class ReverseProxy:
         if target is None:
             raise RuntimeError("The gateway proxy is not started (run its lifespan)")
         headers, request_id, has_length, authorization = forward_request_headers(scope)
+        subject: str | None = None
         if authorization is None:
             # No credentials: payment notifications and sign-in, what anyone on the internet can reach.
             limit = self._max_anonymous_body
         else:
-            refused = await self._tokens.refusal(authorization)
-            if refused is not None:
-                await self._send_refusal(send, refused, request_id)
+            checked = await self._tokens.check(authorization)
+            if not isinstance(checked, str):
+                await self._send_refusal(send, checked, request_id)
                 return
+            subject = checked
             limit = self._max_body
+        # One rule lookup per request (nothing more for a method no rule names), one limiter call when it matches;
+        # after the token check, so that the per-user limit counts verified callers only.
+        if self._rules is not None and (rule := self._rules.match(scope["method"], scope["path"])) is not None:
+            assert self._limiter is not None
+            retry_after = await self._limiter.check(rule, subject, scope)
+            if retry_after is not None:
+                await self._send_rate_limited(send, request_id, retry_after)
+                return
         length = declared_length(scope)
         if length is not None and length > limit:
             # Refused before a byte of the body is read: a caller cannot make the gateway buffer or forward it.
@@ -346,6 +370,22 @@ class ReverseProxy:
                     (b"content-length", str(len(body)).encode()),
                     (b"x-request-id", request_id),
                     (b"connection", b"close"),  # the rest of the body is never read: the connection cannot be reused
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def _send_rate_limited(self, send: Send, request_id: bytes, retry_after: int) -> None:
+        body = _RATE_LIMITED_BODY
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 429,
+                "headers": [
+                    (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"retry-after", str(retry_after).encode()),
+                    (b"x-request-id", request_id),
                 ],
             }
         )

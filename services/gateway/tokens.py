@@ -21,31 +21,37 @@ class TokenCheck:
         self.keys = keys
         self._max_entries = max_entries
         self._clock = clock
-        #: Authorization header value -> `exp` of its token.
-        self._passed: dict[bytes, int] = {}
+        #: Authorization header value -> `exp` and `sub` of its token.
+        self._passed: dict[bytes, tuple[int, str]] = {}
 
     async def refusal(self, authorization: bytes) -> tuple[int, bytes] | None:
         """None when the header carries a valid public token; else the status and problem body to answer with."""
-        expires_at = self._passed.get(authorization)
+        refused = await self.check(authorization)
+        return refused if isinstance(refused, tuple) else None
+
+    async def check(self, authorization: bytes) -> str | tuple[int, bytes]:
+        """The token's verified `sub` when the header carries a valid public token; else the status and problem
+        body to answer with."""
+        passed = self._passed.get(authorization)
         now = self._clock()
-        if expires_at is not None and now < expires_at:
-            return None
+        if passed is not None and now < passed[0]:
+            return passed[1]
         try:
             scheme, _, credentials = authorization.decode("latin-1").partition(" ")
             token = credentials.strip()
             if scheme.lower() != "bearer" or not token:
                 raise InvalidToken("A bearer token is required")
             verified = await self.keys.verify(token, audience=PUBLIC_AUDIENCE, now=now)
-            principal_of(verified)  # the same role rules as the services: no service identity on a public route
+            principal = principal_of(verified)  # the same role rules as the services: no service identity here
         except DomainError as refused:
             return refused.status, problem_bytes(refused.status, refused.code, refused.title, refused.detail)
         if self._max_entries:
-            self._remember(authorization, verified.expires_at)
-        return None
+            self._remember(authorization, verified.expires_at, principal.sub)
+        return principal.sub
 
-    def _remember(self, authorization: bytes, expires_at: int) -> None:
+    def _remember(self, authorization: bytes, expires_at: int, subject: str) -> None:
         passed = self._passed
         passed.pop(authorization, None)  # an expired entry of this header: re-inserted as the newest
         if len(passed) >= self._max_entries:
             del passed[next(iter(passed))]  # the oldest; one per new token, never a scan of the whole cache
-        passed[authorization] = expires_at
+        passed[authorization] = (expires_at, subject)

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.common.testing import bearer, free_port, jwks_url_for_tests
+from services.common.testing import bearer, free_port, jwks_url_for_tests, sign_test_token
 
 REPO = Path(__file__).resolve().parents[2]
 # A deadline, not a duration: the tests wait for the health URL and stop as soon as it answers.
@@ -222,3 +222,55 @@ async def test_an_unhandled_error_upstream_never_breaks_another_callers_request(
     honest_statuses = statuses[1::2]
     assert set(crashes) == {500}
     assert honest_statuses.count(200) == len(honest_statuses), honest_statuses
+
+
+async def raw_exchange(gateway_url: str, request: bytes) -> bytes:
+    """Send bytes as they are and read the answer to the end (the gateway closes the connection after a 431)."""
+    host, port = gateway_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), timeout=10)
+    finally:
+        writer.close()
+
+
+def head_of(answer: bytes) -> tuple[int, dict[str, str], bytes]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+async def test_a_header_over_the_limit_gets_431_and_the_connection_closes(gateway_url: str) -> None:
+    big = b"x" * 20_000  # over GATEWAY_MAX_HEADER_BYTES' 16 KiB
+    answer = await raw_exchange(
+        gateway_url, b"GET /api/v1/products/1 HTTP/1.1\r\nHost: g\r\nX-Big: " + big + b"\r\n\r\n"
+    )
+    status, headers, body = head_of(answer)
+    assert status == 431
+    assert headers["content-type"] == "application/problem+json"
+    assert headers["connection"] == "close"
+    assert httpx.Response(431, content=body).json()["code"] == "HEADERS_TOO_LARGE"
+
+
+async def test_many_small_headers_over_the_limit_get_431(client: httpx.AsyncClient) -> None:
+    headers = {f"X-Filler-{n}": "y" * 90 for n in range(200)}  # 200 headers of about 100 bytes each
+    response = await client.get("/api/v1/products/1", headers=headers)
+    assert response.status_code == 431
+    assert response.json()["code"] == "HEADERS_TOO_LARGE"
+
+
+async def test_a_head_under_the_limit_passes(client: httpx.AsyncClient) -> None:
+    headers = {f"X-Filler-{n}": "y" * 90 for n in range(140)}  # about 14 kB
+    assert (await client.get("/api/v1/products/1", headers=headers)).status_code == 200
+
+
+async def test_a_token_over_the_verifiers_size_limit_is_401_at_the_gateway(client: httpx.AsyncClient) -> None:
+    huge = "Bearer " + sign_test_token("u1", ["customer"], pad="p" * 5000)  # validly signed, only too large
+    assert len(huge) > 4096
+    response = await client.post("/api/v1/orders/echo", headers={"Authorization": huge}, json={})
+    assert response.status_code == 401
+    assert response.json()["code"] == "INVALID_TOKEN"
+    assert response.headers["www-authenticate"] == "Bearer"
