@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.auth import Principal
+from services.common.db import Database
 from services.common.events.contract import AUDIT_RECORDED, AuditRecorded
 from services.common.events.store import Outbox
 from services.common.permissions import STAFF_ROLES
@@ -114,6 +116,27 @@ async def record(
         aggregate=f"{payload.target_type}:{payload.target_id}"[:100],
         data=payload.model_dump(mode="json"),
     )
+
+
+async def record_run(
+    db: Database,
+    outbox: Outbox,
+    *,
+    actor: Principal | Actor | str,
+    action: str,
+    target: tuple[str, str | int],
+    result: Mapping[str, Any] | BaseModel,
+    at: datetime,
+) -> None:
+    """Record a run that a staff member (or the CLI's operator) started: settlement, cut-off, refunds...
+
+    A run commits many transactions of its own (one per item), so it has no single transaction to share: the entry
+    is written once the run has finished, with what it did as `after`. Every effect of the run stays recorded where
+    it belongs (ledgers, order logs); the entry says who started it and what came of it.
+    """
+    values = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+    async with db.transaction() as session:
+        await record(session, outbox, actor=actor, action=action, target=target, before=None, after=values, at=at)
 
 
 def changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
