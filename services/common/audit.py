@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.common.auth import Principal
+from services.common.auth import Principal, current_caller
 from services.common.db import Database
 from services.common.events.contract import AUDIT_RECORDED, AuditRecorded
 from services.common.events.store import Outbox
@@ -51,10 +51,15 @@ def cli_actor() -> Actor:
 def _actor(actor: Principal | Actor | str) -> Actor:
     if isinstance(actor, Actor):
         return actor
-    if isinstance(actor, Principal):
-        # Only the staff duties: a staff member may also hold `customer`, which says nothing about this action.
-        return Actor(id=actor.sub, roles=tuple(sorted(actor.roles & STAFF_ROLES)))
-    return Actor(id=actor)
+    if isinstance(actor, str):
+        # Most service functions are handed the caller's id only: the request's caller, when it is that same
+        # person, says which duties they acted with.
+        caller = current_caller()
+        if caller is None or caller.sub != actor:
+            return Actor(id=actor)
+        actor = caller
+    # Only the staff duties: a staff member may also hold `customer`, which says nothing about this action.
+    return Actor(id=actor.sub, roles=tuple(sorted(actor.roles & STAFF_ROLES)))
 
 
 def _values(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -104,10 +109,10 @@ async def record(
 ) -> None:
     """Record one staff action in the caller's transaction (it reaches the trail only if that commits).
 
-    `actor` is the calling staff member (their `Principal`, so the duties are kept), a user id when the service
-    function only has that, or `cli_actor()`; `action` is `<resource>.<verb>` (`product.updated`); `target` the
-    changed thing's type and id; `before` / `after` the values the action changed, None where there was nothing
-    (a creation has no `before`, a run has no single `after`).
+    `actor` is the calling staff member (their `Principal`), their user id where the service function has only
+    that (the duties then come from the request's caller), or `cli_actor()`; `action` is `<resource>.<verb>`
+    (`product.updated`); `target` the changed thing's type and id; `before` / `after` the values the action
+    changed, None where there was nothing (a creation has no `before`, a run has no single `after`).
     """
     payload = entry(service=outbox.source, actor=actor, action=action, target=target, before=before, after=after, at=at)
     await outbox.record(

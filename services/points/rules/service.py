@@ -29,9 +29,13 @@ async def replace_rules(session: AsyncSession, *, rules: Rules, actor: str, now:
     row = RuleVersion(version=version, rules=rules.model_dump(mode="json"), created_by=actor, created_at=now)
     if not await repository.insert(session, row):
         raise RulesChangedConcurrently()
-    was = {"version": previous.version, **previous.rules} if previous is not None else None
-    now_is = {"version": row.version, **row.rules}
-    before, after = audit.changed(was, now_is) if was is not None else (None, now_is)
+    # Until ops first change them, the defaults are in force (version 0): that is what the first change replaces.
+    was = (
+        {"version": 0, **Rules().model_dump(mode="json")}
+        if previous is None
+        else {"version": previous.version, **previous.rules}
+    )
+    before, after = audit.changed(was, {"version": row.version, **row.rules})
     await audit.record(
         session, outbox, actor=actor, action="points_rules.replaced", target=("points_rules", version),
         before=before, after=after, at=now,
