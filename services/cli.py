@@ -113,6 +113,30 @@ def _job(module: str, function: str) -> Callable[[FastAPI], Awaitable[Any]]:
     return job
 
 
+def _audited(
+    job: Callable[[FastAPI], Awaitable[Any]],
+    *,
+    action: str,
+    target: Callable[[Any, datetime], tuple[str, str]],
+    summary: Callable[[Any], Any] = lambda result: result,
+) -> Callable[[FastAPI], Awaitable[Any]]:
+    """The job, then its entry in the audit trail: run by `cli:<os user>`, with what came of it (the same action
+    as the staff route that runs it). The running service's relay delivers the entry."""
+    from services.common import audit
+
+    async def audited(app: FastAPI) -> Any:
+        result = await job(app)
+        outbox = importlib.import_module(f"services.{app.state.service}.db").outbox
+        at = app.state.clock()
+        await audit.record_run(
+            app.state.db, outbox, actor=audit.cli_actor(), action=action, target=target(result, at),
+            result=summary(result), at=at,
+        )  # fmt: skip
+        return result
+
+    return audited
+
+
 # -- migrations -----------------------------------------------------------------------------------------------------
 
 
@@ -140,13 +164,20 @@ def migrate(service: Annotated[str, typer.Argument(help="a service, or 'all'")] 
 @cli.command()
 def settle() -> None:
     """Make commission whose freeze has passed available (leaders' settlement job)."""
-    show(run(run_job("leaders", _job("services.leaders.commission.jobs", "settlement_job"))))
+    job = _job("services.leaders.commission.jobs", "settlement_job")
+    audited = _audited(job, action="commission.settled", target=lambda r, _: ("settlement", r.cutoff.isoformat()))
+    show(run(run_job("leaders", audited)))
 
 
 @cli.command("evaluate-levels")
 def evaluate_levels() -> None:
     """Promote and demote leaders by their figures (leaders' level evaluation)."""
-    show(run(run_job("leaders", _job("services.leaders.levels.jobs", "level_evaluation_job"))))
+    job = _job("services.leaders.levels.jobs", "level_evaluation_job")
+    audited = _audited(
+        job, action="level.evaluated", target=lambda _, at: ("level_evaluation", at.isoformat()),
+        summary=lambda r: r.model_dump(exclude={"changes"}),
+    )  # fmt: skip
+    show(run(run_job("leaders", audited)))
 
 
 @cli.command("cancel-expired")
@@ -159,13 +190,22 @@ def cancel_expired() -> None:
 @cli.command()
 def cutoff() -> None:
     """Batch paid orders per leader for delivery, as the daily cut-off does."""
-    show(run(run_job("orders", _job("services.orders.delivery.jobs", "delivery_cutoff_job"))))
+    from services.orders.delivery.jobs import cutoff_summary
+
+    job = _job("services.orders.delivery.jobs", "delivery_cutoff_job")
+    audited = _audited(
+        job, action="delivery.cutoff_run", target=lambda r, _: ("pickup_date", r.pickup_date.isoformat()),
+        summary=cutoff_summary,
+    )  # fmt: skip
+    show(run(run_job("orders", audited)))
 
 
 @cli.command("send-refunds")
 def send_refunds() -> None:
     """Send pending refunds to the payment provider."""
-    show(run(run_job("orders", _job("services.orders.payments.jobs", "refund_sender_job"))))
+    job = _job("services.orders.payments.jobs", "refund_sender_job")
+    audited = _audited(job, action="refunds.sent", target=lambda _, at: ("refund_run", at.isoformat()))
+    show(run(run_job("orders", audited)))
 
 
 @cli.command("close-flash-sales")

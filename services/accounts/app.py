@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from services.accounts.audit.router import router as audit_router
 from services.accounts.auth.router import dev_router
 from services.accounts.auth.router import router as auth_router
 from services.accounts.config import Settings, get_settings
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = [auth_router, me_router, privacy_router, users_router, staff_router, keys_router]
     routers.append(service_identity_router)
     routers.append(users_internal_router)
+    routers.append(audit_router)
     if settings.dev_auth:
         routers.append(dev_router())
     app = build_service_app(

@@ -25,6 +25,7 @@ from services.accounts.staff import service as staff_service
 from services.accounts.staff.exceptions import StaffUsernameTaken
 from services.accounts.staff.passwords import PasswordHasher
 from services.accounts.staff.schemas import NewPassword, StaffCreate, Username
+from services.common.audit import cli_actor
 from services.common.clock import utcnow
 from services.common.db import Database
 
@@ -50,7 +51,9 @@ async def ensure_admin(
     data = StaffCreate(username=username, display_name=display_name, roles=["ops"], password=password)
     try:
         async with db.transaction() as session:
-            created = await staff_service.create_staff(session, passwords=passwords, data=data, now=utcnow())
+            created = await staff_service.create_staff(
+                session, passwords=passwords, data=data, created_by=cli_actor().id, now=utcnow()
+            )
     except StaffUsernameTaken:  # another bootstrap (a second replica's job) was first
         async with db.reading() as session:
             existing = await repository.get_by_username(session, username)

@@ -1,4 +1,5 @@
-"""Events accounts consumes: leaders' word on who is an active leader, so tokens carry `leader` accordingly."""
+"""Events accounts consumes: leaders' word on who is an active leader, so tokens carry `leader` accordingly, and
+every service's staff actions for the audit trail."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import logging
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.accounts.audit import service as audit_trail
 from services.accounts.users import service as users
 from services.common.events.consumer import EventHandler
-from services.common.events.contract import LEADER_STATUS_CHANGED, LeaderStatusChanged
+from services.common.events.contract import AUDIT_RECORDED, LEADER_STATUS_CHANGED, LeaderStatusChanged
 from services.common.events.store import Event
 
 log = logging.getLogger("services.accounts.events")
@@ -22,4 +24,12 @@ async def on_leader_status_changed(session: AsyncSession, event: Event) -> None:
     )
 
 
-HANDLERS: dict[str, EventHandler] = {LEADER_STATUS_CHANGED: on_leader_status_changed}
+async def on_audit_recorded(session: AsyncSession, event: Event) -> None:
+    # A staff action in another service: kept once (the inbox and the entry's unique event id both say so).
+    await audit_trail.keep_event(session, event)
+
+
+HANDLERS: dict[str, EventHandler] = {
+    LEADER_STATUS_CHANGED: on_leader_status_changed,
+    AUDIT_RECORDED: on_audit_recorded,
+}

@@ -23,6 +23,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Protocol
@@ -246,7 +247,9 @@ class BearerAuth(SecurityBase):
             raise ServiceNotAllowed(f"Only {', '.join(sorted(self.services))} may call this endpoint")
         if self.permission is not None and not principal.can(self.permission):
             raise MissingPermission(f"This action needs the staff permission {self.permission.value!r}")
-        return principal.scoped(self.allowed)
+        scoped = principal.scoped(self.allowed)
+        _caller.set(scoped)
+        return scoped
 
     def openapi_extension(self) -> dict[str, Any]:
         """What the operation's OpenAPI entry says about its callers (`x-permission`, `x-staff-permissions`, ...)."""
@@ -262,6 +265,16 @@ class BearerAuth(SecurityBase):
         if not extension:
             extension["x-signed-in"] = True
         return extension
+
+
+#: The caller of the request being served, set by `BearerAuth`: the audit trail names the duties a staff member
+#: acted with where a service function was handed only their id (`services.common.audit`).
+_caller: ContextVar[Principal | None] = ContextVar("caller", default=None)
+
+
+def current_caller() -> Principal | None:
+    """Who called the request being served (None outside a request or before authentication)."""
+    return _caller.get()
 
 
 def signed_in(*staff: Permission) -> BearerAuth:

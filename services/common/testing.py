@@ -89,8 +89,18 @@ async def reset_database(db: Database) -> None:
     tables = [t.name for t in reversed(db.metadata.sorted_tables)]
     async with db.engine.begin() as conn:
         if db.is_sqlite:
+            # Append-only tables refuse DELETE by trigger (the audit trail): set the triggers aside while emptying.
+            guards = (
+                await conn.execute(
+                    text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%append_only%'")
+                )
+            ).all()
+            for name, _sql in guards:
+                await conn.execute(text(f'DROP TRIGGER "{name}"'))
             for name in tables:
                 await conn.execute(text(f'DELETE FROM "{name}"'))  # noqa: S608 - names from our metadata
+            for _name, sql in guards:
+                await conn.execute(text(sql))
         else:
             joined = ", ".join(f'"{n}"' for n in tables)
             await conn.execute(text(f"TRUNCATE {joined} RESTART IDENTITY CASCADE"))

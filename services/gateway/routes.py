@@ -20,6 +20,7 @@ SERVICE_PREFIXES: Mapping[str, tuple[str, ...]] = {
         "/api/v1/me",
         "/api/v1/users",
         "/api/v1/staff",
+        "/api/v1/audit-log",
         "/api/v1/events/accounts",
         "/.well-known/jwks.json",
     ),

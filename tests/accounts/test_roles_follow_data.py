@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from services.accounts.subscriptions import HANDLERS
 from services.common.auth import ServiceTokens
 from services.common.events.bus import SUBSCRIPTIONS, HttpBus, subscribers_of
-from services.common.events.contract import LEADER_STATUS_CHANGED
+from services.common.events.contract import AUDIT_RECORDED, LEADER_STATUS_CHANGED
 from services.common.events.relay import Relay
 from services.common.settings import development_service_secret
 from services.common.testing import asgi_client, bearer
@@ -23,7 +23,7 @@ from tests.leaders.conftest import APPLICATION, OPS
 
 
 def test_accounts_subscribes_to_exactly_what_it_handles() -> None:
-    assert set(HANDLERS) == set(SUBSCRIPTIONS["accounts"]) == {LEADER_STATUS_CHANGED}
+    assert set(HANDLERS) == set(SUBSCRIPTIONS["accounts"]) == {LEADER_STATUS_CHANGED, AUDIT_RECORDED}
     assert "accounts" in subscribers_of(LEADER_STATUS_CHANGED)
 
 

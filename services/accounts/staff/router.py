@@ -34,7 +34,7 @@ StaffIdPath = Annotated[str, Path(min_length=1, max_length=40, description="The 
 async def create_staff(
     body: StaffCreate, session: SessionDep, caller: StaffAdmin, passwords: PasswordsDep, now: NowDep
 ) -> StaffRead:
-    return await service.create_staff(session, passwords=passwords, data=body, now=now)
+    return await service.create_staff(session, passwords=passwords, data=body, created_by=caller.sub, now=now)
 
 
 @router.get(

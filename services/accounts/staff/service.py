@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.accounts.audit import service as audit_trail
 from services.accounts.auth import repository as sessions_repository
 from services.accounts.auth import service as sessions
 from services.accounts.auth.schemas import TokenPair
@@ -32,6 +33,7 @@ from services.accounts.staff.exceptions import (
 from services.accounts.staff.models import Staff
 from services.accounts.staff.passwords import PasswordHasher
 from services.accounts.staff.schemas import StaffCreate, StaffRead, StaffUpdate
+from services.common import audit
 from services.common.clock import as_utc
 from services.common.db import Database
 from services.common.errors import DomainError
@@ -80,8 +82,13 @@ async def require_staff(session: AsyncSession, staff_id: str) -> Staff:
     return staff
 
 
+def _audited(staff: Staff, roles: list[str]) -> dict[str, object]:
+    """What the audit trail keeps of an account: never the password hash, never the contact phone."""
+    return {"username": staff.username, "display_name": staff.display_name, "roles": roles, "active": staff.active}
+
+
 async def create_staff(
-    session: AsyncSession, *, passwords: PasswordHasher, data: StaffCreate, now: datetime
+    session: AsyncSession, *, passwords: PasswordHasher, data: StaffCreate, created_by: str, now: datetime
 ) -> StaffRead:
     # Hashed before the first statement: on SQLite that statement takes the write lock, held until commit.
     password_hash = await passwords.hash(data.password)
@@ -98,6 +105,15 @@ async def create_staff(
         raise StaffUsernameTaken(f"The username {data.username} is taken")
     roles: list[str] = sorted(set(data.roles))
     await _publish(session, staff, roles, now)
+    await audit_trail.record(
+        session,
+        actor=created_by,
+        action="staff.created",
+        target=("staff", staff.id),
+        before=None,
+        after=_audited(staff, roles),
+        at=now,
+    )
     return _read(staff, roles)
 
 
@@ -130,6 +146,7 @@ async def update_staff(
     password_hash = await passwords.hash(data.password) if data.password is not None else None
     staff = await require_staff(session, staff_id)
     roles = await repository.roles_of(session, staff_id)
+    was = _audited(staff, roles)  # now: reading the account again refreshes this same object
     if changed_by == staff_id and (
         (data.roles is not None and OPS in roles and OPS not in data.roles) or data.active is False
     ):
@@ -154,6 +171,18 @@ async def update_staff(
     updated = await require_staff(session, staff_id)
     new_roles = await repository.roles_of(session, staff_id)
     await _publish(session, updated, new_roles, now)
+    before, after = audit.changed(was, _audited(updated, new_roles))
+    if password_hash is not None:
+        before["password"], after["password"] = None, "reset"  # that it changed, never what to
+    await audit_trail.record(
+        session,
+        actor=changed_by,
+        action="staff.updated",
+        target=("staff", staff_id),
+        before=before,
+        after=after,
+        at=now,
+    )
     return _read(updated, new_roles)
 
 

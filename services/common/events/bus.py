@@ -29,7 +29,8 @@ SUBSCRIPTIONS: Mapping[str, frozenset[str]] = {
     "leaders": frozenset({et.ORDER_PAID, et.ORDER_PICKED_UP, et.ORDER_REFUNDED, et.STAFF_UPDATED, et.USER_ERASED}),
     "orders": frozenset({et.USER_ERASED}),
     "points": frozenset({et.ORDER_PAID, et.ORDER_PICKED_UP, et.ORDER_CANCELLED, et.ORDER_REFUNDED, et.USER_ERASED}),
-    "accounts": frozenset({et.LEADER_STATUS_CHANGED}),
+    # Every service's staff actions go to the audit trail accounts keeps.
+    "accounts": frozenset({et.LEADER_STATUS_CHANGED, et.AUDIT_RECORDED}),
     # The read model of community figures (docs/metrics.md says which event feeds which figure).
     "analytics": frozenset(
         {

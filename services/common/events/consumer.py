@@ -25,8 +25,9 @@ class EventNotOwned(Forbidden):
 
 def ensure_owned(event: Event, *, sender: str | None = None) -> None:
     """Refuse an event whose `source`, or whose sender (the service identity that delivered it), is not the owner
-    of its type (`services.common.events.contract.EVENT_OWNERS`)."""
-    owner = owner_of(event.type)
+    of its type (`services.common.events.contract.EVENT_OWNERS`; a self-owned type belongs to its `source`, so
+    only the sender's identity is checked)."""
+    owner = owner_of(event.type, event.source)
     if owner is None or event.source != owner or (sender is not None and sender != owner):
         raise EventNotOwned(
             f"{event.type} events come only from {owner or 'no service'}; "

@@ -8,6 +8,7 @@ Amounts are integer fen, points are integers, ids of users (customers, leaders) 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -32,6 +33,8 @@ AFTERSALE_REFUNDED = "aftersale.refunded"
 DELIVERY_SHORTAGE_REPORTED = "delivery.shortage_reported"
 TICKET_OPENED = "ticket.opened"
 TICKET_UPDATED = "ticket.updated"
+# A staff action, recorded by the service where it happened; accounts keeps the audit trail.
+AUDIT_RECORDED = "audit.recorded"
 
 #: Who may publish which event types, by type prefix: a receiver applies an event only when it comes from the
 #: service that owns its type (the token's service identity on the HTTP bus, the envelope's `source` always).
@@ -49,8 +52,17 @@ EVENT_OWNERS: dict[str, str] = {
 }
 
 
-def owner_of(event_type: str) -> str | None:
-    """The service that owns `event_type`, or None for a type nobody owns (such an event is never applied)."""
+#: Types every service publishes about itself: the owner of such an event is the service that sent it, and the
+#: payload names that service too (`AuditRecorded.service`), so no service can write another's audit entries.
+SELF_OWNED_TYPES: frozenset[str] = frozenset({AUDIT_RECORDED})
+
+
+def owner_of(event_type: str, source: str | None = None) -> str | None:
+    """The service that owns `event_type`, or None for a type nobody owns (such an event is never applied).
+
+    A self-owned type (`SELF_OWNED_TYPES`) belongs to whichever service `source` names."""
+    if event_type in SELF_OWNED_TYPES:
+        return source
     prefix = event_type.split(".", 1)[0] + "."
     return EVENT_OWNERS.get(prefix)
 
@@ -305,4 +317,20 @@ class TicketUpdated(_Payload):
     assignee_id: str | None
     first_answered_at: datetime | None
     first_answer_seconds: int | None
+    at: datetime
+
+
+class AuditRecorded(_Payload):
+    """One staff action (or a run started from the CLI), with the values before and after it.
+
+    Recorded in the same transaction as the action (`services.common.audit.record`); accounts keeps it for good."""
+
+    service: str  # where the action happened; must be the service that sent the event
+    actor: str  # the staff member's user id, or `cli:<os user>` for a command run by hand
+    actor_roles: list[str]  # the duties the actor held for the action (empty when unknown, e.g. the CLI)
+    action: str  # `<resource>.<verb>`, e.g. `product.updated`, `withdrawal.approved`
+    target_type: str  # e.g. `product`, `leader`, `withdrawal`
+    target_id: str
+    before: dict[str, Any] | None  # the values the action changed, as they were (None: the target did not exist)
+    after: dict[str, Any] | None  # the same values after it (None: a run with no single result)
     at: datetime

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response, StreamingResponse
 
+from services.common import audit
 from services.common.app import NowDep
 from services.common.auth import InvalidToken, MissingPermission, Principal, ServiceNotAllowed, require_service
 from services.common.db import SessionDep
@@ -27,6 +28,7 @@ from services.leaders.commission.schemas import (
     Statement,
     StatementQuery,
 )
+from services.leaders.db import outbox
 from services.leaders.deps import CommissionAdmin, DatabaseDep, LeaderDataReader, LeaderIdPath, SettingsDep
 from services.leaders.levels.exceptions import LevelNotFound
 
@@ -69,7 +71,12 @@ async def list_rules(session: SessionDep, user: CommissionAdmin, now: NowDep, _:
 )
 async def settle(db: DatabaseDep, user: CommissionAdmin, settings: SettingsDep, now: NowDep) -> SettlementResult:
     """The same settlement the periodic job runs."""
-    return await jobs.settle_due(db, freeze_days=settings.commission_freeze_days, tz=settings.tz, now=now)
+    result = await jobs.settle_due(db, freeze_days=settings.commission_freeze_days, tz=settings.tz, now=now)
+    await audit.record_run(
+        db, outbox, actor=user, action="commission.settled", target=("settlement", result.cutoff.isoformat()),
+        result=result, at=now,
+    )  # fmt: skip
+    return result
 
 
 @router.get(

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common import audit
 from services.common.auth import Principal
 from services.common.clock import local_date
 from services.common.events.contract import OrderPaid, OrderPickedUp, OrderRefunded
@@ -41,6 +42,7 @@ from services.leaders.commission.schemas import (
     RuleListItem,
     RuleRead,
 )
+from services.leaders.db import outbox
 from services.leaders.levels import repository as levels_repository
 from services.leaders.levels.exceptions import LevelNotFound
 from services.leaders.profiles import repository as profiles_repository
@@ -62,7 +64,15 @@ async def create_rule(session: AsyncSession, *, data: RuleCreate, created_by: st
         created_by=created_by,
         created_at=now,
     )
-    return RuleRead.model_validate(await repository.insert_rule(session, rule))
+    # The trail shows what the new rule replaces: the rule of the same scope in effect when it starts.
+    replaced = rules_in_effect(await repository.list_rules(session), rule.effective_from).get(_rule_key(rule))
+    created = RuleRead.model_validate(await repository.insert_rule(session, rule))
+    await audit.record(
+        session, outbox, actor=created_by, action="commission_rule.created", target=("commission_rule", created.id),
+        before=RuleRead.model_validate(replaced).model_dump() if replaced is not None else None,
+        after=created.model_dump(), at=now,
+    )  # fmt: skip
+    return created
 
 
 def _rule_key(rule: CommissionRule) -> RuleKey:

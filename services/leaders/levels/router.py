@@ -4,12 +4,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from services.common import audit
 from services.common.app import NowDep
 from services.common.auth import InvalidToken, MissingPermission
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.pagination import InvalidCursor, NoParams, Page, PageQuery
 from services.leaders.access import NotYourLeaderAccount
+from services.leaders.db import outbox
 from services.leaders.deps import DatabaseDep, LeaderAdmin, LeaderDataReader, LeaderIdPath, LeaderReader, SettingsDep
 from services.leaders.levels import jobs, service
 from services.leaders.levels.exceptions import LevelRankTaken
@@ -51,7 +53,12 @@ async def list_levels(session: SessionDep, user: LeaderReader, _: NoParams) -> l
 )
 async def evaluate_levels(db: DatabaseDep, user: LeaderAdmin, settings: SettingsDep, now: NowDep) -> EvaluationResult:
     """The same evaluation the periodic job runs; running it twice moves nobody twice."""
-    return await jobs.evaluate_levels(db, window_days=settings.level_window_days, now=now, changed_by=user.sub)
+    result = await jobs.evaluate_levels(db, window_days=settings.level_window_days, now=now, changed_by=user.sub)
+    await audit.record_run(
+        db, outbox, actor=user, action="level.evaluated", target=("level_evaluation", now.isoformat()),
+        result=result.model_dump(exclude={"changes"}), at=now,
+    )  # fmt: skip
+    return result
 
 
 @router.get(

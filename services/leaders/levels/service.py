@@ -8,12 +8,14 @@ from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common import audit
 from services.common.auth import Principal
 from services.common.pagination import Page, PageParams
 from services.leaders.commission import repository as commission_repository
 from services.leaders.commission import service as commission_service
 from services.leaders.commission.models import CommissionRuleMode, CommissionRuleScope
 from services.leaders.commission.schemas import RuleCreate
+from services.leaders.db import outbox
 from services.leaders.levels import repository
 from services.leaders.levels.exceptions import LevelRankTaken
 from services.leaders.levels.models import Level, LevelChange, LevelChangeDirection
@@ -36,6 +38,8 @@ async def put_level(session: AsyncSession, *, code: str, data: LevelWrite, chang
     already accrued keeps the rate it was computed with."""
     level = await repository.get_level(session, code)
     previous_rate = level.rate_bp if level is not None else None
+    unchanged = {"updated_at"}  # every save moves it; the trail has its own time
+    was = LevelRead.model_validate(level).model_dump(exclude=unchanged) if level is not None else None
     if level is None:
         level = Level(code=code, created_at=now, **data.model_dump())
     else:
@@ -53,7 +57,14 @@ async def put_level(session: AsyncSession, *, code: str, data: LevelWrite, chang
             created_by=changed_by,
             now=now,
         )
-    return LevelRead.model_validate(level)
+    saved = LevelRead.model_validate(level)
+    now_is = saved.model_dump(exclude=unchanged)
+    before, after = audit.changed(was, now_is) if was is not None else (None, now_is)
+    await audit.record(
+        session, outbox, actor=changed_by, action="level.created" if was is None else "level.updated",
+        target=("level", code), before=before, after=after, at=now,
+    )  # fmt: skip
+    return saved
 
 
 async def list_levels(session: AsyncSession) -> list[LevelRead]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common import audit
 from services.common.auth import Principal
 from services.common.events.contract import (
     LEADER_STATUS_CHANGED,
@@ -104,6 +105,7 @@ async def approve_application(
         raise ApplicationNotFound(f"Application {application_id} does not exist")
     if data.level is not None and await levels_repository.get_level(session, data.level) is None:
         raise LevelNotFound(f"Level {data.level} does not exist")
+    was = application.status
     if not await repository.decide_application(
         session,
         application_id,
@@ -169,6 +171,13 @@ async def approve_application(
         name=leader.name,
         at=now,
     )
+    await audit.record(
+        session, outbox, actor=decided_by, action="leader_application.approved",
+        target=("leader_application", application_id), before={"status": was},
+        after={"status": LeaderApplicationStatus.APPROVED, "leader_id": leader.leader_id, "level": leader.level,
+               "manager_id": leader.manager_id},
+        at=now,
+    )  # fmt: skip
     return LeaderRead.of(leader)
 
 
@@ -178,6 +187,7 @@ async def reject_application(
     application = await repository.get_application(session, application_id)
     if application is None:
         raise ApplicationNotFound(f"Application {application_id} does not exist")
+    was = application.status
     if not await repository.decide_application(
         session,
         application_id,
@@ -187,6 +197,11 @@ async def reject_application(
         reason=data.reason,
     ):
         raise ApplicationAlreadyDecided(f"Application {application_id} is already {application.status}")
+    await audit.record(
+        session, outbox, actor=decided_by, action="leader_application.rejected",
+        target=("leader_application", application_id), before={"status": was},
+        after={"status": LeaderApplicationStatus.REJECTED, "reason": data.reason}, at=now,
+    )  # fmt: skip
     refreshed = await repository.get_application(session, application_id)
     assert refreshed is not None
     return ApplicationRead.of(refreshed)
@@ -262,10 +277,13 @@ async def update_leader(
     new_level = changes.get("level")
     if new_level is not None and await levels_repository.get_level(session, new_level) is None:
         raise LevelNotFound(f"Level {new_level} does not exist")
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
     for field, new in changes.items():
         old = getattr(leader, field)
         if old == new:
             continue
+        before[field], after[field] = old, new
         await set_leader_field(
             session,
             leader_id=leader_id,
@@ -288,6 +306,14 @@ async def update_leader(
                     at=now,
                 ),
             )
+    if after:
+        # A change of status is the suspension or reinstatement staff look for; anything else is an update.
+        status = after.get("status")
+        action = {None: "leader.updated", LeaderStatus.SUSPENDED: "leader.suspended"}.get(status, "leader.reinstated")
+        await audit.record(
+            session, outbox, actor=changed_by, action=action, target=("leader", leader_id),
+            before=before, after={**after, "reason": data.reason}, at=now,
+        )  # fmt: skip
     return LeaderRead.of(await require_leader(session, leader_id))
 
 

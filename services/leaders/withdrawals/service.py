@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common import audit
 from services.common.auth import Principal
 from services.common.pagination import Page, PageParams
 from services.common.permissions import Permission
@@ -15,6 +16,7 @@ from services.leaders.commission import repository as commission_repository
 from services.leaders.commission.exceptions import CommissionAccountNotFound
 from services.leaders.commission.models import CommissionEntryKind
 from services.leaders.commission.repository import Movement
+from services.leaders.db import outbox
 from services.leaders.profiles.access import acting_leader, ensure_reads_leader
 from services.leaders.withdrawals import repository
 from services.leaders.withdrawals.access import readable_withdrawal
@@ -88,7 +90,22 @@ async def approve_withdrawal(
     ):
         raise WithdrawalAlreadyDecided(f"Withdrawal {withdrawal_id} was decided meanwhile")
     await apply_payout_result(session, withdrawal=withdrawal, result=result, now=now)
-    return WithdrawalRead.model_validate(await _require(session, withdrawal_id))
+    decided = WithdrawalRead.model_validate(await _require(session, withdrawal_id))
+    await _audit(session, decided, action="withdrawal.approved", decided_by=decided_by, now=now)
+    return decided
+
+
+async def _audit(
+    session: AsyncSession, decided: WithdrawalRead, *, action: str, decided_by: str, now: datetime
+) -> None:
+    # Only a requested withdrawal can be decided (the guarded move above), so that is what it was.
+    await audit.record(
+        session, outbox, actor=decided_by, action=action, target=("withdrawal", decided.id),
+        before={"status": WithdrawalStatus.REQUESTED, "leader_id": decided.leader_id, "amount_fen": decided.amount_fen},
+        after={"status": decided.status, "leader_id": decided.leader_id, "amount_fen": decided.amount_fen,
+               "reason": decided.reason},
+        at=now,
+    )  # fmt: skip
 
 
 async def apply_payout_result(
@@ -163,7 +180,9 @@ async def reject_withdrawal(
         at=now,
         withdrawal_id=withdrawal_id,
     )
-    return WithdrawalRead.model_validate(await _require(session, withdrawal_id))
+    decided = WithdrawalRead.model_validate(await _require(session, withdrawal_id))
+    await _audit(session, decided, action="withdrawal.rejected", decided_by=decided_by, now=now)
+    return decided
 
 
 async def get_withdrawal(session: AsyncSession, *, user: Principal, withdrawal_id: int) -> WithdrawalRead:

@@ -54,6 +54,16 @@ async def run_cutoff(
     return CutoffResult(cutoff_date=cutoff_date, cutoff_at=paid_before, pickup_date=pickup_date, batches=touched)
 
 
+def cutoff_summary(result: CutoffResult) -> dict[str, object]:
+    """What the audit trail keeps of a cut-off run: the dates and the batches it made or added to."""
+    return {
+        "cutoff_date": result.cutoff_date,
+        "cutoff_at": result.cutoff_at,
+        "pickup_date": result.pickup_date,
+        "batches": [{"id": b.id, "leader_id": b.leader_id, "order_count": b.order_count} for b in result.batches],
+    }
+
+
 async def delivery_cutoff_job(app: FastAPI) -> CutoffResult:
     settings: Settings = app.state.settings
     return await run_cutoff(app.state.db, tz=settings.tz, cutoff=settings.cutoff_time, now=app.state.clock())

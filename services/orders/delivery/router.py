@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Query
 
+from services.common import audit
 from services.common.app import NowDep
 from services.common.auth import InvalidToken, MissingPermission, Principal, require_permission, signed_in
 from services.common.db import SessionDep
@@ -12,6 +13,7 @@ from services.common.pagination import InvalidCursor, Page
 from services.common.permissions import Permission
 from services.common.types import INT64_MAX
 from services.orders.clients import LeadersUnavailable
+from services.orders.db import outbox
 from services.orders.delivery import jobs, service, shortages
 from services.orders.delivery.exceptions import (
     BatchAlreadyReceived,
@@ -20,6 +22,7 @@ from services.orders.delivery.exceptions import (
     ShortageExceedsDelivery,
     ShortageNotInBatch,
 )
+from services.orders.delivery.jobs import cutoff_summary
 from services.orders.delivery.schemas import (
     BatchFilters,
     BatchReceipt,
@@ -60,6 +63,10 @@ async def run_cutoff(
     answer lists every batch of the pickup date, also those made by earlier runs."""
     pickup_date = body.pickup_date if body is not None else None
     result = await jobs.run_cutoff(db, tz=settings.tz, cutoff=settings.cutoff_time, now=now, pickup_date=pickup_date)
+    await audit.record_run(
+        db, outbox, actor=user, action="delivery.cutoff_run", target=("pickup_date", result.pickup_date.isoformat()),
+        result=cutoff_summary(result), at=now,
+    )  # fmt: skip
     async with db.reading() as session:
         result.batches = await service.batches_of_date(session, pickup_date=result.pickup_date)
     return result

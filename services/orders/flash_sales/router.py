@@ -149,7 +149,7 @@ async def end_sale(
 ) -> FlashSaleRead:
     """No purchase succeeds once this answers, in any process. A sale not started yet will not start; one already
     over is returned as it is. The unsold units go back to the product a few minutes later (`closed_at`)."""
-    return await service.end_sale(session, sale_id=sale_id, flash=flash, now=now)
+    return await service.end_sale(session, sale_id=sale_id, flash=flash, ended_by=user.sub, now=now)
 
 
 @router.get(

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
+from services.common import audit
 from services.common.db import Database
 from services.common.events.contract import FLASH_SALE_CREATED, FlashSaleCreated
 from services.common.idempotency import IdempotencyContext, KeyUse, request_hash
@@ -39,6 +40,10 @@ from services.orders.products import repository as products_repository
 from services.orders.products.exceptions import ProductNotFound
 
 log = logging.getLogger("services.orders.flash")
+
+
+#: What the audit trail keeps of a sale.
+_AUDITED_SALE = {"product_id", "price_fen", "stock", "remaining", "per_user_limit", "starts_at", "ends_at"}
 
 
 async def create_sale(session: AsyncSession, *, data: FlashSaleCreate, created_by: str, now: datetime) -> FlashSaleRead:
@@ -81,7 +86,12 @@ async def create_sale(session: AsyncSession, *, data: FlashSaleCreate, created_b
     await outbox.record(
         session, type=FLASH_SALE_CREATED, aggregate=f"flash_sale:{sale.id}", data=created.model_dump(mode="json")
     )
-    return FlashSaleRead.model_validate(sale)
+    read = FlashSaleRead.model_validate(sale)
+    await audit.record(
+        session, outbox, actor=created_by, action="flash_sale.created", target=("flash_sale", sale.id), before=None,
+        after=read.model_dump(include=_AUDITED_SALE), at=now,
+    )  # fmt: skip
+    return read
 
 
 async def get_sale(session: AsyncSession, *, sale_id: int) -> FlashSaleRead:
@@ -128,17 +138,28 @@ async def buy(
     )
 
 
-async def end_sale(session: AsyncSession, *, sale_id: int, flash: FlashRuntime, now: datetime) -> FlashSaleRead:
+async def end_sale(
+    session: AsyncSession, *, sale_id: int, flash: FlashRuntime, ended_by: str, now: datetime
+) -> FlashSaleRead:
     """End a running or future sale now (a wrong price, a product recall); a sale already over is left as it is.
 
     Redis hears of it once the change committed; until then the guarded update on the sale's row refuses late
     purchases. Its unsold units go back to the product when the closing job closes it."""
+    current = await repository.get_sale(session, sale_id)
+    window = {"starts_at": current.starts_at, "ends_at": current.ends_at} if current is not None else {}
     sale = await repository.end_sale(session, sale_id=sale_id, now=now)
     if sale is None:
         raise FlashSaleNotFound(f"Flash sale {sale_id} does not exist")
     terms = SaleTerms.of(sale)
     flash.inventory.after.register(session, committed=lambda: flash.ended(terms))
-    return FlashSaleRead.model_validate(sale)
+    read = FlashSaleRead.model_validate(sale)
+    before, after = audit.changed(window, read.model_dump(include=set(window)))
+    if after:  # a sale already over is left as it was: nothing ended, nothing to record
+        await audit.record(
+            session, outbox, actor=ended_by, action="flash_sale.ended", target=("flash_sale", sale_id),
+            before={**before, "remaining": read.remaining}, after=after, at=now,
+        )  # fmt: skip
+    return read
 
 
 #: A sale is closed this long after its end: far longer than a purchase decided just before the end takes to commit

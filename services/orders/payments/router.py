@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from starlette.responses import JSONResponse, Response
 
+from services.common import audit
 from services.common.app import NowDep
 from services.common.auth import CurrentUser, InvalidToken, MissingPermission, Principal, require_permission
 from services.common.db import SessionDep
@@ -13,6 +14,7 @@ from services.common.errors import problem_docs
 from services.common.pagination import InvalidCursor, Page
 from services.common.permissions import Permission
 from services.common.types import INT64_MAX
+from services.orders.db import outbox
 from services.orders.deps import (
     DatabaseDep,
     PayersDep,
@@ -202,10 +204,14 @@ async def run_refunds(
 ) -> RefundRunResult:
     """The refund sender also runs every `ORDERS_REFUND_INTERVAL_SECONDS`; this run also sends refunds waiting out
     their backoff after a failed attempt."""
-    return await jobs.send_pending_refunds(
+    result = await jobs.send_pending_refunds(
         db, provider, now=now, max_attempts=settings.refund_max_attempts,
         retry_base_seconds=settings.refund_interval_seconds, now_or_backoff=True,
     )  # fmt: skip
+    await audit.record_run(
+        db, outbox, actor=user, action="refunds.sent", target=("refund_run", now.isoformat()), result=result, at=now
+    )
+    return result
 
 
 @router.get(
@@ -232,7 +238,7 @@ async def retry_refund(
 ) -> ProviderRefundRead:
     """Same `out_refund_no` as before, so the provider never pays it twice; the refund sender sends it on its next
     run. A refund WeChat reported ABNORMAL (the customer's card is gone) is settled in the merchant platform."""
-    return await service.retry_parked_refund(session, provider_refund_id=provider_refund_id, now=now)
+    return await service.retry_parked_refund(session, provider_refund_id=provider_refund_id, by=user.sub, now=now)
 
 
 @router.get(
@@ -263,4 +269,9 @@ async def run_reconciliation(
     settings: SettingsDep,
     now: NowDep,
 ) -> ReconciliationRead:
-    return await reconciliation.reconcile(db, provider, bill_date=bill_date, tz=settings.tz, now=now)
+    report = await reconciliation.reconcile(db, provider, bill_date=bill_date, tz=settings.tz, now=now)
+    await audit.record_run(
+        db, outbox, actor=user, action="payments.reconciled", target=("bill_date", bill_date.isoformat()),
+        result=report.model_dump(exclude={"differences"}) | {"differences": len(report.differences)}, at=now,
+    )  # fmt: skip
+    return report

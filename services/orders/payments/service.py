@@ -17,10 +17,12 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common import audit
 from services.common.auth import Principal
 from services.common.errors import InvalidInput
 from services.common.pagination import Page, PageParams
 from services.orders.aftersales import service as aftersales_service
+from services.orders.db import outbox
 from services.orders.orders import repository as orders_repository
 from services.orders.orders import service as orders_service
 from services.orders.orders.access import order_for_customer
@@ -566,7 +568,9 @@ async def list_provider_refunds(
     return page.page(rows, key=lambda r: [r.id], convert=ProviderRefundRead.model_validate)
 
 
-async def retry_parked_refund(session: AsyncSession, *, provider_refund_id: int, now: datetime) -> ProviderRefundRead:
+async def retry_parked_refund(
+    session: AsyncSession, *, provider_refund_id: int, by: str, now: datetime
+) -> ProviderRefundRead:
     """Send a parked refund again (after staff fixed the cause): same `out_refund_no`, so never paid twice."""
     refund = await repository.provider_refund(session, provider_refund_id)
     if refund is None:
@@ -589,4 +593,8 @@ async def retry_parked_refund(session: AsyncSession, *, provider_refund_id: int,
             status=PaymentStatus.REFUND_PENDING,
         )  # fmt: skip
     found = await repository.provider_refund(session, provider_refund_id)
+    await audit.record(
+        session, outbox, actor=by, action="provider_refund.retried", target=("provider_refund", provider_refund_id),
+        before={"status": RefundAttemptStatus.FAILED}, after={"status": RefundAttemptStatus.PENDING}, at=now,
+    )  # fmt: skip
     return ProviderRefundRead.model_validate(found)

@@ -12,10 +12,12 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common import audit
 from services.common.auth import Principal
 from services.common.pagination import Page, PageParams
 from services.common.permissions import Permission
 from services.orders.categories.service import category_and_descendants, require_category
+from services.orders.db import outbox
 from services.orders.products import repository
 from services.orders.products.exceptions import ProductArchived, ProductNotFound, SkuNameTaken, SkuNotFound
 from services.orders.products.models import Product, ProductSku, ProductStatus
@@ -50,6 +52,15 @@ async def _read_one(session: AsyncSession, product: Product, *, staff: bool) -> 
     return to_read(product, await repository.skus_of(session, [product.id]), staff=staff)
 
 
+#: What the audit trail keeps of a product and of a SKU: price, cost, stock and whether it is sold.
+_AUDITED_PRODUCT = ("name", "price_fen", "cost_fen", "stock", "status", "category_id")
+_AUDITED_SKU = ("product_id", "name", "price_fen", "cost_fen", "stock", "on_sale")
+
+
+def _audited(row: Product | ProductSku, fields: Sequence[str]) -> dict[str, object]:
+    return {field: getattr(row, field) for field in fields}
+
+
 async def create_product(session: AsyncSession, *, data: ProductCreate, by: str, now: datetime) -> ProductRead:
     if data.category_id is not None:
         await require_category(session, data.category_id)
@@ -69,6 +80,10 @@ async def create_product(session: AsyncSession, *, data: ProductCreate, by: str,
             session, product_id=product.id, sku_id=sku.id, price_fen=sku.price_fen, cost_fen=sku.cost_fen, by=by,
             now=now,
         )  # fmt: skip
+    await audit.record(
+        session, outbox, actor=by, action="product.created", target=("product", product.id), before=None,
+        after={**_audited(product, _AUDITED_PRODUCT), "skus": [_audited(sku, _AUDITED_SKU) for sku in skus]}, at=now,
+    )  # fmt: skip
     return to_read(product, skus, staff=True)
 
 
@@ -125,6 +140,7 @@ async def update_product(
     session: AsyncSession, *, product_id: int, data: ProductUpdate, by: str, now: datetime
 ) -> ProductRead:
     product = await _changeable(session, product_id)
+    was = _audited(product, _AUDITED_PRODUCT)
     changes = data.changes()
     if changes.get("category_id") is not None:
         await require_category(session, changes["category_id"])
@@ -138,6 +154,12 @@ async def update_product(
             session, product_id=product.id, sku_id=None, price_fen=product.price_fen, cost_fen=product.cost_fen,
             by=by, now=now,
         )  # fmt: skip
+    before, after = audit.changed(was, _audited(product, _AUDITED_PRODUCT))
+    if after:
+        await audit.record(
+            session, outbox, actor=by, action="product.updated", target=("product", product_id), before=before,
+            after=after, at=now,
+        )  # fmt: skip
     return await _read_one(session, product, staff=True)
 
 
@@ -150,6 +172,11 @@ async def add_sku(session: AsyncSession, *, product_id: int, data: SkuCreate, by
     await repository.record_price(
         session, product_id=product_id, sku_id=sku.id, price_fen=sku.price_fen, cost_fen=sku.cost_fen, by=by, now=now
     )
+    assert sku.id is not None
+    await audit.record(
+        session, outbox, actor=by, action="sku.created", target=("sku", sku.id), before=None,
+        after=_audited(sku, _AUDITED_SKU), at=now,
+    )  # fmt: skip
     return await _read_one(session, product, staff=True)
 
 
@@ -165,6 +192,7 @@ async def update_sku(
     if renamed and any(s.name == changes["name"] for s in await repository.skus_of(session, [product_id])):
         raise SkuNameTaken(f"Product {product_id} already has a SKU named {changes['name']!r}")
     priced = any(field in changes and changes[field] != getattr(sku, field) for field in ("price_fen", "cost_fen"))
+    was = _audited(sku, _AUDITED_SKU)
     for field, value in changes.items():
         setattr(sku, field, value)
     sku.updated_at = now
@@ -173,6 +201,12 @@ async def update_sku(
         await repository.record_price(
             session, product_id=product_id, sku_id=sku_id, price_fen=sku.price_fen, cost_fen=sku.cost_fen, by=by,
             now=now,
+        )  # fmt: skip
+    before, after = audit.changed(was, _audited(sku, _AUDITED_SKU))
+    if after:
+        await audit.record(
+            session, outbox, actor=by, action="sku.updated", target=("sku", sku_id), before=before, after=after,
+            at=now,
         )  # fmt: skip
     return await _read_one(session, product, staff=True)
 

@@ -18,8 +18,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common import audit
 from services.common.clock import local_date
 from services.common.pagination import Page, PageParams
+from services.points.db import outbox
 from services.points.ledger import repository
 from services.points.ledger.exceptions import AccountNotFound, InsufficientPoints
 from services.points.ledger.models import Entry, Lot, PointsEntryKind
@@ -420,4 +422,10 @@ async def adjust(
         )
     assert entry is not None, "a fresh reference cannot be a duplicate"
     log.info("points adjusted", extra={"user_id": user_id, "points": points, "actor": actor})
+    await audit.record(
+        session, outbox, actor=actor, action="points.adjusted", target=("points_account", user_id),
+        before={"balance": entry.balance_after - entry.points},
+        after={"balance": entry.balance_after, "points": entry.points, "entry_id": entry.id, "reason": reason},
+        at=now,
+    )  # fmt: skip
     return OpsEntryRead.model_validate(entry)

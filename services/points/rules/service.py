@@ -7,6 +7,8 @@ from datetime import date, datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common import audit
+from services.points.db import outbox
 from services.points.rules import repository
 from services.points.rules.exceptions import RulesChangedConcurrently
 from services.points.rules.models import RuleVersion
@@ -27,6 +29,17 @@ async def replace_rules(session: AsyncSession, *, rules: Rules, actor: str, now:
     row = RuleVersion(version=version, rules=rules.model_dump(mode="json"), created_by=actor, created_at=now)
     if not await repository.insert(session, row):
         raise RulesChangedConcurrently()
+    # Until ops first change them, the defaults are in force (version 0): that is what the first change replaces.
+    was = (
+        {"version": 0, **Rules().model_dump(mode="json")}
+        if previous is None
+        else {"version": previous.version, **previous.rules}
+    )
+    before, after = audit.changed(was, {"version": row.version, **row.rules})
+    await audit.record(
+        session, outbox, actor=actor, action="points_rules.replaced", target=("points_rules", version),
+        before=before, after=after, at=now,
+    )  # fmt: skip
     return RulesRead(**row.rules, version=row.version, created_by=row.created_by, created_at=row.created_at)
 
 
