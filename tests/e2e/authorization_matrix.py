@@ -88,6 +88,8 @@ def outcome_of(status: int) -> str:
 
 
 ALLOWED = "ok"
+#: Sign-in and key routes: a bearer token changes nothing, a service token is refused by the gateway (401) everywhere.
+ANONYMOUS = "anonymous on purpose"
 
 APPLICATION: dict[str, Any] = {
     "name": "Wang Fang",
@@ -132,14 +134,17 @@ TABLE: dict[str, Entry] = {
     #        none cust ocus ldr  oldr ops  cat  fin  ladm sup  mgr  omgr svc
     "POST /api/v1/auth/wechat": Entry(
         "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  401",
+        why=ANONYMOUS,
         body=lambda w: {"code": "mx-matrix-sign-in"},
     ),
     "POST /api/v1/auth/refresh": Entry(
         "401 401 401 401 401 401 401 401 401 401 401 401 401",
+        why="Only a refresh token renews (this one is wrong: 401 REFRESH_TOKEN_INVALID); no bearer stands in for it.",
         body=lambda w: {"refresh_token": "not-a-refresh-token"},
     ),
     "POST /api/v1/auth/staff": Entry(
         "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  401",
+        why=ANONYMOUS,
         body=lambda w: {"username": "mx.staff", "password": "correct horse 42"},
     ),
     "GET /api/v1/me": Entry(
@@ -180,9 +185,11 @@ TABLE: dict[str, Entry] = {
     ),
     "GET /.well-known/jwks.json": Entry(
         "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  401",
+        why=ANONYMOUS,
     ),
     "POST /api/v1/auth/dev-token": Entry(
         "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  401",
+        why=ANONYMOUS,
         body=lambda w: {"sub": "mx-dev", "roles": ["customer"]},
     ),
     "GET /api/v1/events/accounts/outbox": Entry(
@@ -193,6 +200,7 @@ TABLE: dict[str, Entry] = {
     ),
     "POST /api/v1/events/accounts/dead-letters/{event_id}/replay": Entry(
         "401 403 403 403 403 ok  403 403 403 403 403 403 401",
+        why="A real dead letter: ops replay it; nobody else may.",
         path={"event_id": "event.accounts"},
     ),
     "GET /api/v1/leaders/{leader_id}/community/segments": Entry(
@@ -285,10 +293,12 @@ TABLE: dict[str, Entry] = {
     ),
     "POST /api/v1/events/analytics/dead-letters/{event_id}/replay": Entry(
         "401 403 403 403 403 ok  403 403 403 403 403 403 401",
+        why="A real dead letter: ops replay it; nobody else may.",
         path={"event_id": "event.analytics"},
     ),
     "POST /api/v1/leader-applications": Entry(
         "401 ok  ok  ok  ok  403 403 403 403 403 403 403 401",
+        why="409 for the customer (an application pending) and the leaders (ALREADY_A_LEADER): checked after the role.",
         body=lambda w: APPLICATION,
     ),
     "GET /api/v1/leader-applications": Entry(
@@ -299,10 +309,12 @@ TABLE: dict[str, Entry] = {
     ),
     "POST /api/v1/leader-applications/{application_id}/approve": Entry(
         "401 403 403 403 403 ok  403 403 ok  403 403 403 401",
+        why="The first allowed caller approves; later ones get 409 APPLICATION_ALREADY_DECIDED.",
         path={"application_id": "application.approve"},
     ),
     "POST /api/v1/leader-applications/{application_id}/reject": Entry(
         "401 403 403 403 403 ok  403 403 ok  403 403 403 401",
+        why="The first allowed caller rejects; later ones get 409 APPLICATION_ALREADY_DECIDED.",
         path={"application_id": "application.reject"},
         body=lambda w: {"reason": "incomplete"},
     ),
@@ -337,6 +349,7 @@ TABLE: dict[str, Entry] = {
     ),
     "GET /api/v1/me/community": Entry(
         "401 ok  ok  ok  ok  404 404 404 404 404 404 404 401",
+        why="Staff belong to no community: 404 NO_COMMUNITY, the answer for anyone without one, not a refusal.",
     ),
     "GET /api/v1/pickup-points": Entry(
         "401 ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  401",
@@ -376,6 +389,7 @@ TABLE: dict[str, Entry] = {
     ),
     "POST /api/v1/leaders/{leader_id}/withdrawals": Entry(
         "401 403 403 ok  403 403 403 403 403 403 403 403 401",
+        why="Real money: the leader withdraws 100 fen of available commission.",
         body=lambda w: {"amount_fen": 100},
     ),
     "GET /api/v1/leaders/{leader_id}/withdrawals": Entry(
@@ -389,10 +403,12 @@ TABLE: dict[str, Entry] = {
     ),
     "POST /api/v1/withdrawals/{withdrawal_id}/approve": Entry(
         "401 403 403 403 403 ok  403 ok  403 403 403 403 401",
+        why="Real money: the first allowed caller pays it out; later ones get 409 WITHDRAWAL_ALREADY_DECIDED.",
         path={"withdrawal_id": "withdrawal.approve"},
     ),
     "POST /api/v1/withdrawals/{withdrawal_id}/reject": Entry(
         "401 403 403 403 403 ok  403 ok  403 403 403 403 401",
+        why="The first allowed caller rejects (the amount returns); later ones get 409 WITHDRAWAL_ALREADY_DECIDED.",
         path={"withdrawal_id": "withdrawal.reject"},
         body=lambda w: {"reason": "wrong account"},
     ),
@@ -404,6 +420,7 @@ TABLE: dict[str, Entry] = {
     ),
     "POST /api/v1/events/leaders/dead-letters/{event_id}/replay": Entry(
         "401 403 403 403 403 ok  403 403 403 403 403 403 401",
+        why="A real dead letter: ops replay it; nobody else may.",
         path={"event_id": "event.leaders"},
     ),
     "POST /api/v1/flash-sales/{sale_id}/orders": Entry(
@@ -470,19 +487,23 @@ TABLE: dict[str, Entry] = {
     ),
     "POST /api/v1/orders/{order_id}/cancel": Entry(
         "401 ok  404 403 404 ok  404 404 404 404 404 404 401",
+        why="The owner cancels; staff with orders.operate then get 409 ORDER_NOT_CANCELLABLE.",
         path={"order_id": "order.to_cancel"},
     ),
     "POST /api/v1/orders/{order_id}/arrive": Entry(
         "401 403 404 ok  404 ok  404 404 404 404 404 404 401",
+        why="The order's leader marks it arrived; ops then get 409 INVALID_ORDER_STATE.",
         path={"order_id": "order.to_arrive"},
     ),
     "POST /api/v1/orders/{order_id}/pickup": Entry(
         "401 403 404 ok  404 ok  404 404 404 404 404 404 401",
+        why="The order's leader hands over with the right code; ops then get 409 INVALID_ORDER_STATE.",
         path={"order_id": "order.to_pickup"},
         body=lambda w: {"pickup_code": w["pickup_code"]},
     ),
     "POST /api/v1/orders/{order_id}/refunds": Entry(
         "401 ok  404 403 404 ok  404 ok  404 404 404 404 401",
+        why="Real money: refunds.decide staff refund; the owner gets 409 AFTER_SALE_REQUIRED (out for delivery).",
         path={"order_id": "order.to_refund"},
         body=lambda w: {"lines": [{"line_id": w["line.to_refund"], "quantity": 1}], "reason": "changed my mind"},
     ),
@@ -491,14 +512,17 @@ TABLE: dict[str, Entry] = {
     ),
     "POST /api/v1/orders/{order_id}/payment": Entry(
         "401 ok  404 403 404 404 404 404 404 404 404 404 401",
+        why="The owner gets payment parameters; staff act on nobody's payment (404).",
         path={"order_id": "order.to_pay"},
     ),
     "POST /api/v1/payments/wechat/notify": Entry(
         "404 404 404 404 404 404 404 404 404 404 404 404 401",
+        why="WeChat Pay is not the provider in this stack: 404 for everyone; its signature checks are in tests/orders.",
         body=lambda w: {"id": "forged"},
     ),
     "POST /api/v1/payments/notify": Entry(
         "401 401 401 401 401 401 401 401 401 401 401 401 401",
+        why="Only the provider's signature authorizes it: unsigned, 401 INVALID_SIGNATURE for everyone, ops included.",
         body=lambda w: {"order_id": w["order_id"], "transaction_id": "tx-forged", "amount_fen": 1},
     ),
     "GET /api/v1/payments": Entry(
@@ -524,6 +548,7 @@ TABLE: dict[str, Entry] = {
     ),
     "POST /api/v1/dev/orders/{order_id}/pay": Entry(
         "401 ok  404 403 404 404 404 404 404 404 404 404 401",
+        why="The owner pays; later callers would get 409 ORDER_NOT_PAYABLE.",
         path={"order_id": "order.dev_pay"},
     ),
     "POST /api/v1/delivery-batches/cutoff": Entry(
@@ -537,6 +562,7 @@ TABLE: dict[str, Entry] = {
     ),
     "POST /api/v1/delivery-batches/{batch_id}/receive": Entry(
         "401 404 404 ok  404 ok  404 404 404 404 404 404 401",
+        why="The batch's leader confirms receipt; ops then get 409 DELIVERY_BATCH_ALREADY_RECEIVED.",
     ),
     "POST /api/v1/reconciliation": Entry(
         "401 403 403 403 403 ok  403 403 403 403 403 403 401",
@@ -554,15 +580,18 @@ TABLE: dict[str, Entry] = {
     ),
     "POST /api/v1/after-sales/{request_id}/approve": Entry(
         "401 403 404 ok  404 ok  404 ok  404 ok  404 404 401",
+        why="Real money: the order's leader approves and refunds; staff then get 409 AFTER_SALE_NOT_OPEN.",
         path={"request_id": "request.approve"},
     ),
     "POST /api/v1/after-sales/{request_id}/reject": Entry(
         "401 403 404 403 404 ok  404 ok  404 ok  404 404 401",
+        why="Ops reject first; finance and support then get 409 AFTER_SALE_NOT_OPEN.",
         path={"request_id": "request.reject"},
         body=lambda w: {"reason": "not damaged"},
     ),
     "POST /api/v1/after-sales/{request_id}/escalate": Entry(
         "401 403 404 ok  404 ok  404 ok  404 ok  404 404 401",
+        why="The order's leader escalates; staff then get 409 AFTER_SALE_NOT_OPEN.",
         path={"request_id": "request.escalate"},
     ),
     "POST /api/v1/after-sales/{request_id}/appeal": Entry(
@@ -585,10 +614,12 @@ TABLE: dict[str, Entry] = {
     ),
     "PATCH /api/v1/tickets/{ticket_id}": Entry(
         "401 ok  404 404 404 ok  404 404 404 ok  404 404 401",
+        why="The opener closes the ticket; support then get 409 TICKET_CLOSED.",
         body=lambda w: {"status": "closed"},
     ),
     "POST /api/v1/tickets/{ticket_id}/replies": Entry(
         "401 ok  404 404 404 ok  404 404 404 ok  404 404 401",
+        why="The ticket is closed by then: allowed callers get 409 TICKET_CLOSED, others 404.",
         body=lambda w: {"text": "thank you"},
     ),
     "GET /api/v1/categories": Entry(
@@ -631,6 +662,7 @@ TABLE: dict[str, Entry] = {
     ),
     "POST /api/v1/events/orders/dead-letters/{event_id}/replay": Entry(
         "401 403 403 403 403 ok  403 403 403 403 403 403 401",
+        why="A real dead letter: ops replay it; nobody else may.",
         path={"event_id": "event.orders"},
     ),
     "GET /api/v1/points/me": Entry(
@@ -660,6 +692,7 @@ TABLE: dict[str, Entry] = {
     ),
     "PUT /api/v1/points/rules": Entry(
         "401 403 403 403 403 ok  403 403 403 403 403 403 401",
+        why="Puts the default rules in force again.",
         body=lambda w: {"newcomer_points": 100},
     ),
     "GET /api/v1/referrals/me": Entry(
@@ -670,6 +703,7 @@ TABLE: dict[str, Entry] = {
     ),
     "POST /api/v1/referrals/bind": Entry(
         "401 ok  ok  ok  ok  403 403 403 403 403 403 403 401",
+        why="The customer binding their own code gets 422 SELF_INVITE: checked after the role.",
         body=lambda w: {"code": w["invite_code"]},
     ),
     "GET /api/v1/events/points/outbox": Entry(
@@ -680,6 +714,7 @@ TABLE: dict[str, Entry] = {
     ),
     "POST /api/v1/events/points/dead-letters/{event_id}/replay": Entry(
         "401 403 403 403 403 ok  403 403 403 403 403 403 401",
+        why="A real dead letter: ops replay it; nobody else may.",
         path={"event_id": "event.points"},
     ),
     # Last: these change the callers themselves (sessions, communities, accounts).

@@ -25,6 +25,7 @@ from fastapi import FastAPI
 
 from services.analytics.clients import HttpLeadersDirectory
 from services.common.migrate import SERVICES
+from services.common.permissions import ROLE_PERMISSIONS, Permission, StaffRole
 from services.common.testing import StaticServiceTokens, bearer, reset_database, service_bearer
 from services.gateway.app import create_app as create_gateway
 from tests.conftest import service_settings
@@ -344,3 +345,26 @@ async def test_every_caller_gets_what_the_matrix_declares_on_every_operation(sta
     print(f"leaks (refused in the table, let through): {leaks}")
     assert cells == len(TABLE) * len(COLUMNS)
     assert wrong == [], "observed rows:\n" + "\n".join(f'    "{k}": "{v}"' for k, v in observed_rows.items())
+
+
+async def test_the_table_agrees_with_the_duties_and_roles_the_document_declares(document: dict[str, Any]) -> None:
+    """The table is written by hand; where the document already says who may call (a staff route's permission, a
+    route's roles), the table must say the same: staff pass exactly where their duty holds the permission
+    (`services.common.permissions`), people never pass a staff route, staff never pass a route for other roles."""
+    disagreements = []
+    for key, operation in operations(document).items():
+        row = dict(zip(COLUMNS, parse_row(TABLE[key].expect), strict=True))
+        declared: dict[str, str] = {"service": "401"}
+        if operation.get("security"):
+            declared["none"] = "401"
+        if "x-permission" in operation:
+            permission = Permission(operation["x-permission"])
+            for column, (_, roles) in STAFF.items():
+                declared[column] = ALLOWED if permission in ROLE_PERMISSIONS[StaffRole(roles[0])] else "403"
+            declared |= dict.fromkeys(PEOPLE, "403")
+        elif "x-roles" in operation and not set(operation["x-roles"]) & set(StaffRole):
+            declared |= dict.fromkeys(STAFF, "403")
+        disagreements += [
+            f"{key} {c}: table {row[c]}, document {want}" for c, want in declared.items() if row[c] != want
+        ]
+    assert disagreements == []
