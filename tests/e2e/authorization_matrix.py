@@ -72,6 +72,9 @@ class Entry:
     body: Body | None = None
     #: Why the `ok` cells prove authorization when the call does not succeed outright.
     why: str = ""
+    #: For a list: (an object, the row that reads it, its owner's column). Whoever that row refuses must not find the
+    #: object in the list's `items` (a list is filtered, not refused: its own row says `ok`); its owner must.
+    lists: tuple[str, str, str] | None = None
 
 
 def parse_row(expect: str) -> list[str]:
@@ -303,6 +306,7 @@ TABLE: dict[str, Entry] = {
     ),
     "GET /api/v1/leader-applications": Entry(
         "401 ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  401",
+        lists=("application_id", "GET /api/v1/leader-applications/{application_id}", "customer"),
     ),
     "GET /api/v1/leader-applications/{application_id}": Entry(
         "401 ok  404 404 404 ok  404 ok  ok  404 404 404 401",
@@ -394,6 +398,7 @@ TABLE: dict[str, Entry] = {
     ),
     "GET /api/v1/leaders/{leader_id}/withdrawals": Entry(
         "401 403 403 ok  403 ok  403 ok  ok  403 ok  403 401",
+        lists=("withdrawal_id", "GET /api/v1/withdrawals/{withdrawal_id}", "leader"),
     ),
     "GET /api/v1/withdrawals": Entry(
         "401 403 403 403 403 ok  403 ok  403 403 403 403 401",
@@ -478,6 +483,7 @@ TABLE: dict[str, Entry] = {
     ),
     "GET /api/v1/orders": Entry(
         "401 ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  401",
+        lists=("order_id", "GET /api/v1/orders/{order_id}", "customer"),
     ),
     "GET /api/v1/orders/{order_id}": Entry(
         "401 ok  404 ok  404 ok  404 ok  404 ok  404 404 401",
@@ -556,6 +562,7 @@ TABLE: dict[str, Entry] = {
     ),
     "GET /api/v1/delivery-batches": Entry(
         "401 ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  401",
+        lists=("batch_id", "GET /api/v1/delivery-batches/{batch_id}", "leader"),
     ),
     "GET /api/v1/delivery-batches/{batch_id}": Entry(
         "401 404 404 ok  404 ok  404 404 404 404 404 404 401",
@@ -574,6 +581,7 @@ TABLE: dict[str, Entry] = {
     ),
     "GET /api/v1/after-sales": Entry(
         "401 ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  401",
+        lists=("request_id", "GET /api/v1/after-sales/{request_id}", "customer"),
     ),
     "GET /api/v1/after-sales/{request_id}": Entry(
         "401 ok  404 ok  404 ok  404 ok  404 ok  404 404 401",
@@ -608,6 +616,7 @@ TABLE: dict[str, Entry] = {
     ),
     "GET /api/v1/tickets": Entry(
         "401 ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  ok  401",
+        lists=("ticket_id", "GET /api/v1/tickets/{ticket_id}", "customer"),
     ),
     "GET /api/v1/tickets/{ticket_id}": Entry(
         "401 ok  404 404 404 ok  404 404 404 ok  404 404 401",

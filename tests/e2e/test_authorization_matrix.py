@@ -335,6 +335,15 @@ async def test_every_caller_gets_what_the_matrix_declares_on_every_operation(sta
             if got != want:
                 notes.append(f"{column}: declared {want}, got {response.status_code} {problem_code(response)}")
                 leaks += got == ALLOWED  # let through where the table refuses
+            elif entry.lists is not None and got == ALLOWED:
+                obj, reader, owner = entry.lists
+                listed = world[obj] in [item["id"] for item in response.json()["items"]]
+                may_read = parse_row(TABLE[reader].expect)[COLUMNS.index(column)] == ALLOWED
+                if listed and not may_read:
+                    notes.append(f"{column}: lists {obj}, which {reader} refuses them")
+                    leaks += 1
+                elif column == owner and not listed:
+                    notes.append(f"{column}: does not find their own {obj} in the list")
             # A service identity never gets past a public route, whatever the table says.
             assert column != "service" or response.status_code == 401, (key, response.status_code)
         if notes:
