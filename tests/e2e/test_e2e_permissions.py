@@ -1,10 +1,10 @@
-"""Separate duties: every staff route names the permission it needs, and each staff role passes exactly where the
-table of duties (`services.common.permissions`) says, through the gateway.
+"""Separate duties: every route names who may call it, and staff duties are checked through permissions.
 
 The route check walks every route of every service app and the merged document: an operation with a bearer token
 says who may call it (`x-permission` for a staff route, `x-staff-permissions` for a route where staff act on other
 people's objects, `x-roles`, `x-signed-in`, or `x-service-identity`). Staff get, on a route, only the permissions it
-names, so a route that names none gives staff nothing a customer does not have.
+names, so a route that names none gives staff nothing a customer does not have. What each caller then gets on each
+operation, every staff duty included, is the authorization matrix (`test_authorization_matrix.py`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from services.common.auth import bearer_auth_of
-from services.common.permissions import ROLE_PERMISSIONS, Permission, StaffRole
 from services.common.testing import bearer
 from tests.e2e.conftest import ok
 
@@ -95,51 +94,6 @@ def test_no_service_checks_a_staff_role_by_name() -> None:
         if pattern.search(line)
     ]
     assert found == []
-
-
-def staff_operations(document: dict[str, Any]) -> list[tuple[str, str, Permission, dict[str, Any]]]:
-    found = []
-    for path, item in document["paths"].items():
-        for method, operation in item.items():
-            if isinstance(operation, dict) and "x-permission" in operation:
-                found.append((method.upper(), path, Permission(operation["x-permission"]), operation))
-    return sorted(found, key=lambda op: (op[1], op[0]))
-
-
-def concrete(path: str, operation: dict[str, Any]) -> str:
-    """The path with each parameter filled with a value that names nothing (the duty check comes first)."""
-    kinds = {p["name"]: p.get("schema", {}) for p in operation.get("parameters", []) if p.get("in") == "path"}
-
-    def value(match: re.Match[str]) -> str:
-        schema = kinds.get(match.group(1), {})
-        if schema.get("type") == "integer":
-            return "999999999"
-        if "pattern" in schema and "A-Z" in schema["pattern"]:
-            return "nolevel"
-        if match.group(1) == "period":
-            return "2025-01"
-        return "nobody"
-
-    return re.sub(r"\{([^}]+)\}", value, path)
-
-
-async def test_every_staff_route_lets_through_exactly_the_roles_whose_duties_hold_its_permission(
-    e2e: httpx.AsyncClient, document: dict[str, Any]
-) -> None:
-    operations = staff_operations(document)
-    assert len(operations) > 20  # every service's staff routes are in the document
-    wrong: list[str] = []
-    for method, path, permission, operation in operations:
-        url = concrete(path, operation)
-        for role in StaffRole:
-            response = await e2e.request(
-                method, url, headers=bearer(f"matrix-{role}", [role]), json={} if method != "GET" else None
-            )
-            refused = response.status_code == 403 and response.json().get("code") == "MISSING_PERMISSION"
-            allowed = permission in ROLE_PERMISSIONS[role]
-            if refused == allowed or response.status_code == 401:
-                wrong.append(f"{role} {method} {path}: {response.status_code} {response.text[:120]}")
-    assert wrong == []
 
 
 async def test_a_finance_user_cannot_change_a_price_and_a_catalogue_user_cannot_approve_a_withdrawal(

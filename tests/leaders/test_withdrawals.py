@@ -186,3 +186,22 @@ async def test_parallel_approve_and_reject_of_one_withdrawal_decide_it_once(
     final = await balance(leaders_client)
     assert final["in_withdrawal_fen"] == 0
     assert final["available_fen"] + final["withdrawn_fen"] == 10_000
+
+
+async def test_a_manager_reads_the_withdrawals_of_their_own_leaders_only(
+    leaders_client: httpx.AsyncClient, leaders_app: FastAPI, orders: Orders
+) -> None:
+    await make_leader(leaders_client, "l1", manager_id="s_liu")
+    await fund(leaders_client, leaders_app, orders, "l1", 10_000)
+    requested = await withdraw(leaders_client, 1000, "k-managed")
+    assert requested.status_code == 201, requested.text
+    path = f"/api/v1/withdrawals/{requested.json()['id']}"
+
+    # Their manager reads it one by one as in the leader's list; another manager is told it does not exist.
+    liu, chen = bearer("s_liu", ["manager"]), bearer("s_chen", ["manager"])
+    listed = await leaders_client.get("/api/v1/leaders/l1/withdrawals", headers=liu)
+    assert [w["id"] for w in listed.json()["items"]] == [requested.json()["id"]]
+    mine = await leaders_client.get(path, headers=liu)
+    assert mine.status_code == 200 and mine.json()["amount_fen"] == 1000
+    theirs = await leaders_client.get(path, headers=chen)
+    assert theirs.status_code == 404 and theirs.json()["code"] == "WITHDRAWAL_NOT_FOUND"
