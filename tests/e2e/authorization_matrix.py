@@ -182,6 +182,9 @@ TABLE: dict[str, Entry] = {
     "GET /api/v1/staff/{staff_id}": Entry(
         "401 403 403 403 403 ok  403 403 403 403 403 403 401",
     ),
+    "GET /api/v1/audit-log": Entry(
+        "401 403 403 403 403 ok  403 ok  403 403 403 403 401",
+    ),
     "PATCH /api/v1/staff/{staff_id}": Entry(
         "401 403 403 403 403 ok  403 403 403 403 403 403 401",
         body=lambda w: {"display_name": "Zhao Li"},
@@ -389,6 +392,9 @@ TABLE: dict[str, Entry] = {
         "401 403 403 ok  403 ok  403 ok  ok  403 ok  403 401",
     ),
     "GET /api/v1/leaders/{leader_id}/commission/statements/{period}": Entry(
+        "401 403 403 ok  403 ok  403 ok  ok  403 ok  403 401",
+    ),
+    "GET /api/v1/leaders/{leader_id}/commission/statements/{period}.csv": Entry(
         "401 403 403 ok  403 ok  403 ok  ok  403 ok  403 401",
     ),
     "POST /api/v1/leaders/{leader_id}/withdrawals": Entry(
@@ -660,7 +666,13 @@ TABLE: dict[str, Entry] = {
     "GET /api/v1/procurement/{pickup_date}": Entry(
         "401 403 403 403 403 ok  403 403 403 403 403 403 401",
     ),
+    "GET /api/v1/procurement/{pickup_date}.csv": Entry(
+        "401 403 403 403 403 ok  403 403 403 403 403 403 401",
+    ),
     "GET /api/v1/procurement/{pickup_date}/pick-lists": Entry(
+        "401 403 403 403 403 ok  403 403 403 403 403 403 401",
+    ),
+    "GET /api/v1/procurement/{pickup_date}/pick-lists.csv": Entry(
         "401 403 403 403 403 ok  403 403 403 403 403 403 401",
     ),
     "GET /api/v1/events/orders/outbox": Entry(

@@ -62,8 +62,12 @@ class RecordingTransport(httpx.AsyncBaseTransport):
 
 
 def e2e_gateway_settings() -> GatewaySettings:
-    # The gateway verifies with the keys the services verify with (make_app gives them the test JWKS).
-    return GatewaySettings(auth_jwks_url=jwks_url_for_tests(), log_json=False, openapi_cache_seconds=0)
+    # The gateway verifies with the keys the services verify with (make_app gives them the test JWKS). Rate limits
+    # are off: these flows place orders faster than a person could, and whether a window has rolled over would
+    # decide the outcome; tests/gateway/test_gateway_ratelimit.py tests the limits themselves.
+    return GatewaySettings(
+        auth_jwks_url=jwks_url_for_tests(), log_json=False, openapi_cache_seconds=0, rate_limits_enabled=False
+    )
 
 
 @pytest.fixture
