@@ -43,9 +43,7 @@ EFFECT_TIMEOUT = 30.0
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 pytestmark = [
-    pytest.mark.skipif(
-        not all(os.environ.get(name) for name in NEEDED), reason="needs TEST_POSTGRES_URL, TEST_REDIS_URL, TEST_NATS_URL"
-    ),
+    pytest.mark.skipif(not all(os.environ.get(name) for name in NEEDED), reason=f"needs {', '.join(NEEDED)}"),
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads child processes from /proc"),
 ]
 
@@ -167,7 +165,8 @@ def until(read: Callable[[], T], done: Callable[[T], bool], what: str, seconds: 
 
 
 def ok(response: httpx.Response, *statuses: int) -> Any:
-    assert response.status_code in (statuses or (200,)), (response.request.url.path, response.status_code, response.text)
+    where = response.request.url.path
+    assert response.status_code in (statuses or (200,)), (where, response.status_code, response.text)
     return response.json() if response.content else None
 
 
@@ -180,7 +179,7 @@ def groupbuy(scaled: Scaled, *args: str) -> str:
     env = dict(scaled.env)
     for service in SERVICES:
         env[f"{service.upper()}_DATABASE_URL"] = scaled.servers.database_url(service)
-    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+    done = subprocess.run(
         [sys.executable, "-m", "services.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stdout + done.stderr
