@@ -11,6 +11,9 @@ wrong and a non-zero exit code.
     groupbuy settle                      # commission whose freeze has passed becomes available
     groupbuy cutoff                      # batch paid orders for delivery now
     groupbuy reconcile --from 2026-12-01T00:00:00+08:00 --to 2026-12-02T00:00:00+08:00
+    groupbuy seed                        # the demo data `make run` loads, through the gateway
+    groupbuy seed --leaders 1000 --orders 1000000   # load-test data, straight into each database
+    groupbuy rebuild-analytics           # analytics' read model again from the producers' outboxes
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import asyncio
 import importlib
 import os
 import signal
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -254,6 +258,119 @@ def reconcile(
     show(report)
     if report.lost or report.duplicated or report.mismatched:
         raise typer.Exit(1)
+
+
+# -- data ----------------------------------------------------------------------------------------------------------
+
+
+@cli.command()
+def seed(
+    leaders: Annotated[int, typer.Option(min=0, help="load-test leaders (0: the demo data instead)")] = 0,
+    members: Annotated[
+        int | None, typer.Option(min=0, help="customers in their communities (default 20 per leader)")
+    ] = None,
+    orders: Annotated[int, typer.Option(min=0, help="picked-up orders over the last 30 days")] = 0,
+    analytics: Annotated[bool, typer.Option(help="rebuild analytics' read model from the seeded events")] = True,
+    gateway: Annotated[str | None, typer.Option(help="for the demo data; default: where `make run` serves")] = None,
+) -> None:
+    """Demo data through the gateway (what `make run` loads), or with --leaders/--orders load-test data written
+    straight into each service's database (refuses to seed twice)."""
+    if leaders == 0:
+        if orders or members:
+            raise typer.BadParameter("load-test data needs --leaders")
+        _seed_demo(gateway)
+        return
+    from services import seed as seeding
+
+    plan = seeding.SeedPlan(leaders=leaders, members=leaders * 20 if members is None else members, orders=orders,
+                            analytics=analytics)  # fmt: skip
+    if plan.orders and not plan.members:
+        raise typer.BadParameter("orders need members to place them (--members)")
+    _point_at_local_services()
+    report = run(_seed_with_progress(seeding, plan))
+    spent = sum(report.seconds.values())
+    out.print(
+        f"seeded {report.leaders} leaders, {report.members} members, {report.orders} orders "
+        f"({report.orders_per_second:,.0f} orders/s), {report.commission_entries} commission and "
+        f"{report.points_entries} points entries, {report.analytics_events} events into analytics, in {spent:.1f} s"
+    )
+
+
+async def _seed_with_progress(seeding: Any, plan: Any) -> Any:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+    )  # fmt: skip
+    with Progress(*columns, console=out) as progress:
+        task = progress.add_task("orders", total=plan.orders, rate="")
+        started = time.perf_counter()
+
+        def advance(count: int) -> None:
+            done = progress.tasks[task].completed + count
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            progress.update(task, advance=count, rate=f"{rate:,.0f} orders/s")
+
+        def stage(name: str) -> None:
+            progress.console.print(f"seeding {name}...")
+
+        try:
+            return await seeding.seed_load(plan, progress=advance, stage=stage)
+        except seeding.AlreadySeeded as refused:
+            raise Failed(str(refused)) from None
+
+
+def _seed_demo(gateway: str | None) -> None:
+    import httpx
+
+    from services.demo import DemoContext, StepFailed, format_report
+    from services.demo import seed as load_demo
+    from services.gateway.config import GatewaySettings
+
+    url = gateway or f"http://127.0.0.1:{GatewaySettings().port}"
+    try:
+        with httpx.Client(base_url=url, timeout=10.0) as client:
+            results = load_demo(DemoContext(client=client))
+    except (httpx.HTTPError, StepFailed) as error:
+        err.print(f"[red]error:[/red] the gateway at {url} did not load the demo data: {describe(error)}")
+        raise typer.Exit(1) from None
+    for line in format_report(results):
+        out.print(line)
+    if any(result.outcome == "failed" for result in results):
+        raise typer.Exit(1)
+
+
+@cli.command("rebuild-analytics")
+def rebuild_analytics(
+    from_databases: Annotated[
+        bool, typer.Option("--from-databases", help="read the outboxes from the producers' databases, not their APIs")
+    ] = False,
+) -> None:
+    """Empty analytics' read model and replay every event the producers published (analytics' own rebuild)."""
+    _point_at_local_services()
+    if from_databases:
+        from services.seed import rebuild_analytics_from_databases
+
+        read = run(rebuild_analytics_from_databases())
+        out.print(f"analytics rebuilt: {read} events read")
+        return
+    from services.analytics.config import get_settings
+    from services.analytics.rebuild import _main as rebuild_through_apis
+
+    stats = run(rebuild_through_apis(get_settings()))
+    sources = ", ".join(f"{name} {count}" for name, count in stats.by_source.items())
+    out.print(
+        f"analytics rebuilt: {stats.read} events read ({sources}), {stats.applied} applied, {stats.seconds:.1f} s"
+    )
 
 
 # -- events --------------------------------------------------------------------------------------------------------

@@ -4,10 +4,13 @@ settings name, and a failure is one line and a non-zero exit code."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -17,7 +20,7 @@ from services.cli import cli
 from services.common import migrate
 
 runner = CliRunner()
-SERVICES = ("accounts", "leaders", "orders", "points")
+SERVICES = ("accounts", "analytics", "leaders", "orders", "points")
 
 
 @pytest.fixture(autouse=True)
@@ -67,6 +70,8 @@ def test_help_lists_every_command() -> None:
         "reconcile",
         "relay",
         "run",
+        "seed",
+        "rebuild-analytics",
     ):
         assert command in result.output, command
 
@@ -151,3 +156,87 @@ def test_services_are_found_where_make_run_puts_them(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("ORDERS_LEADERS_URL", "http://leaders.internal:8001")  # an explicit setting wins
     _point_at_local_services()
     assert get_settings().leaders_url == "http://leaders.internal:8001"
+
+
+def test_seed_writes_load_test_data_consistent_across_services_and_refuses_twice(databases: dict[str, Path]) -> None:
+    result = runner.invoke(cli, ["seed", "--leaders", "3", "--members", "12", "--orders", "40"])
+    assert result.exit_code == 0, result.output
+    assert "orders/s" in result.output and "seeded 3 leaders, 12 members, 40 orders" in result.output
+    orders, leaders, points, analytics = (databases[s] for s in ("orders", "leaders", "points", "analytics"))
+
+    assert sql(leaders, "SELECT count(*) FROM leaders WHERE status = 'active'") == [(3,)]
+    assert sql(leaders, "SELECT count(*), count(DISTINCT leader_id) FROM community_members") == [(12, 3)]
+    [(count, paid, statuses)] = sql(orders, "SELECT count(*), sum(payable_fen), count(DISTINCT status) FROM orders")
+    assert (count, statuses) == (40, 1)
+    assert sql(orders, "SELECT DISTINCT status FROM orders") == [("picked_up",)]
+    # Each order's customer is a member of the order's leader's community.
+    memberships: dict[Any, Any] = dict(sql(leaders, "SELECT customer_id, leader_id FROM community_members"))  # type: ignore[arg-type]
+    assert all(memberships[c] == lead for c, lead in sql(orders, "SELECT customer_id, leader_id FROM orders"))
+    # Commission: one accrual and one ledger entry per line at the default 10 % rule; the accounts sum the ledger.
+    lines: dict[int, int] = dict(sql(orders, "SELECT id, paid_fen FROM order_lines"))  # type: ignore[arg-type]
+    accruals: dict[int, int] = dict(sql(leaders, "SELECT line_id, commission_fen FROM commission_accruals"))  # type: ignore[arg-type]
+    assert accruals == {line: fen // 10 for line, fen in lines.items()}
+    assert sql(leaders, "SELECT count(*), sum(amount_fen) FROM commission_entries WHERE kind = 'accrual'") == [
+        (40, sum(accruals.values()))
+    ]
+    for leader, pending in sql(leaders, "SELECT leader_id, pending_fen FROM commission_accounts"):
+        [(last,)] = sql(
+            leaders,
+            "SELECT pending_after_fen FROM commission_entries WHERE leader_id = :l ORDER BY id DESC LIMIT 1",
+            l=leader,
+        )
+        assert pending == last
+    assert sql(leaders, "SELECT sum(pending_fen) FROM commission_accounts") == [(sum(accruals.values()),)]
+    assert sql(leaders, "SELECT count(*), sum(paid_fen) FROM leader_orders") == [(40, paid)]
+    # Points: purchase points (1 per yuan) per order, each in a lot; the accounts sum the ledger.
+    assert sql(points, "SELECT count(*), sum(points) FROM points_purchase_awards") == [
+        (40, sum(paid // 100 for paid in lines.values()))
+    ]
+    assert sql(points, "SELECT sum(balance) FROM points_accounts") == sql(
+        points, "SELECT sum(points) FROM points_entries"
+    )
+    assert sql(points, "SELECT sum(remaining) FROM points_lots") == sql(
+        points, "SELECT sum(balance) FROM points_accounts"
+    )
+    # The events are in the outboxes, delivered (their effects are above), and analytics was rebuilt from them.
+    assert sql(orders, "SELECT status, count(*) FROM outbox GROUP BY status") == [("delivered", 80)]
+    assert sql(analytics, "SELECT count(*) FROM inbox") == [(80 + 12,)]
+
+    again = runner.invoke(cli, ["seed", "--leaders", "3", "--orders", "1"])
+    assert again.exit_code == 1
+    assert "load-test data is there already" in again.output and "Traceback" not in again.output
+    assert sql(orders, "SELECT count(*) FROM orders") == [(40,)]
+
+
+def test_rebuild_analytics_replays_the_producers_outboxes_again(databases: dict[str, Path]) -> None:
+    assert runner.invoke(cli, ["seed", "--leaders", "2", "--members", "4", "--orders", "5"]).exit_code == 0
+    analytics = databases["analytics"]
+    sql(analytics, "DELETE FROM inbox")
+    result = runner.invoke(cli, ["rebuild-analytics", "--from-databases"])
+    assert result.exit_code == 0, result.output
+    assert "analytics rebuilt: 14 events read" in result.output
+    assert sql(analytics, "SELECT count(*) FROM inbox") == [(14,)]
+
+
+def test_rebuild_analytics_through_the_apis_fails_in_one_line_when_a_producer_is_down(
+    databases: dict[str, Path],
+) -> None:
+    # As an operator runs it (a process of its own): the rebuild's own logging goes to the terminal as configured.
+    env = {**os.environ, "ANALYTICS_LEADERS_URL": "http://127.0.0.1:1", "AUTH_ACCOUNTS_URL": "http://127.0.0.1:1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli", "rebuild-analytics"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_seed_without_numbers_loads_the_demo_through_the_gateway_or_says_it_cannot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    result = runner.invoke(cli, ["seed", "--gateway", "http://127.0.0.1:1"])
+    assert result.exit_code == 1
+    assert "error: the gateway at http://127.0.0.1:1 did not load the demo data" in result.output
+    refused = runner.invoke(cli, ["seed", "--orders", "5"])
+    assert refused.exit_code == 2 and "needs --leaders" in refused.output

@@ -24,8 +24,9 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.pool import QueuePool
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -76,6 +77,44 @@ DB_POOL_IN_USE = Gauge(
 )  # fmt: skip
 
 Refresher = Callable[[], Awaitable[None]]
+
+
+def count_flash_sale_outcome(outcome: str) -> None:
+    """One flash-sale purchase attempt: sold, sold_out, limit, not_active or other."""
+    FLASH_SALE_OUTCOMES.labels(outcome).inc()
+
+
+_LEDGER_KEY = "metrics.ledger_entries"
+_counted_models: dict[type, str] = {}
+
+
+def count_ledger_entries(model: type, ledger: str) -> None:
+    """Count the rows of `model` (a ledger entry with a `kind`) that sessions of this process commit, by kind.
+
+    Counted at commit, not when written: an entry whose transaction rolls back (a retried request, a concurrent
+    update that lost) was never written. Safe to call again for the same model (an app built twice in one process).
+    """
+    first = not _counted_models
+    _counted_models[model] = ledger
+    if not first:
+        return
+
+    @event.listens_for(Session, "after_flush")
+    def collect(session: Session, _flush: UOWTransaction) -> None:
+        # After a flush the session still lists what it inserted as new.
+        for row in session.new:
+            name = _counted_models.get(type(row))
+            if name is not None:
+                session.info.setdefault(_LEDGER_KEY, []).append((name, str(getattr(row, "kind", ""))))
+
+    @event.listens_for(Session, "after_commit")
+    def count(session: Session) -> None:
+        for name, kind in session.info.pop(_LEDGER_KEY, ()):
+            LEDGER_ENTRIES.labels(name, kind).inc()
+
+    @event.listens_for(Session, "after_rollback")
+    def forget(session: Session) -> None:
+        session.info.pop(_LEDGER_KEY, None)
 
 
 def exposition(refreshed: Sequence[Refresher] = ()) -> Callable[[], Awaitable[bytes]]:

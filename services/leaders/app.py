@@ -9,10 +9,12 @@ from services.common.app import build_service_app
 from services.common.auth import ServiceTokens, TokenSource
 from services.common.events.wiring import ServiceEvents
 from services.common.jobs import every
+from services.common.metrics import count_ledger_entries
 from services.common.openids import AccountsOpenIds
 from services.common.production import ensure_service_production_ready
 from services.common.wechatpay import load_credentials
 from services.leaders.commission.jobs import settlement_job
+from services.leaders.commission.models import CommissionEntry
 from services.leaders.commission.router import internal_router as reconciliation_router
 from services.leaders.commission.router import router as commission_router
 from services.leaders.communities.router import me_router as my_community_router
@@ -47,6 +49,7 @@ def payout_provider_of(settings: Settings, accounts: httpx.AsyncClient, tokens: 
 
 def create_app(settings: Settings | None = None, *, payout_provider: PayoutProvider | None = None) -> FastAPI:
     settings = settings or get_settings()
+    count_ledger_entries(CommissionEntry, "commission")  # ledger_entries_written_total
     ensure_service_production_ready("leaders", settings, settings.production_problems())
     tokens = ServiceTokens.from_settings(settings, "leaders")
     accounts = httpx.AsyncClient(timeout=5.0)

@@ -6,15 +6,21 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.common import migrate
-from services.common.testing import asgi_client, bearer, free_port
+from services.common.events.contract import ORDER_PAID, OrderLinePaid, OrderPaid
+from services.common.events.store import Event
+from services.common.testing import asgi_client, bearer, free_port, service_bearer
 from tests.conftest import AppFactory
 from tests.gateway.test_gateway_processes import wait_until_serving
+from tests.orders.conftest import build_orders_app, create_product
+from tests.orders.test_flash_sales import buy, create_sale
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -82,3 +88,64 @@ def test_workers_of_one_service_report_one_sum(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+async def test_after_a_flow_the_flash_sale_outbox_ledger_and_pool_series_are_there(make_app: AppFactory) -> None:
+    """Orders: each flash-sale outcome and the outbox the purchases filled; leaders and points: the ledger entries
+    their transactions committed; every service: its connection pool."""
+    orders = await build_orders_app(make_app)
+    async with asgi_client(orders) as client:
+        before = samples((await client.get("/metrics")).text)
+        product = await create_product(client, stock=50)
+        sale = await create_sale(client, product, stock=1, limit=1)
+        later = await create_sale(client, product, stock=1, starts_in=timedelta(hours=1))
+        assert (await buy(client, sale["id"], who="m1")).status_code == 201
+        assert (await buy(client, sale["id"], who="m1")).json()["code"] == "FLASH_SALE_LIMIT_REACHED"
+        assert (await buy(client, sale["id"], who="m2")).json()["code"] == "FLASH_SALE_SOLD_OUT"
+        assert (await buy(client, sale["id"], who="m3")).json()["code"] == "FLASH_SALE_SOLD_OUT"  # from memory
+        assert (await buy(client, later["id"], who="m1")).json()["code"] == "FLASH_SALE_NOT_ACTIVE"
+        found = samples((await client.get("/metrics")).text)
+    outcomes = "flash_sale_purchases_total"
+    grown = {
+        outcome: value(found, outcomes, outcome=outcome) - value(before, outcomes, outcome=outcome)
+        for outcome in ("sold", "limit", "sold_out", "not_active")
+    }
+    assert grown == {"sold": 1, "limit": 1, "sold_out": 2, "not_active": 1}
+    # The purchase's events wait in the outbox (no relay runs here): the backlog and its age are reported.
+    assert value(found, "outbox_pending_events", service="orders") >= 1
+    assert value(found, "outbox_oldest_pending_age_seconds", service="orders") >= 0
+    assert ("outbox_dead_letters", frozenset({("service", "orders")})) in found
+    assert ("db_pool_connections_in_use", frozenset({("service", "orders")})) in found or orders.state.db.is_sqlite
+
+    entries = "ledger_entries_written_total"
+    points = await make_app("points")
+    async with asgi_client(points) as client:
+        before = samples((await client.get("/metrics")).text)
+        assert (await client.post("/api/v1/points/sign-ins", headers=bearer("m1", ["customer"]))).status_code == 201
+        found = samples((await client.get("/metrics")).text)
+    signed = value(found, entries, ledger="points", kind="signin") - value(
+        before, entries, ledger="points", kind="signin"
+    )
+    assert signed == 1
+
+    leaders = await make_app("leaders")
+    paid = OrderPaid(
+        order_id=7, customer_id="m1", leader_id="L7", goods_fen=1000, points_used=0, points_discount_fen=0,
+        paid_fen=1000, paid_at=datetime.now(UTC),
+        lines=[OrderLinePaid(line_id=70, product_id=1, quantity=1, unit_price_fen=1000, amount_fen=1000,
+                             points_discount_fen=0, paid_fen=1000)],
+    )  # fmt: skip
+    event = Event(
+        id=str(uuid.uuid4()), type=ORDER_PAID, occurred_at=datetime.now(UTC), source="orders", aggregate="order:7",
+        data=paid.model_dump(mode="json"),
+    )  # fmt: skip
+    async with asgi_client(leaders) as client:
+        before = samples((await client.get("/metrics")).text)
+        for _ in range(2):  # delivered twice: written (and counted) once
+            pushed = await client.post(
+                "/internal/events", json=event.model_dump(mode="json"), headers=service_bearer("orders")
+            )
+            assert pushed.status_code == 200, pushed.text
+        found = samples((await client.get("/metrics")).text)
+    accrued = value(found, entries, ledger="commission", kind="accrual")
+    assert accrued - value(before, entries, ledger="commission", kind="accrual") == 1

@@ -17,12 +17,19 @@ from services.common import audit
 from services.common.db import Database
 from services.common.events.contract import FLASH_SALE_CREATED, FlashSaleCreated
 from services.common.idempotency import IdempotencyContext, KeyUse, request_hash
+from services.common.metrics import count_flash_sale_outcome
 from services.common.pagination import Page, PageParams
 from services.orders.clients import LeaderDirectory
 from services.orders.db import outbox
 from services.orders.flash_sales import repository
 from services.orders.flash_sales.batcher import FlashBatcher, KeyStore
-from services.orders.flash_sales.exceptions import FlashSaleNotActive, FlashSaleNotFound, NotEnoughProductStock
+from services.orders.flash_sales.exceptions import (
+    FlashSaleLimitReached,
+    FlashSaleNotActive,
+    FlashSaleNotFound,
+    FlashSaleSoldOut,
+    NotEnoughProductStock,
+)
 from services.orders.flash_sales.runtime import FlashRuntime, SaleTerms
 from services.orders.flash_sales.schemas import (
     FlashOrderCreate,
@@ -120,6 +127,38 @@ async def buy(
 ) -> Response:
     """A purchase: checked here against the cached terms, then decided and written with the other purchases of its
     batch (`batcher`). The answer is the stored 201 body (or its replay) once the batch committed."""
+    try:
+        answer = await _buy(
+            sale_id=sale_id, data=data, idempotency=idempotency, flash=flash, batcher=batcher, db=db,
+            leaders=leaders, payment_timeout_seconds=payment_timeout_seconds, now=now,
+        )  # fmt: skip
+    except Exception as refused:
+        # Anything else (an unknown leader, no database) is "other": the series is for the sale's own answers.
+        count_flash_sale_outcome(_REFUSALS.get(type(refused), "other"))
+        raise
+    count_flash_sale_outcome("sold" if answer.status_code == 201 else "other")
+    return answer
+
+
+_REFUSALS: dict[type[Exception], str] = {
+    FlashSaleSoldOut: "sold_out",
+    FlashSaleLimitReached: "limit",
+    FlashSaleNotActive: "not_active",
+}
+
+
+async def _buy(
+    *,
+    sale_id: int,
+    data: FlashOrderCreate,
+    idempotency: IdempotencyContext,
+    flash: FlashRuntime,
+    batcher: FlashBatcher,
+    db: Database,
+    leaders: LeaderDirectory,
+    payment_timeout_seconds: int,
+    now: datetime,
+) -> Response:
     terms = flash.cached_terms(sale_id)
     if terms is None:
         async with db.reading() as session:

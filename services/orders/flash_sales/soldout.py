@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.errors import PROBLEM_MEDIA_TYPE, problem_bytes
+from services.common.metrics import count_flash_sale_outcome
 from services.common.types import INT64_MAX
 from services.orders.flash_sales.exceptions import FlashSaleSoldOut
 from services.orders.inventory.service import Inventory
@@ -52,6 +53,7 @@ class SoldOutAnswer:
             and (sale_id := sale_id_of(scope["path"])) is not None
             and self.inventory.known_sold_out(sale_id)
         ):
+            count_flash_sale_outcome("sold_out")
             # A fresh headers list each time: the request-id layer outside appends to it.
             await send({"type": "http.response.start", "status": _STATUS, "headers": list(_HEADERS)})
             await send(_BODY)
