@@ -28,6 +28,8 @@ class Answer(NamedTuple):
     latency_s: float
     answered_at_s: float
     problem_json: bool = False
+    #: The start of a 5xx's body: what went wrong, for the report.
+    detail: str | None = None
 
 
 def percentile_ms(ordered: Sequence[float], q: float) -> float:
@@ -70,12 +72,23 @@ def summarise(answers: Sequence[Answer]) -> dict[str, Any]:
         "connection_errors": statuses.get(CONNECTION_ERROR, 0),
         **latency_summary(a.latency_s for a in answered),
         "server_error_latency": latency_summary(a.latency_s for a in server_errors),
+        "server_error_samples": _samples(server_errors),
         # Until the last unit's buyer had their order: the moment the sale was over for everyone who won.
         "sold_out_after_ms": round(max(sold) * 1000, 1) if sold else None,
         "first_sold_out_answer_ms": round(min(sold_out) * 1000, 1) if sold_out else None,
         "last_answer_ms": round(last_answer * 1000, 1),
         "answers_per_second": round(len(answered) / last_answer, 1) if last_answer else 0.0,
     }
+
+
+def _samples(errors: Iterable[Answer], per_status: int = 3) -> dict[str, list[str]]:
+    """Up to `per_status` distinct bodies of each 5xx status."""
+    samples: dict[str, list[str]] = {}
+    for a in errors:
+        seen = samples.setdefault(str(a.status), [])
+        if a.detail is not None and a.detail not in seen and len(seen) < per_status:
+            seen.append(a.detail)
+    return samples
 
 
 def sale_problems(

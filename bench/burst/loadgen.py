@@ -22,6 +22,7 @@ import json
 import resource
 import sys
 import time
+from collections import Counter
 
 import aiohttp
 from yarl import URL
@@ -46,6 +47,7 @@ async def _send(
 ) -> Answer:
     code: str | None = None
     problem_json = False
+    detail: str | None = None
     try:
         async with session.post(url, data=body, headers=headers) as response:
             raw = await response.read()
@@ -53,31 +55,44 @@ async def _send(
             problem_json = response.content_type == PROBLEM_MEDIA_TYPE
             if status != 201 and problem_json:
                 code = json.loads(raw).get("code")
+            if status >= 500:
+                detail = raw[:300].decode(errors="replace")
     except TimeoutError:
         status = TIMEOUT
     except aiohttp.ClientError:
         status = CONNECTION_ERROR
     done = time.perf_counter()
-    return Answer(status, code, done - at, done - start, problem_json)
+    return Answer(status, code, done - at, done - start, problem_json, detail)
 
 
-async def _warm_up(session: aiohttp.ClientSession, url: URL, requests: int) -> dict[str, int]:
-    """Viewers opening the sale's page before 10:00 (not counted): the connections from the client to the gateway
-    and from the gateway to orders are open, as on a system that has been serving all morning."""
-    headers = {"Authorization": "Bearer " + sign_test_token("burst-viewer", ["customer"], ttl_seconds=3600)}
-    statuses: dict[int, int] = {}
-    remaining = requests
+async def _warm_up(
+    session: aiohttp.ClientSession, args: argparse.Namespace, body: bytes, prefix: str
+) -> dict[str, int]:
+    """The morning before 10:00 (not counted): viewers open the sale's page (`--warmup` GETs) and a few buyers buy
+    in another sale (`--warmup-buys` purchases at `--warmup-buy-url`), so the connections from the client to the
+    gateway and from the gateway to orders are open and each orders worker has served purchases (its database
+    connections, its cached leader), as on a system that has been serving all morning."""
+    viewer = {"Authorization": "Bearer " + sign_test_token("burst-viewer", ["customer"], ttl_seconds=3600)}
+    buyers = mint_headers(prefix, args.warmup_buys, with_body=True) if args.warmup_buy_url else []
+    statuses: Counter[str] = Counter()
+    views = args.warmup if args.warmup_url else 0
 
-    async def viewer() -> None:
-        nonlocal remaining
-        while remaining > 0:
-            remaining -= 1
-            async with session.get(url, headers=headers) as response:
+    async def view() -> None:
+        nonlocal views
+        while views > 0:
+            views -= 1
+            async with session.get(URL(args.warmup_url, encoded=True), headers=viewer) as response:
                 await response.read()
-                statuses[response.status] = statuses.get(response.status, 0) + 1
+                statuses[f"GET {response.status}"] += 1
 
-    await asyncio.gather(*(viewer() for _ in range(min(requests, 64))))
-    return {str(k): v for k, v in sorted(statuses.items())}
+    async def buy() -> None:
+        while buyers:
+            async with session.post(URL(args.warmup_buy_url, encoded=True), data=body, headers=buyers.pop()) as r:
+                await r.read()
+                statuses[f"POST {r.status}"] += 1
+
+    await asyncio.gather(*(view() for _ in range(64)), *(buy() for _ in range(16)))
+    return dict(sorted(statuses.items()))
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
@@ -87,7 +102,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     connector = aiohttp.TCPConnector(limit=args.connections)
     timeout = aiohttp.ClientTimeout(total=args.timeout)
     async with aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(), timeout=timeout) as s:
-        warmup = await _warm_up(s, URL(args.warmup_url, encoded=True), args.warmup) if args.warmup_url else {}
+        warmup = await _warm_up(s, args, body, f"{args.user_prefix}-warm")
         interval = args.arrival_seconds / args.buyers
         cpu_before = _cpu_seconds()
         start = time.perf_counter()
@@ -120,7 +135,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=512, help="pooled connections to the gateway")
     parser.add_argument("--user-prefix", default="burst-buyer", help="buyers are <prefix>-0, <prefix>-1, ...")
     parser.add_argument("--warmup-url", default=None, help="GET this (the sale) before the burst, not counted")
-    parser.add_argument("--warmup", type=int, default=500, help="warm-up requests")
+    parser.add_argument("--warmup", type=int, default=500, help="warm-up GETs")
+    parser.add_argument("--warmup-buy-url", default=None, help="purchase URL of another sale, for the warm-up")
+    parser.add_argument("--warmup-buys", type=int, default=50, help="warm-up purchases (distinct buyers)")
     args = parser.parse_args()
     if args.buyers < 1 or args.arrival_seconds <= 0:
         parser.error("--buyers must be positive and --arrival-seconds above 0")
