@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ import asyncpg
 import httpx
 import redis
 
-from bench.burst.figures import sale_problems
+from bench.burst.figures import Answer, sale_problems, summarise
 from bench.flash.bench_flash import OPS, _db_figures, create_product, create_sale
 from bench.processes import (
     PidSource,
@@ -69,15 +70,19 @@ REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "bench" / "results" / "burst.json"
 READY_LINE = "Gateway ready:"
 START_TIMEOUT_SECONDS = 150.0
-#: Units of the sale the warm-up buys in (more than its buyers: none of them is told sold out).
+#: The warm-up (not counted): GETs of the sale, and purchases in a sale of its own with more units than buyers.
+WARMUP_VIEWS = 500
+WARMUP_BUYS = 48
 WARMUP_STOCK = 1000
 #: Settings the benchmark gives every process of the stack, over the launcher's.
 BENCH_SETTINGS = {
     # One access-log line per request is what production writes, but it is not what the burst measures (the flash
     # bench measures without it too).
     **{f"{service.upper()}_LOG_LEVEL": "WARNING" for service in (*SERVICES, "gateway")},
-    # Per-address rate limits at the gateway would refuse a crowd arriving from one loopback address: off here.
-    "GATEWAY_RATE_LIMIT_ENABLED": "false",
+    # The gateway's per-address rate limits would refuse a crowd that arrives from one loopback address here and
+    # from 10,000 addresses in life: off ("" is no limit). Per-user limits stay (each buyer presses once).
+    "GATEWAY_RATE_LIMIT_FLASH_PER_ADDRESS": "",
+    "GATEWAY_RATE_LIMIT_ORDERS_PER_ADDRESS": "",
     # Orders caches a leader's status for 5 s by default, and concurrent misses each ask leaders: when the entry
     # expires mid-burst, every purchase in flight asks at once and leaders, on the same cores, answers late (504
     # LEADERS_TIMEOUT, then client timeouts; see bench/README.md). A minute outlasts the burst.
@@ -336,40 +341,57 @@ def run_load(
     sources: dict[str, PidSource],
     *,
     kill: bool,
-) -> dict[str, Any]:
-    """The burst from the load generator's process; the CPU of `sources` from its first buyer to its last answer
-    (minting tokens and the warm-up are not counted)."""
-    command = [
-        *(sys.executable, "-m", "bench.burst.loadgen"),
-        *("--url", f"{stack.gateway}/api/v1/flash-sales/{sale_id}/orders", "--leader", LEADER_SUB),
-        *("--buyers", str(args.buyers), "--arrival-seconds", str(args.arrival_seconds)),
-        *("--timeout", str(args.timeout), "--connections", str(args.connections)),
-        *("--user-prefix", f"{label}-{sale_id}", "--warmup-url", f"{stack.gateway}/api/v1/flash-sales/{sale_id}"),
-        *("--warmup-buy-url", f"{stack.gateway}/api/v1/flash-sales/{warmup_sale_id}/orders"),
-    ]
-    loadgen = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
-    assert loadgen.stdout is not None
-    killed: dict[str, Any] | None = None
-    result: dict[str, Any] | None = None
-    before: dict[str, dict[int, float]] = {}
-    for line in loadgen.stdout:
-        event = json.loads(line)
-        if event["event"] == "started":
-            before = cpu_snapshot(sources)
-            if kill:
-                killed = kill_one_worker_when_selling(stack, args, sale_id)
-        elif event["event"] == "done":
-            result = event
-            after = cpu_snapshot(sources)
-    if loadgen.wait(timeout=60) != 0 or result is None:
-        raise SystemExit(f"the load generator failed (exit code {loadgen.returncode})")
-    result.pop("event")
+) -> tuple[dict[str, Any], dict[str, dict[int, float]]]:
+    """The burst from `--shards` load generator processes with a common start; the figures of every buyer's answer,
+    and the CPU of `sources` at the start (minting tokens and the warm-up are not counted)."""
+    shards: list[subprocess.Popen[str]] = []
+    for shard in range(args.shards):
+        command = [
+            *(sys.executable, "-m", "bench.burst.loadgen", "--shard", str(shard), "--shards", str(args.shards)),
+            *("--url", f"{stack.gateway}/api/v1/flash-sales/{sale_id}/orders", "--leader", LEADER_SUB),
+            *("--buyers", str(args.buyers), "--arrival-seconds", str(args.arrival_seconds)),
+            *("--timeout", str(args.timeout), "--connections", str(max(1, args.connections // args.shards))),
+            *("--user-prefix", f"{label}-{sale_id}"),
+            *("--warmup-url", f"{stack.gateway}/api/v1/flash-sales/{sale_id}"),
+            *("--warmup", str(WARMUP_VIEWS // args.shards)),
+            *("--warmup-buy-url", f"{stack.gateway}/api/v1/flash-sales/{warmup_sale_id}/orders"),
+            *("--warmup-buys", str(max(1, WARMUP_BUYS // args.shards))),
+        ]
+        shards.append(subprocess.Popen(command, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+    try:
+        for process in shards:
+            assert process.stdout is not None
+            if json.loads(process.stdout.readline() or '{"event": "died"}')["event"] != "ready":
+                raise SystemExit(f"a load generator failed before the burst (exit code {process.wait()})")
+        start = time.time() + 0.5
+        for process in shards:
+            assert process.stdin is not None
+            process.stdin.write(f"go {start}\n")
+            process.stdin.flush()
+        time.sleep(max(0.0, start - time.time()))
+        before = cpu_snapshot(sources)
+        killed = kill_one_worker_when_selling(stack, args, sale_id) if kill else None
+        done = []
+        for process in shards:
+            assert process.stdout is not None
+            done.append(json.loads(process.stdout.readline() or '{"event": "died"}'))
+            if process.wait(timeout=60) != 0 or done[-1]["event"] != "done":
+                raise SystemExit(f"a load generator failed (exit code {process.returncode})")
+    finally:
+        for process in shards:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    result = summarise([Answer(*answer) for shard in done for answer in shard["answers"]])
+    warmup: Counter[str] = Counter()
+    for shard in done:
+        warmup.update(shard["warmup_statuses"])
+    result["sent_over_ms"] = max(shard["sent_over_ms"] for shard in done)
+    result["warmup_statuses"] = dict(sorted(warmup.items()))
+    result["load_cpu_us_per_request"] = round(sum(shard["cpu_seconds"] for shard in done) / args.buyers * 1e6, 1)
     if killed is not None:
-        # The killed worker's CPU time went with it: a figure per request would be meaningless.
         result["killed_worker"] = killed
-    else:
-        result["cpu_us_per_request"] = cpu_us_per_request(before, after, args.buyers)
-    return result
+    return result, before
 
 
 def idle_cpu(sources: dict[str, PidSource], seconds: float) -> dict[str, float]:
@@ -380,6 +402,19 @@ def idle_cpu(sources: dict[str, PidSource], seconds: float) -> dict[str, float]:
     after = cpu_snapshot(sources)
     per_second = cpu_us_per_request(before, after, 1)
     return {name: round(us / seconds / 1000, 1) for name, us in per_second.items()}
+
+
+def wait_until_quiet(sources: dict[str, PidSource], idle: dict[str, float], timeout: float = 30.0) -> None:
+    """Until the gateway and orders are back to their idle CPU rate: requests whose buyers gave up may still be
+    served, and their cost belongs to the burst."""
+    busy = {name: sources[name] for name in ("gateway", "orders")}
+    allowance = sum(idle[name] for name in busy) + 50.0  # ms per second: a twentieth of a core above idle
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        first = cpu_snapshot(busy)
+        time.sleep(0.5)
+        if sum(cpu_us_per_request(first, cpu_snapshot(busy), 1).values()) / 1000 / 0.5 <= allowance:
+            return
 
 
 def recover(stack: Stack, grace: float) -> int:
@@ -396,11 +431,12 @@ def recover(stack: Stack, grace: float) -> int:
 
 
 def settle(
-    stack: Stack, args: argparse.Namespace, sale_id: int, *, created: int, killed: dict[str, Any] | None
+    stack: Stack, args: argparse.Namespace, sale_id: int, load: dict[str, Any], *, killed: dict[str, Any] | None
 ) -> dict[str, Any]:
     """Wait until the sale's books agree (purchases still being written, or orphans of a killed worker released
     by the recovery step), then check them."""
     database_url = stack.servers.database_url("orders")
+    created = load["created"]
     released = 0
     deadline = time.monotonic() + 90
     while True:
@@ -422,6 +458,7 @@ def settle(
         stock=figures["stock"],
         sold=figures["sold"],
         created=created,
+        unanswered=load["timeouts"] + load["connection_errors"] + load["server_errors"],
         buyers=args.buyers,
         reconciliation=reconciliation,
         crashed=killed is not None,
@@ -446,20 +483,25 @@ def burst(stack: Stack, args: argparse.Namespace, label: str, *, kill: bool = Fa
     warmup_sale_id = create_sale(stack.gateway, product, WARMUP_STOCK)
     sources = process_sources(stack, args)
     idle = idle_cpu(sources, args.idle_seconds)
-    result = run_load(stack, args, sale_id, warmup_sale_id, label, sources, kill=kill)
-    result["idle_cpu_ms_per_second"] = idle
-    if "cpu_us_per_request" in result:
-        # Net of what the processes spend idle over as long as the burst lasted.
-        burst_seconds = result["last_answer_ms"] / 1000
-        result["cpu_us_per_request_net_of_idle"] = {
-            name: round(us - idle.get(name, 0.0) * 1000 * burst_seconds / args.buyers, 1)
-            for name, us in result["cpu_us_per_request"].items()
-        }
+    result, before = run_load(stack, args, sale_id, warmup_sale_id, label, sources, kill=kill)
+    measured_from = time.monotonic()
     result["sale_id"] = sale_id
     killed = result.get("killed_worker")
     if killed is not None:
         result["worker_replaced"] = wait_for_workers(stack, stack.orders_workers, exclude=killed["pid"])
-    result["books"] = settle(stack, args, sale_id, created=result["created"], killed=killed)
+    result["books"] = settle(stack, args, sale_id, result, killed=killed)
+    result["idle_cpu_ms_per_second"] = idle
+    if killed is None:
+        # Everything the burst cost, until the servers are idle again, less what they spend idle meanwhile. (A
+        # killed worker's CPU time leaves with it: no figure for that burst.)
+        wait_until_quiet(sources, idle)
+        after = cpu_snapshot(sources)
+        window = time.monotonic() - measured_from
+        raw = cpu_us_per_request(before, after, args.buyers)
+        result["cpu_us_per_request"] = {
+            name: round(max(0.0, us - idle.get(name, 0.0) * 1000 * window / args.buyers), 1) for name, us in raw.items()
+        }
+        result["cpu_window_seconds"] = round(window, 1)
     print(
         f"{label:22} sold {result['books']['units_sold_in_database']}/{args.stock}"
         f"  201 {result['created']}  5xx {result['server_errors']}  timeouts {result['timeouts']}"
@@ -531,9 +573,11 @@ def report(runs: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict[st
         "stack": f"python -m services.launcher --scaled: every service and the gateway with {args.workers} workers, "
         "orders with the count under test, PostgreSQL, Redis, NATS on this machine",
         "sale": f"{args.stock} units, 1 per buyer",
-        "load": f"bench.burst.loadgen: {args.buyers} distinct buyers evenly over {args.arrival_seconds} s, open "
-        f"loop, {args.connections} pooled connections to the gateway, client timeout {args.timeout} s, "
-        "after 500 uncounted GETs of the sale",
+        "load": f"bench.burst.loadgen in {args.shards} processes: {args.buyers} distinct buyers evenly over "
+        f"{args.arrival_seconds} s, open loop, {args.connections} pooled connections to the gateway in all, client "
+        f"timeout {args.timeout} s; before it (not counted) {WARMUP_VIEWS} GETs of the sale and {WARMUP_BUYS} "
+        "purchases in another sale",
+        "settings": BENCH_SETTINGS,
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -558,7 +602,8 @@ def main() -> None:
     parser.add_argument("--buyers", type=int, default=10_000)
     parser.add_argument("--arrival-seconds", type=float, default=2.0)
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds a buyer waits for an answer")
-    parser.add_argument("--connections", type=int, default=512, help="pooled connections to the gateway")
+    parser.add_argument("--connections", type=int, default=512, help="pooled connections to the gateway, in all")
+    parser.add_argument("--shards", type=int, default=4, help="load generator processes")
     parser.add_argument("--no-kill", dest="kill", action="store_false", help="skip the burst with a worker killed")
     parser.add_argument("--idle-seconds", type=float, default=2.0, help="idle CPU measured before each burst")
     parser.add_argument("--recovery-grace", type=float, default=5.0, help="orphan age for the recovery step")

@@ -1,17 +1,21 @@
 """The 10:00 crowd: every buyer a distinct customer pressing "buy" once, all of them within a couple of seconds.
 
     python -m bench.burst.loadgen --url http://127.0.0.1:8000/api/v1/flash-sales/1/orders --leader demo-leader \
-        --buyers 10000 --arrival-seconds 2 --timeout 10
+        --buyers 10000 --arrival-seconds 2 --timeout 10 --shard 0 --shards 4
 
-Run as its own process, so the load does not share an event loop (or a core's time slices) with the servers.
-Tokens and Idempotency-Keys are minted first (`bench.flash.loadgen.mint_headers`, signed with the benchmark's test
-key). Buyer i is scheduled at start + i × arrival/buyers whatever happened before (open loop), and its latency is
-counted from that moment, so time spent waiting for one of the `--connections` pooled connections (the ingress in
-front of the gateway keeps a pool too) counts as the buyer's wait. The client gives up after `--timeout` seconds:
-that is a timeout, never a retry. Bounded: `--buyers` requests, each at most `--timeout` seconds.
+One of `--shards` processes (`bench.burst.bench_burst` starts them), each its own event loop on its own share of the
+cores: at 10,000 buyers in two seconds one Python client process is itself the bottleneck on a busy machine, and a
+buyer it is late to send would be counted as the server's wait. Buyer i (of all shards) is scheduled at
+start + i × arrival/buyers, and shard k sends the buyers i ≡ k (mod shards). Each shard mints its buyers' tokens and
+Idempotency-Keys first (`bench.flash.loadgen.mint_headers`, signed with the benchmark's test key), warms up, says
+`{"event": "ready"}` on stdout and waits for `go <unix time>` on stdin: the common start.
 
-Prints JSON lines on stdout: `{"event": "started"}` when the first buyer is sent, then `{"event": "done", ...}`
-with the figures of `bench.burst.figures.summarise` (and nothing else, so the caller can follow along).
+Open loop: a buyer's latency is counted from its scheduled moment whatever happened before, so time spent waiting
+for one of the shard's pooled connections (the ingress in front of the gateway keeps a pool too) counts as the
+buyer's wait. The client gives up after `--timeout` seconds: a timeout, never a retry. Bounded: each buyer once,
+each for at most `--timeout` seconds.
+
+Ends with `{"event": "done", "answers": [...], ...}`: one `bench.burst.figures.Answer` per buyer, as a list.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from collections import Counter
 import aiohttp
 from yarl import URL
 
-from bench.burst.figures import CONNECTION_ERROR, TIMEOUT, Answer, summarise
+from bench.burst.figures import CONNECTION_ERROR, TIMEOUT, Answer
 from bench.flash.loadgen import mint_headers
 from services.common.errors import PROBLEM_MEDIA_TYPE
 from services.common.testing import sign_test_token
@@ -59,8 +63,9 @@ async def _send(
                 detail = raw[:300].decode(errors="replace")
     except TimeoutError:
         status = TIMEOUT
-    except aiohttp.ClientError:
+    except aiohttp.ClientError as error:
         status = CONNECTION_ERROR
+        detail = type(error).__name__
     done = time.perf_counter()
     return Answer(status, code, done - at, done - start, problem_json, detail)
 
@@ -98,17 +103,21 @@ async def _warm_up(
 async def run(args: argparse.Namespace) -> dict[str, object]:
     target = URL(args.url, encoded=True)
     body = json.dumps({"leader_id": args.leader, "quantity": 1}).encode()
-    headers = mint_headers(args.user_prefix, args.buyers, with_body=True)
+    mine = range(args.shard, args.buyers, args.shards)
+    headers = mint_headers(args.user_prefix, args.buyers, with_body=True, only=mine)
     connector = aiohttp.TCPConnector(limit=args.connections)
     timeout = aiohttp.ClientTimeout(total=args.timeout)
     async with aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(), timeout=timeout) as s:
-        warmup = await _warm_up(s, args, body, f"{args.user_prefix}-warm")
+        warmup = await _warm_up(s, args, body, f"{args.user_prefix}-warm{args.shard}")
+        _say("ready")
+        go = await asyncio.to_thread(sys.stdin.readline)
+        # The common start, from wall-clock time (shared by the shards) to this process's monotonic clock.
+        start = time.perf_counter() + float(go.split()[1]) - time.time()
         interval = args.arrival_seconds / args.buyers
+        await asyncio.sleep(max(0.0, start - time.perf_counter()))
         cpu_before = _cpu_seconds()
-        start = time.perf_counter()
-        _say("started")
         tasks = []
-        for i, h in enumerate(headers):
+        for i, h in zip(mine, headers, strict=True):
             at = start + i * interval
             delay = at - time.perf_counter()
             if delay > 0:
@@ -118,10 +127,11 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         answers = await asyncio.gather(*tasks)
         cpu = _cpu_seconds() - cpu_before
     return {
-        **summarise(answers),
+        "answers": [list(a) for a in answers],
+        # Past the arrival window: the shard could not send as fast as scheduled (the machine is too busy).
         "sent_over_ms": round(sent_over * 1000, 1),
         "warmup_statuses": warmup,
-        "load_cpu_us_per_request": round(cpu / len(answers) * 1e6, 1),
+        "cpu_seconds": round(cpu, 3),
     }
 
 
@@ -132,15 +142,17 @@ def main() -> None:
     parser.add_argument("--buyers", type=int, default=10_000)
     parser.add_argument("--arrival-seconds", type=float, default=2.0, help="buyers arrive evenly over this long")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds a buyer waits for an answer")
-    parser.add_argument("--connections", type=int, default=512, help="pooled connections to the gateway")
+    parser.add_argument("--connections", type=int, default=128, help="this shard's pooled connections to the gateway")
+    parser.add_argument("--shard", type=int, default=0, help="which of the shards this process is")
+    parser.add_argument("--shards", type=int, default=1, help="load generator processes sharing the buyers")
     parser.add_argument("--user-prefix", default="burst-buyer", help="buyers are <prefix>-0, <prefix>-1, ...")
     parser.add_argument("--warmup-url", default=None, help="GET this (the sale) before the burst, not counted")
     parser.add_argument("--warmup", type=int, default=500, help="warm-up GETs")
     parser.add_argument("--warmup-buy-url", default=None, help="purchase URL of another sale, for the warm-up")
     parser.add_argument("--warmup-buys", type=int, default=50, help="warm-up purchases (distinct buyers)")
     args = parser.parse_args()
-    if args.buyers < 1 or args.arrival_seconds <= 0:
-        parser.error("--buyers must be positive and --arrival-seconds above 0")
+    if args.buyers < 1 or args.arrival_seconds <= 0 or not 0 <= args.shard < args.shards:
+        parser.error("--buyers must be positive, --arrival-seconds above 0 and --shard below --shards")
     try:
         import uvloop  # the load generator must be cheap, or it is what gets measured
 
