@@ -608,13 +608,16 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=2.0, help="idle CPU measured before each burst")
     parser.add_argument("--recovery-grace", type=float, default=5.0, help="orphan age for the recovery step")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--logs", type=Path, default=None, help="keep the launcher's logs here (default: dropped)")
     args = parser.parse_args()
     counts = [int(n) for n in args.orders_workers.split(",")]
     started = time.monotonic()
     runs: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-burst-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="bench-burst-") as temporary:
+        workdir = args.logs or Path(temporary)
+        workdir.mkdir(parents=True, exist_ok=True)
         for count in counts:
-            with scaled_stack(args, count, Path(workdir)) as stack:
+            with scaled_stack(args, count, workdir) as stack:
                 runs[f"orders_workers_{count}"] = burst(stack, args, f"orders_workers_{count}")
                 if args.kill and count == counts[-1]:
                     runs["kill_one_orders_worker"] = burst(stack, args, "kill_one_orders_worker", kill=True)
