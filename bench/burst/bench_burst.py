@@ -332,9 +332,14 @@ def kill_one_worker_when_selling(stack: Stack, args: argparse.Namespace, sale_id
         client.close()
 
 
+def answers_file(workdir: Path, shard: int) -> Path:
+    return workdir / f"answers-{shard}.json"
+
+
 def run_load(
     stack: Stack,
     args: argparse.Namespace,
+    workdir: Path,
     sale_id: int,
     warmup_sale_id: int,
     label: str,
@@ -356,6 +361,7 @@ def run_load(
             *("--warmup", str(WARMUP_VIEWS // args.shards)),
             *("--warmup-buy-url", f"{stack.gateway}/api/v1/flash-sales/{warmup_sale_id}/orders"),
             *("--warmup-buys", str(max(1, WARMUP_BUYS // args.shards))),
+            *("--answers", str(answers_file(workdir, shard))),
         ]
         shards.append(subprocess.Popen(command, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
     try:
@@ -382,7 +388,8 @@ def run_load(
             if process.poll() is None:
                 process.kill()
                 process.wait()
-    result = summarise([Answer(*answer) for shard in done for answer in shard["answers"]])
+    answers = [Answer(*a) for shard in range(args.shards) for a in json.loads(answers_file(workdir, shard).read_text())]
+    result = summarise(answers)
     warmup: Counter[str] = Counter()
     for shard in done:
         warmup.update(shard["warmup_statuses"])
@@ -477,13 +484,13 @@ def settle(
     }
 
 
-def burst(stack: Stack, args: argparse.Namespace, label: str, *, kill: bool = False) -> dict[str, Any]:
+def burst(stack: Stack, args: argparse.Namespace, workdir: Path, label: str, *, kill: bool = False) -> dict[str, Any]:
     product = create_product(stack.gateway)
     sale_id = create_sale(stack.gateway, product, args.stock)
     warmup_sale_id = create_sale(stack.gateway, product, WARMUP_STOCK)
     sources = process_sources(stack, args)
     idle = idle_cpu(sources, args.idle_seconds)
-    result, before = run_load(stack, args, sale_id, warmup_sale_id, label, sources, kill=kill)
+    result, before = run_load(stack, args, workdir, sale_id, warmup_sale_id, label, sources, kill=kill)
     measured_from = time.monotonic()
     result["sale_id"] = sale_id
     killed = result.get("killed_worker")
@@ -618,9 +625,9 @@ def main() -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         for count in counts:
             with scaled_stack(args, count, workdir) as stack:
-                runs[f"orders_workers_{count}"] = burst(stack, args, f"orders_workers_{count}")
+                runs[f"orders_workers_{count}"] = burst(stack, args, workdir, f"orders_workers_{count}")
                 if args.kill and count == counts[-1]:
-                    runs["kill_one_orders_worker"] = burst(stack, args, "kill_one_orders_worker", kill=True)
+                    runs["kill_one_orders_worker"] = burst(stack, args, workdir, "kill_one_orders_worker", kill=True)
     out = report(runs, args)
     out["seconds"] = round(time.monotonic() - started, 1)
     args.output.parent.mkdir(parents=True, exist_ok=True)

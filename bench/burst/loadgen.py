@@ -15,7 +15,7 @@ for one of the shard's pooled connections (the ingress in front of the gateway k
 buyer's wait. The client gives up after `--timeout` seconds: a timeout, never a retry. Bounded: each buyer once,
 each for at most `--timeout` seconds.
 
-Ends with `{"event": "done", "answers": [...], ...}`: one `bench.burst.figures.Answer` per buyer, as a list.
+Writes one `bench.burst.figures.Answer` per buyer (as a list) to `--answers`, then says `{"event": "done", ...}`.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import resource
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import aiohttp
 from yarl import URL
@@ -126,8 +127,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         sent_over = time.perf_counter() - start
         answers = await asyncio.gather(*tasks)
         cpu = _cpu_seconds() - cpu_before
+    args.answers.write_text(json.dumps([list(a) for a in answers]))
     return {
-        "answers": [list(a) for a in answers],
         # Past the arrival window: the shard could not send as fast as scheduled (the machine is too busy).
         "sent_over_ms": round(sent_over * 1000, 1),
         "warmup_statuses": warmup,
@@ -143,6 +144,7 @@ def main() -> None:
     parser.add_argument("--arrival-seconds", type=float, default=2.0, help="buyers arrive evenly over this long")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds a buyer waits for an answer")
     parser.add_argument("--connections", type=int, default=128, help="this shard's pooled connections to the gateway")
+    parser.add_argument("--answers", type=Path, required=True, help="where to write the answers (JSON)")
     parser.add_argument("--shard", type=int, default=0, help="which of the shards this process is")
     parser.add_argument("--shards", type=int, default=1, help="load generator processes sharing the buyers")
     parser.add_argument("--user-prefix", default="burst-buyer", help="buyers are <prefix>-0, <prefix>-1, ...")
