@@ -235,21 +235,19 @@ def _nats_server_pid() -> int | None:
 
 
 def process_sources(stack: Stack, args: argparse.Namespace) -> dict[str, PidSource]:
-    """Every process a purchase keeps busy, by name; a server's workers count with their supervisor."""
+    """Every process a purchase keeps busy, by name (a server's workers count with their supervisor), and the rest
+    of the stack: the other services and relays consume the orders' events."""
     children = stack.children()
     database = f"{stack.servers.database_prefix}orders"
     redis_pid = redis_server_pid(args.redis_url)
-    others = [pid for name, pid in children.items() if name not in ("gateway", "orders", "orders-relay")]
     sources: dict[str, PidSource] = {
-        "gateway": lambda: [children["gateway"]],
-        "orders": lambda: [children["orders"]],
         "postgres": lambda: postgres_backend_pids(args.postgres_url, database),
         "redis": lambda: [redis_pid],
-        "orders_relay": lambda: [children["orders-relay"]],
-        "other_services": lambda: others,
     }
     if (nats_pid := _nats_server_pid()) is not None:
         sources["nats"] = lambda: [nats_pid]
+    for name, pid in sorted(children.items(), key=lambda item: item[0] not in ("gateway", "orders")):
+        sources[name] = lambda pid=pid: [pid]  # type: ignore[misc]
     return sources
 
 

@@ -83,19 +83,23 @@ async def _warm_up(
     statuses: Counter[str] = Counter()
     views = args.warmup if args.warmup_url else 0
 
+    async def send(method: str, url: str, headers: dict[str, str], data: bytes | None) -> None:
+        try:
+            async with session.request(method, URL(url, encoded=True), data=data, headers=headers) as response:
+                await response.read()
+                statuses[f"{method} {response.status}"] += 1
+        except (TimeoutError, aiohttp.ClientError) as error:  # a busy machine: the burst still runs
+            statuses[f"{method} {type(error).__name__}"] += 1
+
     async def view() -> None:
         nonlocal views
         while views > 0:
             views -= 1
-            async with session.get(URL(args.warmup_url, encoded=True), headers=viewer) as response:
-                await response.read()
-                statuses[f"GET {response.status}"] += 1
+            await send("GET", args.warmup_url, viewer, None)
 
     async def buy() -> None:
         while buyers:
-            async with session.post(URL(args.warmup_buy_url, encoded=True), data=body, headers=buyers.pop()) as r:
-                await r.read()
-                statuses[f"POST {r.status}"] += 1
+            await send("POST", args.warmup_buy_url, buyers.pop(), body)
 
     await asyncio.gather(*(view() for _ in range(64)), *(buy() for _ in range(16)))
     return dict(sorted(statuses.items()))
