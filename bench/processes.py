@@ -27,6 +27,23 @@ def _stat(pid: int) -> list[str] | None:
         return None
 
 
+def child_pids(pid: int) -> list[int]:
+    """The live children of a process (Linux), e.g. the workers of a server started with several."""
+    return [
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and (child := _stat(int(entry.name))) is not None and child[1] == str(pid)
+    ]
+
+
+def command_line(pid: int) -> str:
+    """A process's command line, arguments separated by spaces ("" once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU time of a process and its live children (Linux): a server with several workers is a
     supervisor and one process per worker. Shows where each request's cost goes."""
@@ -34,8 +51,8 @@ def cpu_seconds(pid: int) -> float | None:
     if fields is None:
         return None
     total = int(fields[11]) + int(fields[12])
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (child := _stat(int(entry.name))) is not None and child[1] == str(pid):
+    for child_pid in child_pids(pid):
+        if (child := _stat(child_pid)) is not None:
             total += int(child[11]) + int(child[12])
     return total / os.sysconf("SC_CLK_TCK")
 

@@ -23,7 +23,8 @@ broken setting would only crash again). Children also get SIGTERM from the kerne
                     JetStream, each outbox relay as its own process, the gateway with SCALED_WORKERS workers. The
                     servers come from SCALED_POSTGRES_URL (an admin URL; the databases <SCALED_DATABASE_PREFIX>
                     <service> are created when missing), SCALED_REDIS_URL and SCALED_NATS_URL; one that does not
-                    answer stops the start with a line naming it.
+                    answer stops the start with a line naming it. SCALED_ORDERS_WORKERS (default SCALED_WORKERS)
+                    sets the orders service's workers alone: the flash-sale burst compares one and two.
 """
 
 from __future__ import annotations
@@ -198,6 +199,8 @@ class ScaledServers:
     database_prefix: str
     workers: int
     nats_stream: str
+    #: The flash sale's service may run with its own count (bench/burst compares one and two workers).
+    orders_workers: int
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str]) -> ScaledServers:
@@ -208,7 +211,11 @@ class ScaledServers:
             database_prefix=env.get("SCALED_DATABASE_PREFIX", "groupbuy_"),
             workers=int(env.get("SCALED_WORKERS", "2")),
             nats_stream=env.get("SCALED_NATS_STREAM", "GROUPBUY"),
+            orders_workers=int(env.get("SCALED_ORDERS_WORKERS") or env.get("SCALED_WORKERS", "2")),
         )
+
+    def workers_of(self, service: str) -> int:
+        return self.orders_workers if service == "orders" else self.workers
 
     def database_url(self, service: str) -> str:
         admin = make_url(self.postgres_admin_url)
@@ -289,7 +296,7 @@ def build_scaled_children(
                 command=[
                     *(sys.executable, "-m", "uvicorn", "--factory", f"services.{service}.app:create_app"),
                     *("--host", HOST, "--port", str(ports[service]), "--no-access-log"),
-                    *("--workers", str(servers.workers)),
+                    *("--workers", str(servers.workers_of(service))),
                 ],
                 health_url=f"http://{HOST}:{ports[service]}/healthz",
                 env={"PROMETHEUS_MULTIPROC_DIR": str(own_metrics)},

@@ -24,6 +24,7 @@ import resource
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 
 import aiohttp
 from yarl import URL
@@ -36,9 +37,13 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def mint_headers(prefix: str, count: int, *, with_body: bool) -> list[dict[str, str]]:
+def mint_headers(
+    prefix: str, count: int, *, with_body: bool, only: Iterable[int] | None = None
+) -> list[dict[str, str]]:
+    """Headers of buyers <prefix>-0 .. <prefix>-<count - 1>, or of those numbered in `only` (a load generator
+    sharing the buyers with others)."""
     headers = []
-    for i in range(count):
+    for i in range(count) if only is None else only:
         token = sign_test_token(f"{prefix}-{i}", ["customer"], ttl_seconds=3600)
         h = {"Authorization": f"Bearer {token}"}
         if with_body:
