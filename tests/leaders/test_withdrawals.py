@@ -13,7 +13,7 @@ from services.common.events.consumer import apply_event
 from services.common.events.contract import ORDER_PAID, ORDER_PICKED_UP
 from services.common.testing import bearer
 from services.leaders.db import inbox
-from services.leaders.subscriptions import HANDLERS
+from services.leaders.subscriptions import build_handlers
 from services.leaders.withdrawals.payout import FakePayoutProvider
 from tests.leaders.conftest import OPS, Orders, leader_headers, make_leader
 from tests.leaders.test_commission import balance, entries, event, rule, settle
@@ -24,7 +24,7 @@ async def fund(client: httpx.AsyncClient, app: FastAPI, orders: Orders, leader_i
     await rule(client, scope="default", mode="percentage", rate_bp=1000)
     order = orders.paid(leader_id, [(1, 1, commission_fen * 10)])
     for ev in (event(ORDER_PAID, order), event(ORDER_PICKED_UP, orders.picked_up(order, days_ago=8))):
-        assert await apply_event(app.state.db, inbox, HANDLERS, ev)
+        assert await apply_event(app.state.db, inbox, build_handlers(app.state.settings), ev)
     await settle(client)
 
 

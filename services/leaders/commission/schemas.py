@@ -150,7 +150,10 @@ class StatementLine(BaseModel):
     product_id: int | None
     quantity: int | None
     base_fen: int | None
-    rule: str | None = Field(description="The rule the accrual used, e.g. 'product:percentage:1000bp'")
+    rule: str | None = Field(
+        description="The rule the accrual used, e.g. 'product:percentage:1000bp'; 'none' when no rule matched; "
+        "'excluded:own_order' for a leader's own purchase, which earns nothing"
+    )
     amount_fen: int
     state: CommissionAccrualState | None = Field(description="The accrual's state now, for commission lines")
 

@@ -23,6 +23,7 @@ from services.leaders.commission.models import (
     CommissionAccrual,
     CommissionAccrualState,
     CommissionEntryKind,
+    CommissionExclusion,
     CommissionReversal,
     CommissionRule,
     CommissionRuleMode,
@@ -136,8 +137,23 @@ def commission_for(rule: CommissionRule | None, *, paid_fen: int, quantity: int,
 # --- accrual, freeze, settlement, reversal -----------------------------------------------------------------------
 
 
-async def accrue_order(session: AsyncSession, *, order: OrderPaid, now: datetime) -> list[CommissionAccrual]:
-    """Accrue pending commission for each line of a paid order, once per line, snapshotting what it used."""
+def exclusion_of(order: OrderPaid, *, commission_on_own_orders: bool) -> CommissionExclusion | None:
+    """Why the whole order earns nothing, if it does: a leader buying at their own pickup point would otherwise pay
+    themselves commission out of the platform's margin. A leader's id is their user's JWT `sub`, and so is the
+    order's `customer_id`, so their own orders are those two being equal."""
+    if order.customer_id == order.leader_id and not commission_on_own_orders:
+        return CommissionExclusion.OWN_ORDER
+    return None
+
+
+async def accrue_order(
+    session: AsyncSession, *, order: OrderPaid, now: datetime, commission_on_own_orders: bool
+) -> list[CommissionAccrual]:
+    """Accrue pending commission for each line of a paid order, once per line, snapshotting what it used.
+
+    An excluded order (`exclusion_of`) still gets its accrual and 0 entry per line: reconciliation counts one accrual
+    entry per paid line, later refunds reverse 0 against it, and the statement shows the line with the reason."""
+    excluded = exclusion_of(order, commission_on_own_orders=commission_on_own_orders)
     await repository.insert_order_fact(
         session,
         LeaderOrder(
@@ -160,7 +176,7 @@ async def accrue_order(session: AsyncSession, *, order: OrderPaid, now: datetime
         # Fast path for a redelivered event; the unique line id (and entry ref) is what really guarantees once.
         if await repository.get_accrual_by_line(session, line.line_id) is not None:
             continue
-        rule = matching_rule(current, product_id=line.product_id, level=level)
+        rule = None if excluded else matching_rule(current, product_id=line.product_id, level=level)
         commission = commission_for(rule, paid_fen=line.paid_fen, quantity=line.quantity, cost_fen=line.cost_fen)
         accrual = await repository.insert_accrual(
             session,
@@ -180,6 +196,7 @@ async def accrue_order(session: AsyncSession, *, order: OrderPaid, now: datetime
                 per_item_fen=rule.amount_fen if rule else None,
                 level=level,
                 commission_fen=commission,
+                excluded=excluded,
                 paid_at=order.paid_at,
                 created_at=now,
             ),

@@ -133,6 +133,8 @@ async def _lines(
 def _rule_label(accrual: CommissionAccrual | None) -> str | None:
     if accrual is None:
         return None
+    if accrual.excluded is not None:
+        return f"excluded:{accrual.excluded}"
     if accrual.mode is None:
         return "none"
     value = (
