@@ -188,21 +188,3 @@ class CommissionEntry(LeadersBase, table=True):
     refund_id: int | None = Field(default=None, sa_type=BigInteger)
     withdrawal_id: int | None = None
     created_at: datetime = timestamp_field()
-
-
-class LeaderOrder(LeadersBase, table=True):
-    """The facts of an order of a leader's community that level evaluation needs (sales, completion)."""
-
-    __tablename__ = "leader_orders"
-    __table_args__ = (
-        Index("ix_leader_orders_leader_id_paid_at", "leader_id", "paid_at"),
-        Index("ix_leader_orders_leader_id_picked_up_at", "leader_id", "picked_up_at"),
-    )
-
-    order_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    leader_id: str = Field(max_length=64)
-    customer_id: str = Field(max_length=64)
-    paid_fen: int = Field(sa_type=BigInteger)
-    refunded_fen: int = Field(default=0, sa_type=BigInteger)
-    paid_at: datetime = Field(sa_type=UTCDateTime)
-    picked_up_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

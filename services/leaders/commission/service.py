@@ -28,7 +28,6 @@ from services.leaders.commission.models import (
     CommissionRule,
     CommissionRuleMode,
     CommissionRuleScope,
-    LeaderOrder,
 )
 from services.leaders.commission.repository import Movement
 from services.leaders.commission.schemas import (
@@ -46,6 +45,8 @@ from services.leaders.levels import repository as levels_repository
 from services.leaders.levels.exceptions import LevelNotFound
 from services.leaders.profiles import repository as profiles_repository
 from services.leaders.profiles.access import ensure_reads_leader
+from services.leaders.sales import repository as sales_repository
+from services.leaders.sales.models import LeaderOrder, LeaderRefund
 
 _SCOPE_PRECEDENCE = (CommissionRuleScope.PRODUCT, CommissionRuleScope.LEVEL, CommissionRuleScope.DEFAULT)
 RuleKey = tuple[CommissionRuleScope, str | None, int | None]
@@ -154,7 +155,7 @@ async def accrue_order(
     An excluded order (`exclusion_of`) still gets its accrual and 0 entry per line: reconciliation counts one accrual
     entry per paid line, later refunds reverse 0 against it, and the statement shows the line with the reason."""
     excluded = exclusion_of(order, commission_on_own_orders=commission_on_own_orders)
-    await repository.insert_order_fact(
+    await sales_repository.insert_order(
         session,
         LeaderOrder(
             order_id=order.order_id,
@@ -223,7 +224,7 @@ async def start_freeze(session: AsyncSession, *, picked_up: OrderPickedUp) -> in
     """The freeze period of the order's commission starts at pickup. Returns how many accruals started now."""
     if await repository.count_accruals_of_order(session, picked_up.order_id) == 0:
         raise AccrualNotYetRecorded(f"Order {picked_up.order_id} has no accrual yet")
-    await repository.mark_order_picked_up(session, picked_up.order_id, at=picked_up.picked_up_at)
+    await sales_repository.mark_order_picked_up(session, picked_up.order_id, at=picked_up.picked_up_at)
     return await repository.start_freeze(session, picked_up.order_id, picked_up_at=picked_up.picked_up_at)
 
 
@@ -267,7 +268,16 @@ async def reverse_refund(session: AsyncSession, *, refund: OrderRefunded, now: d
         if await repository.reversal_exists(session, refund_id=refund.refund_id, line_id=line.line_id):
             continue
         total += await _reverse_line(session, refund=refund, line_id=line.line_id, quantity=line.quantity, now=now)
-        await repository.add_order_refund(session, refund.order_id, fen=line.refund_fen)
+    await sales_repository.record_refund(
+        session,
+        LeaderRefund(
+            refund_id=refund.refund_id,
+            order_id=refund.order_id,
+            leader_id=refund.leader_id,
+            refund_fen=refund.refund_fen,
+            refunded_at=refund.refunded_at,
+        ),
+    )
     return total
 
 

@@ -1,16 +1,13 @@
-"""All SQL about levels, level moves and the 30-day figures they are decided on."""
+"""All SQL about levels and level moves (the figures they are decided on are in `sales`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
-from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.leaders.commission.models import LeaderOrder
 from services.leaders.levels.models import Level, LevelChange
 
 
@@ -48,37 +45,3 @@ async def list_level_changes(
     if after_id is not None:
         query = query.where(col(LevelChange.id) < after_id)
     return (await session.exec(query)).all()
-
-
-async def sales_by_leader(
-    session: AsyncSession, *, start: datetime, end: datetime, leader_id: str | None = None
-) -> dict[str, int]:
-    """Paid sales net of refunds per leader (or of one), for orders paid in [start, end)."""
-    query = (
-        select(LeaderOrder.leader_id, func.sum(col(LeaderOrder.paid_fen) - col(LeaderOrder.refunded_fen)))
-        .where(col(LeaderOrder.paid_at) >= start, col(LeaderOrder.paid_at) < end)
-        .group_by(col(LeaderOrder.leader_id))
-    )
-    if leader_id is not None:
-        query = query.where(LeaderOrder.leader_id == leader_id)
-    rows = await session.exec(query)
-    return {leader_id: int(total or 0) for leader_id, total in rows.all()}
-
-
-async def completed_orders_by_leader(
-    session: AsyncSession, *, start: datetime, end: datetime, leader_id: str | None = None
-) -> dict[str, int]:
-    """Orders picked up in [start, end) per leader (or of one), not counting those refunded in full."""
-    query = (
-        select(LeaderOrder.leader_id, func.count())
-        .where(
-            col(LeaderOrder.picked_up_at) >= start,
-            col(LeaderOrder.picked_up_at) < end,
-            col(LeaderOrder.refunded_fen) < col(LeaderOrder.paid_fen),
-        )
-        .group_by(col(LeaderOrder.leader_id))
-    )
-    if leader_id is not None:
-        query = query.where(LeaderOrder.leader_id == leader_id)
-    rows = await session.exec(query)
-    return {leader_id: int(count) for leader_id, count in rows.all()}
