@@ -186,3 +186,18 @@ async def test_parallel_approve_and_reject_of_one_withdrawal_decide_it_once(
     final = await balance(leaders_client)
     assert final["in_withdrawal_fen"] == 0
     assert final["available_fen"] + final["withdrawn_fen"] == 10_000
+
+
+async def test_a_leader_who_has_earned_nothing_reads_zeros_and_cannot_withdraw(
+    leaders_client: httpx.AsyncClient,
+) -> None:
+    await make_leader(leaders_client, "l1")
+    balance = await leaders_client.get("/api/v1/leaders/l1/commission/balance", headers=OPS)
+    assert balance.status_code == 200 and balance.json()["available_fen"] == balance.json()["pending_fen"] == 0
+    listed = await leaders_client.get("/api/v1/leaders/l1/commission/entries", headers=OPS)
+    assert listed.status_code == 200 and listed.json()["items"] == []
+    refused = await withdraw(leaders_client, 100, "first")
+    assert refused.status_code == 409 and refused.json()["code"] == "INSUFFICIENT_BALANCE"
+    # Someone who is not a leader has no account at all.
+    stranger = await leaders_client.get("/api/v1/leaders/nobody/commission/balance", headers=OPS)
+    assert stranger.status_code == 404 and stranger.json()["code"] == "COMMISSION_ACCOUNT_NOT_FOUND"

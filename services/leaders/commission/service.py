@@ -20,6 +20,7 @@ from services.common.pagination import Page, PageParams
 from services.leaders.commission import repository
 from services.leaders.commission.exceptions import AccrualNotYetRecorded, CommissionAccountNotFound
 from services.leaders.commission.models import (
+    CommissionAccount,
     CommissionAccrual,
     CommissionAccrualState,
     CommissionEntryKind,
@@ -339,11 +340,20 @@ async def _reverse_line(
 # --- reading -----------------------------------------------------------------------------------------------------
 
 
+async def account_of(session: AsyncSession, leader_id: str) -> CommissionAccount:
+    """The leader's commission account. It is stored with the leader's first ledger entry (the first accrual), so a
+    leader who has earned nothing yet reads as all zeros; someone who is not a leader has no account."""
+    account = await repository.get_account(session, leader_id)
+    if account is not None:
+        return account
+    if await profiles_repository.get_leader(session, leader_id) is None:
+        raise CommissionAccountNotFound(f"Leader {leader_id} has no commission account")
+    return CommissionAccount(leader_id=leader_id)  # not added to the session: only post_entry's first touch stores it
+
+
 async def get_balance(session: AsyncSession, *, user: Principal, leader_id: str) -> Balance:
     await ensure_reads_leader(session, user, leader_id)
-    account = await repository.get_account(session, leader_id)
-    if account is None:
-        raise CommissionAccountNotFound(f"Leader {leader_id} has no commission account")
+    account = await account_of(session, leader_id)
     return Balance(
         leader_id=leader_id,
         pending_fen=account.pending_fen,
@@ -360,8 +370,7 @@ async def list_entries(
     session: AsyncSession, *, user: Principal, leader_id: str, page: PageParams, kind: CommissionEntryKind | None
 ) -> Page[EntryRead]:
     await ensure_reads_leader(session, user, leader_id)
-    if await repository.get_account(session, leader_id) is None:
-        raise CommissionAccountNotFound(f"Leader {leader_id} has no commission account")
+    await account_of(session, leader_id)
     rows = await repository.list_entries(
         session, leader_id, limit=page.limit + 1, before_id=page.after_int(), kind=kind
     )

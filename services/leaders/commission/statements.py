@@ -25,8 +25,8 @@ from services.common.clock import local_date
 from services.common.db import Database
 from services.common.exports import BOM, csv_row, yuan
 from services.common.pagination import InvalidCursor, PageParams, encode_cursor
-from services.leaders.commission import repository
-from services.leaders.commission.exceptions import CommissionAccountNotFound, InvalidPeriod
+from services.leaders.commission import service
+from services.leaders.commission.exceptions import InvalidPeriod
 from services.leaders.commission.models import (
     CommissionAccrual,
     CommissionEntry,
@@ -172,8 +172,7 @@ def _decode_after(page: PageParams) -> tuple[datetime, int] | None:
 
 async def _require_account(session: AsyncSession, user: Principal, leader_id: str) -> None:
     await ensure_reads_leader(session, user, leader_id)
-    if await repository.get_account(session, leader_id) is None:
-        raise CommissionAccountNotFound(f"Leader {leader_id} has no commission account")
+    await service.account_of(session, leader_id)
 
 
 async def get_statement(

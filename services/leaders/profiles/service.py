@@ -18,7 +18,6 @@ from services.common.events.contract import (
 from services.common.pagination import Page, PageParams
 from services.common.permissions import Permission, StaffRole
 from services.leaders.access import NotYourLeaderAccount, manages_own_leaders_only, reads_every_leader
-from services.leaders.commission import repository as commission_repository
 from services.leaders.db import outbox
 from services.leaders.levels import repository as levels_repository
 from services.leaders.levels.exceptions import LevelNotFound
@@ -98,7 +97,8 @@ async def list_applications(
 async def approve_application(
     session: AsyncSession, *, application_id: int, decided_by: str, data: ApplicationApprove, now: datetime
 ) -> LeaderRead:
-    """Approval makes the applicant's `sub` an active leader, with a commission account and a history line."""
+    """Approval makes the applicant's `sub` an active leader, with a history line (the commission account comes
+    with their first accrual)."""
     application = await repository.get_application(session, application_id)
     if application is None:
         raise ApplicationNotFound(f"Application {application_id} does not exist")
@@ -134,7 +134,6 @@ async def approve_application(
     )
     if not await repository.insert_leader(session, leader):
         raise AlreadyALeader(f"User {application.applicant_id} is already a leader")
-    await commission_repository.ensure_account(session, leader.leader_id)
     await repository.insert_change(
         session,
         LeaderChange(
