@@ -20,6 +20,7 @@ from services.leaders.communities.router import router as communities_router
 from services.leaders.config import Settings, get_settings
 from services.leaders.db import inbox, outbox
 from services.leaders.levels.jobs import level_evaluation_job
+from services.leaders.levels.router import internal_router as levels_internal_router
 from services.leaders.levels.router import router as levels_router
 from services.leaders.models import metadata
 from services.leaders.pickup_points.router import router as pickup_points_router
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, payout_provider: PayoutProvi
             commission_router,
             withdrawals_router,
             internal_router,
+            levels_internal_router,
             reconciliation_router,
             privacy_router,
         ],

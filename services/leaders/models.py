@@ -9,7 +9,7 @@ from services.leaders.commission.models import (
 )
 from services.leaders.communities.models import Membership, MembershipEvent
 from services.leaders.db import metadata
-from services.leaders.levels.models import Level, LevelChange
+from services.leaders.ladder.models import Level, LevelChange
 from services.leaders.profiles.models import Leader, LeaderApplication, LeaderChange, ManagerContact
 from services.leaders.sales.models import LeaderOrder, LeaderRefund
 from services.leaders.withdrawals.models import Withdrawal

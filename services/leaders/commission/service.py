@@ -42,8 +42,8 @@ from services.leaders.commission.schemas import (
     RuleListItem,
     RuleRead,
 )
-from services.leaders.levels import repository as levels_repository
-from services.leaders.levels.exceptions import LevelNotFound
+from services.leaders.ladder import repository as ladder_repository
+from services.leaders.ladder.exceptions import LevelNotFound
 from services.leaders.profiles import repository as profiles_repository
 from services.leaders.profiles.access import ensure_reads_leader
 from services.leaders.sales import repository as sales_repository
@@ -57,7 +57,7 @@ RuleKey = tuple[CommissionRuleScope, str | None, int | None]
 
 
 async def create_rule(session: AsyncSession, *, data: RuleCreate, created_by: str, now: datetime) -> RuleRead:
-    if data.level is not None and await levels_repository.get_level(session, data.level) is None:
+    if data.level is not None and await ladder_repository.get_level(session, data.level) is None:
         raise LevelNotFound(f"Level {data.level} does not exist")
     rule = CommissionRule(
         **data.model_dump(exclude={"effective_from"}),

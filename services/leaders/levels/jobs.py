@@ -14,7 +14,8 @@ from fastapi import FastAPI
 
 from services.common.db import Database
 from services.leaders.config import Settings
-from services.leaders.levels import repository, service
+from services.leaders.ladder import repository
+from services.leaders.levels import service
 from services.leaders.levels.schemas import EvaluationResult, LevelChangeRead
 from services.leaders.profiles import repository as profiles_repository
 from services.leaders.sales import repository as sales_repository

@@ -15,9 +15,9 @@ from services.leaders.commission import repository as commission_repository
 from services.leaders.commission import service as commission_service
 from services.leaders.commission.models import CommissionRuleMode, CommissionRuleScope
 from services.leaders.commission.schemas import RuleCreate
-from services.leaders.levels import repository
+from services.leaders.ladder import repository
+from services.leaders.ladder.models import Level, LevelChange, LevelChangeDirection
 from services.leaders.levels.exceptions import LevelRankTaken
-from services.leaders.levels.models import Level, LevelChange, LevelChangeDirection
 from services.leaders.levels.schemas import (
     LeaderSummary,
     LevelChangeRead,

@@ -19,9 +19,9 @@ from services.common.pagination import Page, PageParams
 from services.common.permissions import Permission, StaffRole
 from services.leaders.access import NotYourLeaderAccount, manages_own_leaders_only, reads_every_leader
 from services.leaders.db import outbox
-from services.leaders.levels import repository as levels_repository
-from services.leaders.levels.exceptions import LevelNotFound
-from services.leaders.levels.models import LevelChange, LevelChangeDirection
+from services.leaders.ladder import repository as ladder_repository
+from services.leaders.ladder.exceptions import LevelNotFound
+from services.leaders.ladder.models import LevelChange, LevelChangeDirection
 from services.leaders.profiles import repository
 from services.leaders.profiles.access import (
     acting_leader,
@@ -102,7 +102,7 @@ async def approve_application(
     application = await repository.get_application(session, application_id)
     if application is None:
         raise ApplicationNotFound(f"Application {application_id} does not exist")
-    if data.level is not None and await levels_repository.get_level(session, data.level) is None:
+    if data.level is not None and await ladder_repository.get_level(session, data.level) is None:
         raise LevelNotFound(f"Level {data.level} does not exist")
     if not await repository.decide_application(
         session,
@@ -147,7 +147,7 @@ async def approve_application(
         ),
     )
     if data.level is not None:
-        await levels_repository.insert_level_change(
+        await ladder_repository.insert_level_change(
             session,
             LevelChange(
                 leader_id=leader.leader_id,
@@ -259,7 +259,7 @@ async def update_leader(
     leader = await require_leader(session, leader_id)
     changes: dict[str, Any] = data.model_dump(include=data.model_fields_set - {"reason"})
     new_level = changes.get("level")
-    if new_level is not None and await levels_repository.get_level(session, new_level) is None:
+    if new_level is not None and await ladder_repository.get_level(session, new_level) is None:
         raise LevelNotFound(f"Level {new_level} does not exist")
     for field, new in changes.items():
         old = getattr(leader, field)
@@ -276,7 +276,7 @@ async def update_leader(
             now=now,
         )
         if field == "level":
-            await levels_repository.insert_level_change(
+            await ladder_repository.insert_level_change(
                 session,
                 LevelChange(
                     leader_id=leader_id,

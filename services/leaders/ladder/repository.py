@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.leaders.levels.models import Level, LevelChange
+from services.leaders.ladder.models import Level, LevelChange
 
 
 async def get_level(session: AsyncSession, code: str) -> Level | None:
