@@ -12,13 +12,13 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.accounts.auth import repository as sessions_repository
-from services.accounts.auth import service as sessions
-from services.accounts.auth.schemas import TokenPair
 from services.accounts.config import Settings
 from services.accounts.db import outbox
 from services.accounts.keys.issuer import TokenIssuer
 from services.accounts.roles import OPS
+from services.accounts.sessions import repository as sessions_repository
+from services.accounts.sessions import service as sessions
+from services.accounts.sessions.schemas import TokenPair
 from services.accounts.staff import repository
 from services.accounts.staff.exceptions import (
     CannotDemoteYourself,
