@@ -284,8 +284,9 @@ async def _points_rules(db: Database) -> Any:
 
 
 async def _orders(dbs: _Services, plan: SeedPlan, report: SeedReport, progress: Progress) -> None:
-    from services.leaders.commission.models import CommissionAccrual, CommissionEntry, LeaderOrder
+    from services.leaders.commission.models import CommissionAccrual, CommissionEntry
     from services.leaders.commission.service import commission_for, matching_rule
+    from services.leaders.sales.models import LeaderOrder
     from services.orders.db import outbox as orders_outbox
     from services.orders.orders.models import Order, OrderLine
     from services.points.ledger.models import Entry, Lot

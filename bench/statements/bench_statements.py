@@ -53,6 +53,17 @@ SELECT g, 'l0', g, g, g % 500, 'c' || (g % 5000), 1 + g % 5, 1000 + g % 9000, 1,
 FROM generate_series(CAST(:share AS integer), CAST(:entries AS integer), CAST(:share AS integer)) AS g,
      LATERAL (SELECT timestamptz '2025-01-01 00:00:00+00' + g * interval '31 seconds' AS ts) AS t
 """
+#: The sales the statement shows (net sales: paid by payment date minus refunded by refund date) come from the
+#: order and refund facts: one paid order per accrual of the heavy leader, every 20th refunded in part a day later.
+FILL_SALES = """
+INSERT INTO leader_orders (order_id, leader_id, customer_id, paid_fen, refunded_fen, paid_at, picked_up_at)
+SELECT g, 'l0', 'c' || (g % 5000), 1000 + g % 9000, 0, ts, NULL
+FROM generate_series(CAST(:share AS integer), CAST(:entries AS integer), CAST(:share AS integer)) AS g,
+     LATERAL (SELECT timestamptz '2025-01-01 00:00:00+00' + g * interval '31 seconds' AS ts) AS t;
+INSERT INTO leader_refunds (refund_id, order_id, leader_id, refund_fen, refunded_at)
+SELECT order_id, order_id, leader_id, paid_fen / 2, paid_at + interval '1 day' FROM leader_orders
+WHERE order_id % (20 * CAST(:share AS integer)) = 0
+"""
 
 FILL_ENTRIES = """
 INSERT INTO commission_entries (id, leader_id, kind, amount_fen, pending_delta_fen, available_delta_fen,
@@ -89,10 +100,14 @@ async def fill(db: Database) -> float:
         await conn.execute(text(FILL_ACCOUNTS))
         await conn.execute(text(FILL_ACCRUALS), {"share": HEAVY_SHARE, "entries": ENTRIES})
         await conn.execute(text(FILL_ENTRIES), {"share": HEAVY_SHARE, "entries": ENTRIES})
+        for statement in FILL_SALES.split(";"):
+            await conn.execute(text(statement), {"share": HEAVY_SHARE, "entries": ENTRIES})
     async with db.engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         await conn.execute(text("VACUUM ANALYZE commission_entries"))
         await conn.execute(text("VACUUM ANALYZE commission_accruals"))
+        await conn.execute(text("VACUUM ANALYZE leader_orders"))
+        await conn.execute(text("VACUUM ANALYZE leader_refunds"))
     return time.perf_counter() - started
 
 
@@ -155,7 +170,7 @@ async def measure(db: Database) -> dict[str, Any]:
         "summary": {name: round(statistics.median(values), 2) for name, values in samples.items()},
         "p95": {name: round(sorted(values)[int(len(values) * 0.95) - 1], 2) for name, values in samples.items()},
         "heavy_leader_lines_in_month": month_lines,
-        "first_page_totals": {"accrued_fen": first.accrued_fen, "sales_fen": first.sales_fen},
+        "first_page_totals": {"accrued_fen": first.accrued_fen, "net_sales_fen": first.net_sales_fen},
         "plan": [row[0] for row in plan],
     }
 

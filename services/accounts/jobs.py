@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from services.accounts.auth import repository as sessions_repository
+from services.accounts.sessions import repository as sessions_repository
 from services.common.db import Database
 
 log = logging.getLogger("services.accounts.jobs")

@@ -8,6 +8,7 @@ import logging
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.accounts.audit import service as audit_trail
+from services.accounts.staff import service as staff_service
 from services.accounts.users import service as users
 from services.common.events.consumer import EventHandler
 from services.common.events.contract import AUDIT_RECORDED, LEADER_STATUS_CHANGED, LeaderStatusChanged
@@ -26,7 +27,9 @@ async def on_leader_status_changed(session: AsyncSession, event: Event) -> None:
 
 async def on_audit_recorded(session: AsyncSession, event: Event) -> None:
     # A staff action in another service: kept once (the inbox and the entry's unique event id both say so).
-    await audit_trail.keep_event(session, event)
+    payload = audit_trail.parse_event(event)
+    actor = await staff_service.audit_actor(session, payload.actor, payload.actor_roles)
+    await audit_trail.keep(session, payload, event_id=event.id, actor=actor)
 
 
 HANDLERS: dict[str, EventHandler] = {

@@ -8,8 +8,13 @@ from typing import Protocol
 import httpx
 from pydantic import BaseModel
 
-from services.analytics.figures.exceptions import LeadersUnavailable
 from services.common.auth import TokenSource
+from services.common.errors import ServiceUnavailable
+
+
+class LeadersUnavailable(ServiceUnavailable):
+    code = "LEADERS_UNAVAILABLE"
+    title = "The leaders service did not answer; commission and level figures cannot be shown now"
 
 
 class NextLevel(BaseModel):

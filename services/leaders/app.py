@@ -22,12 +22,13 @@ from services.leaders.communities.router import router as communities_router
 from services.leaders.config import Settings, get_settings
 from services.leaders.db import inbox, outbox
 from services.leaders.levels.jobs import level_evaluation_job
+from services.leaders.levels.router import internal_router as levels_internal_router
 from services.leaders.levels.router import router as levels_router
 from services.leaders.models import metadata
 from services.leaders.pickup_points.router import router as pickup_points_router
 from services.leaders.privacy.router import router as privacy_router
 from services.leaders.profiles.router import applications_router, internal_router, leaders_router
-from services.leaders.subscriptions import HANDLERS
+from services.leaders.subscriptions import build_handlers
 from services.leaders.withdrawals.jobs import payouts_job
 from services.leaders.withdrawals.payout import FakePayoutProvider, HttpPayeeDirectory, PayoutProvider
 from services.leaders.withdrawals.router import router as withdrawals_router
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, *, payout_provider: PayoutProvi
             commission_router,
             withdrawals_router,
             internal_router,
+            levels_internal_router,
             reconciliation_router,
             privacy_router,
         ],
@@ -85,5 +87,5 @@ def create_app(settings: Settings | None = None, *, payout_provider: PayoutProvi
         ],
         extra_state={"payout_provider": payout, "service_tokens": tokens},
         on_shutdown=[close_clients],
-        events=ServiceEvents(outbox=outbox, inbox=inbox, handlers=HANDLERS),
+        events=ServiceEvents(outbox=outbox, inbox=inbox, handlers=build_handlers(settings)),
     )

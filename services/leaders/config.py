@@ -24,6 +24,10 @@ class Settings(ServiceSettings, WeChatPaySettings):
     community_switch_lock_days: int = Field(
         default=0, ge=0, le=3650, description="Days after joining during which a member cannot leave or switch"
     )
+    commission_on_own_orders: bool = Field(
+        default=False,
+        description="Do leaders earn commission on the orders they buy themselves at their own pickup point",
+    )
     level_window_days: int = Field(default=30, ge=1, le=365, description="Days of figures a level evaluation reads")
     settlement_interval_seconds: float = Field(default=3600, gt=0, description="How often settlement runs")
     level_evaluation_interval_seconds: float = Field(default=86400, gt=0, description="How often levels are evaluated")

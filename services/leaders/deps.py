@@ -1,4 +1,5 @@
-"""Request dependencies of the leaders routers: settings, payout provider, path parameters, callers."""
+"""Request dependencies of the leaders routers: settings, path parameters, callers (the payout provider is
+withdrawals' own, in its router)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,8 @@ from services.common.auth import Principal, require_permission, signed_in
 from services.common.db import Database
 from services.common.permissions import Permission
 from services.leaders.config import Settings
-from services.leaders.withdrawals.payout import PayoutProvider
 
 SettingsDep = Annotated[Settings, Depends(from_app_state("settings"))]
-PayoutDep = Annotated[PayoutProvider, Depends(from_app_state("payout_provider"))]
 DatabaseDep = Annotated[Database, Depends(from_app_state("db"))]
 LeaderIdPath = Annotated[str, Path(min_length=1, max_length=64, description="The leader's user id (JWT sub)")]
 

@@ -6,12 +6,12 @@ from services.leaders.commission.models import (
     CommissionEntry,
     CommissionReversal,
     CommissionRule,
-    LeaderOrder,
 )
 from services.leaders.communities.models import Membership, MembershipEvent
 from services.leaders.db import metadata
-from services.leaders.levels.models import Level, LevelChange
+from services.leaders.ladder.models import Level, LevelChange
 from services.leaders.profiles.models import Leader, LeaderApplication, LeaderChange, ManagerContact
+from services.leaders.sales.models import LeaderOrder, LeaderRefund
 from services.leaders.withdrawals.models import Withdrawal
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "LeaderApplication",
     "LeaderChange",
     "LeaderOrder",
+    "LeaderRefund",
     "Level",
     "LevelChange",
     "ManagerContact",

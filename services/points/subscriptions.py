@@ -29,6 +29,7 @@ from services.points.config import get_settings
 from services.points.holds import service as holds
 from services.points.privacy import service as privacy
 from services.points.purchases import service as purchases
+from services.points.referrals import service as referrals
 
 
 @lru_cache(maxsize=1)
@@ -55,7 +56,17 @@ async def on_order_cancelled(session: AsyncSession, event: Event) -> None:
 
 async def on_order_picked_up(session: AsyncSession, event: Event) -> None:
     picked = OrderPickedUp.model_validate(event.data)
-    await purchases.credit_purchase(session, order=picked, now=utcnow(), tz=_business_tz())
+    now = utcnow()
+    if await purchases.credit_purchase(session, order=picked, now=now, tz=_business_tz()):
+        # After the award, which is what makes this order count as the buyer's first completed one.
+        await referrals.qualify_on_first_completed_order(
+            session,
+            invitee_id=picked.customer_id,
+            order_id=picked.order_id,
+            completed_at=picked.picked_up_at,
+            now=now,
+            tz=_business_tz(),
+        )
 
 
 async def on_order_refunded(session: AsyncSession, event: Event) -> None:

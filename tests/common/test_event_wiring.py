@@ -11,13 +11,20 @@ from services.analytics.subscriptions import HANDLED_EVENT_TYPES, build_handlers
 from services.common.events.bus import SUBSCRIPTIONS, subscribers_of
 from services.common.events.contract import ORDER_CANCELLED, ORDER_PAID, ORDER_PICKED_UP, ORDER_REFUNDED
 from services.common.testing import asgi_client, bearer, service_bearer
+from services.leaders import subscriptions as leaders_subscriptions
+from services.leaders.config import Settings as LeadersSettings
 from tests.conftest import AppFactory
 
 
-@pytest.mark.parametrize("service", ["leaders", "orders", "points", "accounts"])
+@pytest.mark.parametrize("service", ["orders", "points", "accounts"])
 def test_subscription_table_matches_the_handlers_of_each_consumer(service: str) -> None:
     handlers = importlib.import_module(f"services.{service}.subscriptions").HANDLERS
     assert set(handlers) == set(SUBSCRIPTIONS[service])
+
+
+def test_leaders_subscribes_to_every_event_it_has_a_handler_for() -> None:
+    assert set(SUBSCRIPTIONS["leaders"]) == leaders_subscriptions.HANDLED_EVENT_TYPES
+    assert set(leaders_subscriptions.build_handlers(LeadersSettings())) == leaders_subscriptions.HANDLED_EVENT_TYPES
 
 
 def test_analytics_subscribes_to_every_event_it_has_a_handler_for() -> None:

@@ -19,7 +19,7 @@ from services.common.testing import bearer, service_bearer
 from services.leaders.commission import service as commission_service
 from services.leaders.commission.jobs import settlement_job
 from services.leaders.db import inbox
-from services.leaders.subscriptions import HANDLERS
+from services.leaders.subscriptions import build_handlers
 from tests.leaders.conftest import OPS, SERVICE, Orders, leader_headers, make_leader
 
 APPLES, MILK, EGGS = 11, 12, 13
@@ -33,7 +33,7 @@ def event(type_: str, payload: Any) -> Event:
 
 async def deliver(app: FastAPI, type_: str, payload: Any) -> Event:
     ev = event(type_, payload)
-    assert await apply_event(app.state.db, inbox, HANDLERS, ev)
+    assert await apply_event(app.state.db, inbox, build_handlers(app.state.settings), ev)
     return ev
 
 
@@ -187,11 +187,11 @@ async def test_a_redelivered_payment_accrues_once(
 ) -> None:
     await rule(leaders_client, scope="default", mode="percentage", rate_bp=1000)
     paid = event(ORDER_PAID, orders.paid("l1", [(MILK, 1, 1000)]))
-    assert await apply_event(leaders_app.state.db, inbox, HANDLERS, paid)
-    assert not await apply_event(leaders_app.state.db, inbox, HANDLERS, paid)
+    assert await apply_event(leaders_app.state.db, inbox, build_handlers(leaders_app.state.settings), paid)
+    assert not await apply_event(leaders_app.state.db, inbox, build_handlers(leaders_app.state.settings), paid)
     # Even the same payload under a new event id (a producer retry) accrues nothing more: one accrual per line.
     again = Event(**{**paid.model_dump(), "id": str(uuid.uuid4())})
-    assert await apply_event(leaders_app.state.db, inbox, HANDLERS, again)
+    assert await apply_event(leaders_app.state.db, inbox, build_handlers(leaders_app.state.settings), again)
     assert (await balance(leaders_client))["pending_fen"] == 100
     assert len(await entries(leaders_client)) == 1
 
@@ -323,9 +323,11 @@ async def test_a_redelivered_refund_reverses_once(
     await deliver(leaders_app, ORDER_PAID, order)
     refund = orders.refunded(order, [(0, 1)])
     refunded = event(ORDER_REFUNDED, refund)
-    assert await apply_event(leaders_app.state.db, inbox, HANDLERS, refunded)
-    assert not await apply_event(leaders_app.state.db, inbox, HANDLERS, refunded)
-    assert await apply_event(leaders_app.state.db, inbox, HANDLERS, event(ORDER_REFUNDED, refund))
+    assert await apply_event(leaders_app.state.db, inbox, build_handlers(leaders_app.state.settings), refunded)
+    assert not await apply_event(leaders_app.state.db, inbox, build_handlers(leaders_app.state.settings), refunded)
+    assert await apply_event(
+        leaders_app.state.db, inbox, build_handlers(leaders_app.state.settings), event(ORDER_REFUNDED, refund)
+    )
     assert (await balance(leaders_client))["pending_fen"] == 100
     recon = await leaders_client.post(
         "/internal/reconciliation/commission", json={"order_ids": [order.order_id, 999_999]}, headers=SERVICE
@@ -361,9 +363,11 @@ async def test_events_of_an_order_before_its_payment_are_retried_not_lost(
     order = orders.paid("l1", [(MILK, 1, 1000)])
     early = event(ORDER_PICKED_UP, orders.picked_up(order, days_ago=8))
     with pytest.raises(Exception, match="no accrual yet"):
-        await apply_event(leaders_app.state.db, inbox, HANDLERS, early)
+        await apply_event(leaders_app.state.db, inbox, build_handlers(leaders_app.state.settings), early)
     await deliver(leaders_app, ORDER_PAID, order)
-    assert await apply_event(leaders_app.state.db, inbox, HANDLERS, early)  # the retry now applies
+    assert await apply_event(
+        leaders_app.state.db, inbox, build_handlers(leaders_app.state.settings), early
+    )  # the retry now applies
     assert (await settle(leaders_client))["settled_fen"] == 100
 
 

@@ -103,7 +103,7 @@ class LedgerMachine(RuleBasedStateMachine):
     )
     def accrue(self, lines: list[tuple[int, int, int]]) -> None:
         order = self.orders.paid("l1", lines)
-        self.run(lambda s: commission.accrue_order(s, order=order, now=utcnow()))
+        self.run(lambda s: commission.accrue_order(s, order=order, now=utcnow(), commission_on_own_orders=False))
         self.paid.append(order)
 
     @precondition(lambda self: self.paid)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.common.clock import utcnow
 from services.common.events.contract import ORDER_PAID, ORDER_PICKED_UP, ORDER_REFUNDED
+from services.common.testing import service_bearer
 from services.leaders.levels.jobs import level_evaluation_job
 from tests.leaders.conftest import OPS, Orders, leader_headers, make_leader
 from tests.leaders.test_commission import deliver, entries, rule
@@ -79,6 +80,28 @@ async def test_refunds_count_against_sales(
     await deliver(leaders_app, ORDER_REFUNDED, orders.refunded(order, [(0, 1)]))
     # 110,000 paid - 50,000 refunded = 60,000 < silver's 100,000
     assert (await evaluate(leaders_client))["changes"] == []
+
+
+async def test_a_refund_counts_in_the_window_it_was_made_whenever_the_order_was_paid(
+    leaders_client: httpx.AsyncClient, leaders_app: FastAPI, orders: Orders
+) -> None:
+    """Net sales of the window = paid in it − refunded in it (docs/metrics.md): an order paid before the window and
+    refunded inside it lowers the window's sales, so it can cost a promotion."""
+    await configure_levels(leaders_client)
+    await make_leader(leaders_client, "l1")
+    await make_leader(leaders_client, "l2")
+    for leader_id in ("l1", "l2"):
+        await sell(leaders_app, orders, leader_id, 2, 60_000)  # 120,000 and 2 orders: silver on their own
+    old = orders.paid("l1", [(1, 2, 100_000)], paid_at=utcnow() - timedelta(days=40))
+    await deliver(leaders_app, ORDER_PAID, old)
+    await deliver(leaders_app, ORDER_REFUNDED, orders.refunded(old, [(0, 1)]))  # 50,000 back, today
+
+    result = await evaluate(leaders_client)
+    moves = {c["leader_id"]: (c["to_level"], c["sales_fen"]) for c in result["changes"]}
+    # l1: 120,000 paid - 50,000 refunded in the window = 70,000 < 100,000; l2 has no refund.
+    assert moves == {"l2": ("silver", 120_000)}
+    summary = await leaders_client.get("/internal/leaders/l1/summary", headers=service_bearer("analytics"))
+    assert summary.json()["window_sales_fen"] == 70_000  # what the dashboard shows is what evaluation used
 
 
 async def test_the_level_rate_is_the_level_rule_and_a_promotion_raises_the_rate_of_later_orders(

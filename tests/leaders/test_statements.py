@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -55,7 +56,8 @@ async def month_of_activity(leaders_client: httpx.AsyncClient, leaders_app: Fast
 
 async def test_statement_totals_and_balances(leaders_client: httpx.AsyncClient, month_of_activity: None) -> None:
     body = await statement(leaders_client, this_month())
-    assert body["sales_fen"] == 350_000
+    # 3,500 yuan paid this month; 500 of it refunded this month (half of the 1,000-yuan line)
+    assert (body["gmv_fen"], body["refunds_fen"], body["net_sales_fen"]) == (350_000, 50_000, 300_000)
     assert body["accrued_fen"] == 35_000  # 20,000 + 10,000 + 5,000
     assert body["reversed_fen"] == 5_000  # half of the 10,000 line
     assert body["settled_fen"] == 20_000
@@ -105,8 +107,9 @@ async def test_statement_csv_opens_in_excel(leaders_client: httpx.AsyncClient, m
     raw = response.content
     assert raw.startswith(b"\xef\xbb\xbf")  # the BOM that makes Excel read UTF-8
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
-    summary = {row[0]: row[1:] for row in rows[2:11]}
+    summary = {row[0]: row[1:] for row in rows[2:13]}
     assert summary["accrued"] == ["35000", "350.00"] and summary["reversed"] == ["5000", "50.00"]
+    assert summary["gmv"] == ["350000", "3500.00"] and summary["net_sales"] == ["300000", "3000.00"]
     header_at = next(i for i, row in enumerate(rows) if row and row[0] == "date")
     lines = rows[header_at + 1 :]
     assert len(lines) == 7  # every line of the month, whatever `limit` says
@@ -148,3 +151,25 @@ async def test_a_leader_cannot_read_another_leaders_statement(
     assert (await leaders_client.get(path, params={"format": "csv"}, headers=leader_headers("l2"))).status_code == 403
     missing = await leaders_client.get("/api/v1/leaders/nobody/commission/statements/2025-01", headers=OPS)
     assert missing.status_code == 404
+
+
+async def test_sales_are_paid_by_payment_month_and_refunds_by_refund_month(
+    leaders_client: httpx.AsyncClient, leaders_app: FastAPI, orders: Orders
+) -> None:
+    """A refund in November of an October order lowers November's net sales and leaves October's as they were."""
+    await make_leader(leaders_client, "l1")
+    october = orders.paid("l1", [(1, 4, 80_000)], paid_at=datetime(2026, 10, 31, 23, 30, tzinfo=SHANGHAI))
+    november = orders.paid("l1", [(2, 1, 30_000)], paid_at=datetime(2026, 11, 1, 0, 10, tzinfo=SHANGHAI))
+    await deliver(leaders_app, ORDER_PAID, october)
+    await deliver(leaders_app, ORDER_PAID, november)
+    refund = orders.refunded(october, [(0, 1)]).model_copy(
+        update={"refunded_at": datetime(2026, 11, 2, 9, 0, tzinfo=SHANGHAI)}
+    )
+    await deliver(leaders_app, ORDER_REFUNDED, refund)
+
+    def sales(body: dict[str, Any]) -> tuple[int, int, int]:
+        return body["gmv_fen"], body["refunds_fen"], body["net_sales_fen"]
+
+    assert sales(await statement(leaders_client, "2026-10")) == (80_000, 0, 80_000)
+    assert sales(await statement(leaders_client, "2026-11")) == (30_000, 20_000, 10_000)
+    assert sales(await statement(leaders_client, "2026-12")) == (0, 0, 0)

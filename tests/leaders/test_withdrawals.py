@@ -13,7 +13,7 @@ from services.common.events.consumer import apply_event
 from services.common.events.contract import ORDER_PAID, ORDER_PICKED_UP
 from services.common.testing import bearer
 from services.leaders.db import inbox
-from services.leaders.subscriptions import HANDLERS
+from services.leaders.subscriptions import build_handlers
 from services.leaders.withdrawals.payout import FakePayoutProvider
 from tests.leaders.conftest import OPS, Orders, leader_headers, make_leader
 from tests.leaders.test_commission import balance, entries, event, rule, settle
@@ -24,7 +24,7 @@ async def fund(client: httpx.AsyncClient, app: FastAPI, orders: Orders, leader_i
     await rule(client, scope="default", mode="percentage", rate_bp=1000)
     order = orders.paid(leader_id, [(1, 1, commission_fen * 10)])
     for ev in (event(ORDER_PAID, order), event(ORDER_PICKED_UP, orders.picked_up(order, days_ago=8))):
-        assert await apply_event(app.state.db, inbox, HANDLERS, ev)
+        assert await apply_event(app.state.db, inbox, build_handlers(app.state.settings), ev)
     await settle(client)
 
 
@@ -205,3 +205,18 @@ async def test_a_manager_reads_the_withdrawals_of_their_own_leaders_only(
     assert mine.status_code == 200 and mine.json()["amount_fen"] == 1000
     theirs = await leaders_client.get(path, headers=chen)
     assert theirs.status_code == 404 and theirs.json()["code"] == "WITHDRAWAL_NOT_FOUND"
+
+
+async def test_a_leader_who_has_earned_nothing_reads_zeros_and_cannot_withdraw(
+    leaders_client: httpx.AsyncClient,
+) -> None:
+    await make_leader(leaders_client, "l1")
+    balance = await leaders_client.get("/api/v1/leaders/l1/commission/balance", headers=OPS)
+    assert balance.status_code == 200 and balance.json()["available_fen"] == balance.json()["pending_fen"] == 0
+    listed = await leaders_client.get("/api/v1/leaders/l1/commission/entries", headers=OPS)
+    assert listed.status_code == 200 and listed.json()["items"] == []
+    refused = await withdraw(leaders_client, 100, "first")
+    assert refused.status_code == 409 and refused.json()["code"] == "INSUFFICIENT_BALANCE"
+    # Someone who is not a leader has no account at all.
+    stranger = await leaders_client.get("/api/v1/leaders/nobody/commission/balance", headers=OPS)
+    assert stranger.status_code == 404 and stranger.json()["code"] == "COMMISSION_ACCOUNT_NOT_FOUND"

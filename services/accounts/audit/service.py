@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,7 +15,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.accounts.audit import repository
 from services.accounts.audit.models import AuditEntry
 from services.accounts.audit.schemas import AuditEntryRead, AuditQuery
-from services.accounts.staff import repository as staff_repository
 from services.common import audit
 from services.common.auth import Principal
 from services.common.clock import utcnow
@@ -26,18 +26,33 @@ from services.common.pagination import Page
 SERVICE = "accounts"
 
 
-async def _keep(session: AsyncSession, payload: AuditRecorded, *, event_id: str) -> bool:
-    staff = await staff_repository.get_staff(session, payload.actor)
-    roles = payload.actor_roles
-    if not roles and staff is not None:
-        # The producer knew only the id: the duties the account holds now are the best word on those it used.
-        roles = await staff_repository.roles_of(session, staff.id)
+@dataclass(frozen=True)
+class KnownActor:
+    """What accounts knows of an entry's actor: a staff account's username and duties (none for a service or the CLI).
+
+    The staff package looks it up (`staff.service.audit_actor`): the trail sits below staff, which records into it."""
+
+    username: str | None
+    roles: list[str]
+
+
+def parse_event(event: Event) -> AuditRecorded:
+    """An `audit.recorded` event's entry; the payload must name the service that sent it."""
+    payload = AuditRecorded.model_validate(event.data)
+    if payload.service != event.source:
+        # The sender was checked against the envelope already; the payload must not name another service either.
+        raise EventNotOwned(f"An audit entry from {event.source!r} cannot speak for {payload.service!r}")
+    return payload
+
+
+async def keep(session: AsyncSession, payload: AuditRecorded, *, event_id: str, actor: KnownActor) -> bool:
+    """Keep one entry; False when it was kept before (its event id is unique in the trail)."""
     entry = AuditEntry(
         event_id=event_id,
         service=payload.service,
         actor=payload.actor,
-        actor_username=staff.username if staff is not None else None,
-        actor_roles=roles,
+        actor_username=actor.username,
+        actor_roles=actor.roles,
         action=payload.action,
         target_type=payload.target_type,
         target_id=payload.target_id,
@@ -49,17 +64,7 @@ async def _keep(session: AsyncSession, payload: AuditRecorded, *, event_id: str)
     return await repository.insert(session, entry)
 
 
-async def keep_event(session: AsyncSession, event: Event) -> bool:
-    """Keep an `audit.recorded` event; False when it was kept before (its event id is unique in the trail)."""
-    payload = AuditRecorded.model_validate(event.data)
-    if payload.service != event.source:
-        # The sender was checked against the envelope already; the payload must not name another service either.
-        raise EventNotOwned(f"An audit entry from {event.source!r} cannot speak for {payload.service!r}")
-    return await _keep(session, payload, event_id=event.id)
-
-
-async def record(
-    session: AsyncSession,
+def own_entry(
     *,
     actor: Principal | audit.Actor | str,
     action: str,
@@ -67,10 +72,11 @@ async def record(
     before: Mapping[str, Any] | None,
     after: Mapping[str, Any] | None,
     at: datetime,
-) -> None:
-    """Accounts' own staff actions go straight into the trail, in the action's transaction (no event needed)."""
+) -> tuple[AuditRecorded, str]:
+    """An entry for accounts' own staff actions, kept straight in the action's transaction (no event needed), and
+    the event id it is kept under."""
     payload = audit.entry(service=SERVICE, actor=actor, action=action, target=target, before=before, after=after, at=at)
-    await _keep(session, payload, event_id=str(uuid.uuid4()))
+    return payload, str(uuid.uuid4())
 
 
 async def list_entries(session: AsyncSession, *, query: AuditQuery, tz: ZoneInfo) -> Page[AuditEntryRead]:

@@ -9,19 +9,14 @@ from services.accounts.auth.exceptions import (
     RefreshTokenReused,
     SessionEnded,
 )
-from services.accounts.auth.schemas import AccessToken, DevTokenRequest, RefreshRequest, TokenPair, WeChatSignIn
-from services.accounts.deps import (
-    CurrentUser,
-    DatabaseDep,
-    IssuerDep,
-    NowDep,
-    PasswordsDep,
-    SettingsDep,
-    WeChatDep,
-)
+from services.accounts.auth.schemas import DevTokenRequest, RefreshRequest, WeChatSignIn
+from services.accounts.deps import CurrentUser, DatabaseDep, NowDep, SettingsDep
 from services.accounts.keys.exceptions import SigningKeysUnavailable
+from services.accounts.keys.issuer import IssuerDep
+from services.accounts.sessions.schemas import AccessToken, TokenPair
 from services.accounts.staff import service as staff_service
 from services.accounts.staff.exceptions import StaffAccountDisabled, StaffAccountLocked, StaffCredentialsInvalid
+from services.accounts.staff.passwords import PasswordsDep
 from services.accounts.staff.schemas import StaffSignIn
 from services.accounts.wechat.exceptions import (
     WeChatCodeInvalid,
@@ -30,6 +25,7 @@ from services.accounts.wechat.exceptions import (
     WeChatUnavailable,
     WeChatUserBlocked,
 )
+from services.accounts.wechat.provider import WeChatDep
 from services.common.auth import InvalidToken
 from services.common.db import SessionDep
 from services.common.errors import problem_docs

@@ -4,29 +4,28 @@ An access token is a short-lived JWT whose roles are computed when it is issued,
 approved or suspended, a staff duty added) shows in the next token, at the latest one access-token lifetime later.
 A refresh token is opaque and stored only as its SHA-256. Each belongs to a session (a token family): using one
 marks it used and issues the next; presenting a used one again means it was copied, so the whole family is revoked.
+The session rows and starting a session are `services/accounts/sessions/`, shared with the staff sign-in.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.accounts.auth import repository
 from services.accounts.auth.exceptions import (
     RefreshTokenExpired,
     RefreshTokenInvalid,
     RefreshTokenReused,
     SessionEnded,
 )
-from services.accounts.auth.models import LoginSession, RefreshToken
-from services.accounts.auth.schemas import AccessToken, TokenPair, TokenUser
 from services.accounts.config import Settings
 from services.accounts.keys.issuer import TokenIssuer
 from services.accounts.roles import CUSTOMER, LEADER
+from services.accounts.sessions import repository
+from services.accounts.sessions import service as sessions
+from services.accounts.sessions.schemas import AccessToken, TokenPair
 from services.accounts.staff import repository as staff_repository
 from services.accounts.users import repository as users_repository
 from services.accounts.users import service as users_service
@@ -37,16 +36,10 @@ from services.common.jwks import PUBLIC_AUDIENCE
 
 log = logging.getLogger("services.accounts.sessions")
 
-USER, STAFF = "user", "staff"
-
-
-def refresh_token_hash(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
-
 
 async def roles_of(session: AsyncSession, *, kind: str, subject_id: str) -> list[str] | None:
     """The roles a new token for this subject carries now; None when the subject may no longer sign in."""
-    if kind == STAFF:
+    if kind == sessions.STAFF:
         staff = await staff_repository.get_staff(session, subject_id)
         if staff is None or not staff.active:
             return None
@@ -58,61 +51,6 @@ async def roles_of(session: AsyncSession, *, kind: str, subject_id: str) -> list
     if await users_repository.is_active_leader(session, subject_id):
         roles.append(LEADER)
     return roles
-
-
-async def _new_refresh_token(session: AsyncSession, *, session_id: str, now: datetime, settings: Settings) -> str:
-    raw = secrets.token_urlsafe(32)
-    await repository.insert_refresh_token(
-        session,
-        RefreshToken(
-            token_hash=refresh_token_hash(raw),
-            session_id=session_id,
-            issued_at=now,
-            expires_at=now + timedelta(seconds=settings.refresh_token_ttl_seconds),
-        ),
-    )
-    return raw
-
-
-def _pair(
-    issuer: TokenIssuer, *, subject_id: str, roles: list[str], session_id: str, refresh: str, now: datetime,
-    settings: Settings,
-) -> TokenPair:  # fmt: skip
-    access = issuer.sign(
-        sub=subject_id,
-        roles=roles,
-        audience=PUBLIC_AUDIENCE,
-        ttl_seconds=settings.access_token_ttl_seconds,
-        now=now,
-        session_id=session_id,
-    )
-    return TokenPair(
-        access_token=access.token,
-        refresh_token=refresh,
-        expires_in=access.expires_in,
-        user=TokenUser(id=subject_id, roles=sorted(roles)),
-    )
-
-
-async def start_session(
-    session: AsyncSession,
-    *,
-    issuer: TokenIssuer,
-    kind: str,
-    subject_id: str,
-    roles: list[str],
-    now: datetime,
-    settings: Settings,
-) -> TokenPair:
-    """A new session with its first refresh token, and an access token for it."""
-    session_id = "ses_" + secrets.token_hex(12)
-    await repository.insert_session(
-        session, LoginSession(id=session_id, subject_id=subject_id, subject_kind=kind, created_at=now)
-    )
-    refresh = await _new_refresh_token(session, session_id=session_id, now=now, settings=settings)
-    return _pair(
-        issuer, subject_id=subject_id, roles=roles, session_id=session_id, refresh=refresh, now=now, settings=settings
-    )
 
 
 async def sign_in_with_wechat(
@@ -127,11 +65,11 @@ async def sign_in_with_wechat(
     """The user behind a wx.login() code (created on their first sign-in) gets a new session."""
     identity = await wechat.code2session(code)
     user = await users_service.user_for_wechat(session, identity=identity, now=now)
-    roles = await roles_of(session, kind=USER, subject_id=user.id)
+    roles = await roles_of(session, kind=sessions.USER, subject_id=user.id)
     if roles is None:  # an erased user's identity is unlinked, so this is only a race with the erasure
         raise SessionEnded("This account was erased while signing in; sign in again")
-    return await start_session(
-        session, issuer=issuer, kind=USER, subject_id=user.id, roles=roles, now=now, settings=settings
+    return await sessions.start_session(
+        session, issuer=issuer, kind=sessions.USER, subject_id=user.id, roles=roles, now=now, settings=settings
     )
 
 
@@ -151,7 +89,7 @@ async def refresh(db: Database, *, raw_token: str, issuer: TokenIssuer, now: dat
 async def _rotate(
     session: AsyncSession, *, raw_token: str, issuer: TokenIssuer, now: datetime, settings: Settings
 ) -> TokenPair | DomainError:
-    token_hash = refresh_token_hash(raw_token)
+    token_hash = sessions.refresh_token_hash(raw_token)
     session_id = await repository.use_refresh_token(session, token_hash=token_hash, now=now)
     if session_id is None:
         found = await repository.get_refresh_token(session, token_hash)
@@ -169,8 +107,8 @@ async def _rotate(
     if roles is None:
         await repository.revoke_session(session, live.id, reason="account_closed", now=now)
         return SessionEnded()
-    refresh_token = await _new_refresh_token(session, session_id=session_id, now=now, settings=settings)
-    return _pair(
+    refresh_token = await sessions.new_refresh_token(session, session_id=session_id, now=now, settings=settings)
+    return sessions.token_pair(
         issuer,
         subject_id=live.subject_id,
         roles=roles,

@@ -7,12 +7,14 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import jwt
+from fastapi import Depends
 
 from services.accounts.keys.exceptions import SigningKeysUnavailable
 from services.accounts.keys.store import SigningKey, SigningKeyError, SigningKeyStore
+from services.common.app import from_app_state
 from services.common.jwks import ALGORITHM
 
 log = logging.getLogger("services.accounts.keys")
@@ -72,3 +74,7 @@ class TokenIssuer:
         except SigningKeyError:
             log.exception("no usable signing key")
             raise SigningKeysUnavailable() from None
+
+
+#: The one `create_app` put on the app state (tests pass fakes to `create_app`).
+IssuerDep = Annotated[TokenIssuer, Depends(from_app_state("issuer"))]

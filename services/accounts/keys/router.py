@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from services.accounts.deps import IssuerDep, NowDep
+from services.accounts.deps import NowDep
 from services.accounts.keys.exceptions import SigningKeysUnavailable
+from services.accounts.keys.issuer import IssuerDep
 from services.accounts.keys.schemas import KeySetDocument
 from services.common.errors import problem_docs
 from services.common.jwks import JWKS_PATH

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.accounts.deps import CustomerUser, ExportSourcesDep, NowDep
+from services.accounts.deps import CustomerUser, NowDep
 from services.accounts.privacy import service
 from services.accounts.privacy.exceptions import ExportSourceUnavailable
 from services.accounts.privacy.schemas import PersonalDataExport
+from services.accounts.privacy.sources import ExportSourcesDep
 from services.accounts.users.exceptions import UserErased, UserNotFound
 from services.common.auth import InvalidToken, MissingRole
 from services.common.db import SessionDep

@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.accounts.auth import repository as sessions_repository
 from services.accounts.db import outbox
 from services.accounts.privacy.schemas import PersonalDataExport
 from services.accounts.privacy.sources import ExportSource
+from services.accounts.sessions import repository as sessions_repository
 from services.accounts.users import repository as users_repository
 from services.accounts.users.exceptions import UserNotFound
 from services.accounts.users.service import require_user, user_read

@@ -4,13 +4,15 @@ object of everything it holds about them (an empty object when nothing), for a s
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, Protocol
 from urllib.parse import quote
 
 import httpx
+from fastapi import Depends
 
 from services.accounts.privacy.exceptions import ExportSourceUnavailable
+from services.common.app import from_app_state
 
 log = logging.getLogger("services.accounts.export")
 
@@ -53,3 +55,7 @@ class HttpExportSource:
         if not isinstance(body, dict):
             raise ExportSourceUnavailable(unavailable, source=self.name)
         return body
+
+
+#: The one `create_app` put on the app state (tests pass fakes to `create_app`).
+ExportSourcesDep = Annotated[Sequence[ExportSource], Depends(from_app_state("export_sources"))]

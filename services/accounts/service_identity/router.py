@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.accounts.auth.schemas import AccessToken
-from services.accounts.deps import IssuerDep, NowDep, SettingsDep
+from services.accounts.deps import NowDep, SettingsDep
 from services.accounts.keys.exceptions import SigningKeysUnavailable
+from services.accounts.keys.issuer import IssuerDep
 from services.accounts.service_identity import service
 from services.accounts.service_identity.exceptions import ServiceCredentialsInvalid
 from services.accounts.service_identity.schemas import ServiceTokenRequest
+from services.accounts.sessions.schemas import AccessToken
 from services.common.errors import problem_docs
 
 router = APIRouter(prefix="/internal", tags=["internal"])

@@ -8,11 +8,11 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from services.accounts.auth.schemas import AccessToken
 from services.accounts.config import secret_hash
 from services.accounts.keys.issuer import TokenIssuer
 from services.accounts.roles import SERVICE
 from services.accounts.service_identity.exceptions import ServiceCredentialsInvalid
+from services.accounts.sessions.schemas import AccessToken
 from services.common.clock import utcnow
 from services.common.jwks import INTERNAL_AUDIENCE
 

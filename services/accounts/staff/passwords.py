@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from typing import Annotated
 
+from fastapi import Depends
 from pwdlib import PasswordHash
 from pwdlib.exceptions import UnknownHashError
 from pwdlib.hashers.argon2 import Argon2Hasher
+
+from services.common.app import from_app_state
 
 
 class PasswordHasher:
@@ -35,3 +39,7 @@ class PasswordHasher:
 def fast_test_hasher() -> PasswordHasher:
     """Argon2id with the smallest cost, for tests (the algorithm and format are the real ones)."""
     return PasswordHasher(Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1))
+
+
+#: The one `create_app` put on the app state (tests pass fakes to `create_app`).
+PasswordsDep = Annotated[PasswordHasher, Depends(from_app_state("passwords"))]

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from services.accounts.deps import NowDep, PasswordsDep, StaffAdmin
+from services.accounts.deps import NowDep, StaffAdmin
 from services.accounts.staff import service
 from services.accounts.staff.exceptions import (
     CannotDemoteYourself,
@@ -12,6 +12,7 @@ from services.accounts.staff.exceptions import (
     StaffNotFound,
     StaffUsernameTaken,
 )
+from services.accounts.staff.passwords import PasswordsDep
 from services.accounts.staff.schemas import StaffCreate, StaffFilters, StaffRead, StaffUpdate
 from services.common.auth import MissingPermission
 from services.common.db import SessionDep

@@ -8,18 +8,20 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.accounts.audit import service as audit_trail
-from services.accounts.auth import repository as sessions_repository
-from services.accounts.auth import service as sessions
-from services.accounts.auth.schemas import TokenPair
 from services.accounts.config import Settings
 from services.accounts.db import outbox
 from services.accounts.keys.issuer import TokenIssuer
 from services.accounts.roles import OPS
+from services.accounts.sessions import repository as sessions_repository
+from services.accounts.sessions import service as sessions
+from services.accounts.sessions.schemas import TokenPair
 from services.accounts.staff import repository
 from services.accounts.staff.exceptions import (
     CannotDemoteYourself,
@@ -34,6 +36,7 @@ from services.accounts.staff.models import Staff
 from services.accounts.staff.passwords import PasswordHasher
 from services.accounts.staff.schemas import StaffCreate, StaffRead, StaffUpdate
 from services.common import audit
+from services.common.auth import Principal
 from services.common.clock import as_utc
 from services.common.db import Database
 from services.common.errors import DomainError
@@ -105,7 +108,7 @@ async def create_staff(
         raise StaffUsernameTaken(f"The username {data.username} is taken")
     roles: list[str] = sorted(set(data.roles))
     await _publish(session, staff, roles, now)
-    await audit_trail.record(
+    await _audit(
         session,
         actor=created_by,
         action="staff.created",
@@ -174,7 +177,7 @@ async def update_staff(
     before, after = audit.changed(was, _audited(updated, new_roles))
     if password_hash is not None:
         before["password"], after["password"] = None, "reset"  # that it changed, never what to
-    await audit_trail.record(
+    await _audit(
         session,
         actor=changed_by,
         action="staff.updated",
@@ -257,3 +260,31 @@ async def _settle_attempt(
     return await sessions.start_session(
         session, issuer=issuer, kind=sessions.STAFF, subject_id=staff.id, roles=roles, now=now, settings=settings
     )
+
+
+async def audit_actor(session: AsyncSession, actor_id: str, roles_given: list[str]) -> audit_trail.KnownActor:
+    """The username and duties of an audit entry's actor: the duties the producer named, or, when it knew only the
+    id, those the staff account holds now (the best word on the ones it used)."""
+    staff = await repository.get_staff(session, actor_id)
+    if staff is None:
+        return audit_trail.KnownActor(username=None, roles=roles_given)
+    return audit_trail.KnownActor(
+        username=staff.username, roles=roles_given or await repository.roles_of(session, staff.id)
+    )
+
+
+async def _audit(
+    session: AsyncSession,
+    *,
+    actor: Principal | audit.Actor | str,
+    action: str,
+    target: tuple[str, str | int],
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    at: datetime,
+) -> None:
+    payload, event_id = audit_trail.own_entry(
+        actor=actor, action=action, target=target, before=before, after=after, at=at
+    )
+    known = await audit_actor(session, payload.actor, payload.actor_roles)
+    await audit_trail.keep(session, payload, event_id=event_id, actor=known)

@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel
 
-from services.accounts.deps import WeChatDep
 from services.accounts.users import repository
+from services.accounts.wechat.provider import WeChatDep
 from services.common.auth import InvalidToken, Principal, ServiceNotAllowed, require_service
 from services.common.db import SessionDep
 from services.common.errors import NotFound, problem_docs

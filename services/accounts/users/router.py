@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from services.accounts.deps import CustomerUser, NowDep, SettingsDep, UserReader, WeChatDep
+from services.accounts.deps import CustomerUser, NowDep, SettingsDep, UserReader
 from services.accounts.users import service
 from services.accounts.users.exceptions import BirthdayNotInPast, UserErased, UserNotFound
 from services.accounts.users.schemas import PhoneCode, UserRead, UserUpdate
@@ -14,6 +14,7 @@ from services.accounts.wechat.exceptions import (
     WeChatRateLimited,
     WeChatUnavailable,
 )
+from services.accounts.wechat.provider import WeChatDep
 from services.common.auth import InvalidToken, MissingPermission, MissingRole
 from services.common.db import SessionDep
 from services.common.errors import problem_docs

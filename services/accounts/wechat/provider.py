@@ -13,9 +13,10 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 import httpx
+from fastapi import Depends
 
 from services.accounts.wechat.exceptions import (
     WeChatCodeInvalid,
@@ -24,6 +25,7 @@ from services.accounts.wechat.exceptions import (
     WeChatUnavailable,
     WeChatUserBlocked,
 )
+from services.common.app import from_app_state
 from services.common.errors import DomainError
 
 log = logging.getLogger("services.accounts.wechat")
@@ -266,3 +268,7 @@ def redact_httpx_urls() -> None:
     logger = logging.getLogger("httpx")
     if not any(isinstance(f, RedactQueryStrings) for f in logger.filters):
         logger.addFilter(RedactQueryStrings())
+
+
+#: The one `create_app` put on the app state (tests pass fakes to `create_app`).
+WeChatDep = Annotated[WeChatProvider, Depends(from_app_state("wechat"))]

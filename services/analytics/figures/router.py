@@ -8,13 +8,14 @@ from fastapi import APIRouter, Depends, Query, Response
 from services.analytics.access import (
     LeaderNotKnown,
     NotYourCommunity,
-    ensure_can_read_leader,
     managed_leaders_only,
 )
-from services.analytics.chart import render_community_chart
+from services.analytics.clients import LeadersUnavailable
 from services.analytics.deps import ConnectionDep, LeaderIdPath, LeadersDep, SettingsDep, TodayDep
 from services.analytics.figures import service
-from services.analytics.figures.exceptions import InvalidRange, LeadersUnavailable
+from services.analytics.figures.access import ensure_can_read_leader
+from services.analytics.figures.chart import render_community_chart
+from services.analytics.figures.exceptions import InvalidRange
 from services.analytics.figures.schemas import (
     ALERT_COLUMNS,
     COHORT_COLUMNS,

@@ -4,8 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from services.analytics.access import LeaderNotKnown, NotYourCommunity, ensure_can_read_leader
+from services.analytics.access import LeaderNotKnown, NotYourCommunity
 from services.analytics.deps import ConnectionDep, LeaderIdPath, SettingsDep, TodayDep
+from services.analytics.figures.access import ensure_can_read_leader
 from services.analytics.segments import service
 from services.analytics.segments.schemas import (
     SEGMENT_MEMBER_COLUMNS,

@@ -35,6 +35,12 @@ class CommissionAccrualState(StrEnum):
     AVAILABLE = "available"
 
 
+class CommissionExclusion(StrEnum):
+    """Why a paid line earns its leader nothing whatever the rules say (the accrual keeps a 0 entry and says why)."""
+
+    OWN_ORDER = "own_order"  # the leader bought it at their own pickup point (LEADERS_COMMISSION_ON_OWN_ORDERS)
+
+
 class CommissionEntryKind(StrEnum):
     ACCRUAL = "accrual"  # + pending: a paid order line
     SETTLEMENT = "settlement"  # pending → available after the freeze
@@ -92,6 +98,7 @@ class CommissionAccrual(LeadersBase, table=True):
     __tablename__ = "commission_accruals"
     __table_args__ = (
         CheckConstraint("state IN ('pending', 'available')", name="state_known"),
+        CheckConstraint("excluded IS NULL OR excluded IN ('own_order')", name="excluded_known"),
         CheckConstraint("reversed_quantity <= quantity", name="reversed_quantity_bounded"),
         CheckConstraint("reversed_fen <= commission_fen", name="reversed_fen_bounded"),
         Index("ix_commission_accruals_state_picked_up_at", "state", "picked_up_at"),
@@ -114,6 +121,8 @@ class CommissionAccrual(LeadersBase, table=True):
     per_item_fen: int | None = Field(default=None, sa_type=BigInteger)
     level: str | None = Field(default=None, max_length=32)
     commission_fen: int = Field(sa_type=BigInteger)
+    #: Set when the line earns nothing by a rule above the commission rules (then no rule is recorded either).
+    excluded: CommissionExclusion | None = enum_field(CommissionExclusion, max_length=16, default=None)
     reversed_quantity: int = 0
     reversed_fen: int = Field(default=0, sa_type=BigInteger)
     state: CommissionAccrualState = enum_field(
@@ -179,21 +188,3 @@ class CommissionEntry(LeadersBase, table=True):
     refund_id: int | None = Field(default=None, sa_type=BigInteger)
     withdrawal_id: int | None = None
     created_at: datetime = timestamp_field()
-
-
-class LeaderOrder(LeadersBase, table=True):
-    """The facts of an order of a leader's community that level evaluation needs (sales, completion)."""
-
-    __tablename__ = "leader_orders"
-    __table_args__ = (
-        Index("ix_leader_orders_leader_id_paid_at", "leader_id", "paid_at"),
-        Index("ix_leader_orders_leader_id_picked_up_at", "leader_id", "picked_up_at"),
-    )
-
-    order_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    leader_id: str = Field(max_length=64)
-    customer_id: str = Field(max_length=64)
-    paid_fen: int = Field(sa_type=BigInteger)
-    refunded_fen: int = Field(default=0, sa_type=BigInteger)
-    paid_at: datetime = Field(sa_type=UTCDateTime)
-    picked_up_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

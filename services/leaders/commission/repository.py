@@ -26,7 +26,6 @@ from services.leaders.commission.models import (
     CommissionReversal,
     CommissionRule,
     CommissionRuleScope,
-    LeaderOrder,
 )
 
 
@@ -293,29 +292,3 @@ async def reversal_exists(session: AsyncSession, *, refund_id: int, line_id: int
 async def insert_reversal(session: AsyncSession, reversal: CommissionReversal) -> None:
     session.add(reversal)
     await session.flush()
-
-
-# --- order facts (for level evaluation) --------------------------------------------------------------------------
-
-
-async def insert_order_fact(session: AsyncSession, fact: LeaderOrder) -> bool:
-    """False when the order's facts were recorded before (a redelivered event)."""
-    return await insert_once(session, fact, conflict_columns=("order_id",))
-
-
-async def mark_order_picked_up(session: AsyncSession, order_id: int, *, at: datetime) -> None:
-    await session.exec(
-        update(LeaderOrder)
-        .where(col(LeaderOrder.order_id) == order_id, col(LeaderOrder.picked_up_at).is_(None))
-        .values(picked_up_at=at)
-        .execution_options(synchronize_session=False)
-    )
-
-
-async def add_order_refund(session: AsyncSession, order_id: int, *, fen: int) -> None:
-    await session.exec(
-        update(LeaderOrder)
-        .where(col(LeaderOrder.order_id) == order_id)
-        .values(refunded_fen=col(LeaderOrder.refunded_fen) + fen)
-        .execution_options(synchronize_session=False)
-    )

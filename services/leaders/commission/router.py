@@ -30,7 +30,7 @@ from services.leaders.commission.schemas import (
 )
 from services.leaders.db import outbox
 from services.leaders.deps import CommissionAdmin, DatabaseDep, LeaderDataReader, LeaderIdPath, SettingsDep
-from services.leaders.levels.exceptions import LevelNotFound
+from services.leaders.ladder.exceptions import LevelNotFound
 
 router = APIRouter(tags=["commission"])
 internal_router = APIRouter(prefix="/internal/reconciliation", tags=["internal"])

@@ -150,7 +150,10 @@ class StatementLine(BaseModel):
     product_id: int | None
     quantity: int | None
     base_fen: int | None
-    rule: str | None = Field(description="The rule the accrual used, e.g. 'product:percentage:1000bp'")
+    rule: str | None = Field(
+        description="The rule the accrual used, e.g. 'product:percentage:1000bp'; 'none' when no rule matched; "
+        "'excluded:own_order' for a leader's own purchase, which earns nothing"
+    )
     amount_fen: int
     state: CommissionAccrualState | None = Field(description="The accrual's state now, for commission lines")
 
@@ -164,7 +167,9 @@ class Statement(BaseModel):
     leader_id: str
     period: str
     timezone: str
-    sales_fen: int
+    gmv_fen: int = Field(description="Paid for orders at the leader's pickup point whose payment falls in the month")
+    refunds_fen: int = Field(description="Refunded in the month (by refund date), whenever the order was paid")
+    net_sales_fen: int = Field(description="gmv_fen - refunds_fen: the month's sales (docs/metrics.md); may be < 0")
     accrued_fen: int
     reversed_fen: int
     settled_fen: int

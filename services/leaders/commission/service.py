@@ -21,14 +21,15 @@ from services.common.pagination import Page, PageParams
 from services.leaders.commission import repository
 from services.leaders.commission.exceptions import AccrualNotYetRecorded, CommissionAccountNotFound
 from services.leaders.commission.models import (
+    CommissionAccount,
     CommissionAccrual,
     CommissionAccrualState,
     CommissionEntryKind,
+    CommissionExclusion,
     CommissionReversal,
     CommissionRule,
     CommissionRuleMode,
     CommissionRuleScope,
-    LeaderOrder,
 )
 from services.leaders.commission.repository import Movement
 from services.leaders.commission.schemas import (
@@ -43,10 +44,12 @@ from services.leaders.commission.schemas import (
     RuleRead,
 )
 from services.leaders.db import outbox
-from services.leaders.levels import repository as levels_repository
-from services.leaders.levels.exceptions import LevelNotFound
+from services.leaders.ladder import repository as ladder_repository
+from services.leaders.ladder.exceptions import LevelNotFound
 from services.leaders.profiles import repository as profiles_repository
 from services.leaders.profiles.access import ensure_reads_leader
+from services.leaders.sales import repository as sales_repository
+from services.leaders.sales.models import LeaderOrder, LeaderRefund
 
 _SCOPE_PRECEDENCE = (CommissionRuleScope.PRODUCT, CommissionRuleScope.LEVEL, CommissionRuleScope.DEFAULT)
 RuleKey = tuple[CommissionRuleScope, str | None, int | None]
@@ -56,7 +59,7 @@ RuleKey = tuple[CommissionRuleScope, str | None, int | None]
 
 
 async def create_rule(session: AsyncSession, *, data: RuleCreate, created_by: str, now: datetime) -> RuleRead:
-    if data.level is not None and await levels_repository.get_level(session, data.level) is None:
+    if data.level is not None and await ladder_repository.get_level(session, data.level) is None:
         raise LevelNotFound(f"Level {data.level} does not exist")
     rule = CommissionRule(
         **data.model_dump(exclude={"effective_from"}),
@@ -146,9 +149,24 @@ def commission_for(rule: CommissionRule | None, *, paid_fen: int, quantity: int,
 # --- accrual, freeze, settlement, reversal -----------------------------------------------------------------------
 
 
-async def accrue_order(session: AsyncSession, *, order: OrderPaid, now: datetime) -> list[CommissionAccrual]:
-    """Accrue pending commission for each line of a paid order, once per line, snapshotting what it used."""
-    await repository.insert_order_fact(
+def exclusion_of(order: OrderPaid, *, commission_on_own_orders: bool) -> CommissionExclusion | None:
+    """Why the whole order earns nothing, if it does: a leader buying at their own pickup point would otherwise pay
+    themselves commission out of the platform's margin. A leader's id is their user's JWT `sub`, and so is the
+    order's `customer_id`, so their own orders are those two being equal."""
+    if order.customer_id == order.leader_id and not commission_on_own_orders:
+        return CommissionExclusion.OWN_ORDER
+    return None
+
+
+async def accrue_order(
+    session: AsyncSession, *, order: OrderPaid, now: datetime, commission_on_own_orders: bool
+) -> list[CommissionAccrual]:
+    """Accrue pending commission for each line of a paid order, once per line, snapshotting what it used.
+
+    An excluded order (`exclusion_of`) still gets its accrual and 0 entry per line: reconciliation counts one accrual
+    entry per paid line, later refunds reverse 0 against it, and the statement shows the line with the reason."""
+    excluded = exclusion_of(order, commission_on_own_orders=commission_on_own_orders)
+    await sales_repository.insert_order(
         session,
         LeaderOrder(
             order_id=order.order_id,
@@ -170,7 +188,7 @@ async def accrue_order(session: AsyncSession, *, order: OrderPaid, now: datetime
         # Fast path for a redelivered event; the unique line id (and entry ref) is what really guarantees once.
         if await repository.get_accrual_by_line(session, line.line_id) is not None:
             continue
-        rule = matching_rule(current, product_id=line.product_id, level=level)
+        rule = None if excluded else matching_rule(current, product_id=line.product_id, level=level)
         commission = commission_for(rule, paid_fen=line.paid_fen, quantity=line.quantity, cost_fen=line.cost_fen)
         accrual = await repository.insert_accrual(
             session,
@@ -190,6 +208,7 @@ async def accrue_order(session: AsyncSession, *, order: OrderPaid, now: datetime
                 per_item_fen=rule.amount_fen if rule else None,
                 level=level,
                 commission_fen=commission,
+                excluded=excluded,
                 paid_at=order.paid_at,
                 created_at=now,
             ),
@@ -216,7 +235,7 @@ async def start_freeze(session: AsyncSession, *, picked_up: OrderPickedUp) -> in
     """The freeze period of the order's commission starts at pickup. Returns how many accruals started now."""
     if await repository.count_accruals_of_order(session, picked_up.order_id) == 0:
         raise AccrualNotYetRecorded(f"Order {picked_up.order_id} has no accrual yet")
-    await repository.mark_order_picked_up(session, picked_up.order_id, at=picked_up.picked_up_at)
+    await sales_repository.mark_order_picked_up(session, picked_up.order_id, at=picked_up.picked_up_at)
     return await repository.start_freeze(session, picked_up.order_id, picked_up_at=picked_up.picked_up_at)
 
 
@@ -260,7 +279,16 @@ async def reverse_refund(session: AsyncSession, *, refund: OrderRefunded, now: d
         if await repository.reversal_exists(session, refund_id=refund.refund_id, line_id=line.line_id):
             continue
         total += await _reverse_line(session, refund=refund, line_id=line.line_id, quantity=line.quantity, now=now)
-        await repository.add_order_refund(session, refund.order_id, fen=line.refund_fen)
+    await sales_repository.record_refund(
+        session,
+        LeaderRefund(
+            refund_id=refund.refund_id,
+            order_id=refund.order_id,
+            leader_id=refund.leader_id,
+            refund_fen=refund.refund_fen,
+            refunded_at=refund.refunded_at,
+        ),
+    )
     return total
 
 
@@ -322,11 +350,20 @@ async def _reverse_line(
 # --- reading -----------------------------------------------------------------------------------------------------
 
 
+async def account_of(session: AsyncSession, leader_id: str) -> CommissionAccount:
+    """The leader's commission account. It is stored with the leader's first ledger entry (the first accrual), so a
+    leader who has earned nothing yet reads as all zeros; someone who is not a leader has no account."""
+    account = await repository.get_account(session, leader_id)
+    if account is not None:
+        return account
+    if await profiles_repository.get_leader(session, leader_id) is None:
+        raise CommissionAccountNotFound(f"Leader {leader_id} has no commission account")
+    return CommissionAccount(leader_id=leader_id)  # not added to the session: only post_entry's first touch stores it
+
+
 async def get_balance(session: AsyncSession, *, user: Principal, leader_id: str) -> Balance:
     await ensure_reads_leader(session, user, leader_id)
-    account = await repository.get_account(session, leader_id)
-    if account is None:
-        raise CommissionAccountNotFound(f"Leader {leader_id} has no commission account")
+    account = await account_of(session, leader_id)
     return Balance(
         leader_id=leader_id,
         pending_fen=account.pending_fen,
@@ -343,8 +380,7 @@ async def list_entries(
     session: AsyncSession, *, user: Principal, leader_id: str, page: PageParams, kind: CommissionEntryKind | None
 ) -> Page[EntryRead]:
     await ensure_reads_leader(session, user, leader_id)
-    if await repository.get_account(session, leader_id) is None:
-        raise CommissionAccountNotFound(f"Leader {leader_id} has no commission account")
+    await account_of(session, leader_id)
     rows = await repository.list_entries(
         session, leader_id, limit=page.limit + 1, before_id=page.after_int(), kind=kind
     )

@@ -1,8 +1,10 @@
-"""Monthly commission statements (what leaders look at most): totals, opening and closing balances, and lines.
+"""Monthly commission statements (what leaders look at most): sales, totals, opening and closing balances, lines.
 
-A month is a calendar month in the business time zone. Every query is a range scan of
-`ix_commission_entries_leader_id_created_at_id` (lines are sought by keyset on (created_at, id), so page 100 costs
-what page 1 does), plus primary-key lookups of the accruals and reversals the lines refer to.
+A month is a calendar month in the business time zone. Sales are net sales as docs/metrics.md defines them: paid in
+the month (by payment date) minus refunded in the month (by refund date), whenever the refunded order was paid.
+Every ledger query is a range scan of `ix_commission_entries_leader_id_created_at_id` (lines are sought by keyset
+on (created_at, id), so page 100 costs what page 1 does), plus primary-key lookups of the accruals and reversals
+the lines refer to; the sales are range scans of the sales indexes by (leader, date).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from services.common.clock import local_date
 from services.common.db import Database
 from services.common.exports import BOM, csv_row, yuan
 from services.common.pagination import InvalidCursor, PageParams, encode_cursor
-from services.leaders.commission import repository
-from services.leaders.commission.exceptions import CommissionAccountNotFound, InvalidPeriod
+from services.leaders.commission import service
+from services.leaders.commission.exceptions import InvalidPeriod
 from services.leaders.commission.models import (
     CommissionAccrual,
     CommissionEntry,
@@ -34,6 +36,7 @@ from services.leaders.commission.models import (
 )
 from services.leaders.commission.schemas import Statement, StatementBalances, StatementLine, StatementLines
 from services.leaders.profiles.access import ensure_reads_leader
+from services.leaders.sales import repository as sales_repository
 
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _ZERO = StatementBalances(pending_fen=0, available_fen=0, in_withdrawal_fen=0, withdrawn_fen=0)
@@ -90,19 +93,7 @@ async def _totals(session: AsyncSession, leader_id: str, period: Period) -> dict
         .where(entry.leader_id == leader_id, col(entry.created_at) >= period.start, col(entry.created_at) < period.end)
         .group_by(col(entry.kind))
     )
-    totals = {kind: int(amount or 0) for kind, amount in rows.all()}
-    accrual = CommissionAccrual
-    sales = (
-        await session.exec(
-            select(func.coalesce(func.sum(accrual.base_fen), 0)).where(
-                accrual.leader_id == leader_id,
-                col(accrual.created_at) >= period.start,
-                col(accrual.created_at) < period.end,
-            )
-        )
-    ).one()
-    totals["sales"] = int(sales)
-    return totals
+    return {kind: int(amount or 0) for kind, amount in rows.all()}
 
 
 async def _lines(
@@ -133,6 +124,8 @@ async def _lines(
 def _rule_label(accrual: CommissionAccrual | None) -> str | None:
     if accrual is None:
         return None
+    if accrual.excluded is not None:
+        return f"excluded:{accrual.excluded}"
     if accrual.mode is None:
         return "none"
     value = (
@@ -179,8 +172,7 @@ def _decode_after(page: PageParams) -> tuple[datetime, int] | None:
 
 async def _require_account(session: AsyncSession, user: Principal, leader_id: str) -> None:
     await ensure_reads_leader(session, user, leader_id)
-    if await repository.get_account(session, leader_id) is None:
-        raise CommissionAccountNotFound(f"Leader {leader_id} has no commission account")
+    await service.account_of(session, leader_id)
 
 
 async def get_statement(
@@ -189,6 +181,7 @@ async def get_statement(
     await _require_account(session, user, leader_id)
     month = parse_period(period, tz)
     totals = await _totals(session, leader_id, month)
+    sales = await sales_repository.sales_of(session, leader_id, start=month.start, end=month.end)
     rows = await _lines(session, leader_id, month, after=_decode_after(page), limit=page.limit + 1)
     more = len(rows) > page.limit
     rows = rows[: page.limit]
@@ -197,7 +190,9 @@ async def get_statement(
         leader_id=leader_id,
         period=month.label,
         timezone=str(tz),
-        sales_fen=totals["sales"],
+        gmv_fen=sales.gmv_fen,
+        refunds_fen=sales.refunds_fen,
+        net_sales_fen=sales.net_sales_fen,
         accrued_fen=totals.get(CommissionEntryKind.ACCRUAL, 0),
         reversed_fen=-totals.get(CommissionEntryKind.REVERSAL, 0),
         settled_fen=totals.get(CommissionEntryKind.SETTLEMENT, 0),
@@ -243,7 +238,9 @@ async def statement_csv(db: Database, *, statement: Statement, tz: ZoneInfo, chu
 
 def _csv_head(statement: Statement) -> bytes:
     summary: list[tuple[str, int]] = [
-        ("sales", statement.sales_fen),
+        ("gmv", statement.gmv_fen),
+        ("refunds", statement.refunds_fen),
+        ("net_sales", statement.net_sales_fen),
         ("accrued", statement.accrued_fen),
         ("reversed", statement.reversed_fen),
         ("settled", statement.settled_fen),

@@ -1,11 +1,6 @@
 from __future__ import annotations
 
-from services.common.errors import Conflict, NotFound
-
-
-class LevelNotFound(NotFound):
-    code = "LEVEL_NOT_FOUND"
-    title = "No such level"
+from services.common.errors import Conflict
 
 
 class LevelRankTaken(Conflict):

@@ -14,9 +14,11 @@ from fastapi import FastAPI
 
 from services.common.db import Database
 from services.leaders.config import Settings
-from services.leaders.levels import repository, service
+from services.leaders.ladder import repository
+from services.leaders.levels import service
 from services.leaders.levels.schemas import EvaluationResult, LevelChangeRead
 from services.leaders.profiles import repository as profiles_repository
+from services.leaders.sales import repository as sales_repository
 
 log = logging.getLogger("services.leaders.levels")
 
@@ -30,8 +32,8 @@ async def evaluate_levels(
     start = now - timedelta(days=window_days)
     async with db.reading() as session:
         levels = list(await repository.list_levels(session))
-        sales = await repository.sales_by_leader(session, start=start, end=now)
-        completed = await repository.completed_orders_by_leader(session, start=start, end=now)
+        sales = await sales_repository.net_sales_by_leader(session, start=start, end=now)
+        completed = await sales_repository.completed_orders_by_leader(session, start=start, end=now)
         leaders = [
             (leader.leader_id, leader.level) for leader in await profiles_repository.list_active_leaders(session)
         ]

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path
 
 from services.common import audit
 from services.common.app import NowDep
-from services.common.auth import InvalidToken, MissingPermission
+from services.common.auth import InvalidToken, MissingPermission, MissingRole, Principal, require_service
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.pagination import InvalidCursor, NoParams, Page, PageQuery
@@ -15,10 +15,13 @@ from services.leaders.db import outbox
 from services.leaders.deps import DatabaseDep, LeaderAdmin, LeaderDataReader, LeaderIdPath, LeaderReader, SettingsDep
 from services.leaders.levels import jobs, service
 from services.leaders.levels.exceptions import LevelRankTaken
-from services.leaders.levels.schemas import EvaluationResult, LevelChangeRead, LevelRead, LevelWrite
+from services.leaders.levels.schemas import EvaluationResult, LeaderSummary, LevelChangeRead, LevelRead, LevelWrite
 from services.leaders.profiles.exceptions import LeaderNotFound
 
 router = APIRouter(tags=["levels"])
+internal_router = APIRouter(prefix="/internal/leaders", tags=["internal"])
+
+AnalyticsService = Annotated[Principal, Depends(require_service("analytics"))]
 
 LevelCode = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="Level code, e.g. `gold`")]
 
@@ -71,3 +74,15 @@ async def list_level_changes(
     leader_id: LeaderIdPath, session: SessionDep, user: LeaderDataReader, page: PageQuery
 ) -> Page[LevelChangeRead]:
     return await service.list_level_changes(session, user=user, leader_id=leader_id, page=page)
+
+
+@internal_router.get(
+    "/{leader_id}/summary",
+    response_model=LeaderSummary,
+    summary="A leader's commission balances and progress to the next level, for the analytics dashboard (service)",
+    responses=problem_docs(InvalidToken, MissingRole, LeaderNotFound),
+)
+async def get_leader_summary(
+    leader_id: LeaderIdPath, session: SessionDep, user: AnalyticsService, settings: SettingsDep, now: NowDep
+) -> LeaderSummary:
+    return await service.leader_summary(session, leader_id=leader_id, window_days=settings.level_window_days, now=now)

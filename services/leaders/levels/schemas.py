@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.common.types import BasisPoints, Fen
-from services.leaders.levels.models import LevelChangeDirection
+from services.leaders.ladder.models import LevelChangeDirection
 
 LevelCodePath = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 

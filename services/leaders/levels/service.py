@@ -1,4 +1,5 @@
-"""Levels and rule-based promotion and demotion (晋升 / 优胜劣汰) on the last 30 days' figures."""
+"""Levels and rule-based promotion and demotion (晋升 / 优胜劣汰) on the last `window_days` of net sales (paid in
+the window minus refunded in it, docs/metrics.md) and completed orders."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from services.leaders.commission import service as commission_service
 from services.leaders.commission.models import CommissionRuleMode, CommissionRuleScope
 from services.leaders.commission.schemas import RuleCreate
 from services.leaders.db import outbox
-from services.leaders.levels import repository
+from services.leaders.ladder import repository
+from services.leaders.ladder.models import Level, LevelChange, LevelChangeDirection
 from services.leaders.levels.exceptions import LevelRankTaken
-from services.leaders.levels.models import Level, LevelChange, LevelChangeDirection
 from services.leaders.levels.schemas import (
     LeaderSummary,
     LevelChangeRead,
@@ -29,6 +30,7 @@ from services.leaders.levels.schemas import (
 from services.leaders.profiles import service as profiles_service
 from services.leaders.profiles.access import ensure_reads_leader
 from services.leaders.profiles.exceptions import ConcurrentLeaderChange
+from services.leaders.sales import repository as sales_repository
 
 log = logging.getLogger("services.leaders.levels")
 
@@ -151,8 +153,8 @@ async def leader_summary(session: AsyncSession, *, leader_id: str, window_days: 
     leader = await profiles_service.require_leader(session, leader_id)
     account = await commission_repository.get_account(session, leader_id)
     start = now - timedelta(days=window_days)
-    sales = (await repository.sales_by_leader(session, start=start, end=now, leader_id=leader_id)).get(leader_id, 0)
-    completed = await repository.completed_orders_by_leader(session, start=start, end=now, leader_id=leader_id)
+    sales = (await sales_repository.sales_of(session, leader_id, start=start, end=now)).net_sales_fen
+    completed = await sales_repository.completed_orders_by_leader(session, start=start, end=now, leader_id=leader_id)
     orders = completed.get(leader_id, 0)
     levels = await repository.list_levels(session)  # by rank, lowest first
     current_rank = next((level.rank for level in levels if level.code == leader.level), None)

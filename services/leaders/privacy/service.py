@@ -15,12 +15,13 @@ from __future__ import annotations
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.privacy import ERASED, PersonalTable, by_column, forget_idempotent_responses
-from services.leaders.commission.models import CommissionAccount, CommissionAccrual, CommissionEntry, LeaderOrder
+from services.leaders.commission.models import CommissionAccount, CommissionAccrual, CommissionEntry
 from services.leaders.communities.models import Membership, MembershipEvent
 from services.leaders.db import metadata, outbox
-from services.leaders.levels.models import LevelChange
+from services.leaders.ladder.models import LevelChange
 from services.leaders.profiles import repository as profiles
 from services.leaders.profiles.models import Leader, LeaderApplication, LeaderChange
+from services.leaders.sales.models import LeaderOrder
 from services.leaders.withdrawals.models import Withdrawal
 
 

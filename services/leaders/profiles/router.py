@@ -23,10 +23,8 @@ from services.common.pagination import InvalidCursor, Page, PageQuery
 from services.common.permissions import Permission
 from services.common.types import INT64_MAX
 from services.leaders.access import NotYourLeaderAccount
-from services.leaders.deps import LeaderIdPath, SettingsDep
-from services.leaders.levels import service as levels_service
-from services.leaders.levels.exceptions import LevelNotFound
-from services.leaders.levels.schemas import LeaderSummary
+from services.leaders.deps import LeaderIdPath
+from services.leaders.ladder.exceptions import LevelNotFound
 from services.leaders.profiles import service
 from services.leaders.profiles.exceptions import (
     AlreadyALeader,
@@ -65,7 +63,6 @@ LeaderAdmins = Annotated[Principal, Depends(require_permission(Permission.LEADER
 SignedInOrLeaderReader = Annotated[Principal, Depends(signed_in(Permission.LEADERS_READ))]
 SignedInOrLeaderAdmin = Annotated[Principal, Depends(signed_in(Permission.LEADERS_MANAGE))]
 OrdersService = Annotated[Principal, Depends(require_service("orders"))]
-AnalyticsService = Annotated[Principal, Depends(require_service("analytics"))]
 
 
 @applications_router.post(
@@ -227,17 +224,3 @@ async def list_leader_history(
 )
 async def get_internal_leader(leader_id: LeaderIdPath, session: SessionDep, user: OrdersService) -> InternalLeader:
     return await service.get_internal_leader(session, leader_id=leader_id)
-
-
-@internal_router.get(
-    "/{leader_id}/summary",
-    response_model=LeaderSummary,
-    summary="A leader's commission balances and progress to the next level, for the analytics dashboard (service)",
-    responses=problem_docs(InvalidToken, MissingRole, LeaderNotFound),
-)
-async def get_leader_summary(
-    leader_id: LeaderIdPath, session: SessionDep, user: AnalyticsService, settings: SettingsDep, now: NowDep
-) -> LeaderSummary:
-    return await levels_service.leader_summary(
-        session, leader_id=leader_id, window_days=settings.level_window_days, now=now
-    )

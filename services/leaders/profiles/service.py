@@ -19,11 +19,10 @@ from services.common.events.contract import (
 from services.common.pagination import Page, PageParams
 from services.common.permissions import Permission, StaffRole
 from services.leaders.access import NotYourLeaderAccount, manages_own_leaders_only, reads_every_leader
-from services.leaders.commission import repository as commission_repository
 from services.leaders.db import outbox
-from services.leaders.levels import repository as levels_repository
-from services.leaders.levels.exceptions import LevelNotFound
-from services.leaders.levels.models import LevelChange, LevelChangeDirection
+from services.leaders.ladder import repository as ladder_repository
+from services.leaders.ladder.exceptions import LevelNotFound
+from services.leaders.ladder.models import LevelChange, LevelChangeDirection
 from services.leaders.profiles import repository
 from services.leaders.profiles.access import (
     acting_leader,
@@ -99,11 +98,12 @@ async def list_applications(
 async def approve_application(
     session: AsyncSession, *, application_id: int, decided_by: str, data: ApplicationApprove, now: datetime
 ) -> LeaderRead:
-    """Approval makes the applicant's `sub` an active leader, with a commission account and a history line."""
+    """Approval makes the applicant's `sub` an active leader, with a history line (the commission account comes
+    with their first accrual)."""
     application = await repository.get_application(session, application_id)
     if application is None:
         raise ApplicationNotFound(f"Application {application_id} does not exist")
-    if data.level is not None and await levels_repository.get_level(session, data.level) is None:
+    if data.level is not None and await ladder_repository.get_level(session, data.level) is None:
         raise LevelNotFound(f"Level {data.level} does not exist")
     was = application.status
     if not await repository.decide_application(
@@ -136,7 +136,6 @@ async def approve_application(
     )
     if not await repository.insert_leader(session, leader):
         raise AlreadyALeader(f"User {application.applicant_id} is already a leader")
-    await commission_repository.ensure_account(session, leader.leader_id)
     await repository.insert_change(
         session,
         LeaderChange(
@@ -150,7 +149,7 @@ async def approve_application(
         ),
     )
     if data.level is not None:
-        await levels_repository.insert_level_change(
+        await ladder_repository.insert_level_change(
             session,
             LevelChange(
                 leader_id=leader.leader_id,
@@ -275,7 +274,7 @@ async def update_leader(
     leader = await require_leader(session, leader_id)
     changes: dict[str, Any] = data.model_dump(include=data.model_fields_set - {"reason"})
     new_level = changes.get("level")
-    if new_level is not None and await levels_repository.get_level(session, new_level) is None:
+    if new_level is not None and await ladder_repository.get_level(session, new_level) is None:
         raise LevelNotFound(f"Level {new_level} does not exist")
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
@@ -295,7 +294,7 @@ async def update_leader(
             now=now,
         )
         if field == "level":
-            await levels_repository.insert_level_change(
+            await ladder_repository.insert_level_change(
                 session,
                 LevelChange(
                     leader_id=leader_id,

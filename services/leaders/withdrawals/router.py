@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response
 
-from services.common.app import NowDep
+from services.common.app import NowDep, from_app_state
 from services.common.auth import (
     InvalidToken,
     LeaderUser,
@@ -28,8 +28,7 @@ from services.common.pagination import InvalidCursor, Page
 from services.common.permissions import Permission
 from services.common.types import INT64_MAX
 from services.leaders.access import NotYourLeaderAccount
-from services.leaders.commission.exceptions import CommissionAccountNotFound
-from services.leaders.deps import LeaderIdPath, PayoutDep, SettingsDep
+from services.leaders.deps import LeaderIdPath, SettingsDep
 from services.leaders.profiles.exceptions import LeaderAccountSuspended
 from services.leaders.withdrawals import service
 from services.leaders.withdrawals.exceptions import (
@@ -39,10 +38,13 @@ from services.leaders.withdrawals.exceptions import (
     WithdrawalBelowMinimum,
     WithdrawalNotFound,
 )
+from services.leaders.withdrawals.payout import PayoutProvider
 from services.leaders.withdrawals.schemas import WithdrawalCreate, WithdrawalFilters, WithdrawalRead, WithdrawalReject
 
 router = APIRouter(tags=["withdrawals"])
 
+#: The provider `create_app` chose (`LEADERS_PAYOUT_PROVIDER`), or the fake a test passed in.
+PayoutDep = Annotated[PayoutProvider, Depends(from_app_state("payout_provider"))]
 WithdrawalId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Withdrawal id")]
 
 WithdrawalDeciders = Annotated[Principal, Depends(require_permission(Permission.WITHDRAWALS_DECIDE))]
@@ -60,7 +62,6 @@ WithdrawalReader = Annotated[Principal, Depends(signed_in(Permission.LEADERS_REA
         MissingRole,
         NotYourLeaderAccount,
         LeaderAccountSuspended,
-        CommissionAccountNotFound,
         InsufficientBalance,
         WithdrawalBelowMinimum,
         IdempotencyKeyRequired,

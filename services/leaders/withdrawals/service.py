@@ -13,7 +13,6 @@ from services.common.pagination import Page, PageParams
 from services.common.permissions import Permission
 from services.leaders.access import NotYourLeaderAccount, ensure_the_leader
 from services.leaders.commission import repository as commission_repository
-from services.leaders.commission.exceptions import CommissionAccountNotFound
 from services.leaders.commission.models import CommissionEntryKind
 from services.leaders.commission.repository import Movement
 from services.leaders.db import outbox
@@ -39,8 +38,6 @@ async def request_withdrawal(
     await acting_leader(session, user, leader_id)
     if data.amount_fen < max(minimum_fen, 1):
         raise WithdrawalBelowMinimum(f"The minimum withdrawal is {max(minimum_fen, 1)} fen")
-    if await commission_repository.get_account(session, leader_id) is None:
-        raise CommissionAccountNotFound(f"Leader {leader_id} has no commission account")
     withdrawal = await repository.insert_withdrawal(
         session, Withdrawal(leader_id=leader_id, amount_fen=data.amount_fen, requested_at=now)
     )
@@ -50,7 +47,9 @@ async def request_withdrawal(
         kind=CommissionEntryKind.WITHDRAWAL,
         amount_fen=-data.amount_fen,
         movement=Movement(available=-data.amount_fen, in_withdrawal=data.amount_fen),
-        require_available_fen=data.amount_fen,  # also refuses while a negative (owed) balance is not paid back
+        # Also refuses while a negative (owed) balance is not paid back, and for a leader who never earned anything
+        # (no account row yet).
+        require_available_fen=data.amount_fen,
         ref=f"withdrawal:{withdrawal.id}",
         at=now,
         withdrawal_id=withdrawal.id,

@@ -21,12 +21,12 @@ from services.points.purchases import repository
 from services.points.purchases.exceptions import PurchaseNotCredited
 from services.points.purchases.models import PurchaseAward, RefundApplied
 from services.points.purchases.schemas import OrderReconciliation, ReconciliationRead
-from services.points.referrals.service import qualify_on_first_completed_order
 from services.points.rules.service import current_rules, lot_expiry, purchase_points
 
 
 async def credit_purchase(session: AsyncSession, *, order: OrderPickedUp, now: datetime, tz: ZoneInfo) -> bool:
-    """Credit purchase points on what was paid and not refunded; then maybe qualify a referral. False if done before."""
+    """Credit purchase points on what was paid and not refunded. False if done before (the caller then knows the
+    order's other effects, a referral it qualifies, were applied too)."""
     rules = await current_rules(session)
     base_fen = max(order.paid_fen - order.refunded_fen, 0)
     points = purchase_points(base_fen, rules)
@@ -60,14 +60,6 @@ async def credit_purchase(session: AsyncSession, *, order: OrderPickedUp, now: d
         )
         if entry is None:
             raise LedgerInconsistent(f"order {order.order_id} earned purchase points twice")
-    await qualify_on_first_completed_order(
-        session,
-        invitee_id=order.customer_id,
-        order_id=order.order_id,
-        completed_at=order.picked_up_at,
-        now=now,
-        tz=tz,
-    )
     return True
 
 

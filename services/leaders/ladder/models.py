@@ -1,3 +1,7 @@
+"""The level ladder: the levels by rank and every move of a leader on it. Plain data that profiles (a leader's
+level, set by ops or at approval), commission (level rules) and levels (evaluation) all read and write, so it sits
+below them."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -8,7 +8,7 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.accounts.auth.models import LoginSession, RefreshToken
+from services.accounts.sessions.models import LoginSession, RefreshToken
 
 
 async def insert_session(session: AsyncSession, login: LoginSession) -> None:
