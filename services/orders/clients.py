@@ -10,6 +10,7 @@ service → its own code (409/422).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -166,24 +167,47 @@ def _problem_code(response: httpx.Response) -> str | None:
 
 
 class HttpLeaderDirectory:
-    """`GET {leaders_url}/internal/leaders/{leader_id}`; 404 means the leader does not exist."""
+    """`GET {leaders_url}/internal/leaders/{leader_id}`; 404 means the leader does not exist.
+
+    Answers are cached for `cache_seconds`, and lookups of one leader share one request while it is in flight: at a
+    flash sale's start thousands of buyers of one pickup point miss the cache together, and each asking leaders
+    itself queued them behind each other until they timed out (bench/README.md, the burst)."""
 
     def __init__(self, upstream: UpstreamClients, base_url: str, *, cache_seconds: float = 0.0) -> None:
         self._upstream = upstream
         self._base_url = base_url
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, LeaderInfo | None]] = {}
+        self._in_flight: dict[str, asyncio.Future[LeaderInfo | None]] = {}
 
     async def get_leader(self, leader_id: str, *, fresh: bool = False) -> LeaderInfo | None:
-        now = time.monotonic()
+        if fresh:
+            # A leader's own action must see a suspension at once: its own request, never one already under way.
+            return await self._fetch_and_cache(leader_id)
         cached = self._cache.get(leader_id)
-        if not fresh and cached is not None and now - cached[0] < self._cache_seconds:
+        if cached is not None and time.monotonic() - cached[0] < self._cache_seconds:
             return cached[1]
+        shared = self._in_flight.get(leader_id)
+        if shared is None:
+            shared = asyncio.ensure_future(self._fetch_and_cache(leader_id))
+            self._in_flight[leader_id] = shared
+            shared.add_done_callback(lambda done: self._done(leader_id, done))
+        # Shielded: a caller that gives up (its request cancelled) does not cancel the others' lookup.
+        return await asyncio.shield(shared)
+
+    def _done(self, leader_id: str, done: asyncio.Future[LeaderInfo | None]) -> None:
+        if self._in_flight.get(leader_id) is done:
+            del self._in_flight[leader_id]
+        if not done.cancelled():
+            done.exception()  # retrieved here, so a lookup every waiter abandoned is not reported as unhandled
+
+    async def _fetch_and_cache(self, leader_id: str) -> LeaderInfo | None:
+        started = time.monotonic()
         info = await self._fetch(leader_id)
         if self._cache_seconds > 0:
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[leader_id] = (now, info)
+            self._cache[leader_id] = (started, info)
         return info
 
     async def _fetch(self, leader_id: str) -> LeaderInfo | None:

@@ -80,8 +80,8 @@ def test_workers_of_one_service_report_one_sum(tmp_path: Path) -> None:
         wait_until_serving(process, f"{url}/healthz")
         # New connections each time, so both workers take some of them.
         for _ in range(40):
-            httpx.get(f"{url}/healthz", timeout=2)
-        found = samples(httpx.get(f"{url}/metrics", timeout=2).text)
+            httpx.get(f"{url}/healthz", timeout=10)
+        found = samples(httpx.get(f"{url}/metrics", timeout=10).text)
         served = value(found, "http_request_duration_seconds_count", service="points", route="/healthz")
         assert served >= 40
         assert len({p.name for p in metrics_dir.iterdir()}) >= 2  # both workers wrote their values

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 
@@ -58,6 +59,30 @@ async def test_leader_lookup_sends_a_service_token_and_parses_the_answer() -> No
     assert len(seen) == 2  # the second lookup of u 1 came from the short cache
     await leaders.get_leader("u 1", fresh=True)
     assert len(seen) == 3  # a leader's own action asks again, whatever is cached
+
+
+async def test_lookups_of_one_leader_share_one_request_while_it_is_in_flight() -> None:
+    calls: list[str] = []
+    asked, release = asyncio.Event(), asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        asked.set()
+        await release.wait()
+        return httpx.Response(200, json={"leader_id": "L1", "status": "active"})
+
+    upstream = UpstreamClients(timeout_seconds=5.0, tokens=StaticServiceTokens("orders"))
+    upstream._client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    leaders = HttpLeaderDirectory(upstream, "http://leaders", cache_seconds=0)
+    waiting = [asyncio.ensure_future(leaders.get_leader("L1")) for _ in range(50)]
+    await asked.wait()
+    waiting[0].cancel()  # one buyer gives up: the others still get their answer
+    release.set()
+    answers = await asyncio.gather(*waiting[1:])
+    assert calls == ["/internal/leaders/L1"]
+    assert all(info is not None and info.is_active for info in answers)
+    await leaders.get_leader("L1")
+    assert len(calls) == 2  # nothing cached (cache_seconds=0): the next lookup asks again
 
 
 @pytest.mark.parametrize(
