@@ -33,7 +33,7 @@ from services.common.production import ensure_production_ready, platform_problem
 from services.gateway.config import GatewaySettings, get_settings
 from services.gateway.openapi import OpenAPIAggregator
 from services.gateway.proxy import ReverseProxy
-from services.gateway.ratelimit import build_limiter
+from services.gateway.ratelimit import RateLimiter, build_limiter
 from services.gateway.routes import RouteTable
 from services.gateway.tokens import TokenCheck
 from services.gateway.upstream import UpstreamError, UpstreamPool
@@ -83,6 +83,7 @@ def _build_api(
     routes: RouteTable,
     upstreams: UpstreamPool,
     lifespan: Lifespan,
+    limiter: RateLimiter | None = None,
 ) -> FastAPI:
     api = FastAPI(
         title=settings.api_title,
@@ -107,6 +108,7 @@ def _build_api(
         version=settings.api_version,
         fetch_timeout=settings.openapi_fetch_timeout_seconds,
         cache_seconds=settings.openapi_cache_seconds,
+        rate_limited=limiter.table if limiter is not None else None,
     )
 
     @api.get("/openapi.json", include_in_schema=False)
@@ -202,5 +204,5 @@ def create_app(
             if limiter is not None:
                 await limiter.aclose()
 
-    api = _build_api(settings, routes, upstreams, running)
+    api = _build_api(settings, routes, upstreams, running, limiter)
     return GatewayApp(api=api, proxy=proxy, routes=routes, running=running, settings=settings)
