@@ -33,7 +33,15 @@ from services.common.production import ensure_production_ready, platform_problem
 from services.gateway.config import GatewaySettings, get_settings
 from services.gateway.openapi import OpenAPIAggregator
 from services.gateway.proxy import ReverseProxy
-from services.gateway.ratelimit import RateLimiter, build_limiter
+from services.gateway.ratelimit import (
+    LIMITED_ROUTES,
+    ClientAddress,
+    RateLimiter,
+    RuleTable,
+    parse_networks,
+    rules_from_settings,
+    storage_for,
+)
 from services.gateway.routes import RouteTable
 from services.gateway.tokens import TokenCheck
 from services.gateway.upstream import UpstreamError, UpstreamPool
@@ -165,6 +173,17 @@ def _build_api(
         )
 
     return api
+
+
+def build_limiter(settings: GatewaySettings) -> RateLimiter | None:
+    """The gateway's rate limiter, or None when rate limits are off (or no route has a limit)."""
+    if not settings.rate_limits_enabled:
+        return None
+    table = RuleTable(rules_from_settings(settings), LIMITED_ROUTES)
+    if not table.methods:
+        return None
+    storage = storage_for(settings.rate_limit_storage_url, key_prefix=settings.rate_limit_key_prefix)
+    return RateLimiter(storage, table, ClientAddress(parse_networks(settings.trusted_proxies)))
 
 
 def create_app(

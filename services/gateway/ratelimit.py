@@ -25,7 +25,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import SlidingWindowCounterSupport, Storage
@@ -109,8 +109,9 @@ class RuleTable:
         return None
 
 
-def rules_from_settings(settings: Any) -> dict[str, Rule]:
-    """One rule per limited route, from `rate_limit_<route>_per_user` / `_per_address` settings."""
+def rules_from_settings(settings: object) -> dict[str, Rule]:
+    """One rule per limited route, from the `rate_limit_<route>_per_user` / `_per_address` settings (GatewaySettings:
+    not named here, as config imports this module)."""
     rules = {}
     for name, (_, _, has_user) in LIMITED_ROUTES.items():
         per_user = parse_limits(getattr(settings, f"rate_limit_{name}_per_user")) if has_user else ()
@@ -362,14 +363,3 @@ class RateLimiter:
         close = getattr(getattr(self.storage, "bridge", None), "storage", None)
         if close is not None and hasattr(close, "aclose"):
             await close.aclose()
-
-
-def build_limiter(settings: Any) -> RateLimiter | None:
-    """The gateway's limiter from its settings, or None when rate limits are off (or no route has a limit)."""
-    if not settings.rate_limits_enabled:
-        return None
-    table = RuleTable(rules_from_settings(settings), LIMITED_ROUTES)
-    if not table.methods:
-        return None
-    storage = storage_for(settings.rate_limit_storage_url, key_prefix=settings.rate_limit_key_prefix)
-    return RateLimiter(storage, table, ClientAddress(parse_networks(settings.trusted_proxies)))
