@@ -3,15 +3,15 @@
 Which routes: sign-in and refresh, placing an order, buying in a flash sale, binding a referral and the payment
 notifications (`LIMITED_ROUTES`). Each has a limit per client address and, where the caller is signed in, one per
 user (the `sub` of a token the gateway has verified, never one it has not). Limits are strings the `limits` library
-parses (`"5/second;30/minute"`: every part must hold); the strategy is its sliding window counter: two counters per
-key, smooth at window edges (a fixed window lets twice the limit through across an edge), and a refused request
+parses (`"5/second;30/minute"`: every part must hold); the algorithm is its sliding window counter: two counters
+per key, smooth at window edges (a fixed window lets twice the limit through across an edge), and a refused request
 does not count.
 
 Storage: `memory://` keeps the counts in the process (each gateway worker counts alone), `redis://…` keeps them in
-Redis (one Lua call per limit), shared by every worker and every gateway replica. The memory storage is the
-gateway's own (`LocalWindows`), not the library's: the library's memory storage sweeps every key for expired ones
-about once per request, 0.2 ms per request with 10,000 buyers' keys (bench/README.md), more than the rest of the
-gateway's work on a request.
+Redis through the library's Redis storage (one Lua call per limit), shared by every worker and every gateway
+replica. The memory storage is the gateway's own (`LocalWindows`, implementing the library's storage interface),
+not the library's: that one sweeps every key for expired ones about once per request, milliseconds per request
+with 10,000 buyers' keys (bench/README.md).
 
 If Redis fails, requests pass (the limits protect the services, and a limiter that is down must not take the shop
 down with it): the failure is logged, and the limiter is not asked again for a second.
