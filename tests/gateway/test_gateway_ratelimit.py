@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -20,6 +20,7 @@ from services.gateway.app import create_app
 from services.gateway.ratelimit import (
     LIMITED_ROUTES,
     ClientAddress,
+    Limit,
     LocalWindows,
     RateLimiter,
     Rule,
@@ -275,7 +276,7 @@ class FailingStorage(LocalWindows):
         super().__init__()
         self.calls = 0
 
-    def acquire(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+    def acquire_all(self, keys: Sequence[str], limits: Sequence[Limit]) -> float | None:
         self.calls += 1
         raise ConnectionError("redis is down")
 
