@@ -33,7 +33,15 @@ from services.common.production import ensure_production_ready, platform_problem
 from services.gateway.config import GatewaySettings, get_settings
 from services.gateway.openapi import OpenAPIAggregator
 from services.gateway.proxy import ReverseProxy
-from services.gateway.ratelimit import build_limiter
+from services.gateway.ratelimit import (
+    LIMITED_ROUTES,
+    ClientAddress,
+    RateLimiter,
+    RuleTable,
+    parse_networks,
+    rules_from_settings,
+    storage_for,
+)
 from services.gateway.routes import RouteTable
 from services.gateway.tokens import TokenCheck
 from services.gateway.upstream import UpstreamError, UpstreamPool
@@ -83,6 +91,7 @@ def _build_api(
     routes: RouteTable,
     upstreams: UpstreamPool,
     lifespan: Lifespan,
+    limiter: RateLimiter | None = None,
 ) -> FastAPI:
     api = FastAPI(
         title=settings.api_title,
@@ -107,6 +116,7 @@ def _build_api(
         version=settings.api_version,
         fetch_timeout=settings.openapi_fetch_timeout_seconds,
         cache_seconds=settings.openapi_cache_seconds,
+        rate_limited=limiter.table if limiter is not None else None,
     )
 
     @api.get("/openapi.json", include_in_schema=False)
@@ -165,6 +175,17 @@ def _build_api(
     return api
 
 
+def build_limiter(settings: GatewaySettings) -> RateLimiter | None:
+    """The gateway's rate limiter, or None when rate limits are off (or no route has a limit)."""
+    if not settings.rate_limits_enabled:
+        return None
+    table = RuleTable(rules_from_settings(settings), LIMITED_ROUTES)
+    if not table.methods:
+        return None
+    storage = storage_for(settings.rate_limit_storage_url, key_prefix=settings.rate_limit_key_prefix)
+    return RateLimiter(storage, table, ClientAddress(parse_networks(settings.trusted_proxies)))
+
+
 def create_app(
     settings: GatewaySettings | None = None,
     *,
@@ -202,5 +223,5 @@ def create_app(
             if limiter is not None:
                 await limiter.aclose()
 
-    api = _build_api(settings, routes, upstreams, running)
+    api = _build_api(settings, routes, upstreams, running, limiter)
     return GatewayApp(api=api, proxy=proxy, routes=routes, running=running, settings=settings)

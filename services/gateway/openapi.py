@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from services.common.errors import PROBLEM_MEDIA_TYPE
+from services.gateway.ratelimit import RuleTable
 from services.gateway.routes import RouteTable
 from services.gateway.upstream import UpstreamError, UpstreamPool
 
@@ -139,6 +141,40 @@ def _operations(source: str, path: str, item: Mapping[str, Any], operation_ids: 
     return result
 
 
+_RETRY_AFTER = {
+    "description": "Whole seconds (at least 1) after which the next request is admitted",
+    "schema": {"type": "integer", "minimum": 1},
+}
+_INLINE_PROBLEM = {
+    "type": "object",
+    "required": ["type", "title", "status", "code"],
+    "properties": {
+        key: {"type": "integer" if key == "status" else "string"}
+        for key in ("type", "title", "status", "detail", "code")
+    },
+}
+
+
+def _document_rate_limits(
+    path: str, item: dict[str, Any], table: RuleTable, components: Mapping[str, Mapping[str, Any]]
+) -> None:
+    """Add the gateway's 429 to each operation of `item` it rate-limits (the path template's `{id}` segments match
+    the limits' `*`)."""
+    schema = {"$ref": _ref("schemas", "Problem")} if "Problem" in components.get("schemas", {}) else _INLINE_PROBLEM
+    for method, operation in item.items():
+        if method not in _HTTP_METHODS or not isinstance(operation, dict):
+            continue
+        if table.match(method.upper(), path) is None:
+            continue
+        responses = dict(operation.get("responses") or {})
+        responses["429"] = {
+            "description": "Problem codes: RATE_LIMITED (the gateway: too many requests from this user or address)",
+            "headers": {"Retry-After": _RETRY_AFTER},
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": schema}},
+        }
+        item[method] = {**operation, "responses": responses}
+
+
 def _prune(paths: Mapping[str, Any], components: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Only the components the kept paths use, directly or through other components (no internal leftovers)."""
     wanted: set[str] = set()
@@ -166,8 +202,10 @@ def merge_documents(
     missing: Iterable[str],
     title: str,
     version: str,
+    rate_limited: RuleTable | None = None,
 ) -> Document:
-    """The public document: the gateway's own paths, then each service's public paths, in service name order."""
+    """The public document: the gateway's own paths, then each service's public paths, in service name order, with
+    the gateway's 429 on the operations it rate-limits (`rate_limited`)."""
     paths: dict[str, Any] = {}
     components: dict[str, dict[str, Any]] = {}
     tags: dict[str, Any] = {}
@@ -184,6 +222,8 @@ def merge_documents(
                 log.error("OpenAPI path %s is documented by more than one source; keeping the first", path)
                 continue
             paths[path] = _operations(source, path, item, operation_ids)
+            if rate_limited is not None and source != "gateway":
+                _document_rate_limits(path, paths[path], rate_limited, components)
         for tag in doc.get("tags") or []:
             if isinstance(tag, dict) and "name" in tag:
                 tags.setdefault(tag["name"], tag)
@@ -224,8 +264,10 @@ class OpenAPIAggregator:
         version: str,
         fetch_timeout: float,
         cache_seconds: float,
+        rate_limited: RuleTable | None = None,
     ) -> None:
         self._routes = routes
+        self._rate_limited = rate_limited
         self._upstreams = upstreams
         self._gateway_doc = gateway_doc
         self._title = title
@@ -262,6 +304,7 @@ class OpenAPIAggregator:
                     missing=[s for s in self._services if s not in self._fetched],
                     title=self._title,
                     version=self._version,
+                    rate_limited=self._rate_limited,
                 )
                 self._merged = (key, orjson.dumps(merged))
             return self._merged[1]

@@ -3,15 +3,16 @@
 Which routes: sign-in and refresh, placing an order, buying in a flash sale, binding a referral and the payment
 notifications (`LIMITED_ROUTES`). Each has a limit per client address and, where the caller is signed in, one per
 user (the `sub` of a token the gateway has verified, never one it has not). Limits are strings the `limits` library
-parses (`"5/second;30/minute"`: every part must hold); the strategy is its sliding window counter: two counters per
-key, smooth at window edges (a fixed window lets twice the limit through across an edge), and a refused request
-does not count.
+parses (`"5/second;30/minute"`: every part must hold); the algorithm is its sliding window counter: two counters
+per key, smooth at window edges (a fixed window lets twice the limit through across an edge). A request is checked
+against all its limits at once and a refused one counts against none of them.
 
 Storage: `memory://` keeps the counts in the process (each gateway worker counts alone), `redis://…` keeps them in
-Redis (one Lua call per limit), shared by every worker and every gateway replica. The memory storage is the
-gateway's own (`LocalWindows`), not the library's: the library's memory storage sweeps every key for expired ones
-about once per request, 0.2 ms per request with 10,000 buyers' keys (bench/README.md), more than the rest of the
-gateway's work on a request.
+Redis, shared by every worker and every gateway replica. Both stores are the gateway's own, for cost (figures in
+bench/README.md): the library's memory storage sweeps every key for expired ones about once per request
+(milliseconds per request with 10,000 buyers' keys), and its Redis storage makes one call per limit, three for a
+flash purchase, where `RedisWindows` makes one script call per request. `LocalWindows` implements the library's
+storage interface, so its strategies run on it too (a test holds it to them).
 
 If Redis fails, requests pass (the limits protect the services, and a limiter that is down must not take the shop
 down with it): the failure is logged, and the limiter is not asked again for a second.
@@ -23,14 +24,12 @@ import ipaddress
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
 
+import redis.asyncio
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import SlidingWindowCounterSupport, Storage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
-from limits.storage import storage_from_string
 from starlette.types import Scope
 
 log = logging.getLogger("services.gateway.ratelimit")
@@ -68,10 +67,34 @@ def parse_limits(value: str) -> tuple[RateLimitItem, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class Limit:
+    """One limit of a rule, with what every check of it needs worked out once: the key prefix (the caller's user
+    or address is appended), the amount and the window in seconds."""
+
+    item: RateLimitItem
+    prefix: str
+    amount: int
+    expiry: int
+
+    @classmethod
+    def of(cls, item: RateLimitItem, rule: str, scope: str) -> Limit:
+        prefix = f"{item.namespace}/{rule}/{scope}/{item.amount}/{item.multiples}/{item.GRANULARITY.name}/"
+        return cls(item, prefix, item.amount, item.get_expiry())
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     name: str
     per_user: tuple[RateLimitItem, ...]
     per_address: tuple[RateLimitItem, ...]
+    user_limits: tuple[Limit, ...] = ()
+    address_limits: tuple[Limit, ...] = ()
+    all_limits: tuple[Limit, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "user_limits", tuple(Limit.of(i, self.name, "user") for i in self.per_user))
+        object.__setattr__(self, "address_limits", tuple(Limit.of(i, self.name, "address") for i in self.per_address))
+        object.__setattr__(self, "all_limits", self.user_limits + self.address_limits)
 
 
 class RuleTable:
@@ -80,17 +103,21 @@ class RuleTable:
 
     def __init__(self, rules: Mapping[str, Rule], routes: Mapping[str, tuple[str, tuple[str, ...], bool]]) -> None:
         self._exact: dict[tuple[str, str], Rule] = {}
-        self._wild: list[tuple[str, list[str], Rule]] = []
+        # method, the text before the `*`, the text after it, the rule
+        self._wild: list[tuple[str, str, str, Rule]] = []
         for name, (method, patterns, _) in routes.items():
             rule = rules.get(name)
             if rule is None or not (rule.per_user or rule.per_address):
                 continue
             for pattern in patterns:
                 if "*" in pattern:
-                    self._wild.append((method, pattern.split("/"), rule))
+                    before, _, after = pattern.partition("*")
+                    if "*" in after or not before.endswith("/") or not (after == "" or after.startswith("/")):
+                        raise ValueError(f"{pattern!r}: at most one `*`, standing for a whole segment")
+                    self._wild.append((method, before, after, rule))
                 else:
                     self._exact[method, pattern] = rule
-        self.methods = frozenset(method for method, _ in self._exact) | {method for method, _, _ in self._wild}
+        self.methods = frozenset(method for method, _ in self._exact) | {method for method, *_ in self._wild}
 
     def match(self, method: str, path: str) -> Rule | None:
         if method not in self.methods:
@@ -98,19 +125,17 @@ class RuleTable:
         rule = self._exact.get((method, path))
         if rule is not None or not self._wild:
             return rule
-        parts = path.split("/")
-        for wild_method, pattern, wild_rule in self._wild:
-            if (
-                wild_method == method
-                and len(parts) == len(pattern)
-                and all(p == s or (p == "*" and s) for p, s in zip(pattern, parts, strict=True))
-            ):
-                return wild_rule
+        for wild_method, before, after, wild_rule in self._wild:
+            if wild_method == method and path.startswith(before) and path.endswith(after):
+                segment = path[len(before) : len(path) - len(after)]
+                if segment and "/" not in segment:  # `*` is one whole, non-empty segment
+                    return wild_rule
         return None
 
 
-def rules_from_settings(settings: Any) -> dict[str, Rule]:
-    """One rule per limited route, from `rate_limit_<route>_per_user` / `_per_address` settings."""
+def rules_from_settings(settings: object) -> dict[str, Rule]:
+    """One rule per limited route, from the `rate_limit_<route>_per_user` / `_per_address` settings (GatewaySettings:
+    not named here, as config imports this module)."""
     rules = {}
     for name, (_, _, has_user) in LIMITED_ROUTES.items():
         per_user = parse_limits(getattr(settings, f"rate_limit_{name}_per_user")) if has_user else ()
@@ -177,6 +202,10 @@ class LocalWindows(Storage, SlidingWindowCounterSupport):
             del self._windows[key]
 
     async def acquire_sliding_window_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        return self.acquire(key, limit, expiry, amount)
+
+    def acquire(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        """`acquire_sliding_window_entry` without a coroutine: what the gateway calls per request."""
         if amount > limit:
             return False
         now = self._clock()
@@ -186,6 +215,26 @@ class LocalWindows(Storage, SlidingWindowCounterSupport):
             return False
         window.current += amount
         return True
+
+    def acquire_all(self, keys: Sequence[str], limits: Sequence[Limit]) -> float | None:
+        """One request under every limit (`keys[i]` counting under `limits[i]`): admitted and counted in each
+        (None), or refused and counted in none (the seconds until every limit would admit it)."""
+        now = self._clock()
+        windows = [self._window(key, limit.expiry, now) for key, limit in zip(keys, limits, strict=True)]
+        wait: float | None = None
+        for window, limit in zip(windows, limits, strict=True):
+            expiry = limit.expiry
+            left = expiry - now % expiry  # how long the previous window still weighs
+            if math.floor(window.previous * left / expiry + window.current) + 1 > limit.amount:
+                previous_ttl = left if window.previous else 0.0
+                this = sliding_window_wait(
+                    limit.amount, expiry, window.previous, previous_ttl, window.current, left + expiry
+                )
+                wait = this if wait is None else max(wait, this)
+        if wait is None:
+            for window in windows:
+                window.current += 1
+        return wait
 
     async def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
         now = self._clock()
@@ -222,21 +271,82 @@ class LocalWindows(Storage, SlidingWindowCounterSupport):
         return len(self._windows)
 
 
-def storage_for(url: str, *, key_prefix: str) -> Storage:
-    """`memory://` -> `LocalWindows`; `redis://`, `rediss://` -> `limits`' Redis storage over redis-py's asyncio
-    client."""
+# One call per request for all of its limits: each KEYS[i] is a hash (w: window index, p: previous window's count,
+# c: current window's count) counting under ARGV[2i-1] requests per ARGV[2i] milliseconds, windows aligned on Redis's
+# clock (one clock for every gateway). The same arithmetic as LocalWindows and `limits`' sliding window counter.
+# Returns -1 when the request is admitted (counted in every window), else the milliseconds until every limit would
+# admit it (counted in none). All keys of a call must live on one server: a single Redis, not a Cluster.
+_SLIDING_WINDOWS = """
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local states = {}
+local wait = -1
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[2 * i - 1])
+  local expiry = tonumber(ARGV[2 * i])
+  local index = math.floor(now / expiry)
+  local state = redis.call('HMGET', key, 'w', 'p', 'c')
+  local w = tonumber(state[1])
+  local p, c = 0, 0
+  if w == index then
+    p, c = tonumber(state[2]) or 0, tonumber(state[3]) or 0
+  elseif w == index - 1 then
+    p = tonumber(state[3]) or 0
+  end
+  local left = expiry - (now - index * expiry)
+  if math.floor(p * left / expiry) + c + 1 > limit then
+    local this
+    if c < limit then
+      this = math.max(0, left - expiry * (limit - c) / p)
+    else
+      this = left + expiry * (1 - limit / c)
+    end
+    wait = math.max(wait, math.floor(this))
+  end
+  states[i] = {index, p, c, expiry}
+end
+if wait >= 0 then
+  return wait
+end
+for i, key in ipairs(KEYS) do
+  local s = states[i]
+  redis.call('HSET', key, 'w', s[1], 'p', s[2], 'c', s[3] + 1)
+  redis.call('PEXPIRE', key, 2 * s[4])
+end
+return -1
+"""
+
+
+class RedisWindows:
+    """The sliding window counters in Redis, shared by every gateway process: one script call per request for all of
+    its limits. (`limits`' own Redis storage makes one call per limit, three for a flash purchase, and redis-py's
+    cost per call is most of the gateway's CPU for a request: bench/README.md.)"""
+
+    def __init__(self, url: str, *, key_prefix: str) -> None:
+        self.client = redis.asyncio.Redis.from_url(
+            url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+        )
+        self._script = self.client.register_script(_SLIDING_WINDOWS)
+        self._prefix = key_prefix + ":"
+
+    async def acquire_all(self, keys: Sequence[str], limits: Sequence[Limit]) -> float | None:
+        """As `LocalWindows.acquire_all`."""
+        args: list[int] = []
+        for limit in limits:
+            args += (limit.amount, limit.expiry * 1000)
+        wait_ms = int(await self._script(keys=[self._prefix + key for key in keys], args=args))
+        return None if wait_ms < 0 else wait_ms / 1000
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def storage_for(url: str, *, key_prefix: str) -> LocalWindows | RedisWindows:
+    """`memory://` -> `LocalWindows`; `redis://`, `rediss://` -> `RedisWindows`."""
     if url == "memory://":
         return LocalWindows()
     if url.startswith(("redis://", "rediss://")):
-        storage = storage_from_string(
-            f"async+{url}",
-            implementation="redispy",
-            key_prefix=key_prefix,
-            socket_timeout=REDIS_TIMEOUT_SECONDS,
-            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-        )
-        assert isinstance(storage, Storage)
-        return storage
+        return RedisWindows(url, key_prefix=key_prefix)
     raise ValueError(f"{url!r}: a rate limit storage is memory:// or redis://host:port/db")
 
 
@@ -308,13 +418,19 @@ def sliding_window_wait(
 
 
 class RateLimiter:
-    """Checks a request's rule: the per-user limits first (a request refused there does not use up its address's
-    budget, so one greedy user behind a shared address costs the others no more than their own requests), then the
-    per-address limits. `check` answers None to let the request through, or the seconds to wait."""
+    """Checks a request's rule: its per-user limits (when the caller is signed in) and its per-address limits, all
+    in one call to the store. A request refused by any limit counts against none: one greedy user behind a shared
+    address costs the others no more than the requests they let through. `check` answers None to let the request
+    through, or the whole seconds to wait before the next one would pass (the smallest whole number past the exact
+    wait, so at least 1).
+
+    The stores are called with keys whose fixed part was built once per limit, not through `limits`' strategy
+    objects: their key building and error wrapping were most of a check's CPU (bench/README.md).
+    """
 
     def __init__(
         self,
-        storage: Storage,
+        storage: LocalWindows | RedisWindows,
         table: RuleTable,
         address: ClientAddress,
         *,
@@ -322,7 +438,8 @@ class RateLimiter:
     ) -> None:
         self.storage = storage
         self.table = table
-        self._limiter = SlidingWindowCounterRateLimiter(storage)
+        self._local = storage if isinstance(storage, LocalWindows) else None
+        self._remote = storage if isinstance(storage, RedisWindows) else None
         self._address = address
         self._clock = clock
         self._paused_until = 0.0
@@ -330,46 +447,29 @@ class RateLimiter:
     async def check(self, rule: Rule, subject: str | None, scope: Scope) -> int | None:
         if self._paused_until and self._clock() < self._paused_until:
             return None
+        if subject is not None and rule.user_limits:
+            limits = rule.all_limits
+            keys = [limit.prefix + subject for limit in rule.user_limits]
+        else:
+            limits = rule.address_limits
+            keys = []
+        if not limits:
+            return None
+        if rule.address_limits:
+            address = self._address(scope)
+            keys += [limit.prefix + address for limit in rule.address_limits]
         try:
-            if subject is not None and rule.per_user:
-                refused = await self._hit(rule.per_user, rule.name, "user", subject)
-                if refused is not None:
-                    return refused
-            if rule.per_address:
-                return await self._hit(rule.per_address, rule.name, "address", self._address(scope))
+            if self._local is not None:
+                wait = self._local.acquire_all(keys, limits)
+            else:
+                assert self._remote is not None
+                wait = await self._remote.acquire_all(keys, limits)
         except Exception as exc:  # the storage is down or slow: let requests through, say so once per pause
             self._paused_until = self._clock() + FAILED_STORAGE_PAUSE_SECONDS
             log.warning("rate limit storage failed; requests pass unchecked", extra={"error": repr(exc)})
-        return None
-
-    async def _hit(self, items: Iterable[RateLimitItem], *identifiers: str) -> int | None:
-        for item in items:
-            if not await self._limiter.hit(item, *identifiers):
-                return await self._retry_after(item, identifiers)
-        return None
-
-    async def _retry_after(self, item: RateLimitItem, identifiers: Sequence[str]) -> int:
-        """Whole seconds after which the limit lets the next request through (no other request of the same key
-        coming first): the smallest whole number of seconds past the exact wait, so at least 1."""
-        expiry = item.get_expiry()
-        storage = cast(SlidingWindowCounterSupport, self.storage)
-        previous, previous_ttl, current, current_ttl = await storage.get_sliding_window(
-            item.key_for(*identifiers), expiry
-        )
-        return math.floor(sliding_window_wait(item.amount, expiry, previous, previous_ttl, current, current_ttl)) + 1
+            return None
+        return None if wait is None else math.floor(wait) + 1
 
     async def aclose(self) -> None:
-        close = getattr(getattr(self.storage, "bridge", None), "storage", None)
-        if close is not None and hasattr(close, "aclose"):
-            await close.aclose()
-
-
-def build_limiter(settings: Any) -> RateLimiter | None:
-    """The gateway's limiter from its settings, or None when rate limits are off (or no route has a limit)."""
-    if not settings.rate_limits_enabled:
-        return None
-    table = RuleTable(rules_from_settings(settings), LIMITED_ROUTES)
-    if not table.methods:
-        return None
-    storage = storage_for(settings.rate_limit_storage_url, key_prefix=settings.rate_limit_key_prefix)
-    return RateLimiter(storage, table, ClientAddress(parse_networks(settings.trusted_proxies)))
+        if self._remote is not None:
+            await self._remote.aclose()

@@ -12,8 +12,9 @@ from fastapi import FastAPI
 from openapi_spec_validator import validate
 
 from services.gateway.openapi import merge_documents
+from services.gateway.ratelimit import LIMITED_ROUTES, RuleTable, rules_from_settings
 from services.gateway.routes import RouteTable
-from tests.gateway.gateway_standins import CountingTransport, GatewayFactory, RefusingTransport
+from tests.gateway.gateway_standins import CountingTransport, GatewayFactory, RefusingTransport, gateway_settings
 
 pytestmark = pytest.mark.filterwarnings("ignore:Duplicate Operation ID:UserWarning")
 
@@ -214,3 +215,43 @@ def test_operations_without_ids_or_prefix_get_readable_service_ids() -> None:
     ids = sorted(op["operationId"] for op in operations(merged))
     assert ids == ["orders-list_products", "orders-post_api_v1_orders_id_cancel"]
     assert merged["x-missing-services"] == ["leaders", "points"]
+
+
+def _op(op_id: str, *path_parameters: str) -> dict[str, Any]:
+    parameters = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in path_parameters]
+    return {"operationId": op_id, "parameters": parameters, "responses": {"201": {"description": "created"}}}
+
+
+@pytest.mark.parametrize("with_problem_schema", [True, False])
+def test_the_rate_limited_operations_document_the_gateways_429(with_problem_schema: bool) -> None:
+    problem = {"Problem": {"type": "object", "properties": {"code": {"type": "string"}}}}
+    uses_problem = {
+        "description": "bad",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    orders = _doc(
+        {
+            "/api/v1/orders": {"post": _op("create_order"), "get": _op("list_orders")},
+            "/api/v1/flash-sales/{sale_id}/orders": {"post": _op("purchase", "sale_id")},
+            "/api/v1/flash-sales/{sale_id}/end": {"post": _op("end_sale", "sale_id")},
+            "/api/v1/payments/wechat/notify": {"post": _op("wechat_notify")},
+            **({"/api/v1/products": {"get": {"responses": {"400": uses_problem}}}} if with_problem_schema else {}),
+        },
+        problem if with_problem_schema else {},
+    )
+    merged = merge_documents(
+        gateway_doc=_doc({}, {}),
+        service_docs={"orders": orders},
+        routes=RouteTable(),
+        missing=[],
+        title="t",
+        version="1",
+        rate_limited=RuleTable(rules_from_settings(gateway_settings()), LIMITED_ROUTES),
+    )
+    validate(merged)
+    limited = sorted(op["operationId"] for op in operations(merged) if "429" in op["responses"])
+    assert limited == ["orders-create_order", "orders-purchase", "orders-wechat_notify"]
+    answer = merged["paths"]["/api/v1/orders"]["post"]["responses"]["429"]
+    assert answer["headers"]["Retry-After"]["schema"] == {"type": "integer", "minimum": 1}
+    schema = answer["content"]["application/problem+json"]["schema"]
+    assert (schema == {"$ref": "#/components/schemas/Problem"}) is with_problem_schema

@@ -6,19 +6,21 @@ from __future__ import annotations
 import os
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import httpx
 import pytest
 import redis.asyncio
 from fastapi import FastAPI
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from services.common.testing import bearer
 from services.gateway.app import create_app
 from services.gateway.ratelimit import (
     LIMITED_ROUTES,
     ClientAddress,
+    Limit,
     LocalWindows,
     RateLimiter,
     Rule,
@@ -223,6 +225,19 @@ async def test_expired_keys_are_swept_and_the_key_count_is_bounded() -> None:
     assert len(storage) == 1
 
 
+async def test_the_local_store_serves_the_limits_librarys_own_strategy() -> None:
+    clock = Clock(3_000.0)
+    strategy = SlidingWindowCounterRateLimiter(LocalWindows(clock=clock))
+    item = parse_limits("3/minute")[0]
+    assert [await strategy.hit(item, "k") for _ in range(4)] == [True, True, True, False]
+    stats = await strategy.get_window_stats(item, "k")
+    assert stats.remaining == 0
+    clock.now += 60  # the next window, the previous one still weighing in full at its start
+    assert not await strategy.hit(item, "k")
+    clock.now += 21  # past a third of it: one request's worth of the previous window has gone
+    assert await strategy.hit(item, "k")
+
+
 def test_ipv6_clients_are_counted_per_64_network() -> None:
     address = ClientAddress(())
     first = address({"client": ("2001:db8:1:2:aaaa::1", 1), "headers": []})
@@ -261,7 +276,7 @@ class FailingStorage(LocalWindows):
         super().__init__()
         self.calls = 0
 
-    async def acquire_sliding_window_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+    def acquire_all(self, keys: Sequence[str], limits: Sequence[Limit]) -> float | None:
         self.calls += 1
         raise ConnectionError("redis is down")
 
