@@ -26,8 +26,16 @@ from fastapi import FastAPI
 from services.analytics.clients import HttpLeadersDirectory
 from services.common.migrate import SERVICES
 from services.common.permissions import ROLE_PERMISSIONS, Permission, StaffRole
-from services.common.testing import StaticServiceTokens, bearer, reset_database, service_bearer
+from services.common.testing import (
+    StaticServiceTokens,
+    asgi_client,
+    bearer,
+    reset_database,
+    service_bearer,
+    sign_test_token,
+)
 from services.gateway.app import create_app as create_gateway
+from services.gateway.routes import RouteTable
 from tests.conftest import service_settings
 from tests.e2e.authorization_matrix import (
     ALLOWED,
@@ -377,3 +385,28 @@ async def test_the_table_agrees_with_the_duties_and_roles_the_document_declares(
             f"{key} {c}: table {row[c]}, document {want}" for c, want in declared.items() if row[c] != want
         ]
     assert disagreements == []
+
+
+async def test_a_service_identity_is_refused_by_the_services_themselves_on_every_public_route(
+    stack: Stack, world: World, document: dict[str, Any]
+) -> None:
+    """The gateway refuses a service token on a public route (the matrix's `service` column); a service reached
+    directly, past the gateway, refuses it too — as issued (audience `groupbuy-internal`) and as forged into the
+    public audience — so no service identity is ever taken for a person, let alone for ops."""
+    routes = RouteTable()
+    forged = {"Authorization": f"Bearer {sign_test_token('svc:orders', ['service'])}"}
+    let_through = []
+    guarded = {key for key, operation in operations(document).items() if operation.get("security")}
+    for key, entry in TABLE.items():
+        if key not in guarded:
+            continue  # sign-in, keys and provider notifications read no bearer token
+        _, path = key.split(" ", 1)
+        service = routes.match(path)
+        assert service is not None, key
+        async with asgi_client(stack.apps[service]) as direct:
+            for headers in (service_bearer("orders"), forged):
+                caller = World(ids=world.ids, callers={"service": headers})
+                response = await call(direct, key, entry, caller, "service")
+                if response.status_code not in (401, 403):
+                    let_through.append(f"{service}: {key} {response.status_code}")
+    assert let_through == []
