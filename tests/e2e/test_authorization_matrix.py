@@ -40,16 +40,26 @@ from tests.conftest import service_settings
 from tests.e2e.authorization_matrix import (
     ALLOWED,
     COLUMNS,
+    LEVEL,
     TABLE,
     Entry,
     World,
     flash_sale,
+    format_row,
     group_buy,
     outcome_of,
     parse_row,
 )
-from tests.e2e.conftest import GATEWAY_BASE_URL, URLS, Deliveries, RecordingTransport, Wiring, e2e_gateway_settings, ok
-from tests.e2e.conftest import pay as signed_pay
+from tests.e2e.conftest import (
+    GATEWAY_BASE_URL,
+    URLS,
+    Deliveries,
+    RecordingTransport,
+    Wiring,
+    e2e_gateway_settings,
+    ok,
+    pay,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -295,13 +305,6 @@ async def build_world(stack: Stack) -> World:
     return world
 
 
-LEVEL = {"name": "Gold", "rank": 1, "min_sales_fen": 100_000, "min_completed_orders": 10}
-
-
-async def pay(c: httpx.AsyncClient, orders_app: FastAPI, order: dict[str, Any], tx: str) -> None:
-    await signed_pay(c, orders_app, order, tx)
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(stack: Stack) -> World:
     return await build_world(stack)
@@ -356,7 +359,7 @@ async def test_every_caller_gets_what_the_matrix_declares_on_every_operation(sta
             assert column != "service" or response.status_code == 401, (key, response.status_code)
         if notes:
             wrong.append(f"{key}: " + "; ".join(notes))
-            observed_rows[key] = " ".join(observed)
+            observed_rows[key] = format_row(observed)
     cells = sum(outcomes.values())
     print(f"authorization matrix: {len(TABLE)} operations x {len(COLUMNS)} callers = {cells} cells, {dict(outcomes)}")
     print(f"leaks (refused in the table, let through): {leaks}")
