@@ -555,6 +555,7 @@ TABLE: dict[str, Entry] = {
     ),
     "POST /api/v1/payments/refunds/{provider_refund_id}/retry": Entry(
         "401 403 403 403 403 ok  403 ok  403 403 403 403 401",
+        why="A refund on its way, not parked: refunds.decide staff get 409 REFUND_NOT_PARKED.",
     ),
     "GET /api/v1/payments/reconciliations/{bill_date}": Entry(
         "401 403 403 403 403 ok  403 ok  403 403 403 403 401",
@@ -634,11 +635,11 @@ TABLE: dict[str, Entry] = {
     "PATCH /api/v1/tickets/{ticket_id}": Entry(
         "401 ok  404 404 404 ok  404 404 404 ok  404 404 401",
         why="The opener closes the ticket; support then get 409 TICKET_CLOSED.",
+        path={"ticket_id": "ticket.to_close"},
         body=lambda w: {"status": "closed"},
     ),
     "POST /api/v1/tickets/{ticket_id}/replies": Entry(
         "401 ok  404 404 404 ok  404 404 404 ok  404 404 401",
-        why="The ticket is closed by then: allowed callers get 409 TICKET_CLOSED, others 404.",
         body=lambda w: {"text": "thank you"},
     ),
     "GET /api/v1/categories": Entry(

@@ -278,7 +278,8 @@ async def build_world(stack: Stack) -> World:
     ids["batch_id"] = next(b["id"] for b in cutoff["batches"] if b["leader_id"] == leader_id)
 
     ticket = {"kind": "suggestion", "text": "please stock oat milk", "order_id": ids["order_id"]}
-    ids["ticket_id"] = ok(await c.post("/api/v1/tickets", headers=customer, json=ticket), 201)["id"]
+    for name in ("ticket_id", "ticket.to_close"):
+        ids[name] = ok(await c.post("/api/v1/tickets", headers=customer, json=ticket), 201)["id"]
 
     for name in ("sale_id", "sale.end"):
         ids[name] = ok(await c.post("/api/v1/flash-sales", headers=ops, json=flash_sale(world)), 201)["id"]
