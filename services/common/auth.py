@@ -310,14 +310,28 @@ ServiceUser = Annotated[Principal, Depends(require_service())]
 
 
 def bearer_auth_of(route: APIRoute) -> BearerAuth | None:
-    """The `BearerAuth` a route depends on (directly or through its dependencies), if any."""
+    """The `BearerAuth` that rules a route (directly or through its dependencies), if any.
+
+    A route may depend on several: an Idempotency-Key dependency authenticates the caller with a plain
+    `CurrentUser`, next to the route's own `require_permission(...)`. Every one must pass, so the rule is the most
+    specific of them (one naming a permission, staff permissions or roles), never the plain sign-in.
+    """
+    found: list[BearerAuth] = []
     pending = [route.dependant]
     while pending:
-        dependant = pending.pop()
+        dependant = pending.pop(0)  # breadth first: the route's own dependencies before those they depend on
         if isinstance(dependant.call, BearerAuth):
-            return dependant.call
+            found.append(dependant.call)
         pending.extend(dependant.dependencies)
-    return None
+    if not found:
+        return None
+
+    def specificity(auth: BearerAuth) -> int:
+        return (
+            int(auth.internal) * 8 + int(auth.permission is not None) * 4 + int(bool(auth.staff)) * 2 + bool(auth.roles)
+        )
+
+    return max(found, key=specificity)
 
 
 def _declared_api_routes(routes: Iterable[Any]) -> Iterator[APIRoute]:

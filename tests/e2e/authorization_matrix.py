@@ -17,8 +17,13 @@ leader's pickup point), `other_customer` and `other_leader` (real users with obj
 A row also names the objects its path parameters take (keys of `World.ids`; by default the parameter's own name)
 and, for writes, the body: valid, so the access check, which the services make after validating the body, is
 reached. Where the first authorized caller changes the object (approves, cancels, picks up), later authorized
-callers get a 409, which still proves they were let through. A new operation in the document without a row, or a
-row whose operation is gone, fails `test_authorization_matrix`.
+callers get a 409, which still proves they were let through. Rows run in the table's order; the last ones change
+the callers themselves (sign-out, leaving a community, erasure).
+
+A new operation in the document without a row, or a row whose operation is gone, fails `test_authorization_matrix`.
+To add a row: name its objects and body, declare what each caller must get from what the API documents, and run
+the test; when a cell disagrees it prints the row it observed. A cell that lets a caller through where the row
+refuses them is a leak: fix the access check (the resource's `access.py`), never the row.
 """
 
 from __future__ import annotations
@@ -75,6 +80,11 @@ class Entry:
     #: For a list: (an object, the row that reads it, its owner's column). Whoever that row refuses must not find the
     #: object in the list's `items` (a list is filtered, not refused: its own row says `ok`); its owner must.
     lists: tuple[str, str, str] | None = None
+
+
+def format_row(cells: list[str]) -> str:
+    """Cells padded to line up under the table's header comment."""
+    return " ".join(f"{cell:<3}" for cell in cells).rstrip()
 
 
 def parse_row(expect: str) -> list[str]:
@@ -551,6 +561,7 @@ TABLE: dict[str, Entry] = {
     ),
     "POST /api/v1/payments/refunds/{provider_refund_id}/retry": Entry(
         "401 403 403 403 403 ok  403 ok  403 403 403 403 401",
+        why="A refund on its way, not parked: refunds.decide staff get 409 REFUND_NOT_PARKED.",
     ),
     "GET /api/v1/payments/reconciliations/{bill_date}": Entry(
         "401 403 403 403 403 ok  403 ok  403 403 403 403 401",
@@ -630,11 +641,11 @@ TABLE: dict[str, Entry] = {
     "PATCH /api/v1/tickets/{ticket_id}": Entry(
         "401 ok  404 404 404 ok  404 404 404 ok  404 404 401",
         why="The opener closes the ticket; support then get 409 TICKET_CLOSED.",
+        path={"ticket_id": "ticket.to_close"},
         body=lambda w: {"status": "closed"},
     ),
     "POST /api/v1/tickets/{ticket_id}/replies": Entry(
         "401 ok  404 404 404 ok  404 404 404 ok  404 404 401",
-        why="The ticket is closed by then: allowed callers get 409 TICKET_CLOSED, others 404.",
         body=lambda w: {"text": "thank you"},
     ),
     "GET /api/v1/categories": Entry(

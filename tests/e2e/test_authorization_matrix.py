@@ -26,22 +26,40 @@ from fastapi import FastAPI
 from services.analytics.clients import HttpLeadersDirectory
 from services.common.migrate import SERVICES
 from services.common.permissions import ROLE_PERMISSIONS, Permission, StaffRole
-from services.common.testing import StaticServiceTokens, bearer, reset_database, service_bearer
+from services.common.testing import (
+    StaticServiceTokens,
+    asgi_client,
+    bearer,
+    reset_database,
+    service_bearer,
+    sign_test_token,
+)
 from services.gateway.app import create_app as create_gateway
+from services.gateway.routes import RouteTable
 from tests.conftest import service_settings
 from tests.e2e.authorization_matrix import (
     ALLOWED,
     COLUMNS,
+    LEVEL,
     TABLE,
     Entry,
     World,
     flash_sale,
+    format_row,
     group_buy,
     outcome_of,
     parse_row,
 )
-from tests.e2e.conftest import GATEWAY_BASE_URL, URLS, Deliveries, RecordingTransport, Wiring, e2e_gateway_settings, ok
-from tests.e2e.conftest import pay as signed_pay
+from tests.e2e.conftest import (
+    GATEWAY_BASE_URL,
+    URLS,
+    Deliveries,
+    RecordingTransport,
+    Wiring,
+    e2e_gateway_settings,
+    ok,
+    pay,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -260,7 +278,8 @@ async def build_world(stack: Stack) -> World:
     ids["batch_id"] = next(b["id"] for b in cutoff["batches"] if b["leader_id"] == leader_id)
 
     ticket = {"kind": "suggestion", "text": "please stock oat milk", "order_id": ids["order_id"]}
-    ids["ticket_id"] = ok(await c.post("/api/v1/tickets", headers=customer, json=ticket), 201)["id"]
+    for name in ("ticket_id", "ticket.to_close"):
+        ids[name] = ok(await c.post("/api/v1/tickets", headers=customer, json=ticket), 201)["id"]
 
     for name in ("sale_id", "sale.end"):
         ids[name] = ok(await c.post("/api/v1/flash-sales", headers=ops, json=flash_sale(world)), 201)["id"]
@@ -285,13 +304,6 @@ async def build_world(stack: Stack) -> World:
             await conn.execute(relay.table.insert().values(**dead, status="dead", attempts=3))
         ids[f"event.{service}"] = event_id
     return world
-
-
-LEVEL = {"name": "Gold", "rank": 1, "min_sales_fen": 100_000, "min_completed_orders": 10}
-
-
-async def pay(c: httpx.AsyncClient, orders_app: FastAPI, order: dict[str, Any], tx: str) -> None:
-    await signed_pay(c, orders_app, order, tx)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -348,7 +360,7 @@ async def test_every_caller_gets_what_the_matrix_declares_on_every_operation(sta
             assert column != "service" or response.status_code == 401, (key, response.status_code)
         if notes:
             wrong.append(f"{key}: " + "; ".join(notes))
-            observed_rows[key] = " ".join(observed)
+            observed_rows[key] = format_row(observed)
     cells = sum(outcomes.values())
     print(f"authorization matrix: {len(TABLE)} operations x {len(COLUMNS)} callers = {cells} cells, {dict(outcomes)}")
     print(f"leaks (refused in the table, let through): {leaks}")
@@ -377,3 +389,28 @@ async def test_the_table_agrees_with_the_duties_and_roles_the_document_declares(
             f"{key} {c}: table {row[c]}, document {want}" for c, want in declared.items() if row[c] != want
         ]
     assert disagreements == []
+
+
+async def test_a_service_identity_is_refused_by_the_services_themselves_on_every_public_route(
+    stack: Stack, world: World, document: dict[str, Any]
+) -> None:
+    """The gateway refuses a service token on a public route (the matrix's `service` column); a service reached
+    directly, past the gateway, refuses it too — as issued (audience `groupbuy-internal`) and as forged into the
+    public audience — so no service identity is ever taken for a person, let alone for ops."""
+    routes = RouteTable()
+    forged = {"Authorization": f"Bearer {sign_test_token('svc:orders', ['service'])}"}
+    let_through = []
+    guarded = {key for key, operation in operations(document).items() if operation.get("security")}
+    for key, entry in TABLE.items():
+        if key not in guarded:
+            continue  # sign-in, keys and provider notifications read no bearer token
+        _, path = key.split(" ", 1)
+        service = routes.match(path)
+        assert service is not None, key
+        async with asgi_client(stack.apps[service]) as direct:
+            for headers in (service_bearer("orders"), forged):
+                caller = World(ids=world.ids, callers={"service": headers})
+                response = await call(direct, key, entry, caller, "service")
+                if response.status_code not in (401, 403):
+                    let_through.append(f"{service}: {key} {response.status_code}")
+    assert let_through == []

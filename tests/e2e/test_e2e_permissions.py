@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from services.common.auth import bearer_auth_of
+from services.common.permissions import Permission
 from services.common.testing import bearer
 from tests.e2e.conftest import ok
 
@@ -78,6 +79,12 @@ def test_the_merged_document_names_the_callers_of_every_operation(document: dict
             # A summary saying an operation is for ops, with no permission named, is a staff route left unnamed.
             if re.search(r"\(ops\b", operation.get("summary", "")) and "x-permission" not in operation:
                 unnamed_staff.append(f"{method.upper()} {path}")
+            # A permission the summary names is one the document declares: the rule shown is the route's own, not
+            # that of a dependency authenticating the caller too (an Idempotency-Key's plain sign-in).
+            named = {p for p in Permission if p.value in operation.get("summary", "")}
+            declared = {operation.get("x-permission"), *operation.get("x-staff-permissions", [])}
+            if named - declared:
+                unnamed_staff.append(f"{method.upper()} {path}: {sorted(p.value for p in named - declared)}")
     assert missing == [] and unnamed_staff == []
 
 
