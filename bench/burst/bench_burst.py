@@ -568,6 +568,16 @@ def report(runs: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict[st
         "ok": not problems,
         "problems": problems,
     }
+    for name, run in plain.items():
+        if "cpu_us_per_request" in run:
+            # What holds still when other work on the machine moves every latency: the whole stack's CPU per buyer
+            # (load generator included), and the rate two cores of its own would answer at.
+            total = sum(run["cpu_us_per_request"].values()) + run["load_cpu_us_per_request"]
+            out[f"{name}_cpu"] = {
+                "stack_us_per_request": round(total - run["load_cpu_us_per_request"], 1),
+                "with_load_generator_us_per_request": round(total, 1),
+                "answers_per_second_on_own_cores": round((os.cpu_count() or 1) * 1e6 / total) if total else None,
+            }
     if one and two:
         out["two_over_one_orders_workers"] = {
             "answers_per_second": _ratio(two["answers_per_second"], one["answers_per_second"]),
