@@ -1,31 +1,32 @@
 """The flash-sale burst: 10:00, a sale of 500 units, 10,000 neighbours pressing "buy" within two seconds, against the
-production shape (`make run-scaled`). Results in bench/results/burst.json.
+production shape (`make run-scaled`). Results in bench/results/burst.json; what they mean in bench/README.md.
 
-    .venv/bin/python -m bench.burst.bench_burst          # about 2-3 minutes on 2 cores
+    .venv/bin/python -m bench.burst.bench_burst     # two stacks, three bursts: 6-7 minutes on a busy 2-core machine
 
 For each orders worker count of `--orders-workers` (default 1 and 2) the benchmark starts
 `python -m services.launcher --scaled` as a process: every service with two workers (orders with the count under
-test, `SCALED_ORDERS_WORKERS`) on PostgreSQL databases of its own (`gb_burst<pid>_<service>`, dropped at the end),
-flash stock on Redis (key prefix `burst<pid>`, deleted at the end), events on a NATS stream of its own (deleted at
-the end), each relay a process, the gateway with two workers, all on free ports. Accounts signs with the test key
-(`services.common.testing`), so the load generator's buyers (10,000 tokens minted before the burst) and the ops
-token that creates the product and the sale verify everywhere. The launcher loads the demo data: its leader is the
+test, `SCALED_ORDERS_WORKERS`) on PostgreSQL databases of its own (`gb_burst<pid>w<n>_<service>`), flash stock on
+Redis (key prefix `burst<pid>w<n>`), events on a NATS stream of its own, each relay a process, the gateway with two
+workers, all on free ports; databases, keys and stream are dropped at the end. Accounts signs with the test key
+(`services.common.testing`), so the buyers' tokens (minted by the load generators before the burst) and the ops
+token that creates the product and the sales verify everywhere. The launcher loads the demo data: its leader is the
 pickup point every buyer names.
 
-Each burst: a new sale (through the gateway, ops token), the load from `bench.burst.loadgen` (a separate process on
-loopback, aiohttp, open loop, every buyer once with their own token and Idempotency-Key, client timeout
-`--timeout`), the CPU time of every process involved before and after (gateway, orders workers, the orders
-database's PostgreSQL backends, Redis, NATS, the orders relay, the other services), then the books: units sold on
-orders in the database, the reconciliation report (database against Redis: every reservation ended as exactly one
-order or one release), nobody above the limit.
+Each burst: a new sale (through the gateway, ops token); the load from `--shards` `bench.burst.loadgen` processes
+on loopback (aiohttp, a common start, open loop, every buyer once with their own token and Idempotency-Key, client
+timeout `--timeout`); the CPU time of every process of the stack, of PostgreSQL's backends of the orders database,
+of Redis and of NATS, from the first buyer until the gateway and orders are idle again, less their idle rate; then
+the books: units sold on orders in the database, the reconciliation report (database against Redis: every
+reservation ended as exactly one order or one release), nobody above the limit.
 
-On the last stack, a second burst on a second sale: once a quarter of the stock is reserved in Redis, one orders
-worker is killed (SIGKILL to a uvicorn worker's pid, found under the launcher in /proc). After the load, the
-flash-sale recovery step runs by hand (`bench.burst.recover`) until the books agree: 0 oversold, every reservation
-one order or one release; clients must have seen answers (a quick problem+json 5xx is a clean error), not hangs.
+On the last stack, a second burst on a second sale: once a quarter of the stock is reserved in Redis, the orders
+worker with a writing transaction open (a purchase batch between its reservations and its commit) is killed with
+SIGKILL (its pid found from `pg_stat_activity` and /proc). After the load, the flash-sale recovery step runs by hand
+(`bench.burst.recover`) until the books agree: 0 oversold, every reservation one order or one release; buyers must
+have seen answers (a problem+json 5xx no later than the other answers is a clean error), not hangs.
 
-Exit code 1 when anything was oversold, the books disagree, or a burst without a kill saw a 5xx or a timeout, or
-the one with the kill a timeout.
+Exit code 1 when anything was oversold, the books disagree, a burst without a kill saw a 5xx or a broken connection,
+or any burst a timeout.
 """
 
 from __future__ import annotations
