@@ -60,6 +60,7 @@ BENCHMARKS = (
         (),
         "product search (GET /api/v1/products?q=) at 100,000 products on PostgreSQL: p50/p99 per query",
     ),
+    # The longest: it starts the scaled stack twice (4-7 minutes on 2 cores, depending on the machine's other load).
     Benchmark(
         "burst",
         "bench.burst.bench_burst",

@@ -37,7 +37,7 @@ def test_summary_counts_outcomes_and_moments() -> None:
         Answer(502, "BAD_GATEWAY", 2.000, 2.100, problem_json=True, detail="orders sent no valid response"),
         Answer(500, None, 0.010, 0.200, problem_json=False, detail="Internal Server Error"),
         Answer(TIMEOUT, None, 10.0, 10.5),
-        Answer(CONNECTION_ERROR, None, 0.001, 0.050),
+        Answer(CONNECTION_ERROR, None, 0.001, 0.050, detail="ServerDisconnectedError"),
     ]
     figures = summarise(answers)
     assert figures["buyers"] == 9
@@ -58,6 +58,7 @@ def test_summary_counts_outcomes_and_moments() -> None:
         "500": ["Internal Server Error"],
         "502": ["orders sent no valid response"],
     }
+    assert figures["connection_error_samples"] == {"0": ["ServerDisconnectedError"]}
 
 
 def _report(sold: int, *, differences: list[str] | None = None) -> dict[str, Any]:

@@ -28,7 +28,7 @@ class Answer(NamedTuple):
     latency_s: float
     answered_at_s: float
     problem_json: bool = False
-    #: The start of a 5xx's body: what went wrong, for the report.
+    #: The start of a 5xx's body, or the client's error for a broken connection: what went wrong, for the report.
     detail: str | None = None
 
 
@@ -73,6 +73,7 @@ def summarise(answers: Sequence[Answer]) -> dict[str, Any]:
         **latency_summary(a.latency_s for a in answered),
         "server_error_latency": latency_summary(a.latency_s for a in server_errors),
         "server_error_samples": _samples(server_errors),
+        "connection_error_samples": _samples(a for a in answers if a.status == CONNECTION_ERROR),
         # Until the last unit's buyer had their order: the moment the sale was over for everyone who won.
         "sold_out_after_ms": round(max(sold) * 1000, 1) if sold else None,
         "first_sold_out_answer_ms": round(min(sold_out) * 1000, 1) if sold_out else None,
@@ -82,7 +83,7 @@ def summarise(answers: Sequence[Answer]) -> dict[str, Any]:
 
 
 def _samples(errors: Iterable[Answer], per_status: int = 3) -> dict[str, list[str]]:
-    """Up to `per_status` distinct bodies of each 5xx status."""
+    """Up to `per_status` distinct details (a 5xx's body, a broken connection's error) of each status."""
     samples: dict[str, list[str]] = {}
     for a in errors:
         seen = samples.setdefault(str(a.status), [])

@@ -550,7 +550,13 @@ class Pool:
                 return conn, True
             if self.limit.take():
                 return await self._connect(), False
-            handed = await self.limit.wait(self, self.connect_timeout + 1.0)
+            within = self.connect_timeout + 1.0
+            try:
+                handed = await self.limit.wait(self, within)
+            except TimeoutError:
+                # Every connection busy for that long (a flash-sale burst): the caller gets a 504 problem, not the
+                # server's bare 500 for an exception.
+                raise UpstreamTimedOut(f"no connection to the upstream free within {within:.1f} s") from None
             if handed is None:
                 return await self._connect(), False  # the slot of a connection that closed
             if not handed.closed:

@@ -263,6 +263,35 @@ async def test_the_connection_limit_queues_requests_instead_of_opening_more() ->
     assert upstream.connections == 2
 
 
+async def test_waiting_too_long_for_a_free_connection_is_a_timeout() -> None:
+    """Every connection busy (a burst at 10:00): the queued request fails as an upstream timeout, which the proxy
+    answers with a 504 problem, not as a bare exception the server turns into a plain 500."""
+    taken, release = asyncio.Event(), asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await upstream.read_request(reader)
+        taken.set()
+        await release.wait()
+        writer.write(ok(b"ok"))
+        await writer.drain()
+
+    upstream = Upstream(handler)
+    server = await asyncio.start_server(upstream.serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pool = http1.Pool("127.0.0.1", port, limit=http1.Limit(1), connect_timeout=0.05, read_timeout=5.0, keepalive=4.0)
+    try:
+        busy = asyncio.create_task(fetch(pool))
+        await taken.wait()  # the only connection is busy
+        with pytest.raises(UpstreamTimedOut, match="no connection to the upstream free"):
+            await fetch(pool)
+        release.set()
+        assert await busy == (200, b"ok")
+        assert await fetch(pool) == (200, b"ok")  # the queue was left clean: the connection serves again
+    finally:
+        pool.close()
+        server.close()
+
+
 def test_upstream_urls_give_host_port_prefix_and_tls() -> None:
     assert http1.split_origin("http://orders:8002") == ("orders", 8002, b"", False)
     assert http1.split_origin("http://127.0.0.1/base/") == ("127.0.0.1", 80, b"/base", False)
