@@ -1,5 +1,5 @@
-"""Request dependencies of the leaders routers: settings, path parameters, callers (the payout provider is
-withdrawals' own, in its router)."""
+"""Request dependencies of the leaders routers: settings, path parameters, callers (the payout provider's is
+beside it, `withdrawals/payout.py`)."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ clients, and each service's relay pushes its outbox through the real HTTP bus to
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import select, update
@@ -212,3 +213,37 @@ async def test_reconciliation_window_must_be_ordered(e2e: httpx.AsyncClient, wir
     assert response.headers["content-type"].startswith("application/problem+json")
     forbidden = await e2e.post("/api/v1/reconciliation", headers=customer(), json={"from": now, "to": now})
     assert forbidden.status_code == 403
+
+
+async def test_a_leader_buying_at_their_own_pickup_point_earns_nothing_and_reconciliation_agrees(
+    e2e: httpx.AsyncClient, wiring: Wiring
+) -> None:
+    leader_id, apples, rice = await _setup(e2e)
+    leader = bearer(leader_id, ["customer", "leader"])
+    order = _ok(
+        await e2e.post(
+            "/api/v1/orders",
+            headers=leader | {"Idempotency-Key": "own-1"},
+            json={
+                "leader_id": leader_id,
+                "lines": [{"product_id": apples, "quantity": 10}, {"product_id": rice, "quantity": 6}],
+                "points": 0,
+            },
+        ),
+        201,
+    )
+    await _pay(e2e, wiring.apps["orders"], order, "tx-own-1")
+    assert await wiring.deliver() >= 1
+
+    # 47,000 fen paid at 10 % would be 4,700 fen: the leader's own purchase earns 0, each line says why.
+    assert order["payable_fen"] == 10 * 2000 + 6 * 4500
+    balance = _ok(await e2e.get(f"/api/v1/leaders/{leader_id}/commission/balance", headers=leader))
+    assert (balance["pending_fen"], balance["accrued_fen"]) == (0, 0)
+    period = utcnow().astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    statement = _ok(await e2e.get(f"/api/v1/leaders/{leader_id}/commission/statements/{period}", headers=leader))
+    assert [line["rule"] for line in statement["lines"]["items"]] == ["excluded:own_order"] * 2
+    assert statement["gmv_fen"] == order["payable_fen"]  # still sales of the pickup point
+
+    window = {"from": (utcnow() - timedelta(hours=1)).isoformat(), "to": (utcnow() + timedelta(hours=1)).isoformat()}
+    report = _ok(await e2e.post("/api/v1/reconciliation", headers=ops(), json=window))
+    assert (report["lost"], report["in_flight"], report["differences"]) == (0, 0, [])

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Annotated, Protocol
 
+from fastapi import Depends
+
+from services.common.app import from_app_state
 from services.common.openids import AccountsOpenIds, OpenIdUnavailable
 
 
@@ -84,3 +87,7 @@ class HttpPayeeDirectory:
             return await self._openids.openid_of(user_id)
         except OpenIdUnavailable as exc:
             raise PayoutError(f"no openid for the leader: {exc}") from None
+
+
+#: The provider `create_app` chose (`LEADERS_PAYOUT_PROVIDER`), or the fake a test passed in.
+PayoutDep = Annotated[PayoutProvider, Depends(from_app_state("payout_provider"))]

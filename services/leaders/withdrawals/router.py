@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response
 
-from services.common.app import NowDep, from_app_state
+from services.common.app import NowDep
 from services.common.auth import (
     InvalidToken,
     LeaderUser,
@@ -38,13 +38,11 @@ from services.leaders.withdrawals.exceptions import (
     WithdrawalBelowMinimum,
     WithdrawalNotFound,
 )
-from services.leaders.withdrawals.payout import PayoutProvider
+from services.leaders.withdrawals.payout import PayoutDep
 from services.leaders.withdrawals.schemas import WithdrawalCreate, WithdrawalFilters, WithdrawalRead, WithdrawalReject
 
 router = APIRouter(tags=["withdrawals"])
 
-#: The provider `create_app` chose (`LEADERS_PAYOUT_PROVIDER`), or the fake a test passed in.
-PayoutDep = Annotated[PayoutProvider, Depends(from_app_state("payout_provider"))]
 WithdrawalId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Withdrawal id")]
 
 WithdrawalDeciders = Annotated[Principal, Depends(require_permission(Permission.WITHDRAWALS_DECIDE))]
