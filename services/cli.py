@@ -292,7 +292,8 @@ def seed(
     out.print(
         f"seeded {report.leaders} leaders, {report.members} members, {report.orders} orders "
         f"({report.orders_per_second:,.0f} orders/s), {report.commission_entries} commission and "
-        f"{report.points_entries} points entries, {report.analytics_events} events into analytics, in {spent:.1f} s"
+        f"{report.points_entries} points entries, {report.analytics_events} events into analytics, in {spent:.1f} s "
+        f"({', '.join(f'{stage} {seconds:.1f} s' for stage, seconds in report.seconds.items())})"
     )
 
 

@@ -5,7 +5,8 @@ Each service runs under uvicorn on its own port (ACCOUNTS_PORT, LEADERS_PORT, OR
 under the var directory and publishes it (JWKS), which every other process verifies tokens with; its development
 login is on unless ACCOUNTS_DEV_AUTH says otherwise. The launcher waits for every /healthz, loads the demo data
 through the gateway, prints the URLs and tokens for a customer, a leader, an ops admin, a finance user and a
-manager, then watches its children.
+manager, then watches its children. Its children log plain text, warnings and errors only (`<SERVICE>_LOG_LEVEL`,
+`<SERVICE>_LOG_JSON` change that), so the banner is the last thing on the screen until something needs attention.
 
 Stopping: Ctrl-C or SIGTERM stops every child (its whole process group: SIGTERM, then SIGKILL after a grace
 period). A child that dies once the system is up is restarted, after a pause that doubles with each crash in a row
@@ -68,6 +69,10 @@ POLL_SECONDS = 0.2
 RESTART_FIRST_DELAY_SECONDS = 1.0
 RESTART_MAX_DELAY_SECONDS = 30.0
 RESTART_STABLE_SECONDS = 60.0
+#: `make run` is read by a person at a terminal: plain-text logs, warnings and errors only. A line per request (and
+#: per periodic job's call between services) would bury the banner and anything that needs attention; set
+#: `<SERVICE>_LOG_LEVEL=INFO` (or `GATEWAY_LOG_LEVEL`) to see them. Outside the launcher JSON at INFO stays the default.
+DEV_LOG_LEVEL = "WARNING"
 #: Under `make run` access tokens (and the banner's) last an hour, the longest every verifier accepts by default
 #: (AUTH_MAX_TOKEN_LIFETIME_SECONDS); outside it accounts issues 15-minute tokens.
 DEV_TOKEN_TTL_SECONDS = 3600
@@ -150,6 +155,9 @@ def child_environment(var_dir: Path | None, ports: Mapping[str, int]) -> dict[st
     env.setdefault("ORDERS_DEV_PAYMENTS", "true")
     env.setdefault("ACCOUNTS_ACCESS_TOKEN_TTL_SECONDS", str(DEV_TOKEN_TTL_SECONDS))
     env.setdefault("ACCOUNTS_DEV_TOKEN_TTL_SECONDS", str(DEV_TOKEN_TTL_SECONDS))
+    for name in (*SERVICES, "gateway"):
+        env.setdefault(f"{name.upper()}_LOG_JSON", "false")
+        env.setdefault(f"{name.upper()}_LOG_LEVEL", DEV_LOG_LEVEL)
     # Every process must reach the services where the launcher put them, whatever else was configured.
     for service, port in ports.items():
         for name in SERVICE_URL_SETTINGS[service]:
@@ -165,6 +173,11 @@ def child_environment(var_dir: Path | None, ports: Mapping[str, int]) -> dict[st
     return env
 
 
+def _uvicorn_log_level(service: str) -> tuple[str, str]:
+    """uvicorn's own lines (started, shutting down) at the service's level, so a quiet `make run` is quiet."""
+    return ("--log-level", os.environ.get(f"{service.upper()}_LOG_LEVEL", "info").lower())
+
+
 def build_children(ports: Mapping[str, int], gateway: GatewaySettings) -> list[Child]:
     children = [
         Child(
@@ -173,6 +186,7 @@ def build_children(ports: Mapping[str, int], gateway: GatewaySettings) -> list[C
             command=[
                 *(sys.executable, "-m", "uvicorn", "--factory", f"services.{service}.app:create_app"),
                 *("--host", HOST, "--port", str(ports[service]), "--no-access-log"),
+                *_uvicorn_log_level(service),
             ],
             health_url=f"http://{HOST}:{ports[service]}/healthz",
         )
@@ -297,6 +311,7 @@ def build_scaled_children(
                     *(sys.executable, "-m", "uvicorn", "--factory", f"services.{service}.app:create_app"),
                     *("--host", HOST, "--port", str(ports[service]), "--no-access-log"),
                     *("--workers", str(servers.workers_of(service))),
+                    *_uvicorn_log_level(service),
                 ],
                 health_url=f"http://{HOST}:{ports[service]}/healthz",
                 env={"PROMETHEUS_MULTIPROC_DIR": str(own_metrics)},

@@ -55,7 +55,8 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
         formatter: logging.Formatter = JsonFormatter(service)
         formatter.converter = time.gmtime
     else:
-        formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+        # For a person reading several processes' lines in one terminal (`make run`): who said it comes first.
+        formatter = logging.Formatter(f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

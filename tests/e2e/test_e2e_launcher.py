@@ -153,6 +153,9 @@ def test_the_launcher_serves_every_service_behind_the_gateway_and_stops_cleanly(
     launched.wait_ready()
     children = launched.children()
     assert sorted(children) == sorted([*SERVICES, "gateway"])
+    # Once up, the banner is the last thing on screen (nothing logged after it while nobody calls).
+    at_ready = launched.output()
+    banner_last = at_ready.rstrip().endswith("Stop with Ctrl-C.")
 
     document = httpx.get(f"{launched.gateway}/openapi.json", timeout=10).json()
     assert not document.get("x-missing-services")
@@ -195,6 +198,11 @@ def test_the_launcher_serves_every_service_behind_the_gateway_and_stops_cleanly(
     assert httpx.get(f"{launched.gateway}/api/v1/withdrawals", headers=finance).status_code == 200
     price = httpx.post(f"{launched.gateway}/api/v1/products", headers=finance, json={"name": "x", "price_fen": 1})
     assert price.status_code == 403 and price.json()["code"] == "MISSING_PERMISSION"
+
+    # Quiet, readable logs: plain text, and no line per request (the requests above logged nothing).
+    output = launched.output()
+    assert "services.access" not in output and not any(line.startswith("{") for line in output.splitlines())
+    assert banner_last, at_ready[-2000:]
 
     launched.process.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal does
     assert launched.process.wait(timeout=20) == 0

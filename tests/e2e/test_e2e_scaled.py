@@ -34,6 +34,7 @@ from services.common.migrate import SERVICES
 from services.common.testing import free_port
 from services.demo import DEMO_STAFF
 from services.launcher import ScaledServers
+from tests.common.test_metrics import samples, value
 from tests.e2e.test_e2e_launcher import is_gone, wait_gone
 
 REPO = Path(__file__).resolve().parents[2]
@@ -325,6 +326,19 @@ def test_the_whole_client_flow_against_run_scaled(scaled: Scaled) -> None:
         statement = ok(api.get(f"/api/v1/leaders/{leader_id}/commission/statements/{period}", headers=leader))
         assert (statement["accrued_fen"], statement["reversed_fen"], statement["settled_fen"]) == (600, 150, 450)
         assert statement["closing"]["available_fen"] == 450, statement
+
+    # /metrics of each service adds up its two workers: the flow's flash sale, outbox, ledgers and upstream calls.
+    scraped = {name: samples(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text)
+               for name, port in scaled.ports.items()}  # fmt: skip
+    orders = scraped["orders"]
+    assert value(orders, "flash_sale_purchases_total", outcome="sold") >= 1
+    assert value(orders, "flash_sale_purchases_total", outcome="limit") >= 1
+    assert ("outbox_pending_events", frozenset({("service", "orders")})) in orders
+    assert ("outbox_oldest_pending_age_seconds", frozenset({("service", "orders")})) in orders
+    assert value(scraped["leaders"], "ledger_entries_written_total", ledger="commission", kind="accrual") >= 1
+    assert value(scraped["points"], "ledger_entries_written_total", ledger="points", kind="purchase") >= 1
+    assert value(scraped["gateway"], "gateway_upstream_duration_seconds_count", upstream="orders") >= 10
+    assert value(orders, "http_request_duration_seconds_count", route="/api/v1/flash-sales/{sale_id}/orders") >= 2
 
     everything = scaled.processes()
     scaled.process.send_signal(signal.SIGTERM)
