@@ -1,6 +1,6 @@
 """Reconciliation walks the receiving side: commission written straight into the leaders' books for an order that
-does not exist, or for one never paid, is reported as an orphaned effect; starting from the orders alone it is
-invisible."""
+does not exist, or for one never paid, and purchase points for an order nobody picked up, are reported as orphaned
+effects; starting from the orders alone they are invisible."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from services.leaders.commission.models import CommissionEntry, CommissionEntryK
 from services.orders.reconciliation.receiving import ConsumerDatabases
 from services.orders.reconciliation.schemas import OrderEffectsReport
 from services.orders.reconciliation.service import reconcile
+from services.points.purchases.models import PurchaseAward
 from tests.e2e.conftest import Wiring, approved_leader, customer, ok, ops, pay
 
 FORGED_ORDER = 987_654
+FORGED_PICKUP = 987_655
 
 
 async def forge_accrual(leaders: FastAPI, *, order_id: int, line_id: int, leader_id: str, now: datetime) -> None:
@@ -37,6 +39,23 @@ async def forge_accrual(leaders: FastAPI, *, order_id: int, line_id: int, leader
                 ref=f"forged:{order_id}:{line_id}",
                 order_id=order_id,
                 line_id=line_id,
+                created_at=now,
+            )
+        )
+
+
+async def forge_purchase_points(points: FastAPI, *, order_id: int, user_id: str, now: datetime) -> None:
+    """What a forged `order.picked_up` left behind: purchase points for an order nobody picked up."""
+    async with points.state.db.transaction() as session:
+        session.add(
+            PurchaseAward(
+                order_id=order_id,
+                user_id=user_id,
+                base_fen=100_000,
+                points=1000,
+                points_per_yuan=1,
+                rules_version=1,
+                picked_up_at=now,
                 created_at=now,
             )
         )
@@ -87,15 +106,20 @@ async def test_commission_for_a_missing_or_unpaid_order_is_reported_as_orphaned(
     await forge_accrual(apps["leaders"], order_id=FORGED_ORDER, line_id=1, leader_id=shop, now=now)
     unpaid_line = unpaid["lines"][0]["id"]
     await forge_accrual(apps["leaders"], order_id=unpaid["id"], line_id=unpaid_line, leader_id=shop, now=now)
+    await forge_purchase_points(apps["points"], order_id=FORGED_PICKUP, user_id="orphan-buyer", now=now)
+    # Paid but not picked up: its purchase points have no source yet.
+    await forge_purchase_points(apps["points"], order_id=paid["id"], user_id="orphan-buyer", now=now)
 
-    # From the orders alone, nothing points at the forged entries.
+    # From the orders alone, only the effect on an order in the range is seen; nothing points at the others.
     blind = await check(wiring, walk_consumers=False, now=now)
-    assert blind.differences == []
+    assert [(d.order_id, d.effect, d.kind) for d in blind.differences] == [(paid["id"], "purchase_points", "orphaned")]
 
     report = await check(wiring, walk_consumers=True, now=now)
-    assert report.orphaned == 2 and report.lost == 0 and report.duplicated == 0
+    assert report.orphaned == 4 and report.lost == 0 and report.duplicated == 0
     found = {(d.order_id, d.service, d.effect, d.ref, d.expected, d.found, d.kind) for d in report.differences}
     assert found == {
         (FORGED_ORDER, "leaders", "accrual", "line:1", "0", "1", "orphaned"),
         (unpaid["id"], "leaders", "accrual", f"line:{unpaid_line}", "0", "1", "orphaned"),
+        (FORGED_PICKUP, "points", "purchase_points", "order", "0", "1", "orphaned"),
+        (paid["id"], "points", "purchase_points", "order", "0", "1", "orphaned"),
     }
