@@ -35,10 +35,12 @@ from sqlalchemy import (
     UniqueConstraint,
     bindparam,
     delete,
+    func,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
@@ -278,6 +280,27 @@ async def store_responses(bulk: Bulk, table: Table, route: str, answers: Sequenc
 async def release_keys(bulk: Bulk, table: Table, route: str, uses: Sequence[KeyUse]) -> None:
     """Give up claimed keys whose request was refused, as a rolled-back request would: a retry is decided afresh."""
     await bulk.execute(_statements(table, bulk.dialect_name).release, [_use(route, u) for u in uses])
+
+
+def rescope_template_keys(connection: Connection, rescoped: Sequence[tuple[str, str, str]]) -> None:
+    """For a migration: move keys stored under a route template (before keys were scoped by target) to the concrete
+    path their stored answer names. Each of `rescoped` is (template, its `{parameter}`, the answer's field holding
+    the parameter's value), e.g. `("POST /api/v1/orders/{order_id}/refunds", "{order_id}", "order_id")`. A key
+    whose answer does not name its target (none stored: it never committed) is dropped."""
+    table = idempotency_table(MetaData())
+    for template, placeholder, field in rescoped:
+        body = table.c.response_body
+        if connection.dialect.name == "postgresql":
+            target: Any = func.convert_from(body, "UTF8").cast(postgresql.JSONB)[field].astext
+        else:
+            target = func.json_extract(body.cast(String), f"$.{field}")
+        under_template = table.c.route == template
+        connection.execute(
+            update(table)
+            .where(under_template, body.is_not(None), target.is_not(None))
+            .values(route=func.replace(table.c.route, placeholder, target.cast(String)))
+        )
+        connection.execute(delete(table).where(under_template))
 
 
 async def run_idempotent(

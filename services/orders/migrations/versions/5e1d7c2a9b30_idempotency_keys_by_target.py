@@ -7,8 +7,9 @@ Create Date: 2026-12-07 11:45:00.000000
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
+
+from services.common.idempotency import rescope_template_keys
 
 revision: str = "5e1d7c2a9b30"
 down_revision: str | None = "927ffa800006"
@@ -24,22 +25,9 @@ RESCOPED = (
 
 
 def upgrade() -> None:
-    # Idempotency keys were scoped by route template; they are now scoped by method and concrete path. Each stored
-    # answer names its target, so the keys of routes with an id in the path move to their concrete path; a key
-    # whose target cannot be read (no stored answer: never committed) is dropped.
-    dialect = op.get_bind().dialect.name
-    for template, placeholder, field in RESCOPED:
-        if dialect == "postgresql":
-            target = f"convert_from(response_body, 'UTF8')::jsonb ->> '{field}'"
-        else:
-            target = f"json_extract(CAST(response_body AS TEXT), '$.{field}')"
-        op.execute(
-            sa.text(
-                f"UPDATE idempotency_keys SET route = replace(route, '{placeholder}', CAST({target} AS TEXT)) "  # noqa: S608 - constants
-                f"WHERE route = :template AND response_body IS NOT NULL AND {target} IS NOT NULL"
-            ).bindparams(template=template)
-        )
-        op.execute(sa.text("DELETE FROM idempotency_keys WHERE route = :template").bindparams(template=template))
+    # Keys were scoped by route template; they are now scoped by method and concrete path. Each stored answer names
+    # its target, so the keys of routes with an id in the path move to their concrete path.
+    rescope_template_keys(op.get_bind(), RESCOPED)
 
 
 def downgrade() -> None:
