@@ -245,18 +245,35 @@ def reconcile(
     since: Annotated[str, typer.Option("--from", help="start, ISO with offset")],
     until: Annotated[str, typer.Option("--to", help="end, ISO with offset")],
 ) -> None:
-    """Check that every order effect reached leaders and points once; exit 1 on any loss or duplicate."""
+    """Check that every order effect reached leaders and points once, and that every commission or points effect
+    they hold has its order; exit 1 on any loss, duplicate, mismatch or orphaned effect."""
+    from services.common.db import create_engine
+    from services.common.migrate import service_settings
+    from services.orders.reconciliation.receiving import ConsumerDatabases
     from services.orders.reconciliation.service import reconcile as reconcile_effects
 
     start, end = _instant(since), _instant(until)
 
     async def check(app: FastAPI) -> Any:
-        async with app.state.db.reading() as session:
-            return await reconcile_effects(session, since=start, until=end, effects=app.state.effects)
+        # The consumers' books, read directly (this command runs with every service's settings).
+        leaders = create_engine(service_settings("leaders").resolved_database_url(), pool_size=1, read_only=True)
+        points = create_engine(service_settings("points").resolved_database_url(), pool_size=1, read_only=True)
+        try:
+            async with app.state.db.reading() as session:
+                return await reconcile_effects(
+                    session,
+                    since=start,
+                    until=end,
+                    effects=app.state.effects,
+                    receiving=ConsumerDatabases(leaders=leaders, points=points),
+                )
+        finally:
+            await leaders.dispose()
+            await points.dispose()
 
     report = run(run_job("orders", check))
     show(report)
-    if report.lost or report.duplicated or report.mismatched:
+    if report.lost or report.duplicated or report.mismatched or report.orphaned:
         raise typer.Exit(1)
 
 

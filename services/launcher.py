@@ -265,7 +265,7 @@ def create_databases(servers: ScaledServers) -> None:
     """Each service's own database, created when missing (the migrations then bring it up to date)."""
 
     async def create() -> None:
-        engine = create_async_engine(servers.postgres_admin_url, isolation_level="AUTOCOMMIT")
+        engine = create_async_engine(servers.postgres_admin_url, isolation_level="AUTOCOMMIT", hide_parameters=True)
         try:
             async with engine.connect() as conn:
                 for service in SERVICES:

@@ -187,7 +187,7 @@ FILL = [
 
 
 async def recreate(admin_url: str, name: str) -> str:
-    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT", hide_parameters=True)
     async with engine.connect() as conn:
         await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -196,14 +196,14 @@ async def recreate(admin_url: str, name: str) -> str:
 
 
 async def drop(admin_url: str, name: str) -> None:
-    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT", hide_parameters=True)
     async with engine.connect() as conn:
         await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     await engine.dispose()
 
 
 async def fill(url: str) -> dict[str, Any]:
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, hide_parameters=True)
     params = {"members": MEMBERS, "orders": ORDERS, "products": PRODUCTS, "leaders": LEADERS, "sign_ins": SIGN_INS}
     started = time.perf_counter()
     async with engine.begin() as conn:

@@ -109,7 +109,7 @@ WHERE i + n - 1 <= length(p.name) AND position(' ' IN substr(p.name, i, n)) = 0
 
 
 async def recreate(admin_url: str, name: str) -> str:
-    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT", hide_parameters=True)
     async with engine.connect() as conn:
         await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -118,7 +118,7 @@ async def recreate(admin_url: str, name: str) -> str:
 
 
 async def drop(admin_url: str, name: str) -> None:
-    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT", hide_parameters=True)
     async with engine.connect() as conn:
         await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     await engine.dispose()
@@ -131,7 +131,7 @@ async def fill(url: str) -> float:
         {"name": name, "status": "on_shelf" if i % 20 else "off_shelf", "cost": 100 + i % 5000}
         for i, name in enumerate(names)
     ]
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, hide_parameters=True)
     async with engine.begin() as conn:
         await conn.execute(
             text(
@@ -156,7 +156,7 @@ async def fill(url: str) -> float:
 
 
 async def plans(url: str) -> dict[str, str]:
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, hide_parameters=True)
     found: dict[str, str] = {}
     async with engine.connect() as conn:
         for label, q in (("trigram (猕猴桃)", "%猕猴桃%"), ("grams (苹果)", None)):

@@ -79,7 +79,7 @@ FROM generate_series(1, CAST(:entries AS integer)) AS g
 
 
 async def recreate(admin_url: str, name: str) -> str:
-    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT", hide_parameters=True)
     async with engine.connect() as conn:
         await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -88,7 +88,7 @@ async def recreate(admin_url: str, name: str) -> str:
 
 
 async def drop(admin_url: str, name: str) -> None:
-    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT", hide_parameters=True)
     async with engine.connect() as conn:
         await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     await engine.dispose()

@@ -1,5 +1,10 @@
-"""`Idempotency-Key` for POST endpoints: the first response for a key (per caller and route) is stored in the same
+"""`Idempotency-Key` for POST endpoints: the first response for a key (per caller and target) is stored in the same
 transaction as the effect and replayed for retries; the same key with a different body is 409.
+
+A key's scope is its concrete target: the method and the path with its ids (`POST /api/v1/flash-sales/7/orders`),
+not the route template. The same key sent to another flash sale or another order is another request, decided on
+its own, never a replay of the first target's answer (which would tell a buyer they bought in a sale where they
+hold nothing). Numeric path parameters are written canonically (`007` is `7`), so one target has one scope.
 
 The key row is claimed *before* the work runs (`INSERT ... ON CONFLICT DO NOTHING`): on PostgreSQL a concurrent
 request with the same key blocks on the unique index until the first transaction ends, then sees its stored
@@ -30,10 +35,12 @@ from sqlalchemy import (
     UniqueConstraint,
     bindparam,
     delete,
+    func,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
@@ -94,14 +101,40 @@ def _context(request: Request, user_id: str, key: str | None, *, required: bool)
         if required:
             raise IdempotencyKeyRequired()
         return None
-    route = request.scope.get("route")
-    route_path = getattr(route, "path", request.url.path)
     return IdempotencyContext(
         user_id=user_id,
-        route=f"{request.method} {route_path}",
+        route=target_scope(request),
         key=key,
         table=idempotency_table(request.app.state.db.metadata),
     )
+
+
+#: The width of the stored scope (`route` column).
+SCOPE_LENGTH = 200
+
+
+def target_scope(request: Request) -> str:
+    """The method and the concrete path of the request, with numeric path parameters in canonical form: what a key
+    is scoped by. A scope longer than the column keeps its start and ends with a hash of the whole."""
+    route = request.scope.get("route")
+    template = getattr(route, "path_format", None)
+    if template is None:
+        path = request.url.path
+    else:
+        path = template.format(**{name: _canonical(value) for name, value in request.path_params.items()})
+    scope = f"{request.method} {path}"
+    if len(scope) <= SCOPE_LENGTH:
+        return scope
+    digest = hashlib.sha256(scope.encode()).hexdigest()
+    return f"{scope[: SCOPE_LENGTH - len(digest) - 1]}#{digest}"
+
+
+def _canonical(value: object) -> str:
+    text = str(value)
+    # ASCII digits only: int() would also read other scripts' digits, which the routes refuse anyway.
+    if text.isascii() and text.isdigit():
+        return str(int(text))
+    return text
 
 
 _KEY_HEADER = Header(
@@ -157,7 +190,7 @@ def replay(status_code: int, body: bytes) -> Response:
 
 @dataclass(frozen=True, slots=True)
 class KeyUse:
-    """One request's use of a key on a route: the caller, the key and the hash of the body."""
+    """One request's use of a key on a target: the caller, the key and the hash of the body."""
 
     user_id: str
     key: str
@@ -211,7 +244,7 @@ def _use(route: str, use: KeyUse) -> dict[str, Any]:
 
 
 async def claim_keys(bulk: Bulk, table: Table, route: str, uses: Sequence[KeyUse], *, now: datetime) -> list[Claim]:
-    """Claim many keys of one route at once; one `Claim` per use, in order.
+    """Claim many keys of one target at once; one `Claim` per use, in order.
 
     A key claimed by a transaction still running makes the claim wait for its end (PostgreSQL's unique index;
     SQLite writers are serialised anyway), so a retry sees the first request's stored answer once it committed."""
@@ -247,6 +280,27 @@ async def store_responses(bulk: Bulk, table: Table, route: str, answers: Sequenc
 async def release_keys(bulk: Bulk, table: Table, route: str, uses: Sequence[KeyUse]) -> None:
     """Give up claimed keys whose request was refused, as a rolled-back request would: a retry is decided afresh."""
     await bulk.execute(_statements(table, bulk.dialect_name).release, [_use(route, u) for u in uses])
+
+
+def rescope_template_keys(connection: Connection, rescoped: Sequence[tuple[str, str, str]]) -> None:
+    """For a migration: move keys stored under a route template (before keys were scoped by target) to the concrete
+    path their stored answer names. Each of `rescoped` is (template, its `{parameter}`, the answer's field holding
+    the parameter's value), e.g. `("POST /api/v1/orders/{order_id}/refunds", "{order_id}", "order_id")`. A key
+    whose answer does not name its target (none stored: it never committed) is dropped."""
+    table = idempotency_table(MetaData())
+    for template, placeholder, field in rescoped:
+        body = table.c.response_body
+        if connection.dialect.name == "postgresql":
+            target: Any = func.convert_from(body, "UTF8").cast(postgresql.JSONB)[field].astext
+        else:
+            target = func.json_extract(body.cast(String), f"$.{field}")
+        under_template = table.c.route == template
+        connection.execute(
+            update(table)
+            .where(under_template, body.is_not(None), target.is_not(None))
+            .values(route=func.replace(table.c.route, placeholder, target.cast(String)))
+        )
+        connection.execute(delete(table).where(under_template))
 
 
 async def run_idempotent(

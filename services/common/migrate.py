@@ -90,7 +90,7 @@ def run_env(metadata: MetaData) -> None:
             context.run_migrations()
 
     async def run_async() -> None:
-        engine = create_async_engine(url, poolclass=pool.NullPool)
+        engine = create_async_engine(url, poolclass=pool.NullPool, hide_parameters=True)
         async with engine.connect() as conn:
             if conn.dialect.name == "sqlite":
                 # WAL is a property of the file: set once here, so the services' read connections (which run on

@@ -65,6 +65,10 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     # services, and per periodic job run, would drown the access log.
     for chatty in ("httpx", "httpcore"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
+    # The SQLite driver logs every statement with its parameters at DEBUG (phone numbers, token hashes), around
+    # the engine's `hide_parameters`: LOG_LEVEL=DEBUG must not turn that on. SQLAlchemy's own statement log
+    # (`sqlalchemy.engine`, off unless asked for) never shows parameters: every engine hides them.
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))
 
 
 def _new_request_id() -> str:

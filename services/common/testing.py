@@ -59,7 +59,7 @@ def prepare_database(service: str, tmp_dir: Path) -> str:
     name = f"gb_test_{service}_{os.getpid()}"
 
     async def recreate() -> None:
-        engine = create_async_engine(admin, isolation_level="AUTOCOMMIT")
+        engine = create_async_engine(admin, isolation_level="AUTOCOMMIT", hide_parameters=True)
         async with engine.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             await conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -76,7 +76,7 @@ def drop_database(url: str) -> None:
     name = make_url(url).database
 
     async def drop() -> None:
-        engine = create_async_engine(admin, isolation_level="AUTOCOMMIT")
+        engine = create_async_engine(admin, isolation_level="AUTOCOMMIT", hide_parameters=True)
         async with engine.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await engine.dispose()

@@ -37,6 +37,14 @@ class Settings(ServiceSettings, WeChatPaySettings):
     max_lines_per_order: int = Field(default=20, ge=1, le=200)
     max_quantity_per_line: int = Field(default=50, ge=1, le=100_000)
     payment_timeout_seconds: int = Field(default=900, ge=1)
+    # Caps on what one customer holds unpaid (regular and group-buy orders), so one account cannot keep a product's
+    # stock from everyone else for the payment window. Five open carts and a household's week of groceries fit.
+    max_unpaid_orders_per_customer: int = Field(
+        default=5, ge=1, le=1000, description="Orders one customer may have waiting for payment at once"
+    )
+    max_unpaid_units_per_customer: int = Field(
+        default=200, ge=1, le=1_000_000, description="Units one customer's unpaid orders may hold at once"
+    )
     flash_payment_timeout_seconds: int = Field(default=300, ge=1)
     payment_timeout_interval_seconds: float = Field(default=10.0, gt=0)
     payment_timeout_batch: int = Field(default=200, ge=1, le=10_000)

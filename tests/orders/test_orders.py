@@ -227,10 +227,13 @@ async def test_customer_cancel_racing_the_timeout_returns_stock_once(
     orders_app: FastAPI, orders_client: httpx.AsyncClient
 ) -> None:
     eggs = await create_product(orders_client, stock=100)
-    orders = [await new_order(orders_client, [(eggs, 1)]) for _ in range(10)]
+    # Two customers: one may hold only ORDERS_MAX_UNPAID_ORDERS_PER_CUSTOMER unpaid orders.
+    orders = [await new_order(orders_client, [(eggs, 1)], who=f"c{1 + i % 2}") for i in range(10)]
     for order in orders:
         await expire_order(orders_app, order["id"])
-    cancels = [orders_client.post(f"/api/v1/orders/{o['id']}/cancel", headers=customer()) for o in orders]
+    cancels = [
+        orders_client.post(f"/api/v1/orders/{o['id']}/cancel", headers=customer(o["customer_id"])) for o in orders
+    ]
     jobs = asyncio.gather(payment_timeout_job(orders_app), payment_timeout_job(orders_app))
     by_jobs, responses = await asyncio.gather(jobs, asyncio.gather(*cancels))
     by_customer = sum(1 for r in responses if r.status_code == 200)

@@ -62,7 +62,8 @@ class Purchase:
 
 @dataclass(frozen=True, slots=True)
 class KeyStore:
-    """Where the purchases' Idempotency-Keys live: the same table and route name for every purchase."""
+    """Where the purchases' Idempotency-Keys live: the same table and scope for every purchase of one sale (the
+    sale's concrete path, `services.common.idempotency.target_scope`), so a batch claims its keys in one scope."""
 
     table: Table
     route: str

@@ -156,3 +156,13 @@ class GroupBuyLimitReached(Conflict):
 class CustomerFilterForbidden(Forbidden):
     code = "CUSTOMER_FILTER_FORBIDDEN"
     title = "Only staff who read orders may list another customer's orders"
+
+
+class TooManyUnpaidOrders(Conflict):
+    code = "TOO_MANY_UNPAID_ORDERS"
+    title = "The customer already has as many unpaid orders as allowed: pay or cancel one first"
+
+
+class TooManyUnpaidUnits(Conflict):
+    code = "TOO_MANY_UNPAID_UNITS"
+    title = "The order would hold more unpaid units than a customer may: pay or cancel an unpaid order first"

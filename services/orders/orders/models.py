@@ -192,3 +192,22 @@ class AbandonedHold(OrdersBase, table=True):
     attempts: int = Field(default=0)
     last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime = timestamp_field()
+
+
+class CustomerUnpaid(OrdersBase, table=True):
+    """What one customer holds unpaid: orders waiting for payment and their units (regular and group-buy orders;
+    flash-sale orders are bounded by each sale's per-buyer limit instead). Taken with a guarded upsert in the
+    transaction that inserts the order, given back by the guarded update that moves the order out of
+    `pending_payment` (paid, cancelled or expired), so one account cannot hold a product's stock for the payment
+    window. The row also serialises one customer's order placements on PostgreSQL (its row lock)."""
+
+    __tablename__ = "customer_unpaid"
+    __table_args__ = (
+        CheckConstraint("orders >= 0", name="orders_not_negative"),
+        CheckConstraint("units >= 0", name="units_not_negative"),
+    )
+
+    customer_id: str = Field(primary_key=True, max_length=64)
+    orders: int = Field(default=0)
+    units: int = Field(default=0, sa_type=BigInteger)
+    updated_at: datetime = timestamp_field()

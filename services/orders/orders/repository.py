@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, update
+from sqlalchemy import Executable, Table, bindparam, delete, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -14,6 +16,7 @@ from services.common.bulk import Bulk
 from services.common.sql import insert_once
 from services.orders.orders.models import (
     AbandonedHold,
+    CustomerUnpaid,
     Order,
     OrderLine,
     OrderLog,
@@ -359,3 +362,60 @@ async def note_abandoned_hold_failure(session: AsyncSession, *, order_id: int, e
 async def existing_order_ids(session: AsyncSession, order_ids: Sequence[int]) -> set[int]:
     rows = await session.exec(select(Order.id).where(col(Order.id).in_(order_ids)))
     return {order_id for order_id in rows.all() if order_id is not None}
+
+
+# -- what a customer holds unpaid ----------------------------------------------------------------------------------
+
+
+@functools.cache
+def _take_unpaid(dialect_name: str) -> Executable:
+    table: Table = CustomerUnpaid.__table__  # type: ignore[attr-defined]
+    statement = (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(table).values(
+        customer_id=bindparam("p_customer"), orders=1, units=bindparam("p_units"), updated_at=bindparam("p_now")
+    )
+    orders = table.c.orders + 1
+    units = table.c.units + statement.excluded.units
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.customer_id],
+        set_={"orders": orders, "units": units, "updated_at": statement.excluded.updated_at},
+        where=(orders <= bindparam("p_max_orders")) & (units <= bindparam("p_max_units")),
+    ).returning(table.c.customer_id)
+
+
+async def take_unpaid(
+    session: AsyncSession, *, customer_id: str, units: int, max_orders: int, max_units: int, now: datetime
+) -> bool:
+    """Count one more unpaid order of `units` units for the customer; False when a cap would be exceeded. One row per
+    customer: two first orders racing cannot both insert (the second waits for the first's row, then updates under
+    the guard), so parallel orders hold at most the caps on SQLite and PostgreSQL alike. The caller checks that
+    `units` alone is within `max_units` (a first insert is not guarded)."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    params = {
+        "p_customer": customer_id,
+        "p_units": units,
+        "p_now": now,
+        "p_max_orders": max_orders,
+        "p_max_units": max_units,
+    }
+    row = (await session.exec(_take_unpaid(dialect), params=params)).first()  # type: ignore[call-overload]
+    return row is not None
+
+
+async def get_unpaid(session: AsyncSession, customer_id: str) -> CustomerUnpaid | None:
+    query = select(CustomerUnpaid).where(col(CustomerUnpaid.customer_id) == customer_id)
+    return (await session.exec(query.execution_options(populate_existing=True))).first()
+
+
+async def return_unpaid(session: AsyncSession, *, customer_id: str, units: int, now: datetime) -> None:
+    """The customer's order left `pending_payment` (called once, by the winner of the status change). Guarded so
+    an order placed before the counter existed can never push it below zero."""
+    await session.exec(
+        update(CustomerUnpaid)
+        .where(
+            col(CustomerUnpaid.customer_id) == customer_id,
+            col(CustomerUnpaid.orders) >= 1,
+            col(CustomerUnpaid.units) >= units,
+        )
+        .values(orders=col(CustomerUnpaid.orders) - 1, units=col(CustomerUnpaid.units) - units, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )

@@ -59,6 +59,8 @@ from services.orders.orders.exceptions import (
     SkuRequired,
     SkuUnavailable,
     TooManyLines,
+    TooManyUnpaidOrders,
+    TooManyUnpaidUnits,
     UnknownLeader,
     WrongPickupCode,
 )
@@ -108,6 +110,8 @@ OrderId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Order id")]
         DuplicateProduct,
         TooManyLines,
         QuantityTooLarge,
+        TooManyUnpaidOrders,
+        TooManyUnpaidUnits,
         InsufficientPoints,
         HoldConflict,
         PointsNotUsable,
@@ -136,6 +140,8 @@ async def create_order(
         payment_timeout_seconds=settings.payment_timeout_seconds,
         tz=settings.tz,
         cutoff=settings.cutoff_time,
+        max_unpaid_orders=settings.max_unpaid_orders_per_customer,
+        max_unpaid_units=settings.max_unpaid_units_per_customer,
     )
     return await run_idempotent(
         session,

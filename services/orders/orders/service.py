@@ -67,6 +67,8 @@ from services.orders.orders.exceptions import (
     QuantityTooLarge,
     RefundExceedsPurchase,
     TooManyLines,
+    TooManyUnpaidOrders,
+    TooManyUnpaidUnits,
     UnknownLeader,
     WrongPickupCode,
 )
@@ -106,6 +108,9 @@ class OrderLimits:
     #: The business time zone and daily cut-off that give an order outside a group-buy its pickup date.
     tz: ZoneInfo = DEFAULT_TZ
     cutoff: time = time(22, 0)
+    #: What one customer may hold unpaid at once (`ORDERS_MAX_UNPAID_ORDERS_PER_CUSTOMER`, `..._UNITS_...`).
+    max_unpaid_orders: int = 5
+    max_unpaid_units: int = 200
 
 
 def _aggregate(order_id: int) -> str:
@@ -188,6 +193,8 @@ async def create_order(
             raise QuantityTooLarge(f"At most {limits.max_quantity_per_line} units per line")
         wanted[(line.product_id, line.sku_id)] = line.quantity
     leader = await active_leader(leaders, data.leader_id)
+    # Before any stock is taken: the customer's row is locked first and products after it, as everywhere.
+    await take_unpaid_slot(session, customer_id=customer_id, units=sum(wanted.values()), limits=limits, now=now)
     pricing = await price_order(
         session,
         customer_id=customer_id,
@@ -360,6 +367,42 @@ async def release_orphan_hold(session: AsyncSession, *, order_id: int, points: P
     return True
 
 
+async def take_unpaid_slot(
+    session: AsyncSession, *, customer_id: str, units: int, limits: OrderLimits, now: datetime
+) -> None:
+    """Count a new unpaid order against the customer's caps, or refuse it, so one account cannot hold a product's
+    stock for the payment window. Given back by `return_unpaid_slot` when the order is paid, cancelled or expires."""
+    if units > limits.max_unpaid_units:
+        raise TooManyUnpaidUnits(f"At most {limits.max_unpaid_units} units may wait for payment at once")
+    if await repository.take_unpaid(
+        session,
+        customer_id=customer_id,
+        units=units,
+        max_orders=limits.max_unpaid_orders,
+        max_units=limits.max_unpaid_units,
+        now=now,
+    ):
+        return
+    held = await repository.get_unpaid(session, customer_id)
+    if held is not None and held.orders >= limits.max_unpaid_orders:
+        raise TooManyUnpaidOrders(
+            f"{held.orders} orders are waiting for payment; at most {limits.max_unpaid_orders} may at once"
+        )
+    raise TooManyUnpaidUnits(
+        f"{held.units if held else 0} units are waiting for payment; this order's {units} would exceed "
+        f"{limits.max_unpaid_units}"
+    )
+
+
+async def return_unpaid_slot(session: AsyncSession, *, order: Order, lines: Sequence[OrderLine], now: datetime) -> None:
+    """The order left `pending_payment`: it no longer counts against its customer's caps. Called only by the
+    winner of the guarded status change, so once. Flash-sale orders never counted (their sale's per-buyer limit
+    bounds them)."""
+    if order.flash_sale_id is None:
+        units = sum(line.quantity for line in lines)
+        await repository.return_unpaid(session, customer_id=order.customer_id, units=units, now=now)
+
+
 # -- reading -------------------------------------------------------------------------------------------------------
 
 
@@ -421,6 +464,8 @@ async def cancel_unpaid(
     ):
         return False
     lines = await repository.get_lines(session, order_id)
+    # The customer's row before any product's (the order in which placing an order locks them).
+    await return_unpaid_slot(session, order=order, lines=lines, now=now)
     await inventory_service.return_sku_units(
         session, units=[(line.sku_id, line.quantity) for line in lines if line.sku_id is not None], now=now
     )
@@ -492,6 +537,7 @@ async def mark_paid(session: AsyncSession, *, order: Order, transaction_id: str,
     ):
         return False
     lines = await repository.get_lines(session, order_id)
+    await return_unpaid_slot(session, order=order, lines=lines, now=now)
     await repository.add_log(
         session,
         order_id=order_id,

@@ -28,6 +28,12 @@ async def orders_in_range(session: AsyncSession, *, since: datetime, until: date
     return (await session.exec(query)).all()
 
 
+async def orders_by_id(session: AsyncSession, order_ids: Sequence[int]) -> Sequence[Order]:
+    """The orders of these ids that exist, whenever they were placed."""
+    query = select(Order).where(col(Order.id).in_(order_ids)).order_by(col(Order.id))
+    return (await session.exec(query)).all()
+
+
 async def lines_of(session: AsyncSession, order_ids: Sequence[int]) -> Sequence[OrderLine]:
     query = select(OrderLine).where(col(OrderLine.order_id).in_(order_ids)).order_by(col(OrderLine.id))
     return (await session.exec(query)).all()

@@ -32,6 +32,7 @@ class DifferenceKind(StrEnum):
     DUPLICATED = "duplicated"  # applied more than once
     MISMATCH = "mismatch"  # applied, but in another state than expected
     IN_FLIGHT = "in_flight"  # its event is still in the outbox: not a loss yet
+    ORPHANED = "orphaned"  # applied, but its order does not exist or is not in a state that justifies it
 
 
 class Difference(BaseModel):
@@ -55,4 +56,10 @@ class OrderEffectsReport(BaseModel):
     duplicated: int = Field(description="Effects applied more than once")
     mismatched: int = Field(description="Effects in a state other than expected (e.g. a hold not committed)")
     in_flight: int = Field(description="Effects whose events are still waiting in the outbox")
+    orphaned: int = Field(
+        default=0,
+        description="Effects the consumers hold for an order that does not exist or does not justify them (a "
+        "commission accrual for an unpaid order, purchase points before pickup); found by walking the consumers' "
+        "books, which `groupbuy reconcile` does",
+    )
     differences: list[Difference]

@@ -4,7 +4,10 @@ The orders service is the source of truth for what happened to an order. For eac
 held points) in a time range it derives the effects the consumers must have applied, asks each consumer what it
 applied (`/internal/reconciliation/...`, counts keyed by the same references), and reports each difference:
 `lost` (never applied), `duplicated` (applied more than once), `mismatch` (in another state), or `in_flight` (its
-event is still in the outbox, so not a loss yet). Run it from ops (`POST /api/v1/reconciliation`) or as a command:
+event is still in the outbox, so not a loss yet). With a `ReceivingSide` (`receiving.py`) it also walks the
+consumers' books: the orders they credited in the range are checked too, and an effect whose order does not exist or
+is not in a state that justifies it is `orphaned` (a forged event's commission; `groupbuy reconcile` walks them).
+Run it from ops (`POST /api/v1/reconciliation`) or as a command:
 
     groupbuy reconcile --from 2026-12-01T00:00:00+08:00 --to 2026-12-02T00:00:00+08:00
 """
@@ -20,6 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.orders.orders.models import Order, OrderLine, Refund, RefundLine
 from services.orders.reconciliation import repository
+from services.orders.reconciliation.receiving import ReceivingSide
 from services.orders.reconciliation.schemas import Difference, DifferenceKind, OrderEffectsReport
 
 #: The consumers accept at most this many order ids per question.
@@ -62,6 +66,12 @@ class _Checker:
             kind = DifferenceKind.LOST if found is None else DifferenceKind.MISMATCH
         self._add(order_id, service, effect, ref, expected, str(found), kind)
 
+    def orphan(self, order_id: int, service: str, effect: str, ref: str, found: int) -> None:
+        """An effect that nothing on the orders side justifies: none was expected (counted only when found)."""
+        if found > 0:
+            self.effects += 1
+            self._add(order_id, service, effect, ref, "0", str(found), DifferenceKind.ORPHANED)
+
     def _add(
         self, order_id: int, service: str, effect: str, ref: str, expected: str, found: str, kind: DifferenceKind
     ) -> None:
@@ -81,10 +91,23 @@ class _Checker:
 
 
 async def reconcile(
-    session: AsyncSession, *, since: datetime, until: datetime, effects: EffectsSource
+    session: AsyncSession,
+    *,
+    since: datetime,
+    until: datetime,
+    effects: EffectsSource,
+    receiving: ReceivingSide | None = None,
 ) -> OrderEffectsReport:
-    orders = await repository.orders_in_range(session, since=since, until=until)
-    order_ids = [o.id for o in orders if o.id is not None]
+    orders = list(await repository.orders_in_range(session, since=since, until=until))
+    missing: list[int] = []
+    if receiving is not None:
+        credited: set[int] = set().union(*(await receiving.orders_with_effects(since=since, until=until)).values())
+        extra = sorted(credited - {o.id for o in orders})
+        for start in range(0, len(extra), CHUNK):
+            orders.extend(await repository.orders_by_id(session, extra[start : start + CHUNK]))
+        orders.sort(key=lambda o: o.id or 0)
+        missing = sorted(set(extra) - {o.id for o in orders})
+    order_ids = [o.id for o in orders if o.id is not None] + missing
     lines: dict[int, list[OrderLine]] = defaultdict(list)
     refunds: dict[int, list[Refund]] = defaultdict(list)
     refund_lines: dict[int, list[RefundLine]] = defaultdict(list)
@@ -116,6 +139,10 @@ async def reconcile(
             points.get(str(order.id)) or {},
             in_flight=f"order:{order.id}" in in_flight,
         )
+    for order_id in missing:
+        # No such order: everything the consumers hold for it is orphaned.
+        found_commission = commission.get(str(order_id)) or {}
+        _check_sources(checker, order_id, None, [], [], {}, found_commission, points.get(str(order_id)) or {})
     kinds = [d.kind for d in checker.differences]
     return OrderEffectsReport(
         since=since,
@@ -126,6 +153,7 @@ async def reconcile(
         duplicated=kinds.count(DifferenceKind.DUPLICATED),
         mismatched=kinds.count(DifferenceKind.MISMATCH),
         in_flight=kinds.count(DifferenceKind.IN_FLIGHT),
+        orphaned=kinds.count(DifferenceKind.ORPHANED),
         differences=checker.differences,
     )
 
@@ -143,9 +171,12 @@ def _check_order(
 ) -> None:
     assert order.id is not None
     oid = order.id
+    _check_sources(checker, oid, order, lines, refunds, refund_lines, commission, points)
     if order.paid_at is None:
-        # Cancelled before payment with points held: the hold must have been released.
-        checker.state(oid, "points", "hold", "order", "released", points.get("hold"), in_flight=in_flight)
+        # Cancelled before payment with points held: the hold must have been released. (An unpaid order checked
+        # because a consumer credited it expects nothing else; what it was credited is orphaned, above.)
+        if order.cancelled_at is not None and order.points_used > 0:
+            checker.state(oid, "points", "hold", "order", "released", points.get("hold"), in_flight=in_flight)
         return
     accruals: dict[str, int] = commission.get("accruals") or {}
     reversals: dict[str, int] = commission.get("reversals") or {}
@@ -165,3 +196,37 @@ def _check_order(
             if refund.after_pickup:
                 found = purchase_reversals.get(str(refund.id), 0)
                 checker.count(oid, "points", "purchase_reversal", f"refund:{refund.id}", found, in_flight=in_flight)
+
+
+def _check_sources(
+    checker: _Checker,
+    order_id: int,
+    order: Order | None,
+    lines: list[OrderLine],
+    refunds: list[Refund],
+    refund_lines: dict[int, list[RefundLine]],
+    commission: dict[str, Any],
+    points: dict[str, Any],
+) -> None:
+    """Every effect the consumers hold must have its source here: an accrual a line of a paid order, a reversal a
+    refunded line, purchase points a picked-up order, their reversal a refund after pickup. The others are
+    orphaned (`order` None: the order does not exist)."""
+    paid = order is not None and order.paid_at is not None
+    picked_up = order is not None and order.picked_up_at is not None
+    line_ids = {str(line.id) for line in lines} if paid else set()
+    refunded = {f"{r.id}:{rl.line_id}" for r in refunds for rl in refund_lines[r.id or 0]} if paid else set()
+    after_pickup = {str(r.id) for r in refunds if r.after_pickup} if picked_up else set()
+    accruals: dict[str, int] = commission.get("accruals") or {}
+    for line_id, found in sorted(accruals.items()):
+        if line_id not in line_ids:
+            checker.orphan(order_id, "leaders", "accrual", f"line:{line_id}", found)
+    reversals: dict[str, int] = commission.get("reversals") or {}
+    for ref, found in sorted(reversals.items()):
+        if ref not in refunded:
+            checker.orphan(order_id, "leaders", "reversal", ref, found)
+    if not picked_up:
+        checker.orphan(order_id, "points", "purchase_points", "order", int(points.get("purchase_credits") or 0))
+    purchase_reversals: dict[str, int] = points.get("purchase_reversals") or {}
+    for refund_id, found in sorted(purchase_reversals.items()):
+        if refund_id not in after_pickup:
+            checker.orphan(order_id, "points", "purchase_reversal", f"refund:{refund_id}", found)
