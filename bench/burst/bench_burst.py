@@ -84,10 +84,6 @@ BENCH_SETTINGS = {
     # from 10,000 addresses in life: off ("" is no limit). Per-user limits stay (each buyer presses once).
     "GATEWAY_RATE_LIMIT_FLASH_PER_ADDRESS": "",
     "GATEWAY_RATE_LIMIT_ORDERS_PER_ADDRESS": "",
-    # Orders caches a leader's status for 5 s by default, and concurrent misses each ask leaders: when the entry
-    # expires mid-burst, every purchase in flight asks at once and leaders, on the same cores, answers late (504
-    # LEADERS_TIMEOUT, then client timeouts; see bench/README.md). A minute outlasts the burst.
-    "ORDERS_LEADER_CACHE_SECONDS": "60",
 }
 
 
