@@ -6,9 +6,7 @@ service keeps the trail (`services/accounts/audit/`), append-only, and staff hol
 Accounts records its own staff actions directly, with the same payload (`entry`).
 
 `before` and `after` hold only the values the action is about (a price, a status, a rule), converted to JSON here,
-so the trail never depends on a service's models. What staff wrote about a person (a reason naming them) is personal
-data: when the person is erased, the entries about them keep who acted, what, when and every figure, and their text
-values become `(erased)` — once, the only change the trail accepts (`redact_values`, `redact_outbox`).
+so the trail never depends on a service's models.
 """
 
 from __future__ import annotations
@@ -28,7 +26,6 @@ from services.common.db import Database
 from services.common.events.contract import AUDIT_RECORDED, AuditRecorded
 from services.common.events.store import Outbox
 from services.common.permissions import STAFF_ROLES
-from services.common.privacy import ERASED
 
 #: Prefix of the actor of a command run by hand (`groupbuy settle`...): `cli:<os user>`.
 CLI_ACTOR_PREFIX = "cli:"
@@ -63,41 +60,6 @@ def _actor(actor: Principal | Actor | str) -> Actor:
         actor = caller
     # Only the staff duties: a staff member may also hold `customer`, which says nothing about this action.
     return Actor(id=actor.sub, roles=tuple(sorted(actor.roles & STAFF_ROLES)))
-
-
-#: Text values that name states, not people: kept when an entry is redacted.
-_STATE_KEYS = frozenset({"status", "state", "level", "kind", "mode", "scope", "direction", "format"})
-
-
-def redact_values(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """An entry's `before` / `after` with every text value erased (nested ones too), figures and states kept."""
-    if values is None:
-        return None
-
-    def redact(key: str | None, value: Any) -> Any:
-        if isinstance(value, str):
-            return value if key in _STATE_KEYS else ERASED
-        if isinstance(value, Mapping):
-            return {k: redact(k, v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [redact(key, v) for v in value]
-        return value
-
-    return {k: redact(k, v) for k, v in values.items()}
-
-
-async def redact_outbox(session: AsyncSession, outbox: Outbox, *, target: tuple[str, str]) -> int:
-    """Erase the text values of this service's `audit.recorded` events about `target` (a person's account), so the
-    outbox — and a trail or read model rebuilt from it — keeps nothing the person's erasure removed."""
-
-    def rewrite(data: dict[str, Any]) -> dict[str, Any] | None:
-        redacted = {**data, "before": redact_values(data.get("before")), "after": redact_values(data.get("after"))}
-        return None if redacted == data else redacted
-
-    target_type, target_id = target
-    return await outbox.rewrite(
-        session, aggregate=f"{target_type}:{target_id}"[:100], type=AUDIT_RECORDED, change=rewrite
-    )
 
 
 def _values(values: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -13,10 +13,8 @@ from services.common.db import id_field, timestamp_field
 class AuditEntry(AccountsBase, table=True):
     """One staff action: who, when, on what, and the values before and after it.
 
-    Append-only: the migrations install triggers that refuse DELETE, and every UPDATE but one, on both databases, and
-    no route changes an entry. The one change: when the person an entry is about is erased, its text values become
-    `(erased)` and `redacted_at` is set, once, nothing else changing (`services.common.audit.redact_values`).
-    `event_id` is unique, so an `audit.recorded` event delivered twice is kept once.
+    Append-only: the migration installs triggers that refuse UPDATE and DELETE on both databases, and no route
+    changes an entry. `event_id` is unique, so an `audit.recorded` event delivered twice is kept once.
     """
 
     __tablename__ = "audit_entries"
@@ -42,4 +40,3 @@ class AuditEntry(AccountsBase, table=True):
     after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
     at: datetime = timestamp_field()
     recorded_at: datetime = timestamp_field()
-    redacted_at: datetime | None = timestamp_field(nullable=True)

@@ -1,4 +1,4 @@
-"""All SQL of the audit trail: inserts, reads, and the one change the table accepts (a person's erasure)."""
+"""All SQL of the audit trail: inserts and reads only (the table refuses anything else)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select, update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.accounts.audit.models import AuditEntry
-from services.common.audit import redact_values
 
 
 async def insert(session: AsyncSession, entry: AuditEntry) -> bool:
@@ -55,16 +54,3 @@ async def list_entries(
     if end is not None:
         query = query.where(col(AuditEntry.at) < end)
     return (await session.exec(query)).all()
-
-
-async def redact_about(session: AsyncSession, target_id: str, *, now: datetime) -> int:
-    """Erase the text values of the entries about `target_id` (a person's user id) not yet redacted."""
-    query = select(AuditEntry).where(AuditEntry.target_id == target_id, col(AuditEntry.redacted_at).is_(None))
-    entries = (await session.exec(query)).all()
-    for entry in entries:
-        await session.exec(
-            update(AuditEntry)
-            .where(col(AuditEntry.id) == entry.id)
-            .values(before=redact_values(entry.before), after=redact_values(entry.after), redacted_at=now)
-        )
-    return len(entries)

@@ -36,6 +36,3 @@ class AuditEntryRead(BaseModel):
     after: dict[str, Any] | None
     at: datetime = Field(description="When the action happened")
     recorded_at: datetime = Field(description="When the trail received it")
-    redacted_at: datetime | None = Field(
-        default=None, description="When the text values were erased with the person the entry is about"
-    )

@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.accounts.audit import repository as audit_repository
 from services.accounts.db import outbox
 from services.accounts.privacy.schemas import PersonalDataExport
 from services.accounts.privacy.sources import ExportSource
@@ -81,7 +80,5 @@ async def erase_user(session: AsyncSession, *, user_id: str, now: datetime) -> N
     # The next sign-in with the same WeChat account becomes a new user with nothing of the old one.
     await users_repository.delete_identities(session, user_id)
     await sessions_repository.revoke_subject_sessions(session, user_id, reason="erased", now=now)
-    # What staff wrote about the person in the audit trail; who acted, on what, when and every figure stay.
-    await audit_repository.redact_about(session, user_id, now=now)
     payload = UserErased(user_id=user_id, at=now)
     await outbox.record(session, type=USER_ERASED, aggregate=f"user:{user_id}", data=payload.model_dump(mode="json"))

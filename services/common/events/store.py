@@ -9,7 +9,7 @@ acknowledged without effect. Together: every effect exactly once.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -137,41 +137,19 @@ class Outbox:
 
     async def redact(self, session: AsyncSession, *, aggregate: str, replacements: dict[str, Any]) -> int:
         """Overwrite fields of the aggregate's recorded events (a person's erasure): an event keeps its id, type and
-        every other field, so a read model rebuilt from the outbox still adds up; returns how many rows changed."""
-
-        def replace(data: dict[str, Any]) -> dict[str, Any] | None:
-            if not any(key in data for key in replacements):
-                return None
-            return {**data, **{key: value for key, value in replacements.items() if key in data}}
-
-        return await self.rewrite(session, aggregate=aggregate, change=replace)
-
-    async def rewrite(
-        self,
-        session: AsyncSession,
-        *,
-        aggregate: str,
-        change: Callable[[dict[str, Any]], dict[str, Any] | None],
-        type: str | None = None,
-    ) -> int:
-        """Replace the data of the aggregate's events (of one type, if given) by `change(data)`, where that is not
-        None; returns how many rows changed.
+        every other field, so a read model rebuilt from the outbox still adds up; returns how many rows changed.
 
         The rewrite happens in Python (JSON functions differ between SQLite and PostgreSQL); one aggregate has few
         events."""
         conn = await session.connection()
         query = select(self.table.c.seq, self.table.c.data).where(self.table.c.aggregate == aggregate)
-        if type is not None:
-            query = query.where(self.table.c.type == type)
         rows = (await conn.execute(query)).all()
         changed = 0
         for seq, data in rows:
-            if not isinstance(data, dict):
+            if not isinstance(data, dict) or not any(key in data for key in replacements):
                 continue
-            rewritten = change(data)
-            if rewritten is None:
-                continue
-            await session.exec(update(self.table).where(self.table.c.seq == seq).values(data=rewritten))
+            redacted = {**data, **{key: value for key, value in replacements.items() if key in data}}
+            await session.exec(update(self.table).where(self.table.c.seq == seq).values(data=redacted))
             changed += 1
         return changed
 

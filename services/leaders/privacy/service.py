@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.common import audit
 from services.common.privacy import ERASED, PersonalTable, by_column, forget_idempotent_responses
 from services.leaders.commission.models import CommissionAccount, CommissionAccrual, CommissionEntry
 from services.leaders.communities.models import Membership, MembershipEvent
@@ -48,5 +47,4 @@ async def erase_person(session: AsyncSession, *, user_id: str) -> None:
     await profiles.anonymise_leader(session, user_id)
     # The leader's own events carry their name to the read models (and to a rebuild from this outbox).
     await outbox.redact(session, aggregate=f"leader:{user_id}", replacements={"name": ERASED})
-    await audit.redact_outbox(session, outbox, target=("leader", user_id))
     await forget_idempotent_responses(session, metadata, user_id)

@@ -12,9 +12,8 @@ from sqlalchemy import update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.common import audit
 from services.common.privacy import ERASED, PersonalTable, by_column, forget_idempotent_responses, through
-from services.points.db import metadata, outbox
+from services.points.db import metadata
 from services.points.holds.models import Hold, HoldLot
 from services.points.ledger.models import Account, Entry, Lot
 from services.points.purchases.models import PurchaseAward, RefundApplied
@@ -46,6 +45,4 @@ async def erase_person(session: AsyncSession, *, user_id: str) -> None:
         .where(col(Entry.user_id) == user_id, col(Entry.actor).is_not(None), col(Entry.reason).is_not(None))
         .values(reason=ERASED)
     )
-    # The audit entries of adjustments travel from this outbox: what staff wrote goes there too.
-    await audit.redact_outbox(session, outbox, target=("points_account", user_id))
     await forget_idempotent_responses(session, metadata, user_id)
