@@ -214,6 +214,34 @@ async def refund_run(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
     return Expected("s-fin", "refunds.sent", "refund_run", None, None, ran, ["finance"])
 
 
+async def _order(e2e: httpx.AsyncClient, wiring: Wiring, buyer: str, *, paid: bool) -> dict[str, Any]:
+    leader_id = await approved_leader(e2e, f"leader-of-{buyer}")
+    product = await _product(e2e, price_fen=1000)
+    body = {"leader_id": leader_id, "lines": [{"product_id": product["id"], "quantity": 3}]}
+    headers = customer(buyer) | {"Idempotency-Key": buyer}
+    order: dict[str, Any] = ok(await e2e.post("/api/v1/orders", headers=headers, json=body), 201)
+    if paid:
+        await pay(e2e, wiring.apps["orders"], order, f"tx-{buyer}")
+    return order
+
+
+async def staff_refund(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
+    order = await _order(e2e, wiring, "c-refund", paid=True)
+    line = order["lines"][0]["id"]
+    body = {"lines": [{"line_id": line, "quantity": 1}], "reason": "crushed in transit"}
+    refund = ok(await e2e.post(f"/api/v1/orders/{order['id']}/refunds", headers=FINANCE, json=body), 201)
+    return Expected("s-fin", "order.refunded", "order", str(order["id"]), {"status": "paid", "refunded_fen": 0},
+                    {"refunded_fen": 1000, "refund_id": refund["id"], "reason": "crushed in transit"},
+                    ["finance"])  # fmt: skip
+
+
+async def ops_cancellation(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
+    order = await _order(e2e, wiring, "c-cancel", paid=False)
+    ok(await e2e.post(f"/api/v1/orders/{order['id']}/cancel", headers=OPS))
+    return Expected("s-ops", "order.cancelled", "order", str(order["id"]), {"status": "pending_payment"},
+                    {"status": "cancelled"}, ["ops"])  # fmt: skip
+
+
 async def staff_duties(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
     body = {"username": "clerk", "display_name": "Clerk", "roles": ["catalogue"], "password": "correct horse battery"}
     staff = ok(await e2e.post("/api/v1/staff", headers=OPS, json=body), 201)
@@ -227,7 +255,7 @@ CASES: dict[str, Case] = {
     for case in (
         approval, rejection, suspension, price_change, stock_change, sku_price_change, commission_rule, level_change,
         points_rules, points_adjustment, flash_sale_creation, flash_sale_end, withdrawal_approval,
-        withdrawal_rejection, manual_settlement, cutoff_run, refund_run, staff_duties,
+        withdrawal_rejection, manual_settlement, cutoff_run, refund_run, staff_refund, ops_cancellation, staff_duties,
     )
 }  # fmt: skip
 
