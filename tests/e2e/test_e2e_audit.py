@@ -153,6 +153,18 @@ async def _flash_sale(e2e: httpx.AsyncClient) -> dict[str, Any]:
     return sale
 
 
+async def group_buy_creation(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
+    product = await _product(e2e)
+    item = {"product_id": product["id"], "price_fen": 390, "per_customer_limit": 2}
+    body = {"title": "Eggs tomorrow", "starts_at": "2030-01-01T00:00:00+08:00", "ends_at": "2030-01-01T20:00:00+08:00",
+            "pickup_date": "2030-01-02", "pickup_starts": "10:00", "pickup_ends": "20:00", "regions": ["上海市"],
+            "items": [item]}  # fmt: skip
+    created = ok(await e2e.post("/api/v1/group-buys", headers=CATALOGUE, json=body), 201)
+    after = {"pickup_date": "2030-01-02", "regions": ["上海市"],
+             "items": [{**item, "sku_id": None, "min_per_community": None}]}  # fmt: skip
+    return Expected("s-cat", "group_buy.created", "group_buy", str(created["id"]), None, after, ["catalogue"])
+
+
 async def _withdrawal(e2e: httpx.AsyncClient, wiring: Wiring, leader_sub: str) -> int:
     """A leader with 1760 fen available and a 1000 fen withdrawal waiting for a decision."""
     leader_id = await approved_leader(e2e, leader_sub)
@@ -254,7 +266,7 @@ CASES: dict[str, Case] = {
     case.__name__: case
     for case in (
         approval, rejection, suspension, price_change, stock_change, sku_price_change, commission_rule, level_change,
-        points_rules, points_adjustment, flash_sale_creation, flash_sale_end, withdrawal_approval,
+        points_rules, points_adjustment, flash_sale_creation, flash_sale_end, group_buy_creation, withdrawal_approval,
         withdrawal_rejection, manual_settlement, cutoff_run, refund_run, staff_refund, ops_cancellation, staff_duties,
     )
 }  # fmt: skip
