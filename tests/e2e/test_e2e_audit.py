@@ -226,15 +226,40 @@ async def refund_run(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
     return Expected("s-fin", "refunds.sent", "refund_run", None, None, ran, ["finance"])
 
 
-async def _order(e2e: httpx.AsyncClient, wiring: Wiring, buyer: str, *, paid: bool) -> dict[str, Any]:
+async def _order(
+    e2e: httpx.AsyncClient, wiring: Wiring, buyer: str, *, paid: bool, picked_up: bool = False, price_fen: int = 1000
+) -> dict[str, Any]:
     leader_id = await approved_leader(e2e, f"leader-of-{buyer}")
-    product = await _product(e2e, price_fen=1000)
+    product = await _product(e2e, price_fen=price_fen)
     body = {"leader_id": leader_id, "lines": [{"product_id": product["id"], "quantity": 3}]}
     headers = customer(buyer) | {"Idempotency-Key": buyer}
     order: dict[str, Any] = ok(await e2e.post("/api/v1/orders", headers=headers, json=body), 201)
     if paid:
         await pay(e2e, wiring.apps["orders"], order, f"tx-{buyer}")
+    if picked_up:
+        ok(await e2e.post(f"/api/v1/orders/{order['id']}/arrive", headers=OPS))
+        code = ok(await e2e.get(f"/api/v1/orders/{order['id']}", headers=customer(buyer)))["pickup_code"]
+        body = {"pickup_code": code}
+        ok(await e2e.post(f"/api/v1/orders/{order['id']}/pickup", headers=bearer(leader_id, ["leader"]), json=body))
     return order
+
+
+async def after_sale_rejection(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
+    order = await _order(e2e, wiring, "c-after-sale", paid=True, picked_up=True, price_fen=30_000)
+    body = {"lines": [{"line_id": order["lines"][0]["id"], "quantity": 1}], "reason": "quality"}
+    asked = ok(
+        await e2e.post(f"/api/v1/orders/{order['id']}/after-sales", headers=customer("c-after-sale"), json=body), 201
+    )
+    assert asked["status"] == "pending"
+    support = bearer("s-sup", ["support"])
+    ok(
+        await e2e.post(
+            f"/api/v1/after-sales/{asked['id']}/reject", headers=support, json={"reason": "ripe, not rotten"}
+        )
+    )
+    after = {"status": "rejected", "amount_fen": 30_000, "reason": "ripe, not rotten"}
+    return Expected("s-sup", "after_sale.rejected", "after_sale", str(asked["id"]), {"status": "pending"}, after,
+                    ["support"])  # fmt: skip
 
 
 async def staff_refund(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
@@ -267,7 +292,8 @@ CASES: dict[str, Case] = {
     for case in (
         approval, rejection, suspension, price_change, stock_change, sku_price_change, commission_rule, level_change,
         points_rules, points_adjustment, flash_sale_creation, flash_sale_end, group_buy_creation, withdrawal_approval,
-        withdrawal_rejection, manual_settlement, cutoff_run, refund_run, staff_refund, ops_cancellation, staff_duties,
+        withdrawal_rejection, manual_settlement, cutoff_run, refund_run, staff_refund, ops_cancellation,
+        after_sale_rejection, staff_duties,
     )
 }  # fmt: skip
 
