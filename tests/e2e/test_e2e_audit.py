@@ -77,6 +77,17 @@ async def suspension(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
     return Expected("s-la", "leader.suspended", "leader", leader_id, {"status": "active"}, after, ["leader_admin"])
 
 
+async def pickup_point_move(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
+    leader_id = await approved_leader(e2e, "leader-p")
+    body = {"name": "North gate", "address": "3 Garden Road", "community": "Garden Court"}
+    ok(await e2e.put(f"/api/v1/leaders/{leader_id}/pickup-point", headers=LEADER_ADMIN, json=body))
+    # The leader moving their own pickup point is not a staff action: it stays in the leader's history only.
+    own = {**body, "name": "South gate"}
+    ok(await e2e.put(f"/api/v1/leaders/{leader_id}/pickup-point", headers=bearer(leader_id, ["leader"]), json=own))
+    return Expected("s-la", "leader.pickup_point_changed", "leader", leader_id, {"name": "Gate 3 kiosk"},
+                    {"name": "North gate"}, ["leader_admin"])  # fmt: skip
+
+
 async def price_change(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
     product = await _product(e2e, price_fen=500)
     ok(await e2e.patch(f"/api/v1/products/{product['id']}", headers=CATALOGUE, json={"price_fen": 450}))
@@ -290,10 +301,10 @@ async def staff_duties(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
 CASES: dict[str, Case] = {
     case.__name__: case
     for case in (
-        approval, rejection, suspension, price_change, stock_change, sku_price_change, commission_rule, level_change,
-        points_rules, points_adjustment, flash_sale_creation, flash_sale_end, group_buy_creation, withdrawal_approval,
-        withdrawal_rejection, manual_settlement, cutoff_run, refund_run, staff_refund, ops_cancellation,
-        after_sale_rejection, staff_duties,
+        approval, rejection, suspension, pickup_point_move, price_change, stock_change, sku_price_change,
+        commission_rule, level_change, points_rules, points_adjustment, flash_sale_creation, flash_sale_end,
+        group_buy_creation, withdrawal_approval, withdrawal_rejection, manual_settlement, cutoff_run, refund_run,
+        staff_refund, ops_cancellation, after_sale_rejection, staff_duties,
     )
 }  # fmt: skip
 

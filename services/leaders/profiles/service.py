@@ -374,6 +374,12 @@ async def update_pickup_point(
             at=now,
         ),
     )
+    if not user.is_leader_of(leader_id):  # staff moved a leader's pickup point
+        before, after = audit.changed(old.model_dump(), data.model_dump())
+        await audit.record(
+            session, outbox, actor=user, action="leader.pickup_point_changed", target=("leader", leader_id),
+            before=before, after=after, at=now,
+        )  # fmt: skip
     return LeaderRead.of(await require_leader(session, leader_id))
 
 
