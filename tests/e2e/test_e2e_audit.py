@@ -64,7 +64,7 @@ async def rejection(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
     application = await _application(e2e, "applicant-2")
     body = {"reason": "no pickup point"}
     ok(await e2e.post(f"/api/v1/leader-applications/{application}/reject", headers=LEADER_ADMIN, json=body))
-    after = {"status": "rejected", "reason": "no pickup point"}
+    after = {"status": "rejected"}
     return Expected("s-la", "leader_application.rejected", "leader_application", str(application),
                     {"status": "pending"}, after, ["leader_admin"])  # fmt: skip
 
@@ -73,7 +73,7 @@ async def suspension(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
     leader_id = await approved_leader(e2e, "leader-s")
     body = {"status": "suspended", "reason": "complaints"}
     ok(await e2e.patch(f"/api/v1/leaders/{leader_id}", headers=LEADER_ADMIN, json=body))
-    after = {"status": "suspended", "reason": "complaints"}
+    after = {"status": "suspended"}
     return Expected("s-la", "leader.suspended", "leader", leader_id, {"status": "active"}, after, ["leader_admin"])
 
 
@@ -214,7 +214,7 @@ async def withdrawal_rejection(e2e: httpx.AsyncClient, wiring: Wiring) -> Expect
     body = {"reason": "bank details do not match"}
     ok(await e2e.post(f"/api/v1/withdrawals/{withdrawal}/reject", headers=FINANCE, json=body))
     return Expected("s-fin", "withdrawal.rejected", "withdrawal", str(withdrawal),
-                    {"status": "requested"}, {"status": "rejected", "reason": "bank details do not match"},
+                    {"status": "requested"}, {"status": "rejected"},
                     ["finance"])  # fmt: skip
 
 
@@ -268,7 +268,7 @@ async def after_sale_rejection(e2e: httpx.AsyncClient, wiring: Wiring) -> Expect
             f"/api/v1/after-sales/{asked['id']}/reject", headers=support, json={"reason": "ripe, not rotten"}
         )
     )
-    after = {"status": "rejected", "amount_fen": 30_000, "reason": "ripe, not rotten"}
+    after = {"status": "rejected", "amount_fen": 30_000}
     return Expected("s-sup", "after_sale.rejected", "after_sale", str(asked["id"]), {"status": "pending"}, after,
                     ["support"])  # fmt: skip
 
@@ -279,7 +279,7 @@ async def staff_refund(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
     body = {"lines": [{"line_id": line, "quantity": 1}], "reason": "crushed in transit"}
     refund = ok(await e2e.post(f"/api/v1/orders/{order['id']}/refunds", headers=FINANCE, json=body), 201)
     return Expected("s-fin", "order.refunded", "order", str(order["id"]), {"status": "paid", "refunded_fen": 0},
-                    {"refunded_fen": 1000, "refund_id": refund["id"], "reason": "crushed in transit"},
+                    {"refunded_fen": 1000, "refund_id": refund["id"]},
                     ["finance"])  # fmt: skip
 
 
@@ -330,6 +330,8 @@ async def test_each_kind_of_staff_action_leaves_one_entry_with_before_and_after(
     assert entry["actor_roles"] == expected.roles
     assert _contains(entry["before"], expected.before), (entry["before"], expected.before)
     assert _contains(entry["after"], expected.after), (entry["after"], expected.after)
+    # No free text: a reason may name a person, and the trail is never anonymised (it stays with its row).
+    assert "reason" not in (entry["before"] or {}) and "reason" not in (entry["after"] or {})
 
     # Delivered again (as after a relay that died before marking them delivered), the events add nothing.
     assert await wiring.redeliver_everything() > 0

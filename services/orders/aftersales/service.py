@@ -200,8 +200,7 @@ async def _record(
     if role == AfterSaleActor.STAFF:
         await audit.record(
             session, outbox, actor=actor, action=f"after_sale.{action}", target=("after_sale", request_id),
-            before={"status": from_status}, after={"status": to_status, "amount_fen": request.amount_fen,
-                                                   "reason": reason},
+            before={"status": from_status}, after={"status": to_status, "amount_fen": request.amount_fen},
             at=now,
         )  # fmt: skip
 

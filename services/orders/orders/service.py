@@ -706,7 +706,7 @@ async def refund_order(
         await audit.record(
             session, outbox, actor=user, action="order.refunded", target=("order", order_id), before=was,
             after={"refunded_fen": was_refunded + refund.refund_fen, "refund_id": refund.id,
-                   "refund_fen": refund.refund_fen, "points_returned": refund.points_returned, "reason": data.reason,
+                   "refund_fen": refund.refund_fen, "points_returned": refund.points_returned,
                    "lines": [line.model_dump() for line in refund.lines]},
             at=now,
         )  # fmt: skip
