@@ -122,17 +122,21 @@ async def test_approval_suspension_and_reinstatement_in_leaders_reach_the_next_t
         customer = bearer(user_id, ["customer"])
         applied = ok(await leaders.post("/api/v1/leader-applications", json=APPLICATION, headers=customer), 201)
         ok(await leaders.post(f"/api/v1/leader-applications/{applied['id']}/approve", headers=OPS))
-        assert (await relay.run_once()).delivered == 2  # leader.status_changed and leader.updated
+        assert (await relay.run_once()).delivered == 3  # leader.status_changed, leader.updated, audit.recorded
         roles, pair = await roles_after_refresh(accounts_client, pair)
         assert roles == ["customer", "leader"]  # no new sign-in needed
 
         ok(await leaders.patch(f"/api/v1/leaders/{user_id}", json={"status": "suspended"}, headers=OPS))
-        assert (await relay.run_once()).delivered == 2  # leader.status_changed and leader.updated
+        assert (await relay.run_once()).delivered == 3  # leader.status_changed, leader.updated, audit.recorded
         roles, pair = await roles_after_refresh(accounts_client, pair)
         assert roles == ["customer"]
 
         ok(await leaders.patch(f"/api/v1/leaders/{user_id}", json={"status": "active"}, headers=OPS))
-        assert (await relay.run_once()).delivered == 2  # leader.status_changed and leader.updated
+        assert (await relay.run_once()).delivered == 3  # leader.status_changed, leader.updated, audit.recorded
         roles, _ = await roles_after_refresh(accounts_client, pair)
         assert roles == ["customer", "leader"]
     await bus_client.aclose()
+    # Each of the three staff actions reached the audit trail accounts keeps.
+    trail = ok(await accounts_client.get("/api/v1/audit-log", headers=await dev_token(accounts_client, "s_a", ["ops"])))
+    actions = [entry["action"] for entry in trail["items"]]
+    assert actions == ["leader.reinstated", "leader.suspended", "leader_application.approved"]
