@@ -6,7 +6,9 @@ service keeps the trail (`services/accounts/audit/`), append-only, and staff hol
 Accounts records its own staff actions directly, with the same payload (`entry`).
 
 `before` and `after` hold only the values the action is about (a price, a status, a rule), converted to JSON here,
-so the trail never depends on a service's models.
+so the trail never depends on a service's models. They hold ids, amounts, statuses and rules, never free text such
+as a reason: a reason may name a person, and the trail cannot be anonymised when that person is erased, so it stays
+with the row it explains (the leader's history, the ledger entry, the order log), which the trail names by id.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -13,9 +15,13 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from services.accounts.db import inbox
+from services.accounts.subscriptions import HANDLERS
 from services.common import audit
+from services.common.events.bus import NatsBus, subject_of
 from services.common.events.contract import AUDIT_RECORDED
 from services.common.events.store import Event
+from services.common.events.wiring import consume_nats
 from tests.accounts.conftest import (
     Clock,
     auth,
@@ -188,16 +194,64 @@ async def test_nobody_edits_the_trail(accounts_client: httpx.AsyncClient) -> Non
 @pytest.mark.parametrize(
     "statement",
     ["UPDATE audit_entries SET after = NULL", "UPDATE audit_entries SET actor = 'someone else'",
-     "DELETE FROM audit_entries"],
+     "DELETE FROM audit_entries", "TRUNCATE audit_entries"],
 )  # fmt: skip
 async def test_the_database_refuses_to_change_or_remove_an_entry(
     accounts_app: FastAPI, accounts_client: httpx.AsyncClient, statement: str
 ) -> None:
     await create_staff(accounts_client, "clerk", ["catalogue"])
     db = accounts_app.state.db
+    if statement.startswith("TRUNCATE") and db.is_sqlite:
+        statement = "DELETE FROM audit_entries WHERE 1 = 1"  # SQLite's way to empty a table; no TRUNCATE
     with pytest.raises(DBAPIError, match="append-only"):
         async with db.engine.begin() as conn:
             await conn.execute(text(statement))
     async with db.engine.connect() as conn:
         kept = (await conn.execute(text("SELECT actor, after FROM audit_entries"))).all()
     assert len(kept) == 1 and kept[0].actor == "s_ops" and kept[0].after is not None
+
+
+def test_on_nats_each_service_publishes_its_audit_entries_on_its_own_subject() -> None:
+    """So the NATS server's publish permissions keep a service to its own audit entries, as to its own types."""
+    at = datetime(2025, 3, 10, tzinfo=UTC)
+    entry = Event.model_validate(audit_event(source="orders", at=at))
+    paid = Event(id="e1", type="order.paid", occurred_at=at, source="orders", data={})
+    assert subject_of(entry) == "events.audit.recorded.orders"
+    assert subject_of(paid) == "events.order.paid"
+
+
+@pytest.mark.nats
+async def test_on_nats_audit_entries_are_kept_once_and_never_in_another_services_name(
+    accounts_app: FastAPI, clock: Clock
+) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    stream, prefix = f"TEST_EVENTS_{suffix}", f"test{suffix}."
+    url = os.environ["TEST_NATS_URL"]
+    accounts_app.state.settings = accounts_app.state.settings.model_copy(update={"events_nats_url": url})
+    bus = NatsBus(url, stream=stream, subject_prefix=prefix)
+    forged = Event.model_validate(audit_event(source="points", service="leaders", at=clock()))
+    genuine = Event.model_validate(audit_event(source="leaders", at=clock()))
+    for event in (forged, genuine, genuine):
+        await bus.publish(event)
+    task = asyncio.create_task(
+        consume_nats(accounts_app, service=f"accounts{suffix}", inbox=inbox, handlers=HANDLERS, stream=stream,
+                     subject_prefix=prefix)
+    )  # fmt: skip
+    try:
+        for _ in range(200):  # until the genuine entry is kept (the forged one came first)
+            async with accounts_app.state.db.engine.connect() as conn:
+                if (await conn.execute(text("SELECT count(*) FROM audit_entries"))).scalar():
+                    break
+            await asyncio.sleep(0.05)
+        js = await bus._jetstream()
+        last = await js.get_last_msg(stream, f"{prefix}audit.recorded.leaders")
+        assert Event.model_validate_json(last.data).id == genuine.id
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        js = await bus._jetstream()
+        await js.delete_stream(stream)
+        await bus.aclose()
+    async with accounts_app.state.db.engine.connect() as conn:
+        kept = (await conn.execute(text("SELECT event_id, service FROM audit_entries"))).all()
+    assert [(row.event_id, row.service) for row in kept] == [(genuine.id, "leaders")]

@@ -136,3 +136,7 @@ async def test_approval_suspension_and_reinstatement_in_leaders_reach_the_next_t
         roles, _ = await roles_after_refresh(accounts_client, pair)
         assert roles == ["customer", "leader"]
     await bus_client.aclose()
+    # Each of the three staff actions reached the audit trail accounts keeps.
+    trail = ok(await accounts_client.get("/api/v1/audit-log", headers=await dev_token(accounts_client, "s_a", ["ops"])))
+    actions = [entry["action"] for entry in trail["items"]]
+    assert actions == ["leader.reinstated", "leader.suspended", "leader_application.approved"]

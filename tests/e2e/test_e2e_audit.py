@@ -64,7 +64,7 @@ async def rejection(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
     application = await _application(e2e, "applicant-2")
     body = {"reason": "no pickup point"}
     ok(await e2e.post(f"/api/v1/leader-applications/{application}/reject", headers=LEADER_ADMIN, json=body))
-    after = {"status": "rejected", "reason": "no pickup point"}
+    after = {"status": "rejected"}
     return Expected("s-la", "leader_application.rejected", "leader_application", str(application),
                     {"status": "pending"}, after, ["leader_admin"])  # fmt: skip
 
@@ -73,8 +73,19 @@ async def suspension(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
     leader_id = await approved_leader(e2e, "leader-s")
     body = {"status": "suspended", "reason": "complaints"}
     ok(await e2e.patch(f"/api/v1/leaders/{leader_id}", headers=LEADER_ADMIN, json=body))
-    after = {"status": "suspended", "reason": "complaints"}
+    after = {"status": "suspended"}
     return Expected("s-la", "leader.suspended", "leader", leader_id, {"status": "active"}, after, ["leader_admin"])
+
+
+async def pickup_point_move(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
+    leader_id = await approved_leader(e2e, "leader-p")
+    body = {"name": "North gate", "address": "3 Garden Road", "community": "Garden Court"}
+    ok(await e2e.put(f"/api/v1/leaders/{leader_id}/pickup-point", headers=LEADER_ADMIN, json=body))
+    # The leader moving their own pickup point is not a staff action: it stays in the leader's history only.
+    own = {**body, "name": "South gate"}
+    ok(await e2e.put(f"/api/v1/leaders/{leader_id}/pickup-point", headers=bearer(leader_id, ["leader"]), json=own))
+    return Expected("s-la", "leader.pickup_point_changed", "leader", leader_id, {"name": "Gate 3 kiosk"},
+                    {"name": "North gate"}, ["leader_admin"])  # fmt: skip
 
 
 async def price_change(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
@@ -153,6 +164,18 @@ async def _flash_sale(e2e: httpx.AsyncClient) -> dict[str, Any]:
     return sale
 
 
+async def group_buy_creation(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
+    product = await _product(e2e)
+    item = {"product_id": product["id"], "price_fen": 390, "per_customer_limit": 2}
+    body = {"title": "Eggs tomorrow", "starts_at": "2030-01-01T00:00:00+08:00", "ends_at": "2030-01-01T20:00:00+08:00",
+            "pickup_date": "2030-01-02", "pickup_starts": "10:00", "pickup_ends": "20:00", "regions": ["上海市"],
+            "items": [item]}  # fmt: skip
+    created = ok(await e2e.post("/api/v1/group-buys", headers=CATALOGUE, json=body), 201)
+    after = {"pickup_date": "2030-01-02", "regions": ["上海市"],
+             "items": [{**item, "sku_id": None, "min_per_community": None}]}  # fmt: skip
+    return Expected("s-cat", "group_buy.created", "group_buy", str(created["id"]), None, after, ["catalogue"])
+
+
 async def _withdrawal(e2e: httpx.AsyncClient, wiring: Wiring, leader_sub: str) -> int:
     """A leader with 1760 fen available and a 1000 fen withdrawal waiting for a decision."""
     leader_id = await approved_leader(e2e, leader_sub)
@@ -191,7 +214,7 @@ async def withdrawal_rejection(e2e: httpx.AsyncClient, wiring: Wiring) -> Expect
     body = {"reason": "bank details do not match"}
     ok(await e2e.post(f"/api/v1/withdrawals/{withdrawal}/reject", headers=FINANCE, json=body))
     return Expected("s-fin", "withdrawal.rejected", "withdrawal", str(withdrawal),
-                    {"status": "requested"}, {"status": "rejected", "reason": "bank details do not match"},
+                    {"status": "requested"}, {"status": "rejected"},
                     ["finance"])  # fmt: skip
 
 
@@ -214,6 +237,59 @@ async def refund_run(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
     return Expected("s-fin", "refunds.sent", "refund_run", None, None, ran, ["finance"])
 
 
+async def _order(
+    e2e: httpx.AsyncClient, wiring: Wiring, buyer: str, *, paid: bool, picked_up: bool = False, price_fen: int = 1000
+) -> dict[str, Any]:
+    leader_id = await approved_leader(e2e, f"leader-of-{buyer}")
+    product = await _product(e2e, price_fen=price_fen)
+    body = {"leader_id": leader_id, "lines": [{"product_id": product["id"], "quantity": 3}]}
+    headers = customer(buyer) | {"Idempotency-Key": buyer}
+    order: dict[str, Any] = ok(await e2e.post("/api/v1/orders", headers=headers, json=body), 201)
+    if paid:
+        await pay(e2e, wiring.apps["orders"], order, f"tx-{buyer}")
+    if picked_up:
+        ok(await e2e.post(f"/api/v1/orders/{order['id']}/arrive", headers=OPS))
+        code = ok(await e2e.get(f"/api/v1/orders/{order['id']}", headers=customer(buyer)))["pickup_code"]
+        body = {"pickup_code": code}
+        ok(await e2e.post(f"/api/v1/orders/{order['id']}/pickup", headers=bearer(leader_id, ["leader"]), json=body))
+    return order
+
+
+async def after_sale_rejection(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
+    order = await _order(e2e, wiring, "c-after-sale", paid=True, picked_up=True, price_fen=30_000)
+    body = {"lines": [{"line_id": order["lines"][0]["id"], "quantity": 1}], "reason": "quality"}
+    asked = ok(
+        await e2e.post(f"/api/v1/orders/{order['id']}/after-sales", headers=customer("c-after-sale"), json=body), 201
+    )
+    assert asked["status"] == "pending"
+    support = bearer("s-sup", ["support"])
+    ok(
+        await e2e.post(
+            f"/api/v1/after-sales/{asked['id']}/reject", headers=support, json={"reason": "ripe, not rotten"}
+        )
+    )
+    after = {"status": "rejected", "amount_fen": 30_000}
+    return Expected("s-sup", "after_sale.rejected", "after_sale", str(asked["id"]), {"status": "pending"}, after,
+                    ["support"])  # fmt: skip
+
+
+async def staff_refund(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
+    order = await _order(e2e, wiring, "c-refund", paid=True)
+    line = order["lines"][0]["id"]
+    body = {"lines": [{"line_id": line, "quantity": 1}], "reason": "crushed in transit"}
+    refund = ok(await e2e.post(f"/api/v1/orders/{order['id']}/refunds", headers=FINANCE, json=body), 201)
+    return Expected("s-fin", "order.refunded", "order", str(order["id"]), {"status": "paid", "refunded_fen": 0},
+                    {"refunded_fen": 1000, "refund_id": refund["id"]},
+                    ["finance"])  # fmt: skip
+
+
+async def ops_cancellation(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
+    order = await _order(e2e, wiring, "c-cancel", paid=False)
+    ok(await e2e.post(f"/api/v1/orders/{order['id']}/cancel", headers=OPS))
+    return Expected("s-ops", "order.cancelled", "order", str(order["id"]), {"status": "pending_payment"},
+                    {"status": "cancelled"}, ["ops"])  # fmt: skip
+
+
 async def staff_duties(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
     body = {"username": "clerk", "display_name": "Clerk", "roles": ["catalogue"], "password": "correct horse battery"}
     staff = ok(await e2e.post("/api/v1/staff", headers=OPS, json=body), 201)
@@ -225,9 +301,10 @@ async def staff_duties(e2e: httpx.AsyncClient, wiring: Wiring) -> Expected:
 CASES: dict[str, Case] = {
     case.__name__: case
     for case in (
-        approval, rejection, suspension, price_change, stock_change, sku_price_change, commission_rule, level_change,
-        points_rules, points_adjustment, flash_sale_creation, flash_sale_end, withdrawal_approval,
-        withdrawal_rejection, manual_settlement, cutoff_run, refund_run, staff_duties,
+        approval, rejection, suspension, pickup_point_move, price_change, stock_change, sku_price_change,
+        commission_rule, level_change, points_rules, points_adjustment, flash_sale_creation, flash_sale_end,
+        group_buy_creation, withdrawal_approval, withdrawal_rejection, manual_settlement, cutoff_run, refund_run,
+        staff_refund, ops_cancellation, after_sale_rejection, staff_duties,
     )
 }  # fmt: skip
 
@@ -253,6 +330,8 @@ async def test_each_kind_of_staff_action_leaves_one_entry_with_before_and_after(
     assert entry["actor_roles"] == expected.roles
     assert _contains(entry["before"], expected.before), (entry["before"], expected.before)
     assert _contains(entry["after"], expected.after), (entry["after"], expected.after)
+    # No free text: a reason may name a person, and the trail is never anonymised (it stays with its row).
+    assert "reason" not in (entry["before"] or {}) and "reason" not in (entry["after"] or {})
 
     # Delivered again (as after a relay that died before marking them delivered), the events add nothing.
     assert await wiring.redeliver_everything() > 0

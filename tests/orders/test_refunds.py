@@ -188,9 +188,13 @@ async def test_after_pickup_a_customer_is_sent_to_the_after_sale_path_and_financ
     assert response.json()["requested_by"] == "fin-1"
     [event] = await outbox_events(orders_app, "order.refunded")
     assert event["data"]["picked_up"] is True
-    # No audit trail exists yet: the order log says who refunded and why.
+    # The order log says who refunded and why; the audit trail who and how much (never the free text).
     log = (await orders_client.get(f"/api/v1/orders/{order['id']}/log", headers=customer())).json()
     assert log[-1]["actor"] == "fin-1" and "direct refund by staff: bruised" in log[-1]["note"]
+    [entry] = [
+        e["data"] for e in await outbox_events(orders_app, "audit.recorded") if e["data"]["action"] == "order.refunded"
+    ]
+    assert (entry["actor"], entry["actor_roles"], entry["after"]["refund_fen"]) == ("fin-1", ["finance"], 1000)
 
     result = await refund_sender_job(orders_app)
     assert result.refunds_sent == 1

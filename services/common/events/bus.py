@@ -71,6 +71,15 @@ def subscribers_of(event_type: str) -> list[str]:
     return sorted(service for service, types in SUBSCRIPTIONS.items() if event_type in types)
 
 
+def subject_of(event: Event, prefix: str = SUBJECT_PREFIX) -> str:
+    """The NATS subject of an event: `<prefix><type>`, and for a type every service publishes about itself
+    (`audit.recorded`) `<prefix><type>.<source>`, so the server's publish permissions can keep each service to its
+    own (`events.audit.recorded.orders` for orders) as they do for owned types."""
+    if event.type in et.SELF_OWNED_TYPES:
+        return f"{prefix}{event.type}.{event.source}"
+    return prefix + event.type
+
+
 def event_bytes(event: Event) -> bytes:
     return orjson.dumps(event.model_dump(mode="json"))
 
@@ -150,7 +159,7 @@ class NatsBus:
         try:
             js = await self._jetstream()
             await js.publish(
-                self.subject_prefix + event.type,
+                subject_of(event, self.subject_prefix),
                 event_bytes(event),
                 stream=self.stream,
                 headers={"Nats-Msg-Id": event.id},

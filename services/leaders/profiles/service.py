@@ -199,7 +199,7 @@ async def reject_application(
     await audit.record(
         session, outbox, actor=decided_by, action="leader_application.rejected",
         target=("leader_application", application_id), before={"status": was},
-        after={"status": LeaderApplicationStatus.REJECTED, "reason": data.reason}, at=now,
+        after={"status": LeaderApplicationStatus.REJECTED}, at=now,
     )  # fmt: skip
     refreshed = await repository.get_application(session, application_id)
     assert refreshed is not None
@@ -311,7 +311,7 @@ async def update_leader(
         action = {None: "leader.updated", LeaderStatus.SUSPENDED: "leader.suspended"}.get(status, "leader.reinstated")
         await audit.record(
             session, outbox, actor=changed_by, action=action, target=("leader", leader_id),
-            before=before, after={**after, "reason": data.reason}, at=now,
+            before=before, after=after, at=now,
         )  # fmt: skip
     return LeaderRead.of(await require_leader(session, leader_id))
 
@@ -373,6 +373,12 @@ async def update_pickup_point(
             at=now,
         ),
     )
+    if not user.is_leader_of(leader_id):  # staff moved a leader's pickup point
+        before, after = audit.changed(old.model_dump(), data.model_dump())
+        await audit.record(
+            session, outbox, actor=user, action="leader.pickup_point_changed", target=("leader", leader_id),
+            before=before, after=after, at=now,
+        )  # fmt: skip
     return LeaderRead.of(await require_leader(session, leader_id))
 
 

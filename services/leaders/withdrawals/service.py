@@ -101,8 +101,7 @@ async def _audit(
     await audit.record(
         session, outbox, actor=decided_by, action=action, target=("withdrawal", decided.id),
         before={"status": WithdrawalStatus.REQUESTED, "leader_id": decided.leader_id, "amount_fen": decided.amount_fen},
-        after={"status": decided.status, "leader_id": decided.leader_id, "amount_fen": decided.amount_fen,
-               "reason": decided.reason},
+        after={"status": decided.status, "leader_id": decided.leader_id, "amount_fen": decided.amount_fen},
         at=now,
     )  # fmt: skip
 

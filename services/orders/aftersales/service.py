@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common import audit
 from services.common.auth import Principal
 from services.common.events.contract import (
     AFTERSALE_DECIDED,
@@ -196,6 +197,12 @@ async def _record(
     await outbox.record(
         session, type=AFTERSALE_DECIDED, aggregate=f"order:{request.order_id}", data=payload.model_dump(mode="json")
     )
+    if role == AfterSaleActor.STAFF:
+        await audit.record(
+            session, outbox, actor=actor, action=f"after_sale.{action}", target=("after_sale", request_id),
+            before={"status": from_status}, after={"status": to_status, "amount_fen": request.amount_fen},
+            at=now,
+        )  # fmt: skip
 
 
 def _merge(lines: Sequence[AfterSaleLineIn]) -> dict[int, int]:

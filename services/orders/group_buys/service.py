@@ -17,9 +17,11 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common import audit
 from services.common.auth import Principal
 from services.common.pagination import Page, PageParams
 from services.orders.clients import LeaderDirectory
+from services.orders.db import outbox
 from services.orders.group_buys import repository
 from services.orders.group_buys.exceptions import GroupBuyNotFound, InvalidGroupBuy, LeaderOrRegionRequired
 from services.orders.group_buys.schemas import (
@@ -121,6 +123,11 @@ async def create_group_buy(
         data.regions,
         [GroupBuyItem(group_buy_id=0, **item.model_dump()) for item in data.items],
     )
+    assert group_buy.id is not None
+    await audit.record(
+        session, outbox, actor=by, action="group_buy.created", target=("group_buy", group_buy.id), before=None,
+        after=data.model_dump(include={"starts_at", "ends_at", "pickup_date", "regions", "items"}), at=now,
+    )  # fmt: skip
     return (await _reads(session, [group_buy], now))[0]
 
 

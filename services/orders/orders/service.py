@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.common import audit
 from services.common.auth import Principal
 from services.common.db import Database
 from services.common.events.contract import (
@@ -516,6 +517,11 @@ async def cancel_order(
     reason = OrderCancelReason.CUSTOMER if order.customer_id == user.sub else OrderCancelReason.OPS
     if not await cancel_unpaid(session, order_id=order_id, actor=user.sub, reason=reason, inventory=inventory, now=now):
         raise OrderNotCancellable(f"Order {order_id} is no longer waiting for payment")
+    if reason == OrderCancelReason.OPS:
+        await audit.record(
+            session, outbox, actor=user, action="order.cancelled", target=("order", order_id),
+            before={"status": OrderStatus.PENDING_PAYMENT}, after={"status": OrderStatus.CANCELLED}, at=now,
+        )  # fmt: skip
     return await read_order(session, order_id, user.sub)
 
 
@@ -735,11 +741,22 @@ async def refund_order(
     if not staff and goods_have_left(order):
         path = f"/api/v1/orders/{order_id}/after-sales"
         raise AfterSaleRequired(f"Order {order_id} has left the warehouse: ask for a refund at {path}", after_sale=path)
-    # No audit trail exists yet: a staff refund says who and why in the order log (actor, note) and the refund row.
+    # A staff refund says who and why in the order log (actor, note), the refund row and the audit trail.
     reason = f"direct refund by staff: {data.reason}" if staff else data.reason
-    return await issue_refund(
+    was_refunded = order.refunded_fen
+    was = {"status": order.status, "refunded_fen": was_refunded}
+    refund = await issue_refund(
         session, order=order, units=merge_units(data.lines), actor=user.sub, reason=reason, now=now
     )
+    if staff:
+        await audit.record(
+            session, outbox, actor=user, action="order.refunded", target=("order", order_id), before=was,
+            after={"refunded_fen": was_refunded + refund.refund_fen, "refund_id": refund.id,
+                   "refund_fen": refund.refund_fen, "points_returned": refund.points_returned,
+                   "lines": [line.model_dump() for line in refund.lines]},
+            at=now,
+        )  # fmt: skip
+    return refund
 
 
 async def issue_refund(

@@ -425,7 +425,7 @@ async def adjust(
     await audit.record(
         session, outbox, actor=actor, action="points.adjusted", target=("points_account", user_id),
         before={"balance": entry.balance_after - entry.points},
-        after={"balance": entry.balance_after, "points": entry.points, "entry_id": entry.id, "reason": reason},
+        after={"balance": entry.balance_after, "points": entry.points, "entry_id": entry.id},
         at=now,
     )  # fmt: skip
     return OpsEntryRead.model_validate(entry)
