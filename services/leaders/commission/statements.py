@@ -35,7 +35,7 @@ from services.leaders.commission.models import (
 from services.leaders.commission.schemas import Statement, StatementBalances, StatementLine, StatementLines
 from services.leaders.profiles.access import ensure_reads_leader
 
-_PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_PERIOD = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
 _ZERO = StatementBalances(pending_fen=0, available_fen=0, in_withdrawal_fen=0, withdrawn_fen=0)
 
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -11,13 +10,14 @@ from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.exports import CSV_CONTENT, ExportFormat, csv_response
 from services.common.permissions import Permission
+from services.common.types import Day
 from services.orders.procurement import service
 from services.orders.procurement.schemas import PickLists, ProcurementQuery, ProcurementTotals
 
 router = APIRouter(prefix="/api/v1/procurement", tags=["procurement"])
 
 OrdersOperator = Annotated[Principal, Depends(require_permission(Permission.ORDERS_OPERATE))]
-PickupDatePath = Annotated[date, Path(description="The local pickup date, YYYY-MM-DD")]
+PickupDatePath = Annotated[Day, Path(description="The local pickup date, YYYY-MM-DD")]
 
 
 def _csv_docs(description: str) -> dict[int | str, dict[str, Any]]:
