@@ -21,8 +21,8 @@ INT64_MIN = -(2**63)
 MAX_FEN = 10**12
 #: The largest number of points a request may name.
 MAX_POINTS = 10**12
-#: The most units one line of an order, a sale or a request may hold (a line's price then stays below 2^60).
-MAX_UNITS = 1_000_000
+#: The most units one line of an order or a request may hold: 200 lines at the largest price stay below 2^63.
+MAX_UNITS = 10_000
 
 #: Money in fen (分), never negative in requests.
 Fen = Annotated[int, Field(strict=True, ge=0, le=MAX_FEN, json_schema_extra={"format": "int64"})]
@@ -36,7 +36,8 @@ Points = Annotated[int, Field(strict=True, ge=0, le=MAX_POINTS, json_schema_extr
 SignedPoints = Annotated[int, Field(strict=True, ge=-MAX_POINTS, le=MAX_POINTS, json_schema_extra={"format": "int64"})]
 #: A stock of goods.
 Quantity = Annotated[int, Field(strict=True, ge=0, le=1_000_000_000)]
-#: The units of one line (an order's, a flash purchase's, an after-sale request's, a sale's stock).
+PositiveStock = Annotated[int, Field(strict=True, ge=1, le=1_000_000_000)]
+#: The units of one line (an order's, a flash purchase's, an after-sale request's, a shortage's) or a limit on them.
 PositiveQuantity = Annotated[int, Field(strict=True, ge=1, le=MAX_UNITS)]
 #: Ids of rows we own are positive 64-bit integers.
 Id = Annotated[int, Field(strict=True, ge=1, le=INT64_MAX)]
