@@ -14,6 +14,8 @@ from pydantic import TypeAdapter, ValidationError
 from services.common.pagination import encode_cursor
 from services.common.testing import bearer
 from services.common.types import MAX_FEN, MAX_POINTS, MAX_UNITS, AwareDatetime, Day, Fen, Points, PositiveQuantity
+from services.common.wechatpay import MerchantCredentials, WeChatPaySignatureError, verify_signed
+from tests.wechatpay_stub import new_rsa_key
 
 CUSTOMER = bearer("bounds-customer", ["customer"])
 OPS = bearer("bounds-ops", ["ops"])
@@ -118,7 +120,7 @@ async def test_a_payment_notification_signed_with_non_ascii_is_a_401(e2e: httpx.
     response = await e2e.post(
         "/api/v1/payments/notify",
         content=b'{"order_id": 1, "transaction_id": "t", "amount_fen": 1}',
-        headers={"X-Payment-Signature": signature.encode("utf-8"), "Content-Type": "application/json"},
+        headers={b"X-Payment-Signature": signature.encode("utf-8"), b"Content-Type": b"application/json"},
     )
     _problem(response, 401, "INVALID_SIGNATURE")
 
@@ -151,3 +153,35 @@ def test_a_day_is_between_1900_and_2999(value: str) -> None:
 def test_an_instant_is_between_1900_and_2999(value: str) -> None:
     with pytest.raises(ValidationError):
         TypeAdapter(AwareDatetime).validate_python(value)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"wechatpay-timestamp": "１７００００００００"},
+        {"wechatpay-timestamp": "²"},
+        {"wechatpay-timestamp": "1" * 5000},  # int() refuses more than 4300 digits
+        {"wechatpay-signature": "签名"},
+        {"wechatpay-signature": "not base64!"},
+    ],
+)
+def test_a_wechat_pay_signature_with_odd_headers_is_refused_as_a_bad_signature(header: dict[str, str]) -> None:
+    key = new_rsa_key()
+    credentials = MerchantCredentials(
+        mchid="1900000001",
+        appid="wx-app",
+        serial_no="SERIAL",
+        private_key=key,
+        api_v3_key=b"k" * 32,
+        platform_key=key.public_key(),
+        platform_key_id="PUB_KEY_ID_1",
+    )
+    now = 1_700_000_000
+    headers = {
+        "wechatpay-serial": "PUB_KEY_ID_1",
+        "wechatpay-timestamp": str(now),
+        "wechatpay-nonce": "nonce",
+        "wechatpay-signature": "c2lnbmF0dXJl",
+    } | header
+    with pytest.raises(WeChatPaySignatureError):
+        verify_signed(credentials, headers, b"{}", now_timestamp=now)
