@@ -3,6 +3,7 @@ on PostgreSQL every sequence counts past 2^31 with the whole order flow still wo
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from typing import Any
@@ -22,7 +23,9 @@ PAST_32_BITS = 3_000_000_000
 VALUES = [2**31, 2**63 - 1, 2**63, 10**30, -1, 0]
 
 
-def _fill(match: re.Match[str]) -> str:
+def _fill(match: re.Match[str], *, ids: list[str], value: int) -> str:
+    if match.group(1) in ids:
+        return str(value)
     return {"period": "2026-03", "pickup_date": "2026-03-10"}.get(match.group(1), "1")
 
 
@@ -43,7 +46,7 @@ async def test_an_id_out_of_range_or_unknown_in_any_path_is_a_4xx(e2e: httpx.Asy
         names = _integer_path_parameters(operation)
         if not names:
             continue
-        url = re.sub(r"\{([^}]+)\}", lambda m, v=value, n=names: str(v) if m.group(1) in n else _fill(m), path)
+        url = re.sub(r"\{([^}]+)\}", functools.partial(_fill, ids=names, value=value), path)
         headers = {**EVERYONE, "Idempotency-Key": f"ids-{method}-{value}"}
         response = await e2e.request(method.upper(), url, headers=headers, json={})
         probed += 1
