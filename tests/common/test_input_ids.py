@@ -4,7 +4,10 @@ on PostgreSQL every sequence counts past 2^31 with the whole order flow still wo
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import itertools
+import json
 import re
 from typing import Any
 
@@ -106,3 +109,21 @@ async def test_an_order_flow_works_with_every_sequence_past_2_31(
     # One past the largest id is refused as input, the largest is simply not there.
     assert (await e2e.get(f"/api/v1/orders/{2**63}", headers=buyer)).status_code == 422
     assert (await e2e.get(f"/api/v1/orders/{2**63 - 1}", headers=buyer)).status_code == 404
+
+
+async def test_a_signed_payment_notification_naming_any_order_id_is_a_4xx(
+    e2e: httpx.AsyncClient, service_apps: dict[str, FastAPI]
+) -> None:
+    secret = service_apps["orders"].state.settings.payment_secret.encode()
+    answers = {}
+    for value in VALUES:
+        raw = json.dumps({"order_id": value, "transaction_id": f"tx-{value}", "amount_fen": 100}).encode()
+        signature = hmac.new(secret, raw, hashlib.sha256).hexdigest()
+        response = await e2e.post(
+            "/api/v1/payments/notify",
+            content=raw,
+            headers={"X-Payment-Signature": signature, "Content-Type": "application/json"},
+        )
+        answers[value] = response.status_code
+    # An order nobody has is not found; an id no order can have is not valid input.
+    assert answers == {2**31: 404, 2**63 - 1: 404, 2**63: 422, 10**30: 422, -1: 422, 0: 422}
