@@ -7,7 +7,6 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from services.common.text import AsciiToken, Line
-from services.common.types import Day
 
 
 def _https_url(value: str) -> str:
@@ -43,7 +42,9 @@ class UserUpdate(BaseModel):
     nickname: Nickname | None = None
     avatar_url: HttpsUrl | None = None
     region: Region | None = Field(default=None, examples=["上海市 浦东新区"])
-    birthday: Day | None = Field(default=None, description="A date in the past")
+    # A plain date: the service's own rule (BIRTHDAY_NOT_IN_PAST) bounds it on both sides, and a date is never
+    # moved between time zones.
+    birthday: dt.date | None = Field(default=None, description="A date in the past")
 
 
 class PhoneCode(BaseModel):
