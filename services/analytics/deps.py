@@ -13,6 +13,7 @@ from services.analytics.config import Settings
 from services.common.app import NowDep, from_app_state
 from services.common.clock import local_date
 from services.common.db import SessionDep
+from services.common.text import SINGLE_LINE_PATTERN
 
 SettingsDep = Annotated[Settings, Depends(from_app_state("settings"))]
 LeadersDep = Annotated[LeadersDirectory, Depends(from_app_state("leaders"))]
@@ -32,5 +33,9 @@ async def _today(now: NowDep, settings: SettingsDep) -> date:
 
 #: The business date of the request, from the app clock.
 TodayDep = Annotated[date, Depends(_today)]
-LeaderIdPath = Annotated[str, Path(min_length=1, max_length=64, description="The leader's user id (JWT sub)")]
-UserIdPath = Annotated[str, Path(min_length=1, max_length=64, description="The customer's user id (JWT sub)")]
+LeaderIdPath = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=SINGLE_LINE_PATTERN, description="The leader's user id (JWT sub)")
+]
+UserIdPath = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=SINGLE_LINE_PATTERN, description="The customer's user id (JWT sub)")
+]

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 import aiosqlite
 from fastapi import Depends, Request
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event, text
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, event, text
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import registry
@@ -42,9 +42,13 @@ NAMING_CONVENTION = {
 }
 
 
+#: Marks the metadata of our services, whose integer id columns are all 64-bit (see `_ids_are_64_bit`).
+_WIDE_IDS = "groupbuy.wide_ids"
+
+
 def new_registry() -> registry:
     """A registry with its own metadata, one per service: `class OrdersBase(SQLModel, registry=new_registry())`."""
-    return registry(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+    return registry(metadata=MetaData(naming_convention=NAMING_CONVENTION, info={_WIDE_IDS: True}))
 
 
 def is_sqlite(url: str) -> bool:
@@ -250,6 +254,19 @@ class UTCDateTime(TypeDecorator[datetime]):
 #: The type of every id the API exposes: 64-bit on PostgreSQL (ids past 2^31 are valid input and must never be a
 #: 500), and SQLite's INTEGER, which is 64-bit already and must stay exactly INTEGER to alias the rowid.
 BIGINT_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+@event.listens_for(Column, "after_parent_attach")
+def _ids_are_64_bit(column: Column[Any], table: Any) -> None:
+    """Every integer id column of a service's tables is 64-bit on PostgreSQL: its own id, a reference to another
+    table, and an id another service owns (`order_id` in leaders: an order past 2^31 arrives by event). A plain
+    `int` field named `id` or `*_id` gets the type `id_field()`/`ref_field()` give, so no table can be declared
+    with a 32-bit id by forgetting them."""
+    metadata = getattr(table, "metadata", None)
+    if metadata is None or not metadata.info.get(_WIDE_IDS) or type(column.type) is not Integer:
+        return
+    if column.foreign_keys or column.name == "id" or column.name.endswith("_id"):
+        column.type = BIGINT_ID
 
 
 def id_field() -> Any:

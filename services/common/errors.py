@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
@@ -88,6 +88,14 @@ class InvalidInput(DomainError):
     code = "VALIDATION_ERROR"
     title = "Invalid input"
 
+    @classmethod
+    def of(cls, exc: ValidationError, what: str, *, loc: tuple[str, ...]) -> InvalidInput:
+        """The same problem as a request FastAPI validated, for input a service parses itself (a body read only
+        once its signature holds): `errors` names every field, under `loc`."""
+        errors = [{**err, "loc": [*loc, *err["loc"]]} for err in _clean_validation_errors(exc.errors())]
+        first = errors[0]
+        return cls(f"{what}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}", errors=errors)
+
 
 class ServiceUnavailable(DomainError):
     status = 503
@@ -156,8 +164,19 @@ _HTTP_CODES = {
 }
 
 
+#: What FastAPI raises (a 400) for a body it cannot even decode, such as bytes that are not UTF-8.
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
 async def _http_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+        # The same answer as for a body that is not JSON (FastAPI's 422 `json_invalid`): one documented status,
+        # 422 VALIDATION_ERROR, for every body that cannot be read, whatever the reason.
+        errors = [{"loc": ["body"], "msg": "The body is not UTF-8 JSON", "type": "json_invalid"}]
+        return problem_response(
+            422, "VALIDATION_ERROR", "Invalid input", "body: The body is not UTF-8 JSON", errors=errors
+        )
     code = _HTTP_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
     detail = exc.detail if isinstance(exc.detail, str) else None
     headers = exc.headers

@@ -37,7 +37,7 @@ PNG_CONTENT: dict[str, Any] = {PNG_MEDIA_TYPE: {"schema": {"type": "string", "fo
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]+")
 # A cell starting with one of these is run as a formula by spreadsheets; user-supplied text never should be.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"-?\d+(\.\d+)?")  # a negative amount is data, not a formula
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")  # a negative amount is data, not a formula
 
 
 def yuan(fen: int) -> str:

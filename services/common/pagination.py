@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Annotated, Any, Generic, Self, TypeVar
 from zoneinfo import ZoneInfo
 
 import orjson
 from fastapi import Depends, Query
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from services.common.errors import InvalidInput
+from services.common.text import SINGLE_LINE_PATTERN
+from services.common.types import INT64_MAX, INT64_MIN, Day
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -42,6 +45,12 @@ TOTAL_DESCRIPTION = (
 )
 
 
+#: What a cursor may be made of, as a pattern: url-safe base64 without padding.
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"
+#: `?cursor=`: what a list answered as `next_cursor`, passed back as it was.
+Cursor = Annotated[str, StringConstraints(max_length=512, pattern=CURSOR_PATTERN)]
+
+
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
@@ -52,13 +61,32 @@ def encode_cursor(key: list[Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(key)).decode().rstrip("=")
 
 
+#: The most values a cursor holds (the longest sort key of any list).
+_MAX_KEY_PARTS = 4
+_MAX_KEY_TEXT = 200
+
+
+def _fits(part: object) -> bool:
+    """A part of a sort key we could have issued: an integer a BIGINT column holds (a larger one would be a 500 on
+    PostgreSQL), or a short line of text (NUL would be one too)."""
+    if isinstance(part, bool):
+        return False
+    if isinstance(part, int):
+        return INT64_MIN <= part <= INT64_MAX
+    if isinstance(part, str):
+        return len(part) <= _MAX_KEY_TEXT and re.fullmatch(SINGLE_LINE_PATTERN, part) is not None
+    return False
+
+
 def decode_cursor(cursor: str) -> list[Any]:
+    """The sort key a cursor holds. A cursor we did not issue (garbage, a hand-made key with a huge integer,
+    text with NUL) is a 422 `INVALID_CURSOR`, never a query that fails in the database."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value = orjson.loads(raw)
     except (binascii.Error, ValueError) as exc:
         raise InvalidCursor() from exc
-    if not isinstance(value, list):
+    if not isinstance(value, list) or not 1 <= len(value) <= _MAX_KEY_PARTS or not all(map(_fits, value)):
         raise InvalidCursor()
     return value
 
@@ -101,7 +129,7 @@ class ListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Items per page")
-    cursor: str | None = Field(default=None, max_length=512, description="`next_cursor` of the previous page")
+    cursor: Cursor | None = Field(default=None, description="`next_cursor` of the previous page")
 
     def page_params(self) -> PageParams:
         return PageParams(limit=self.limit, after=decode_cursor(self.cursor) if self.cursor else None)
@@ -112,8 +140,8 @@ class DatedListQuery(ListQuery):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    date_from: date | None = Field(default=None, alias="from", description="First local date (inclusive)")
-    date_to: date | None = Field(default=None, alias="to", description="Last local date (inclusive)")
+    date_from: Day | None = Field(default=None, alias="from", description="First local date (inclusive)")
+    date_to: Day | None = Field(default=None, alias="to", description="Last local date (inclusive)")
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:

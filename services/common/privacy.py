@@ -21,6 +21,7 @@ from services.common.auth import InvalidToken, Principal, ServiceNotAllowed, req
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.idempotency import idempotency_table
+from services.common.text import SINGLE_LINE_PATTERN
 
 #: What an erased person's name and free text become (amounts, ids and dates stay).
 ERASED = "(erased)"
@@ -29,7 +30,9 @@ ERASED = "(erased)"
 PersonalTable = tuple[Table, Callable[[str], ColumnElement[bool]]]
 
 AccountsService = Annotated[Principal, Depends(require_service("accounts"))]
-UserIdPath = Annotated[str, Path(min_length=1, max_length=64, description="The user's id (`sub`)")]
+UserIdPath = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=SINGLE_LINE_PATTERN, description="The user's id (`sub`)")
+]
 
 
 TableOrModel = Table | type[SQLModel]

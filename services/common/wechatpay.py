@@ -216,7 +216,12 @@ def verify_signed(
         raise WeChatPaySignatureError("the Wechatpay-Serial/-Timestamp/-Nonce/-Signature headers are missing")
     if serial.upper() != credentials.platform_key_id.upper():
         raise WeChatPaySignatureError("signed with a key we do not know (Wechatpay-Serial)")
-    if not timestamp.isdigit() or abs(now_timestamp - int(timestamp)) > MAX_CLOCK_SKEW_SECONDS:
+    # isascii: str.isdigit() is true for "²" and "١", which int() then refuses or reads as another number; and
+    # int() refuses more than 4300 digits. Either would be a 500.
+    if (
+        not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12)
+        or abs(now_timestamp - int(timestamp)) > MAX_CLOCK_SKEW_SECONDS
+    ):
         raise WeChatPaySignatureError("the timestamp is more than five minutes away (stale or replayed)")
     try:
         raw_signature = base64.b64decode(signature, validate=True)

@@ -12,7 +12,7 @@ from pydantic_settings import SettingsConfigDict
 from services.common.settings import ServiceSettings
 from services.common.wechatpay import WeChatPayConfigError, WeChatPaySettings, load_credentials
 
-_HH_MM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_HH_MM = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")  # [0-9], not \d: ASCII digits only
 DEVELOPMENT_PAYMENT_SECRET = "dev-only-payment-secret-change-me"  # noqa: S105 - public; production refuses it
 
 

@@ -30,7 +30,9 @@ def sign(body: bytes, secret: str) -> str:
 def signature_is_valid(body: bytes, signature: str | None, secret: str) -> bool:
     if not signature:
         return False
-    return hmac.compare_digest(sign(body, secret), signature.strip().lower())
+    # As bytes: compare_digest refuses str holding anything but ASCII (a TypeError, a 500), and a header is
+    # whatever bytes the caller sent.
+    return hmac.compare_digest(sign(body, secret).encode(), signature.strip().lower().encode())
 
 
 class ProviderError(Exception):

@@ -99,7 +99,9 @@ async def stream_orders(url: str, token: str, body: dict[str, Any], outcomes: Ou
 
 
 def test_sigterm_during_a_stream_of_orders_loses_nothing(launch: Any, tmp_path: Path) -> None:  # noqa: F811
-    launched: Launched = launch("--migrate", "--no-demo")
+    # One buyer streams hundreds of unpaid orders: the per-customer caps on unpaid orders would refuse them.
+    caps = {"ORDERS_MAX_UNPAID_ORDERS_PER_CUSTOMER": "1000", "ORDERS_MAX_UNPAID_UNITS_PER_CUSTOMER": "1000000"}
+    launched: Launched = launch("--migrate", "--no-demo", settings=caps)
     # Five processes starting on a busy machine take longer than the launcher tests' bound.
     wait_for(lambda: "Gateway ready:" in launched.output() or launched.process.poll() is not None, "start", 120)
     assert launched.process.poll() is None, launched.output()[-3000:]
@@ -131,16 +133,21 @@ def test_sigterm_during_a_stream_of_orders_loses_nothing(launch: Any, tmp_path: 
         stop = asyncio.Event()
         client = asyncio.create_task(stream_orders(orders_url, buyer, body, outcomes, stop))
         # Mid-stream: once orders are flowing (and the relay has events to deliver).
+        deadline = time.monotonic() + 120
         while len(outcomes.ok) < 40:
             assert not client.done(), client
+            assert outcomes.other == [], outcomes.other[:5]  # refused before SIGTERM: the stream would never flow
+            assert time.monotonic() < deadline, "orders did not flow"
             await asyncio.sleep(0.01)
         os.kill(orders_pid, signal.SIGTERM)
         signalled = time.monotonic()
-        while not is_gone(orders_pid):  # noqa: ASYNC110 - a process, not an event of this loop
+        while not is_gone(orders_pid):
+            assert time.monotonic() - signalled < 60, "orders did not stop"
             await asyncio.sleep(0.01)
         exited_after = time.monotonic() - signalled
         # Keep streaming while the port is closed, so refusals are seen, then stop.
-        while not outcomes.refused:  # noqa: ASYNC110 - filled by the client task
+        while not outcomes.refused:
+            assert time.monotonic() - signalled < 60, "no request was refused after the stop"
             await asyncio.sleep(0.01)
         stop.set()
         await client

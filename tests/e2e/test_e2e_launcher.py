@@ -118,12 +118,13 @@ def accepts_connections(port: int) -> bool:
 def launch(tmp_path: Path) -> Iterator[Any]:
     started: list[Launched] = []
 
-    def start(*args: str) -> Launched:
+    def start(*args: str, settings: dict[str, str] | None = None) -> Launched:
         ports = {name: free_port() for name in (*SERVICES, "gateway")}
         # Databases from --var-dir only: a *_DATABASE_URL of the caller's environment must not be touched.
         env = {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL")}
         env.update({f"{name.upper()}_PORT": str(port) for name, port in ports.items()})
         env.update({"LEADERS_LOG_JSON": "false", "ORDERS_LOG_JSON": "false", "POINTS_LOG_JSON": "false"})
+        env.update(settings or {})
         log = tmp_path / f"launcher-{len(started)}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(

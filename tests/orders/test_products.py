@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from services.common.testing import bearer
+from services.common.types import MAX_FEN
 
 OPS = bearer("ops1", ["ops"])
 CUSTOMER = bearer("c1", ["customer"])
@@ -55,10 +56,11 @@ async def test_money_and_stock_fields_refuse_anything_but_a_plain_integer(
     assert listing.json()["items"] == []  # nothing half-written
 
 
-async def test_largest_64_bit_price_is_accepted(orders_client: Any) -> None:
-    response = await create(orders_client, {**APPLES, "price_fen": 2**63 - 1})
+async def test_largest_price_is_accepted_and_one_fen_more_is_not(orders_client: Any) -> None:
+    response = await create(orders_client, {**APPLES, "price_fen": MAX_FEN})
     assert response.status_code == 201
-    assert response.json()["price_fen"] == 2**63 - 1
+    assert response.json()["price_fen"] == MAX_FEN
+    assert (await create(orders_client, {**APPLES, "price_fen": MAX_FEN + 1})).status_code == 422
 
 
 @pytest.mark.parametrize("name", ["", "   ", "x" * 101])

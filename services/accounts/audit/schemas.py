@@ -6,8 +6,9 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.common.pagination import DatedListQuery
+from services.common.text import Line
 
-_Ref = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+_Ref = Annotated[Line, StringConstraints(min_length=1, max_length=100)]
 
 
 class AuditQuery(DatedListQuery):

@@ -6,18 +6,19 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.accounts.roles import PersonRole
 from services.common.auth import SERVICE_SUBJECT_PREFIX
+from services.common.text import AsciiToken
 
 
 class WeChatSignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    code: str = Field(min_length=1, max_length=128, description="The one-time code from wx.login()")
+    code: AsciiToken = Field(min_length=1, max_length=128, description="The one-time code from wx.login()")
 
 
 class RefreshRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    refresh_token: str = Field(min_length=1, max_length=128)
+    refresh_token: AsciiToken = Field(min_length=1, max_length=128)
 
 
 Subject = Annotated[

@@ -34,7 +34,8 @@ def issue_service_token(
     ttl_seconds: int,
 ) -> AccessToken:
     expected = clients.get(service)
-    matches = hmac.compare_digest(secret_hash(secret), expected or _NO_CLIENT)
+    # As bytes: compare_digest raises on str holding anything but ASCII.
+    matches = hmac.compare_digest(secret_hash(secret).encode(), (expected or _NO_CLIENT).encode())
     if expected is None or not matches:
         raise ServiceCredentialsInvalid()
     token = issuer.sign(

@@ -19,10 +19,13 @@ from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.jwks import InvalidToken
 from services.common.pagination import InvalidCursor, Page
+from services.common.text import SINGLE_LINE_PATTERN
 
 router = APIRouter(prefix="/api/v1/staff", tags=["staff"])
 
-StaffIdPath = Annotated[str, Path(min_length=1, max_length=40, description="The staff account's id (`s_...`)")]
+StaffIdPath = Annotated[
+    str, Path(min_length=1, max_length=40, pattern=SINGLE_LINE_PATTERN, description="The staff account's id (`s_...`)")
+]
 
 
 @router.post(

@@ -7,6 +7,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 
 from services.accounts.roles import StaffRole
 from services.common.pagination import ListQuery
+from services.common.text import Line, Secret
 
 
 def _normalise_username(value: object) -> object:
@@ -20,8 +21,8 @@ Username = Annotated[
     StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{2,31}$"),
     Field(examples=["zhang.wei"], description="3-32 characters: letters, digits, `.`, `_`, `-` (case-insensitive)"),
 ]
-NewPassword = Annotated[str, Field(min_length=10, max_length=128, description="At least 10 characters")]
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+NewPassword = Annotated[Secret, Field(min_length=10, max_length=128, description="At least 10 characters")]
+DisplayName = Annotated[Line, StringConstraints(min_length=1, max_length=50)]
 ContactPhone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 -]{4,18}[0-9]$")]
 Roles = Annotated[list[StaffRole], Field(min_length=1, max_length=6)]
 
@@ -73,8 +74,8 @@ class StaffSignIn(BaseModel):
 
     # Not the creation rules: a sign-in with a malformed name is a wrong login (401), not a 422 that tells names
     # apart from valid ones.
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=256)
+    username: Secret = Field(min_length=1, max_length=64)
+    password: Secret = Field(min_length=1, max_length=256)
 
 
 class StaffFilters(ListQuery):

@@ -14,6 +14,7 @@ from services.accounts.wechat.provider import WeChatDep
 from services.common.auth import InvalidToken, Principal, ServiceNotAllowed, require_service
 from services.common.db import SessionDep
 from services.common.errors import NotFound, problem_docs
+from services.common.text import SINGLE_LINE_PATTERN
 
 router = APIRouter(prefix="/internal/users", tags=["internal"])
 
@@ -37,7 +38,7 @@ class OpenId(BaseModel):
     responses=problem_docs(InvalidToken, ServiceNotAllowed, WeChatIdentityNotFound),
 )
 async def wechat_openid(
-    user_id: Annotated[str, Path(min_length=1, max_length=64)],
+    user_id: Annotated[str, Path(min_length=1, max_length=64, pattern=SINGLE_LINE_PATTERN)],
     session: SessionDep,
     caller: MoneyService,
     wechat: WeChatDep,

@@ -18,11 +18,14 @@ from services.accounts.wechat.provider import WeChatDep
 from services.common.auth import InvalidToken, MissingPermission, MissingRole
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
+from services.common.text import SINGLE_LINE_PATTERN
 
 me_router = APIRouter(prefix="/api/v1/me", tags=["me"])
 users_router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
-UserIdPath = Annotated[str, Path(min_length=1, max_length=64, description="The user's id (`sub`)")]
+UserIdPath = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=SINGLE_LINE_PATTERN, description="The user's id (`sub`)")
+]
 
 
 @me_router.get(

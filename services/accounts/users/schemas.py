@@ -6,6 +6,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from services.common.text import AsciiToken, Line
+
 
 def _https_url(value: str) -> str:
     parts = urlsplit(value)
@@ -14,9 +16,9 @@ def _https_url(value: str) -> str:
     return value
 
 
-HttpsUrl = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), AfterValidator(_https_url)]
-Nickname = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
-Region = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+HttpsUrl = Annotated[Line, StringConstraints(max_length=500), AfterValidator(_https_url)]
+Nickname = Annotated[Line, StringConstraints(min_length=1, max_length=32)]
+Region = Annotated[Line, StringConstraints(min_length=1, max_length=64)]
 
 
 class UserRead(BaseModel):
@@ -40,10 +42,14 @@ class UserUpdate(BaseModel):
     nickname: Nickname | None = None
     avatar_url: HttpsUrl | None = None
     region: Region | None = Field(default=None, examples=["上海市 浦东新区"])
+    # A plain date: the service's own rule (BIRTHDAY_NOT_IN_PAST) bounds it on both sides, and a date is never
+    # moved between time zones.
     birthday: dt.date | None = Field(default=None, description="A date in the past")
 
 
 class PhoneCode(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    code: str = Field(min_length=1, max_length=128, description="The code from the mini-program's getPhoneNumber")
+    code: AsciiToken = Field(
+        min_length=1, max_length=128, description="The code from the mini-program's getPhoneNumber"
+    )

@@ -9,6 +9,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.exports import ExportFormat
+from services.common.types import Day
 
 
 class _Query(BaseModel):
@@ -16,14 +17,14 @@ class _Query(BaseModel):
 
 
 class RangeQuery(_Query):
-    date_from: date | None = Field(default=None, alias="from", description="First local date (inclusive)")
-    date_to: date | None = Field(default=None, alias="to", description="Last local date (inclusive)")
+    date_from: Day | None = Field(default=None, alias="from", description="First local date (inclusive)")
+    date_to: Day | None = Field(default=None, alias="to", description="Last local date (inclusive)")
     format: ExportFormat = Field(default=ExportFormat.JSON, description="`csv`: the table as a spreadsheet")
 
 
 class ChartQuery(_Query):
-    date_from: date | None = Field(default=None, alias="from", description="First local date (inclusive)")
-    date_to: date | None = Field(default=None, alias="to", description="Last local date (inclusive)")
+    date_from: Day | None = Field(default=None, alias="from", description="First local date (inclusive)")
+    date_to: Day | None = Field(default=None, alias="to", description="Last local date (inclusive)")
 
 
 class CohortQuery(_Query):
@@ -45,7 +46,7 @@ class RankingQuery(RangeQuery):
 
 
 class AlertQuery(_Query):
-    week: date | None = Field(default=None, description="Any date of the week to check; default: last full week")
+    week: Day | None = Field(default=None, description="Any date of the week to check; default: last full week")
     format: ExportFormat = ExportFormat.JSON
 
 

@@ -5,8 +5,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.analytics.tags.schemas import TagCode
 from services.common.exports import ExportFormat
-from services.common.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from services.common.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor
 
 
 class SegmentName(StrEnum):
@@ -26,13 +27,13 @@ SEGMENTS: tuple[SegmentName, ...] = tuple(SegmentName)
 class SegmentQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tag: str | None = Field(default=None, min_length=1, max_length=32, description="Only customers with this tag")
+    tag: TagCode | None = Field(default=None, description="Only customers with this tag")
     format: ExportFormat = ExportFormat.JSON
 
 
 class SegmentMembersQuery(SegmentQuery):
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Items per page (JSON)")
-    cursor: str | None = Field(default=None, max_length=512, description="`next_cursor` of the previous page")
+    cursor: Cursor | None = Field(default=None, description="`next_cursor` of the previous page")
 
 
 class SegmentSettings(BaseModel):

@@ -5,6 +5,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from services.common.text import Line, Text
+
 #: Tag codes travel in paths and query strings: lower-case letters, digits, `-` and `_`.
 TAG_CODE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 TagCode = Annotated[str, StringConstraints(pattern=TAG_CODE_PATTERN, min_length=1, max_length=32)]
@@ -14,8 +16,8 @@ class TagCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: TagCode = Field(examples=["vip"])
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
-    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    name: Annotated[Line, StringConstraints(min_length=1, max_length=50)]
+    description: Annotated[Text, StringConstraints(max_length=200)] | None = None
 
 
 class TagRead(BaseModel):

@@ -40,6 +40,7 @@ from services.common.events.store import Event, Inbox, Outbox
 from services.common.pagination import InvalidCursor, Page, PageQuery
 from services.common.permissions import Permission
 from services.common.settings import ServiceSettings
+from services.common.text import SINGLE_LINE_PATTERN
 
 log = logging.getLogger("services.events")
 
@@ -204,7 +205,7 @@ def _outbox_event(row: Any) -> OutboxEvent:
     )
 
 
-EventId = Annotated[str, Path(min_length=1, max_length=64, description="The event's id")]
+EventId = Annotated[str, Path(min_length=1, max_length=64, pattern=SINGLE_LINE_PATTERN, description="The event's id")]
 
 
 def dead_letters_router(service: str, outbox: Outbox) -> APIRouter:

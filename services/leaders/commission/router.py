@@ -37,7 +37,9 @@ internal_router = APIRouter(prefix="/internal/reconciliation", tags=["internal"]
 
 OrdersService = Annotated[Principal, Depends(require_service("orders"))]
 
-PeriodPath = Annotated[str, Path(pattern=r"^\d{4}-\d{2}$", description="Month in the business time zone, YYYY-MM")]
+PeriodPath = Annotated[
+    str, Path(pattern=r"^[0-9]{4}-[0-9]{2}$", description="Month in the business time zone, YYYY-MM")
+]
 
 
 @router.post(

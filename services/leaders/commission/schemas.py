@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from services.common.exports import ExportFormat
 from services.common.pagination import ListQuery
+from services.common.text import Line
 from services.common.types import AwareDatetime, BasisPoints, Fen, Id
 from services.leaders.commission.models import (
     CommissionAccrualState,
@@ -32,7 +33,7 @@ class RuleCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scope: CommissionRuleScope
-    level: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)] | None = None
+    level: Annotated[Line, StringConstraints(min_length=1, max_length=32)] | None = None
     product_id: Id | None = None
     mode: CommissionRuleMode
     rate_bp: BasisPoints | None = None

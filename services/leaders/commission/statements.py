@@ -38,7 +38,7 @@ from services.leaders.commission.schemas import Statement, StatementBalances, St
 from services.leaders.profiles.access import ensure_reads_leader
 from services.leaders.sales import repository as sales_repository
 
-_PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_PERIOD = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
 _ZERO = StatementBalances(pending_fen=0, available_fen=0, in_withdrawal_fen=0, withdrawn_fen=0)
 
 

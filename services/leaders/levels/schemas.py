@@ -5,6 +5,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from services.common.text import Line
 from services.common.types import BasisPoints, Fen
 from services.leaders.ladder.models import LevelChangeDirection
 
@@ -17,7 +18,7 @@ class LevelWrite(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+    name: Annotated[Line, StringConstraints(min_length=1, max_length=50)]
     rank: Annotated[int, Field(strict=True, ge=0, le=1000)]
     min_sales_fen: Fen
     min_completed_orders: Annotated[int, Field(strict=True, ge=0, le=10_000_000)]

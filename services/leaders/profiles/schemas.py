@@ -6,13 +6,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from services.common.pagination import ListQuery
+from services.common.text import CONTROL, Line
 from services.common.types import UserId
 from services.leaders.profiles.models import LeaderApplicationStatus, LeaderStatus
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Name = Annotated[Line, StringConstraints(min_length=1, max_length=50)]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 -]{4,18}[0-9]$")]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-LevelCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+Reason = Annotated[Line, StringConstraints(min_length=1, max_length=500)]
+LevelCode = Annotated[Line, StringConstraints(min_length=1, max_length=32)]
 
 
 def region_of(city: str | None, district: str | None) -> str | None:
@@ -24,19 +25,25 @@ def region_of(city: str | None, district: str | None) -> str | None:
 class PickupPoint(BaseModel):
     model_config = ConfigDict(extra="forbid", from_attributes=True)
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    community: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    name: Annotated[Line, StringConstraints(min_length=1, max_length=100)]
+    address: Annotated[Line, StringConstraints(min_length=1, max_length=200)]
+    community: Annotated[Line, StringConstraints(min_length=1, max_length=100)]
     city: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30, pattern=r"^[^/]+$")] | None
+        Annotated[
+            str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30, pattern=rf"^[^/{CONTROL}]+$")
+        ]
+        | None
     ) = Field(default=None, description="The city of the pickup point (上海市): with `district`, its region")
     district: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=29, pattern=r"^[^/]+$")] | None
+        Annotated[
+            str, StringConstraints(strip_whitespace=True, min_length=1, max_length=29, pattern=rf"^[^/{CONTROL}]+$")
+        ]
+        | None
     ) = Field(default=None, description="The district (浦东新区); only with a city")
     # strict: `true` is not a coordinate (lax floats would read it as 1.0)
     latitude: float | None = Field(default=None, ge=-90, le=90, strict=True)
     longitude: float | None = Field(default=None, ge=-180, le=180, strict=True)
-    opening_hours: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
+    opening_hours: Annotated[Line, StringConstraints(min_length=1, max_length=100)] | None = None
 
     @model_validator(mode="after")
     def _coordinates_together(self) -> PickupPoint:
@@ -230,4 +237,4 @@ class ApplicationFilters(ListQuery):
 
 class LeaderFilters(ListQuery):
     status: LeaderStatus | None = None
-    manager_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    manager_id: Annotated[Line, StringConstraints(min_length=1, max_length=64)] | None = None

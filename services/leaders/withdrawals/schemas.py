@@ -6,6 +6,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.common.pagination import ListQuery
+from services.common.text import Line
 from services.common.types import Fen
 from services.leaders.withdrawals.models import WithdrawalStatus
 
@@ -19,7 +20,7 @@ class WithdrawalCreate(BaseModel):
 class WithdrawalReject(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    reason: Annotated[Line, StringConstraints(min_length=1, max_length=500)]
 
 
 class WithdrawalRead(BaseModel):

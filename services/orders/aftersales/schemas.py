@@ -1,13 +1,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.common.pagination import DatedListQuery
-from services.common.types import Id, PositiveQuantity
+from services.common.text import Line, Text, WebUrl
+from services.common.types import Id, PositiveQuantity, UserId
 from services.orders.aftersales.models import AfterSaleAction, AfterSaleActor, AfterSaleReason, AfterSaleStatus
-from services.orders.text import Description, ImageUrl, Reason, UserRef
+
+#: Why someone decided as they did.
+Reason = Annotated[Line, StringConstraints(min_length=1, max_length=200)]
+#: A customer's account of what went wrong (may be empty, may run over several lines).
+Description = Annotated[Text, StringConstraints(max_length=1000)]
 
 
 class AfterSaleLineIn(BaseModel):
@@ -23,7 +29,7 @@ class AfterSaleCreate(BaseModel):
     lines: list[AfterSaleLineIn] = Field(min_length=1, max_length=200)
     reason: AfterSaleReason
     description: Description | None = None
-    images: list[ImageUrl] = Field(default_factory=list, max_length=9)
+    images: list[WebUrl] = Field(default_factory=list, max_length=9)
 
 
 class DecisionNote(BaseModel):
@@ -44,7 +50,7 @@ class DecisionReason(BaseModel):
 
 class AfterSaleQuery(DatedListQuery):
     status: AfterSaleStatus | None = None
-    leader_id: UserRef | None = Field(
+    leader_id: UserId | None = Field(
         default=None, description="A leader passes their own id for the requests of their pickup point"
     )
 

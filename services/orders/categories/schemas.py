@@ -5,9 +5,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from services.common.text import Line
 from services.common.types import Id
 
-CategoryName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+CategoryName = Annotated[Line, StringConstraints(min_length=1, max_length=50)]
 SortOrder = Annotated[int, Field(strict=True, ge=-1_000_000, le=1_000_000)]
 
 

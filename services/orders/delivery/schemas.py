@@ -7,9 +7,9 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.common.pagination import ListQuery
-from services.common.types import Id, PositiveQuantity
+from services.common.text import Line
+from services.common.types import Day, Id, PositiveQuantity, UserId
 from services.orders.delivery.models import DeliveryBatchStatus, ShortageKind
-from services.orders.text import UserRef
 
 
 class PickListItem(BaseModel):
@@ -88,8 +88,8 @@ class BatchReceipt(BaseModel):
 
 
 class ShortageQuery(ListQuery):
-    date: dt.date | None = Field(default=None, description="Local date of the receipts (default: today)")
-    leader_id: UserRef | None = None
+    date: Day | None = Field(default=None, description="Local date of the receipts (default: today)")
+    leader_id: UserId | None = None
 
 
 class BatchShortages(BaseModel):
@@ -123,12 +123,12 @@ class CutoffRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    pickup_date: date | None = None
+    pickup_date: Day | None = None
 
 
 class BatchFilters(ListQuery):
-    leader_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+    leader_id: Annotated[Line, StringConstraints(min_length=1, max_length=64)] | None = Field(
         default=None, description="A leader's batches: the leader themselves, or staff"
     )
     status: DeliveryBatchStatus | None = None
-    pickup_date: date | None = None
+    pickup_date: Day | None = None

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.common.types import AwareDatetime, Fen, Id, PositiveQuantity, UserId
+from services.common.types import AwareDatetime, Fen, Id, PositiveQuantity, PositiveStock, UserId
 
 PerUserLimit = Annotated[int, Field(strict=True, ge=1, le=10_000)]
 
@@ -15,7 +15,7 @@ class FlashSaleCreate(BaseModel):
 
     product_id: Id
     price_fen: Fen
-    stock: PositiveQuantity
+    stock: PositiveStock
     per_user_limit: PerUserLimit
     starts_at: AwareDatetime
     ends_at: AwareDatetime

@@ -4,15 +4,16 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from services.common.pagination import ListQuery
-from services.common.types import Fen, Id, PositiveQuantity
+from services.common.text import Line
+from services.common.types import AwareDatetime, Day, Fen, Id, PositiveQuantity
 from services.orders.products.schemas import Region
 
-HHMM = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-LeaderIdQuery = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+HHMM = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]  # ASCII digits only
+Title = Annotated[Line, StringConstraints(min_length=1, max_length=100)]
+LeaderIdQuery = Annotated[Line, StringConstraints(min_length=1, max_length=64)]
 
 
 class GroupBuyState(StrEnum):
@@ -46,7 +47,7 @@ class GroupBuyCreate(BaseModel):
     title: Title
     starts_at: AwareDatetime
     ends_at: AwareDatetime
-    pickup_date: date
+    pickup_date: Day
     pickup_starts: HHMM = Field(description="Start of the pickup window, local time")
     pickup_ends: HHMM = Field(description="End of the pickup window, local time")
     regions: list[Region] = Field(min_length=1, max_length=100, description="Cities or city/districts it serves")
@@ -101,7 +102,7 @@ class GroupBuyFilters(ListQuery):
 
     leader_id: LeaderIdQuery | None = Field(default=None, description="The group-buys of this leader's region")
     region: Region | None = None
-    pickup_date: date | None = None
+    pickup_date: Day | None = None
     state: GroupBuyState | None = Field(default=None, description="Staff: only group-buys in this state")
 
 

@@ -3,14 +3,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.common.pagination import ListQuery
-from services.common.types import Id, Points, PositiveQuantity, UserId
+from services.common.text import Line, digits
+from services.common.types import AwareDatetime, Day, Id, Points, PositiveQuantity, UserId
 from services.orders.orders.models import OrderCancelReason, OrderRefundStatus, OrderStatus, RefundProviderStatus
 
-PickupCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{6}$")]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+PickupCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=digits(6))]
+Reason = Annotated[Line, StringConstraints(min_length=1, max_length=200)]
 
 
 class OrderLineIn(BaseModel):
@@ -135,12 +136,12 @@ class RefundRead(BaseModel):
 
 class OrderFilters(ListQuery):
     status: OrderStatus | None = None
-    leader_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+    leader_id: Annotated[Line, StringConstraints(min_length=1, max_length=64)] | None = Field(
         default=None, description="Orders at this pickup point: the leader themselves, or staff"
     )
-    customer_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+    customer_id: Annotated[Line, StringConstraints(min_length=1, max_length=64)] | None = Field(
         default=None, description="Orders of this customer: staff who read orders only"
     )
-    pickup_date: date | None = Field(default=None, description="Orders picked up on this local date")
+    pickup_date: Day | None = Field(default=None, description="Orders picked up on this local date")
     created_from: AwareDatetime | None = Field(default=None, description="Created at or after this instant")
     created_to: AwareDatetime | None = Field(default=None, description="Created before this instant")

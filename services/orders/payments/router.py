@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
@@ -13,7 +12,7 @@ from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.pagination import InvalidCursor, Page
 from services.common.permissions import Permission
-from services.common.types import INT64_MAX
+from services.common.types import INT64_MAX, Day
 from services.orders.db import outbox
 from services.orders.deps import (
     DatabaseDep,
@@ -59,7 +58,7 @@ dev_router = APIRouter(prefix="/api/v1/dev", tags=["development"])
 RefundStaff = Annotated[Principal, Depends(require_permission(Permission.REFUNDS_DECIDE))]
 ReconcilingStaff = Annotated[Principal, Depends(require_permission(Permission.PAYMENTS_RECONCILE))]
 OrderId = Annotated[int, Path(ge=1, le=INT64_MAX, description="Order id")]
-BillDate = Annotated[date, Path(description="Business day (YYYY-MM-DD, business time zone)")]
+BillDate = Annotated[Day, Path(description="Business day (YYYY-MM-DD, business time zone)")]
 
 
 @order_payment_router.post(

@@ -169,7 +169,7 @@ async def record_notification(
     try:
         note = HmacNotification.model_validate_json(raw_body)
     except ValidationError as exc:
-        raise InvalidInput(f"Invalid notification: {exc.errors()[0]['msg']}") from None
+        raise InvalidInput.of(exc, "Invalid notification", loc=("body",)) from None
     applied = await apply_verified_payment(
         session,
         order_id=note.order_id,

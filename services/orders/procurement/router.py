@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -10,13 +9,14 @@ from services.common.auth import InvalidToken, MissingPermission, Principal, req
 from services.common.db import SessionDep
 from services.common.exports import ExportFormat, csv_response, table_endpoint
 from services.common.permissions import Permission
+from services.common.types import Day
 from services.orders.procurement import service
 from services.orders.procurement.schemas import PickLists, ProcurementQuery, ProcurementTotals
 
 router = APIRouter(prefix="/api/v1/procurement", tags=["procurement"])
 
 OrdersOperator = Annotated[Principal, Depends(require_permission(Permission.ORDERS_OPERATE))]
-PickupDatePath = Annotated[date, Path(description="The local pickup date, YYYY-MM-DD")]
+PickupDatePath = Annotated[Day, Path(description="The local pickup date, YYYY-MM-DD")]
 
 
 @table_endpoint(

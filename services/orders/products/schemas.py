@@ -6,22 +6,25 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from services.common.pagination import ListQuery
+from services.common.text import CONTROL, Line, Text, WebUrl
 from services.common.types import INT64_MAX, Fen, Id, Quantity
 from services.orders.products.models import ProductStatus
 
-ProductName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Category = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
-ImageUrl = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500, pattern=r"^https?://\S+$")]
-Description = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-Unit = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10)]
-Origin = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
-SkuName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+ProductName = Annotated[Line, StringConstraints(min_length=1, max_length=100)]
+Category = Annotated[Line, StringConstraints(min_length=1, max_length=50)]
+Description = Annotated[Text, StringConstraints(min_length=1, max_length=2000)]
+Unit = Annotated[Line, StringConstraints(min_length=1, max_length=10)]
+Origin = Annotated[Line, StringConstraints(min_length=1, max_length=50)]
+SkuName = Annotated[Line, StringConstraints(min_length=1, max_length=50)]
 Region = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60, pattern=r"^[^/]+(/[^/]+)?$")
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=60, pattern=rf"^[^/{CONTROL}]+(/[^/{CONTROL}]+)?$"
+    ),
 ]
 #: An id in a query string (which is text: the strict `Id` of bodies would refuse every value).
 QueryId = Annotated[int, Field(ge=1, le=INT64_MAX)]
-Images = Annotated[list[ImageUrl], Field(max_length=20)]
+Images = Annotated[list[WebUrl], Field(max_length=20)]
 
 
 class SkuCreate(BaseModel):
@@ -74,7 +77,7 @@ class ProductCreate(BaseModel):
     price_fen: Fen
     stock: Quantity
     category: Category | None = None
-    image_url: ImageUrl | None = None
+    image_url: WebUrl | None = None
     category_id: Id | None = None
     images: Images = []
     description: Description | None = None
@@ -102,7 +105,7 @@ class ProductUpdate(BaseModel):
     price_fen: Fen | None = None
     stock: Quantity | None = None
     category: Category | None = None
-    image_url: ImageUrl | None = None
+    image_url: WebUrl | None = None
     category_id: Id | None = None
     images: Images | None = None
     description: Description | None = None
@@ -158,7 +161,7 @@ class ProductFilters(ListQuery):
     """`q` searches names (substring, any case; 1–2 characters look up an index of the names' 1- and 2-character
     pieces, longer queries the trigram index). Customers see on-shelf products only; `status` is for staff."""
 
-    q: str | None = Field(default=None, min_length=1, max_length=50, description="Part of the name: 苹果, 红富士")
+    q: Line | None = Field(default=None, min_length=1, max_length=50, description="Part of the name: 苹果, 红富士")
     category_id: QueryId | None = Field(default=None, description="This category and every category below it")
     category: Category | None = Field(default=None, description="The free-text category of older products")
     status: ProductStatus | None = Field(default=None, description="Staff only; customers always get on_shelf")

@@ -1,13 +1,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.common.pagination import DatedListQuery
-from services.common.types import Id
-from services.orders.text import ImageUrl, Message, Reason, UserRef
+from services.common.text import Line, Text, WebUrl
+from services.common.types import Id, UserId
 from services.orders.tickets.models import TicketAction, TicketKind, TicketRole, TicketStatus
+
+#: A note on a change of the ticket.
+Reason = Annotated[Line, StringConstraints(min_length=1, max_length=200)]
+#: The text of a ticket or a reply.
+Message = Annotated[Text, StringConstraints(min_length=1, max_length=2000)]
 
 
 class TicketCreate(BaseModel):
@@ -16,14 +22,14 @@ class TicketCreate(BaseModel):
     kind: TicketKind
     text: Message
     order_id: Id | None = None
-    images: list[ImageUrl] = Field(default_factory=list, max_length=9)
+    images: list[WebUrl] = Field(default_factory=list, max_length=9)
 
 
 class ReplyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: Message
-    images: list[ImageUrl] = Field(default_factory=list, max_length=9)
+    images: list[WebUrl] = Field(default_factory=list, max_length=9)
 
 
 class TicketChange(BaseModel):
@@ -33,15 +39,15 @@ class TicketChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: TicketStatus | None = Field(default=None, description="`resolved` or `closed`")
-    assignee_id: UserRef | None = None
+    assignee_id: UserId | None = None
     note: Reason | None = None
 
 
 class TicketQuery(DatedListQuery):
     status: TicketStatus | None = None
     kind: TicketKind | None = None
-    leader_id: UserRef | None = Field(default=None, description="Support: the tickets concerning one pickup point")
-    assignee_id: UserRef | None = Field(default=None, description="Support: the tickets one colleague has taken")
+    leader_id: UserId | None = Field(default=None, description="Support: the tickets concerning one pickup point")
+    assignee_id: UserId | None = Field(default=None, description="Support: the tickets one colleague has taken")
 
 
 class TicketReplyRead(BaseModel):

@@ -18,6 +18,7 @@ from services.common.errors import problem_docs
 from services.common.idempotency import IdempotencyKeyReused, OptionalIdempotencyKey, run_idempotent
 from services.common.pagination import InvalidCursor, Page, PageQuery
 from services.common.permissions import Permission
+from services.common.text import SINGLE_LINE_PATTERN
 from services.points.deps import NowDep, SettingsDep
 from services.points.ledger import service
 from services.points.ledger.exceptions import AccountNotFound, InsufficientPoints
@@ -28,7 +29,9 @@ router = APIRouter(prefix="/api/v1/points", tags=["points"])
 
 PointsStaff = Annotated[Principal, Depends(require_permission(Permission.POINTS_MANAGE))]
 
-UserIdPath = Annotated[str, Path(min_length=1, max_length=64, description="The user's id (JWT `sub`)")]
+UserIdPath = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=SINGLE_LINE_PATTERN, description="The user's id (JWT `sub`)")
+]
 
 
 @router.get(

@@ -5,10 +5,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from services.common.text import Line
 from services.common.types import INT64_MAX, SignedPoints, UserId
 from services.points.ledger.models import PointsEntryKind
 
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Reason = Annotated[Line, StringConstraints(min_length=1, max_length=200)]
 
 
 class ExpiringPoints(BaseModel):

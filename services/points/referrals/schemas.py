@@ -5,9 +5,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from services.common.text import Line
 from services.points.referrals.models import ReferralStatus
 
-CodeText = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=4, max_length=16)]
+CodeText = Annotated[Line, StringConstraints(to_upper=True, min_length=4, max_length=16)]
 
 
 class BindRequest(BaseModel):

@@ -203,7 +203,7 @@ def _invitee_cursor(page: PageParams) -> tuple[datetime, str] | None:
     try:
         at, invitee = page.after
         return as_utc(datetime.fromisoformat(at)), str(invitee)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: year 1 with an offset east of UTC
         raise InvalidCursor() from None
 
 
