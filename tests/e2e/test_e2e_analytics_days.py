@@ -209,7 +209,7 @@ async def test_a_communitys_figures_over_four_days_equal_the_definitions_applied
     await buy("b", day, "m3", "Pears 1kg", 1)
     await wiring.deliver()
 
-    # Day 2: one more joins; m1 buys again (a repeat buyer over the range, not within one day); two sign-ins.
+    # Day 2: one more joins and buys twice; m1 buys again (a repeat buyer over the range only); two sign-ins.
     day = DAYS[1]
     clock.at(day, 9)
     await join(day, "m4")
@@ -218,6 +218,8 @@ async def test_a_communitys_figures_over_four_days_equal_the_definitions_applied
     clock.at(day, 20)
     await buy("c", day, "m1", "Apples 2kg", 1)
     await buy("d", day, "m4", "Pears 1kg", 2)
+    clock.at(day, 22)
+    await buy("f", day, "m4", "Apples 2kg", 1)  # a repeat buyer within the day
     await wiring.deliver()
 
     # Day 3: m3 (a buyer of day 1) leaves; m2 buys; m1 has one apple of day 1's order refunded.
