@@ -269,8 +269,11 @@ async def test_a_communitys_figures_over_four_days_equal_the_definitions_applied
     assert sum(hour["sign_ins"] for hour in activity["hours"]) == 2 + 2 + 1
 
     # Another leader does not read these figures; the manager named at approval does, another manager does not.
-    other = await e2e.get(path, params=span, headers=bearer(OTHER_LEADER, ["leader"]))
-    assert other.status_code in (403, 404), other.text
+    other_leader = bearer(OTHER_LEADER, ["leader"])
+    other = await e2e.get(path, params=span, headers=other_leader)
+    assert (other.status_code, other.json()["code"]) == (403, "NOT_YOUR_COMMUNITY"), other.text
+    own = ok(await e2e.get(f"/api/v1/leaders/{OTHER_LEADER}/community/stats", params=span, headers=other_leader))
+    assert (own["members_total"], own["orders"], own["gmv_fen"], own["top_products"]) == (0, 0, 0, [])
     assert ok(await e2e.get(path, params=span, headers=bearer(MANAGER, ["manager"]))) == stats
     stranger = await e2e.get(path, params=span, headers=bearer(OTHER_MANAGER, ["manager"]))
-    assert stranger.status_code in (403, 404), stranger.text
+    assert (stranger.status_code, stranger.json()["code"]) == (403, "NOT_YOUR_COMMUNITY"), stranger.text
