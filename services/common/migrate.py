@@ -13,7 +13,8 @@ import asyncio
 import importlib
 from pathlib import Path
 
-from alembic import command, context
+import sqlalchemy as sa
+from alembic import command, context, op
 from alembic.config import Config
 from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
@@ -101,6 +102,22 @@ def run_env(metadata: MetaData) -> None:
         await engine.dispose()
 
     asyncio.run(run_async())
+
+
+def set_id_columns_64_bit(columns: list[tuple[str, str, bool]], *, wide: bool) -> None:
+    """For a migration: make `(table, column, nullable)` id columns BIGINT (`wide`) or INTEGER again, with their
+    serial sequences, on PostgreSQL. SQLite's INTEGER is 64-bit already: nothing to do there."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    new, old = (sa.BigInteger(), sa.Integer()) if wide else (sa.Integer(), sa.BigInteger())
+    sequence_type = "bigint" if wide else "integer"
+    for table, column, nullable in columns:
+        op.alter_column(table, column, type_=new, existing_type=old, existing_nullable=nullable)
+        # A serial column's sequence keeps its own type: as `integer` it would stop at 2^31 - 1 anyway.
+        op.execute(
+            f"DO $$ DECLARE s text; BEGIN s := pg_get_serial_sequence('{table}', '{column}'); "
+            f"IF s IS NOT NULL THEN EXECUTE format('ALTER SEQUENCE %s AS {sequence_type}', s); END IF; END $$"
+        )
 
 
 def main() -> None:

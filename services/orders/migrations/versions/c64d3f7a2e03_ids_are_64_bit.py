@@ -10,8 +10,7 @@ Create Date: 2026-12-07 12:00:00.000000
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import op
+from services.common.migrate import set_id_columns_64_bit
 
 revision: str = "c64d3f7a2e03"
 down_revision: str | None = "5e1d7c2a9b30"
@@ -51,21 +50,9 @@ COLUMNS = [
 ]
 
 
-def _alter(type_: sa.types.TypeEngine[int], existing: sa.types.TypeEngine[int], sequence_type: str) -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    for table, column, nullable in COLUMNS:
-        op.alter_column(table, column, type_=type_, existing_type=existing, existing_nullable=nullable)
-        # A serial column's sequence keeps its own type: as `integer` it would stop at 2^31 - 1 anyway.
-        op.execute(
-            f"DO $$ DECLARE s text; BEGIN s := pg_get_serial_sequence('{table}', '{column}'); "
-            f"IF s IS NOT NULL THEN EXECUTE format('ALTER SEQUENCE %s AS {sequence_type}', s); END IF; END $$"
-        )
-
-
 def upgrade() -> None:
-    _alter(sa.BigInteger(), sa.Integer(), "bigint")
+    set_id_columns_64_bit(COLUMNS, wide=True)
 
 
 def downgrade() -> None:
-    _alter(sa.Integer(), sa.BigInteger(), "integer")
+    set_id_columns_64_bit(COLUMNS, wide=False)
