@@ -166,6 +166,10 @@ def _problem_code(response: httpx.Response) -> str | None:
     return code if isinstance(code, str) else None
 
 
+#: How old a cached leader may be and still answer while the leaders service is failing.
+STALE_LEADER_SECONDS = 300.0
+
+
 class HttpLeaderDirectory:
     """`GET {leaders_url}/internal/leaders/{leader_id}`; 404 means the leader does not exist.
 
@@ -185,15 +189,24 @@ class HttpLeaderDirectory:
             # A leader's own action must see a suspension at once: its own request, never one already under way.
             return await self._fetch_and_cache(leader_id)
         cached = self._cache.get(leader_id)
-        if cached is not None and time.monotonic() - cached[0] < self._cache_seconds:
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < self._cache_seconds:
             return cached[1]
         shared = self._in_flight.get(leader_id)
         if shared is None:
             shared = asyncio.ensure_future(self._fetch_and_cache(leader_id))
             self._in_flight[leader_id] = shared
             shared.add_done_callback(lambda done: self._done(leader_id, done))
-        # Shielded: a caller that gives up (its request cancelled) does not cancel the others' lookup.
-        return await asyncio.shield(shared)
+        try:
+            # Shielded: a caller that gives up (its request cancelled) does not cancel the others' lookup.
+            return await asyncio.shield(shared)
+        except (LeadersUnavailable, LeadersTimeout):
+            # One failed lookup answers every purchase waiting on it: where leaders answered for this leader a
+            # little while ago, that answer serves until leaders is back (a leader's own actions ask `fresh`).
+            if cached is None or now - cached[0] > STALE_LEADER_SECONDS:
+                raise
+            log.warning("leaders lookup failed: the last answer serves", extra={"leader_id": leader_id})
+            return cached[1]
 
     def _done(self, leader_id: str, done: asyncio.Future[LeaderInfo | None]) -> None:
         if self._in_flight.get(leader_id) is done:

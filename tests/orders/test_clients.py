@@ -85,6 +85,32 @@ async def test_lookups_of_one_leader_share_one_request_while_it_is_in_flight() -
     assert len(calls) == 2  # nothing cached (cache_seconds=0): the next lookup asks again
 
 
+async def test_while_leaders_fails_a_recent_answer_serves_but_a_leaders_own_action_still_asks() -> None:
+    failing = False
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if failing:
+            return httpx.Response(503)
+        return httpx.Response(200, json={"leader_id": "L1", "status": "active"})
+
+    clock = [1000.0]
+    leaders = HttpLeaderDirectory(upstream_with(handler), "http://leaders", cache_seconds=5)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("services.orders.clients.time.monotonic", lambda: clock[0])
+        assert (await leaders.get_leader("L1")) is not None
+        failing = True
+        clock[0] += 60  # the cache expired; leaders now fails
+        info = await leaders.get_leader("L1")
+        assert info is not None and info.is_active  # the last answer serves
+        with pytest.raises(LeadersUnavailable):
+            await leaders.get_leader("L1", fresh=True)
+        clock[0] += 1000  # too old to stand in for leaders
+        with pytest.raises(LeadersUnavailable):
+            await leaders.get_leader("L1")
+        with pytest.raises(LeadersUnavailable):
+            await leaders.get_leader("L2")  # never answered: nothing to serve
+
+
 @pytest.mark.parametrize(
     ("failure", "expected"),
     [
