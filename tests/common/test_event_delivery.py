@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -346,6 +346,14 @@ async def test_only_one_relay_works_a_database_at_a_time(
     assert link.calls == 120
 
 
+async def _until(condition: Callable[[], bool], seconds: float = 60.0) -> None:
+    """Wait for a consumer running in the background to get somewhere (a deadline, not a pause)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "the consumer did not get there in time"
+        await asyncio.sleep(0.02)
+
+
 @pytest.mark.nats
 async def test_nats_bus_delivers_to_a_durable_consumer_once_even_when_published_twice(
     producer: FastAPI, consumer: FastAPI, handlers: RecordingHandlers
@@ -365,6 +373,10 @@ async def test_nats_bus_delivers_to_a_durable_consumer_once_even_when_published_
     async with producer.state.db.engine.begin() as conn:
         await conn.execute(update(t).values(status="pending"))
     await _relay(producer).run_once()
+    # The consumer applies the stream's events one at a time, in order: once it reached an event published after
+    # the republish, a stored duplicate would already have been applied.
+    last = Event(id=str(uuid.uuid4()), type=ORDER_PAID, occurred_at=utcnow(), source="orders", data={})
+    await bus.publish(last)
 
     task = asyncio.create_task(
         consume_nats(
@@ -377,18 +389,14 @@ async def test_nats_bus_delivers_to_a_durable_consumer_once_even_when_published_
         )
     )
     try:
-        for _ in range(100):
-            if len(handlers.seen) >= 2:
-                break
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.3)
+        await _until(lambda: last.id in handlers.seen)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         js = await bus._jetstream()
         await js.delete_stream(stream)
         await bus.aclose()
-    assert handlers.seen == [paid.id, refunded.id]
+    assert handlers.seen == [paid.id, refunded.id, last.id]
 
 
 @pytest.mark.nats
@@ -417,10 +425,7 @@ async def test_on_nats_an_event_whose_source_does_not_own_its_type_is_dropped(
         )
     )
     try:
-        for _ in range(100):
-            if handlers.seen:
-                break
-            await asyncio.sleep(0.05)
+        await _until(lambda: bool(handlers.seen))
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

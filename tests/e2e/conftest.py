@@ -17,6 +17,7 @@ import importlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -185,6 +186,17 @@ async def wiring(service_apps: dict[str, FastAPI]) -> AsyncIterator[Wiring]:
 def ok(response: httpx.Response, *statuses: int) -> Any:
     assert response.status_code in (statuses or (200,)), (response.status_code, response.text)
     return response.json() if response.content else None
+
+
+def past_cutoff_of(orders_app: FastAPI, order: dict[str, Any]) -> None:
+    """Moves the orders service's clock to a minute after the daily cut-off that ships `order` (the evening before
+    its pickup date), so a cut-off run batches it whatever the time of day the test runs at."""
+    settings = orders_app.state.settings
+    evening = date.fromisoformat(order["pickup_date"]) - timedelta(days=1)
+    moment = (datetime.combine(evening, settings.cutoff_time, tzinfo=settings.tz) + timedelta(minutes=1)).astimezone(
+        UTC
+    )
+    orders_app.state.clock = lambda: moment
 
 
 async def pay(e2e: httpx.AsyncClient, orders_app: FastAPI, order: dict[str, Any], tx: str) -> None:

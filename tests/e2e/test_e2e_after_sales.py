@@ -13,7 +13,7 @@ from services.common.clock import utcnow
 from services.common.testing import bearer
 from services.orders.orders.models import Order
 from services.orders.payments.jobs import refund_sender_job
-from tests.e2e.conftest import Wiring, approved_leader, customer, ok, ops, pay
+from tests.e2e.conftest import Wiring, approved_leader, customer, ok, ops, past_cutoff_of, pay
 
 FINANCE = bearer("e2e-finance", ["finance"])
 SUPPORT = bearer("e2e-support", ["support"])
@@ -181,9 +181,7 @@ async def test_two_apples_missing_at_receipt_are_refunded_across_orders_and_repo
         for n, order in enumerate(orders):
             paid_at = utcnow() - timedelta(days=1, minutes=10 - n)
             await conn.execute(update(Order).where(Order.id == order["id"]).values(paid_at=paid_at))
-    local_now = utcnow().astimezone(orders_app.state.settings.tz)
-    cutoff = (local_now - timedelta(minutes=1)).strftime("%H:%M")
-    orders_app.state.settings = orders_app.state.settings.model_copy(update={"delivery_cutoff": cutoff})
+    past_cutoff_of(orders_app, orders[-1])
     ok(await e2e.post("/api/v1/delivery-batches/cutoff", headers=ops()))
     await wiring.deliver()
     leader = bearer(leader_id, ["leader"])

@@ -10,13 +10,11 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import update
 
 from services.common.clock import utcnow
 from services.common.testing import bearer
 from services.orders.flash_sales.service import CLOSE_GRACE_SECONDS, close_ended_sales
-from services.orders.orders.models import Order
-from tests.e2e.conftest import Wiring, approved_leader, customer, ok, ops, pay
+from tests.e2e.conftest import Wiring, approved_leader, customer, ok, ops, past_cutoff_of, pay
 
 
 async def _product(e2e: httpx.AsyncClient, name: str, price_fen: int, stock: int = 100) -> int:
@@ -201,12 +199,8 @@ async def test_delivery_batch_groups_paid_orders_and_receipt_makes_them_ready(
         await pay(e2e, wiring.apps["orders"], order, f"tx-lin-{n}")
         orders.append(order)
     orders_app = wiring.apps["orders"]
-    # Paid yesterday, before today's cut-off (which has passed): they belong in today's batch.
-    async with orders_app.state.db.engine.begin() as conn:
-        await conn.execute(update(Order).values(paid_at=utcnow() - timedelta(days=1)))
-    local_now = utcnow().astimezone(orders_app.state.settings.tz)
-    cutoff = (local_now - timedelta(minutes=1)).strftime("%H:%M")
-    orders_app.state.settings = orders_app.state.settings.model_copy(update={"delivery_cutoff": cutoff})
+    # A minute after the cut-off that ships them (the evening before their pickup date): today's batch holds both.
+    past_cutoff_of(orders_app, orders[-1])
 
     result = ok(await e2e.post("/api/v1/delivery-batches/cutoff", headers=ops()))
     assert len(result["batches"]) == 1
