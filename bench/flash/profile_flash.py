@@ -1,6 +1,7 @@
 """Profile the flash-sale purchase path: one orders process under py-spy while the load generator buys.
 
     .venv/bin/python -m bench.flash.profile_flash [--db-only] [--soldout] [--seconds 6] [--no-profile] [--tree DIR]
+        [--env NAME=VALUE ...]
 
 Needs py-spy (`.venv/bin/pip install -e '.[profile]'`; not for --no-profile). Writes collapsed stacks to
 $TMPDIR/flash-profile.txt and prints the functions holding the most samples (self and total). Always prints the CPU
@@ -44,6 +45,10 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--output", type=Path, default=Path(tempfile.gettempdir()) / "flash-profile.txt")
     parser.add_argument("--tree", type=Path, default=REPO, help="the source tree the orders server runs from")
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE",
+        help="an extra setting for the orders server, e.g. EVENTS_RELAY_IN_PROCESS=false (repeatable)",
+    )  # fmt: skip
     args = parser.parse_args()
     py_spy = Path(sys.executable).parent / "py-spy"
     if not args.no_profile and not py_spy.exists():
@@ -64,6 +69,7 @@ def main() -> None:
             "ORDERS_LEADER_CACHE_SECONDS": "3600",
             **server_env(leaders_url),
         }
+        env |= dict(setting.split("=", 1) for setting in args.env)
         if not args.db_only:
             env |= {"ORDERS_REDIS_URL": args.redis_url, "ORDERS_REDIS_PREFIX": prefix}
         try:

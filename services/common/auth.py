@@ -241,15 +241,19 @@ class BearerAuth(SecurityBase):
     async def __call__(self, request: Request) -> Principal:
         verifier: TokenVerifier = request.app.state.token_verifier
         principal = await authenticate(request.headers, verifier=verifier, audience=self.audience)
+        scoped = self.admit(principal)
+        _caller.set(scoped)
+        return scoped
+
+    def admit(self, principal: Principal) -> Principal:
+        """The route's rule for an authenticated caller: the caller as the route sees them, or the refusal."""
         if self.roles and not principal.has(*self.roles):
             raise MissingRole(f"This action needs one of the roles: {', '.join(self.roles)}")
         if self.services and principal.service not in self.services:
             raise ServiceNotAllowed(f"Only {', '.join(sorted(self.services))} may call this endpoint")
         if self.permission is not None and not principal.can(self.permission):
             raise MissingPermission(f"This action needs the staff permission {self.permission.value!r}")
-        scoped = principal.scoped(self.allowed)
-        _caller.set(scoped)
-        return scoped
+        return principal.scoped(self.allowed)
 
     def openapi_extension(self) -> dict[str, Any]:
         """What the operation's OpenAPI entry says about its callers (`x-permission`, `x-staff-permissions`, ...)."""

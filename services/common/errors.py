@@ -235,6 +235,14 @@ async def _unexpected_error_handler(request: Request, exc: Exception) -> Respons
     )
 
 
+async def error_response(request: Request, exc: Exception) -> Response:
+    """The answer to an error raised outside FastAPI's exception handling (an ASGI layer in front of the app),
+    rendered by the same handlers as inside it."""
+    if isinstance(exc, DomainError):
+        return await _domain_error_handler(request, exc)
+    return await _unexpected_error_handler(request, exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)

@@ -44,7 +44,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
-from services.common.auth import BearerAuth, CurrentUser, Principal, Role
+from services.common.auth import BearerAuth, CurrentUser, Principal
 from services.common.bulk import Bulk, SqlAlchemyBulk
 from services.common.clock import utcnow
 from services.common.db import UTCDateTime
@@ -122,7 +122,13 @@ def target_scope(request: Request) -> str:
         path = request.url.path
     else:
         path = template.format(**{name: _canonical(value) for name, value in request.path_params.items()})
-    scope = f"{request.method} {path}"
+    return scope_of(request.method, path)
+
+
+def scope_of(method: str, path: str) -> str:
+    """The scope of a key sent with `method` to the canonical `path` (code that answers before routing, such as
+    the flash-sale purchase lane, builds the path itself)."""
+    scope = f"{method} {path}"
     if len(scope) <= SCOPE_LENGTH:
         return scope
     digest = hashlib.sha256(scope.encode()).hexdigest()
@@ -137,11 +143,15 @@ def _canonical(value: object) -> str:
     return text
 
 
+#: What an Idempotency-Key may be: 1 to 200 visible ASCII characters.
+KEY_MAX_LENGTH = 200
+KEY_PATTERN = r"^[\x21-\x7e]+$"
+
 _KEY_HEADER = Header(
     alias="Idempotency-Key",
     min_length=1,
-    max_length=200,
-    pattern=r"^[\x21-\x7e]+$",
+    max_length=KEY_MAX_LENGTH,
+    pattern=KEY_PATTERN,
     description="A unique key per intended action; retries with the same key replay the first response.",
 )
 
@@ -158,9 +168,9 @@ async def _optional_key(
     return _context(request, user.sub, key, required=False)
 
 
-def caller_with_key(*roles: Role) -> Callable[..., Awaitable[IdempotencyContext]]:
-    """One dependency for a busy POST route: the caller holding any of `roles` (authenticated first, as
-    `IdempotencyKey` with `require_roles` would) and their Idempotency-Key."""
+def caller_with_key(auth: BearerAuth) -> Callable[..., Awaitable[IdempotencyContext]]:
+    """One dependency for a busy POST route: the caller `auth` admits (authenticated first, as `IdempotencyKey`
+    next to `auth` would) and their Idempotency-Key."""
 
     async def dependency(request: Request, user: Principal, key: Annotated[str, _KEY_HEADER]) -> IdempotencyContext:
         ctx = _context(request, user.sub, key, required=True)
@@ -168,7 +178,7 @@ def caller_with_key(*roles: Role) -> Callable[..., Awaitable[IdempotencyContext]
         return ctx
 
     # Set as an object: this module's annotations are strings, and FastAPI resolves those in the module's globals.
-    dependency.__annotations__["user"] = Annotated[Principal, Depends(BearerAuth(roles))]
+    dependency.__annotations__["user"] = Annotated[Principal, Depends(auth)]
     return dependency
 
 

@@ -22,7 +22,7 @@ from services.orders.config import Settings, get_settings, payment_secret_proble
 from services.orders.db import inbox, outbox
 from services.orders.delivery.router import router as delivery_router
 from services.orders.delivery.router import shortages_router
-from services.orders.flash_sales import soldout
+from services.orders.flash_sales import lane
 from services.orders.flash_sales.batcher import FlashBatcher
 from services.orders.flash_sales.router import router as flash_sales_router
 from services.orders.flash_sales.runtime import FlashRuntime
@@ -122,6 +122,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db,
         pickup_date_of=functools.partial(next_pickup_date, tz=settings.tz, cutoff=settings.cutoff_time),
     )
-    # Sold-out purchases are answered from memory before FastAPI's routing, auth and body parsing.
-    soldout.install(app, inventory)
+    # Purchases are answered before FastAPI's routing and dependencies; sold-out ones from memory (`lane.py`).
+    lane.install(app, inventory)
     return app

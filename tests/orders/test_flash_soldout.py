@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import event
 
 from services.orders.flash_sales.exceptions import FlashSaleSoldOut
-from services.orders.flash_sales.soldout import BODY, sale_id_of
+from services.orders.flash_sales.lane import BODY, sale_id_of
 from tests.orders.conftest import create_product
 from tests.orders.test_flash_sales import buy, create_sale
 
