@@ -29,7 +29,9 @@ from urllib.parse import unquote, urlsplit
 import httpx
 import jwt
 import orjson
-from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
 
 from services.common.errors import ServiceUnavailable, Unauthorized
 
@@ -131,9 +133,13 @@ def _document(raw: bytes, max_bytes: int, where: str) -> Mapping[str, Any]:
     return document
 
 
-def parse_jwks(document: Mapping[str, Any]) -> dict[str, jwt.PyJWK]:
-    """The Ed25519 signing keys of a JWKS document by `kid`; keys of other types or uses are skipped."""
-    keys: dict[str, jwt.PyJWK] = {}
+def parse_jwks(document: Mapping[str, Any]) -> dict[str, VerifyKey]:
+    """The Ed25519 signing keys of a JWKS document by `kid`; keys of other types or uses are skipped.
+
+    PyJWT reads each key (and refuses malformed ones); signatures are checked with libsodium (PyNaCl), which
+    verifies an Ed25519 signature in about half the time OpenSSL takes: a token seen for the first time is
+    verified on every service it reaches."""
+    keys: dict[str, VerifyKey] = {}
     for entry in document.get("keys", []):
         if not isinstance(entry, dict):
             continue
@@ -145,7 +151,10 @@ def parse_jwks(document: Mapping[str, Any]) -> dict[str, jwt.PyJWK]:
         if entry.get("alg", ALGORITHM) != ALGORITHM or "d" in entry:  # a private key has no business here
             continue
         try:
-            keys[kid] = jwt.PyJWK(entry, algorithm=ALGORITHM)
+            public = jwt.PyJWK(entry, algorithm=ALGORITHM).key
+            if not isinstance(public, Ed25519PublicKey):
+                raise jwt.InvalidKeyError("not an Ed25519 public key")
+            keys[kid] = VerifyKey(public.public_bytes_raw())
         except jwt.PyJWTError:
             log.warning("unusable key skipped in JWKS", extra={"kid": kid})
     return keys
@@ -185,7 +194,7 @@ class KeySet:
         self.min_refetch_seconds = min_refetch_seconds
         self._clock = clock
         self._monotonic = monotonic
-        self._keys: dict[str, jwt.PyJWK] = {}
+        self._keys: dict[str, VerifyKey] = {}
         self._fetched_at: float | None = None
         self._lock = asyncio.Lock()
 
@@ -204,7 +213,7 @@ class KeySet:
         document = await self._fetch()
         self._keys = parse_jwks(document)
 
-    async def _key(self, kid: str) -> jwt.PyJWK:
+    async def _key(self, kid: str) -> VerifyKey:
         stale = self._fetched_at is None or self._monotonic() - self._fetched_at >= self.cache_seconds
         if stale or kid not in self._keys:
             async with self._lock:
@@ -248,8 +257,8 @@ class KeySet:
             raise InvalidToken("The token names no key ('kid')")
         key = await self._key(kid)
         try:
-            key.key.verify(_segment(signature_part), f"{header_part}.{payload_part}".encode())
-        except InvalidSignature:
+            key.verify(f"{header_part}.{payload_part}".encode(), _segment(signature_part))
+        except (BadSignatureError, ValueError):  # a wrong signature, or not 64 bytes long
             raise InvalidToken("Invalid token: Signature verification failed") from None
         claims = _json_segment(payload_part)
         expected_audience = audience or self.audience

@@ -288,6 +288,10 @@ def test_only_http_https_and_file_urls_are_accepted() -> None:
         lambda t: "!" + t,  # a character outside base64url in the header
         lambda t: t[: t.rindex(".") + 1] + "*" + t[t.rindex(".") + 2 :],  # ... in the signature
         lambda t: t[: t.rindex(".")],  # no signature
+        lambda t: t[: t.rindex(".") + 1],  # an empty signature
+        lambda t: t[:-8],  # a signature shorter than 64 bytes
+        lambda t: t + "AAAA",  # ... longer
+        lambda t: t[: t.rindex(".") + 1] + "A" * 86,  # 64 bytes, not the signature
     ],
 )
 async def test_malformed_tokens_are_refused_not_repaired(key: Key, mangle: Any) -> None:
