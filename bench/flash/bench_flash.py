@@ -9,6 +9,7 @@ Setup (all real processes on loopback):
 - `orders-db`: the same service without Redis (PostgreSQL is the only authority);
 - `gateway`: `python -m services.gateway` with `GATEWAY_ORDERS_URL` pointed at `orders-redis`;
 - a stand-in leaders directory (a thread in this process; the orders service caches a leader for the whole run);
+- the outbox relay out of the servers, as in the scaled deployment (the events wait in the outbox);
 - load from `bench.flash.loadgen`, a separate process: a fresh buyer (own JWT) and Idempotency-Key per request,
   minted before the timed part, closed loop with fixed concurrency, bounded in requests and time.
 
@@ -199,8 +200,14 @@ def token(sub: str, role: str) -> str:
 
 
 def server_env(stand_in_url: str) -> dict[str, str]:
-    """What every server of a run needs: the test key's JWKS, and where its service token comes from."""
-    return {"AUTH_JWKS_URL": jwks_url_for_tests(), "AUTH_ACCOUNTS_URL": stand_in_url}
+    """What every server of a run needs: the test key's JWKS, and where its service token comes from. The outbox
+    relay runs apart, as in the scaled deployment (`make run-scaled`): the bench measures the purchase, and an
+    in-process relay here would spend the server's CPU retrying subscribers that do not run."""
+    return {
+        "AUTH_JWKS_URL": jwks_url_for_tests(),
+        "AUTH_ACCOUNTS_URL": stand_in_url,
+        "EVENTS_RELAY_IN_PROCESS": "false",
+    }
 
 
 OPS = {"Authorization": "Bearer " + token("bench-ops", "ops")}
