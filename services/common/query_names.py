@@ -2,14 +2,17 @@
 
 A parameter a route does not declare is refused with the 422 `VALIDATION_ERROR` a query model with
 `extra="forbid"` gives (`errors: [{"loc": ["query", name], "type": "extra_forbidden", ...}]`), before the route's
-other dependencies run (authentication, the session, the body's use): a misspelt or unsupported parameter
-(`POST /api/v1/flash-sales/{id}/orders?quantity=5`) must never look accepted.
+other dependencies run (authentication, the idempotency key, the session) and before the body's fields are
+validated: a misspelt or unsupported parameter (`POST /api/v1/flash-sales/{id}/orders?quantity=5`) must never look
+accepted, and its refusal changes nothing.
 
 `build_service_app` puts `QueryNames.dependency()` on the app, so FastAPI adds it to every route, those of
 included routers too, and calls `QueryNames.learn(app.routes)` once the routers are in: each route's names are read
 then from its dependency tree (plain query parameters and the fields of `Annotated[Model, Query()]` models, by the
-names FastAPI reads: alias, validation aliases, the field name where the model populates by name). A request
-without a query string costs one lookup.
+names FastAPI reads: alias, validation aliases, the field name where the model populates by name). A dependency
+rather than a route class, because the services' routers are plain `APIRouter`s and an app-level dependency reaches
+them all without each opting in; the price is FastAPI's fixed cost of one more dependency per request (a request
+without a query string checks nothing more).
 
 A route that takes free-form query strings says so in its declaration: a query model with `extra="allow"`, or a
 dependency on `any_query_parameter`. Routes that are not FastAPI operations (`/openapi.json`, mounted files) are
