@@ -176,6 +176,7 @@ def build_service_app(
     # After `document_callers`: reading the routes makes FastAPI copy each included route's settings, and the
     # copies must carry the callers' rules.
     query_names.learn(app.routes)
+    app.state.query_names = query_names
     return app
 
 
