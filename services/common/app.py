@@ -23,6 +23,7 @@ from services.common.events.wiring import ServiceEvents, consume_nats, event_rou
 from services.common.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from services.common.metrics import exposition, outbox_refresher, pool_refresher
 from services.common.observability import RequestContextMiddleware, configure_logging
+from services.common.query_names import QueryNames
 from services.common.settings import ServiceSettings
 from services.common.txn import AfterTransaction
 
@@ -134,8 +135,12 @@ def build_service_app(
                 await app.state.bus.aclose()
             await release_resources(app)
 
+    # Every route refuses query parameters it does not declare (`services.common.query_names`): an app-level
+    # dependency reaches the routes of every included router; the names are read once the routers are in.
+    query_names = QueryNames()
     app = FastAPI(
         title=title,
+        dependencies=[query_names.dependency()],
         version="1.0.0",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id_generator(service),
@@ -168,6 +173,10 @@ def build_service_app(
         for router in event_routers(service, events):
             app.include_router(router)
     document_callers(app.routes)
+    # After `document_callers`: reading the routes makes FastAPI copy each included route's settings, and the
+    # copies must carry the callers' rules.
+    query_names.learn(app.routes)
+    app.state.query_names = query_names
     return app
 
 

@@ -126,3 +126,12 @@ async def test_a_dev_token_customer_has_a_profile_too(accounts_client: httpx.Asy
 def test_masking_keeps_the_first_three_and_last_four_digits() -> None:
     assert mask_phone("13800000000") == "138****0000"
     assert mask_phone("85291234") == "****34"  # too short to show more without giving it away
+
+
+async def test_an_unknown_query_parameter_is_refused_not_ignored(accounts_client: httpx.AsyncClient) -> None:
+    _, headers = await signed_in(accounts_client)
+    response = await accounts_client.get("/api/v1/me?fields=phone", headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == [
+        {"loc": ["query", "fields"], "msg": "Extra inputs are not permitted", "type": "extra_forbidden"}
+    ]

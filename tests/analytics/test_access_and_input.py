@@ -106,6 +106,8 @@ async def test_rankings_and_alerts_are_for_ops_and_managers(two_communities: Non
         ("/api/v1/analytics/leaders", "order=net_sales"),
         ("/api/v1/analytics/alerts", "threshold=1"),
         ("/api/v1/analytics/flash-sales", "sale=7"),
+        # A route without a query model: refused by the app-wide rule (`services.common.query_names`).
+        ("/api/v1/customers/u1/tags", "tag=vip"),
     ],
 )
 async def test_unknown_query_parameters_are_refused(

@@ -1,5 +1,5 @@
 """Every list endpoint behind the gateway refuses query parameters it does not know (422 naming the parameter),
-rather than ignoring a filter and answering with everything."""
+rather than ignoring a filter and answering with everything; so does every other operation."""
 
 from __future__ import annotations
 
@@ -50,3 +50,20 @@ async def test_every_list_endpoint_refuses_an_unknown_query_parameter(e2e: httpx
         if response.status_code != 422 or UNKNOWN not in str(problem):
             accepted.append((path, response.status_code))
     assert accepted == [], "\n".join(f"{p} {s}" for p, s in accepted)
+
+
+async def test_every_operation_refuses_an_unknown_query_parameter(e2e: httpx.AsyncClient) -> None:
+    """Not only lists: every operation of every service (`services.common.query_names`), before it reads the token
+    or the body."""
+    document = (await e2e.get("/openapi.json")).json()
+    ops = [(path, method) for path, method, _ in operations(document)]
+    assert len(ops) > 100, ops
+    accepted = []
+    for path, method in ops:
+        response = await e2e.request(method.upper(), concrete(path), params={UNKNOWN: "1"})
+        problem = response.json() if response.headers.get("content-type", "").endswith("json") else {}
+        if response.status_code != 422 or problem.get("errors") != [
+            {"loc": ["query", UNKNOWN], "msg": "Extra inputs are not permitted", "type": "extra_forbidden"}
+        ]:
+            accepted.append((method, path, response.status_code))
+    assert accepted == [], "\n".join(f"{m} {p} {s}" for m, p, s in accepted)

@@ -153,3 +153,19 @@ async def test_coordinates_must_be_numbers_not_booleans(leaders_client: httpx.As
         headers=bearer("u-geo", ["customer"]),
     )
     assert accepted.status_code == 201
+
+
+async def test_an_unknown_query_parameter_refuses_an_application_before_it_is_made(
+    leaders_client: httpx.AsyncClient,
+) -> None:
+    refused = await leaders_client.post(
+        "/api/v1/leader-applications?status=approved", json=APPLICATION, headers=CUSTOMER
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"] == [
+        {"loc": ["query", "status"], "msg": "Extra inputs are not permitted", "type": "extra_forbidden"}
+    ]
+    # Nothing was recorded: the application made without the parameter is the customer's first, and pending.
+    applied = await leaders_client.post("/api/v1/leader-applications", json=APPLICATION, headers=CUSTOMER)
+    assert applied.status_code == 201, applied.text
+    assert applied.json()["status"] == "pending"

@@ -414,3 +414,30 @@ async def test_ops_end_a_sale_now(orders_app: FastAPI, orders_client: httpx.Asyn
 @pytest.mark.redis
 async def test_ops_end_a_sale_now_on_redis(redis_orders_app: FastAPI, redis_client: httpx.AsyncClient) -> None:
     await check_ops_end_a_sale_now(redis_orders_app, redis_client)
+
+
+async def test_an_unknown_query_parameter_refuses_a_purchase_before_anything_is_reserved(
+    orders_client: httpx.AsyncClient,
+) -> None:
+    apples = await create_product(orders_client, stock=10)
+    sale = await create_sale(orders_client, apples, stock=5, limit=5)
+    path = f"/api/v1/flash-sales/{sale['id']}/orders"
+    headers = {**customer("c1"), "Idempotency-Key": "quantity-in-the-query"}
+    body = {"leader_id": LEADER, "quantity": 1}
+    refused = await orders_client.post(path + "?quantity=5", json=body, headers=headers)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"] == [
+        {"loc": ["query", "quantity"], "msg": "Extra inputs are not permitted", "type": "extra_forbidden"}
+    ]
+    # Refused before the token is read, too: what the route cannot understand is answered the same to anyone.
+    assert (await orders_client.post(path + "?quantity=5", json=body)).status_code == 422
+    sale_now = (await orders_client.get(f"/api/v1/flash-sales/{sale['id']}", headers=OPS)).json()
+    assert sale_now["remaining"] == 5
+    # Nothing was reserved and the key is unused: the same purchase without the parameter buys one.
+    bought = await orders_client.post(path, json=body, headers=headers)
+    assert bought.status_code == 201, bought.text
+    order = bought.json()
+    assert order["lines"][0]["quantity"] == 1
+    refused = await orders_client.get(f"/api/v1/orders/{order['id']}?x=1", headers=customer("c1"))
+    assert refused.status_code == 422 and refused.json()["detail"] == "query.x: Extra inputs are not permitted"
+    assert (await orders_client.get(f"/api/v1/orders/{order['id']}", headers=customer("c1"))).status_code == 200

@@ -200,3 +200,12 @@ async def test_an_entry_keeps_the_rule_it_was_granted_under(client: Any, clock: 
     await client.post("/api/v1/points/sign-ins", headers=U1)
     items = (await client.get("/api/v1/points/me/entries", headers=U1)).json()["items"]
     assert [(e["points"], e["details"]["rules_version"]) for e in items] == [(1, 2), (7, 1)]
+
+
+async def test_an_unknown_query_parameter_is_refused_not_ignored(client: Any) -> None:
+    # Without the rule this answered the caller's own account, as if `user_id` had been honoured.
+    response = await client.get("/api/v1/points/me?user_id=u2", headers=U1)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == [
+        {"loc": ["query", "user_id"], "msg": "Extra inputs are not permitted", "type": "extra_forbidden"}
+    ]
