@@ -116,15 +116,20 @@ class Relay:
                 await sleep_unless_stopping(stopping, poll_seconds)
 
     def due_query(self, now: datetime) -> Select[Any]:
-        """The first `batch_size` pending events that are due and not held back, in `seq` order.
+        """The first `batch_size` pending events that are due and whose aggregate is not held back, in `seq` order.
 
-        An aggregate is held back while one of its events is dead or waiting for its retry, so later events never
-        overtake it; rows without an aggregate count alone. Filtering here, not after reading, is what lets a batch
-        reach past a backlog that is all waiting (one subscriber down) to the events that can go now. The outer scan
-        walks the pending rows of `ix_outbox_status_seq` in `seq` order and stops at the batch; the subquery (run
-        once, not per row) reads the dead and pending rows of the same index."""
+        An aggregate is held back while one of its events is dead or waiting for its retry, so a later event never
+        overtakes an earlier one; an event without an aggregate ("") is held back only by its own retry. Filtering
+        here rather than after reading is what lets a batch reach past a backlog that is all held back (a subscriber
+        down) to the events that can go now.
+
+        Cost: the outer scan walks the pending rows of `ix_outbox_status_seq` in `seq` order and stops at the batch;
+        the subquery runs once and reads the dead and pending rows through the same index (the rows' `aggregate` and
+        `next_attempt_at` are not in it), so a run costs in proportion to the pending backlog. On PostgreSQL the
+        subquery's result is probed as a hash only while it fits in `work_mem * hash_mem_multiplier`: with hundreds
+        of thousands of aggregates held back at once it is scanned per row instead."""
         t = self.table
-        blocked = select(t.c.aggregate).where(
+        held_back = select(t.c.aggregate).where(
             t.c.aggregate != "",
             or_(t.c.status == DEAD, and_(t.c.status == PENDING, t.c.next_attempt_at > now)),
         )
@@ -133,7 +138,8 @@ class Relay:
             .where(
                 t.c.status == PENDING,
                 or_(t.c.next_attempt_at.is_(None), t.c.next_attempt_at <= now),
-                or_(t.c.aggregate == "", t.c.aggregate.not_in(blocked)),
+                # `aggregate` is never NULL, so NOT IN has no NULL trap; "" is never in the subquery.
+                t.c.aggregate.not_in(held_back),
             )
             .order_by(t.c.seq)
             .limit(self.batch_size)
