@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, Table, and_, func, or_, select, text, update
+from sqlalchemy import Row, Select, Table, exists, func, or_, select, text, update
 
 from services.common.clock import as_utc, utcnow
 from services.common.crashpoints import crash_point
@@ -123,23 +123,25 @@ class Relay:
         here rather than after reading is what lets a batch reach past a backlog that is all held back (a subscriber
         down) to the events that can go now.
 
-        Cost: the outer scan walks the pending rows of `ix_outbox_status_seq` in `seq` order and stops at the batch;
-        the subquery runs once and reads the dead and pending rows through the same index (the rows' `aggregate` and
-        `next_attempt_at` are not in it), so a run costs in proportion to the pending backlog. On PostgreSQL the
-        subquery's result is probed as a hash only while it fits in `work_mem * hash_mem_multiplier`: with hundreds
-        of thousands of aggregates held back at once it is scanned per row instead."""
+        The outer scan walks the pending rows of `ix_outbox_status_seq` in `seq` order and stops at the batch; each
+        candidate's two checks are index probes of `ix_outbox_aggregate_status_next_attempt_at`, so a run costs in
+        proportion to the rows it passes over rather than to the whole held-back backlog."""
         t = self.table
-        held_back = select(t.c.aggregate).where(
-            t.c.aggregate != "",
-            or_(t.c.status == DEAD, and_(t.c.status == PENDING, t.c.next_attempt_at > now)),
-        )
+        dead = t.alias("dead")
+        waiting = t.alias("waiting")
         return (
             select(t)
             .where(
                 t.c.status == PENDING,
                 or_(t.c.next_attempt_at.is_(None), t.c.next_attempt_at <= now),
-                # `aggregate` is never NULL, so NOT IN has no NULL trap; "" is never in the subquery.
-                t.c.aggregate.not_in(held_back),
+                # Two checks, not one with an OR, so each is a single range of the (aggregate, status, ...) index.
+                ~exists().where(dead.c.aggregate == t.c.aggregate, dead.c.aggregate != "", dead.c.status == DEAD),
+                ~exists().where(
+                    waiting.c.aggregate == t.c.aggregate,
+                    waiting.c.aggregate != "",
+                    waiting.c.status == PENDING,
+                    waiting.c.next_attempt_at > now,
+                ),
             )
             .order_by(t.c.seq)
             .limit(self.batch_size)
