@@ -361,6 +361,23 @@ async def test_an_event_without_an_aggregate_is_held_back_only_by_its_own_retry(
     assert (await _statuses(producer))[failing.id] == "pending"
 
 
+async def test_the_held_back_checks_search_the_aggregate_index_of_the_migrated_schema(
+    producer: FastAPI, link: SwitchableTransport
+) -> None:
+    """Each candidate's checks are index searches, not a read of every pending and dead row (SQLite's plan is fixed
+    by the schema; PostgreSQL's depends on the table's statistics)."""
+    engine = producer.state.db.engine
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL chooses its plan from the table's statistics")
+    compiled = _relay(producer).due_query(utcnow()).compile(dialect=engine.dialect)
+    params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+    async with engine.connect() as conn:
+        plan = [row[-1] for row in await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params)]
+    checks = [step for step in plan if step.split(" ")[1:2] in (["dead"], ["waiting"])]
+    assert len(checks) == 2, plan
+    assert all("USING INDEX ix_outbox_aggregate_status_next_attempt_at (aggregate=? AND status=?" in s for s in checks)
+
+
 async def test_dead_letters_appear_after_max_attempts_and_replay_delivers_them(
     producer: FastAPI, consumer: FastAPI, link: SwitchableTransport, handlers: RecordingHandlers
 ) -> None:
