@@ -123,9 +123,9 @@ class Relay:
         here rather than after reading is what lets a batch reach past a backlog that is all held back (a subscriber
         down) to the events that can go now.
 
-        The outer scan walks the pending rows of `ix_outbox_status_seq` in `seq` order and stops at the batch; each
-        candidate's two checks are index probes of `ix_outbox_aggregate_status_next_attempt_at`, so a run costs in
-        proportion to the rows it passes over rather than to the whole held-back backlog."""
+        The two checks look each candidate's aggregate up in `ix_outbox_aggregate_status_next_attempt_at`, so a run
+        reads about as many rows as it passes over in `seq` order rather than every pending and dead row (with most of
+        a large backlog held back, PostgreSQL may instead hash the held-back rows once per run)."""
         t = self.table
         dead = t.alias("dead")
         waiting = t.alias("waiting")
