@@ -7,7 +7,8 @@ Runs inside each service (the embedded default, a background job) or as its own 
 Rules:
 - Events of one aggregate (one order) are published in `seq` order; a later event waits while an earlier one is
   failing, waiting for its retry, or parked as a dead letter (replaying it unblocks the rest). Different
-  aggregates are published concurrently.
+  aggregates are published concurrently, and one held back never delays another: a run reads only events that are
+  due and whose aggregate is not held back. An event without an aggregate is ordered with nothing.
 - A failed publish is retried with exponential backoff; after `max_attempts` failures the event is parked as
   `dead` for ops to inspect and replay.
 - On PostgreSQL one relay per database works at a time (an advisory lock), so several processes running the relay
@@ -25,10 +26,10 @@ import signal
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Table, func, select, text, update
+from sqlalchemy import Row, Select, Table, exists, func, or_, select, text, update
 
 from services.common.clock import as_utc, utcnow
 from services.common.crashpoints import crash_point
@@ -44,9 +45,14 @@ PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 
 @dataclass
 class RelayStats:
+    """What one run did with the events it read (only due ones are read)."""
+
     delivered: int = 0
+    #: Failed and scheduled for a retry.
     retried: int = 0
+    #: Failed for the last allowed time and parked as dead letters.
     dead: int = 0
+    #: Read but not published: behind an earlier event of the same aggregate that failed in this run.
     waiting: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -105,21 +111,46 @@ class Relay:
             except Exception:
                 log.exception("outbox relay run failed", extra={"source": self.source})
                 stats = RelayStats()
-            # A full batch means more may be waiting: go again at once.
-            if stats.delivered + stats.retried + stats.dead < self.batch_size:
+            # A full batch means more may be due: go again at once (what this run held back is not read again).
+            if stats.delivered + stats.retried + stats.dead + stats.waiting < self.batch_size:
                 await sleep_unless_stopping(stopping, poll_seconds)
 
-    async def _deliver_batch(self) -> RelayStats:
+    def due_query(self, now: datetime) -> Select[Any]:
+        """The first `batch_size` pending events that are due and whose aggregate is not held back, in `seq` order.
+
+        An aggregate is held back while one of its events is dead or waiting for its retry, so a later event never
+        overtakes an earlier one; an event without an aggregate ("") is held back only by its own retry. Filtering
+        here rather than after reading is what lets a batch reach past a backlog that is all held back (a subscriber
+        down) to the events that can go now.
+
+        The two checks look each candidate's aggregate up in `ix_outbox_aggregate_status_next_attempt_at`, so a run
+        reads about as many rows as it passes over in `seq` order rather than every pending and dead row (with most of
+        a large backlog held back, PostgreSQL may instead hash the held-back rows once per run)."""
         t = self.table
-        blocked_by_dead = select(t.c.aggregate).where(t.c.status == DEAD, t.c.aggregate != "")
-        query = (
+        dead = t.alias("dead")
+        waiting = t.alias("waiting")
+        return (
             select(t)
-            .where(t.c.status == PENDING, t.c.aggregate.not_in(blocked_by_dead))
+            .where(
+                t.c.status == PENDING,
+                or_(t.c.next_attempt_at.is_(None), t.c.next_attempt_at <= now),
+                # Two checks, not one with an OR, so each is a single range of the (aggregate, status, ...) index.
+                ~exists().where(dead.c.aggregate == t.c.aggregate, dead.c.aggregate != "", dead.c.status == DEAD),
+                ~exists().where(
+                    waiting.c.aggregate == t.c.aggregate,
+                    waiting.c.aggregate != "",
+                    waiting.c.status == PENDING,
+                    waiting.c.next_attempt_at > now,
+                ),
+            )
             .order_by(t.c.seq)
             .limit(self.batch_size)
         )
+
+    async def _deliver_batch(self) -> RelayStats:
+        t = self.table
         async with self.db.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+            rows = (await conn.execute(self.due_query(utcnow()))).all()
         if not rows:
             return RelayStats()
 
@@ -168,17 +199,15 @@ class Relay:
     async def _publish_chain(
         self, chain: Sequence[Row[Any]], stats: RelayStats
     ) -> tuple[list[int], tuple[Row[Any], str] | None]:
-        """Publish one aggregate's events in order; stop at the first that is not due or fails."""
+        """Publish one aggregate's events in order; stop at the first that fails (the query read only due ones)."""
         delivered: list[int] = []
-        now = utcnow()
         for row in chain:
-            if row.next_attempt_at is not None and as_utc(row.next_attempt_at) > now:
-                stats.waiting += len(chain) - len(delivered)
-                return delivered, None
             try:
                 await self.bus.publish(row_to_event(row, self.source))
             except PublishFailed as exc:
                 stats.errors.append(str(exc))
+                # The events after it stay pending, held back by its retry (or dead letter) from the next run on.
+                stats.waiting += len(chain) - len(delivered) - 1
                 return delivered, (row, str(exc)[:1000])
             delivered.append(row.seq)
         return delivered, None

@@ -74,6 +74,8 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("delivered_at", UTCDateTime, nullable=True),
         UniqueConstraint("event_id"),
         Index("ix_outbox_status_seq", "status", "seq"),
+        # The relay's checks for a dead or not-yet-due event of a candidate's aggregate (Relay.due_query).
+        Index("ix_outbox_aggregate_status_next_attempt_at", "aggregate", "status", "next_attempt_at"),
     )
 
 

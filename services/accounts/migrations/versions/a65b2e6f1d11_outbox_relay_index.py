@@ -1,0 +1,31 @@
+"""outbox: an index for the relay's held-back checks
+
+The relay's batch query leaves out events whose aggregate has a dead event or one waiting for its retry. Those
+checks look up an aggregate's events by status (and due time); without this index each run read every pending and
+dead row, so a stuck backlog made every batch slow.
+
+Revision ID: a65b2e6f1d11
+Revises: a64b1d5e0c01
+Create Date: 2026-12-07 15:00:00.000000
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "a65b2e6f1d11"
+down_revision: str | None = "a64b1d5e0c01"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_outbox_aggregate_status_next_attempt_at", ["aggregate", "status", "next_attempt_at"], unique=False
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_aggregate_status_next_attempt_at")
