@@ -39,7 +39,8 @@ class Bulk(Protocol):
     dialect_name: str
 
     async def fetch(self, statement: Executable, params: Sequence[Params]) -> list[Sequence[Any]]:
-        """Run `statement` once per parameter set; the rows it returned, in order."""
+        """Run `statement` as if once per parameter set; the rows its RETURNING gave, in parameter order (an INSERT
+        ... ON CONFLICT DO NOTHING: the rows of the sets inserted, still in that order)."""
         ...
 
     async def execute(self, statement: Executable, params: Sequence[Params]) -> None:
@@ -148,11 +149,12 @@ def _over_arrays(statement: Insert, compiled: SQLCompiler) -> tuple[str, int | N
         return None
     preparer = compiled.preparer
     values = ", ".join(rf"\${i}(?:::[^$]*?)?" for i in range(1, len(names) + 1))
-    match = re.fullmatch(
-        rf"INSERT INTO {re.escape(preparer.format_table(table))} \((?P<columns>[^$]*?)\) VALUES \({values}\)"
-        r"(?P<conflict>(?: ON CONFLICT [^$]*?)?)(?: RETURNING (?P<returning>[^$]*))?",
-        compiled.string,
+    table_name = re.escape(preparer.format_table(table))
+    shape = (  # a pattern, not SQL to run
+        rf"INSERT INTO {table_name} \((?P<columns>[^$]*?)\) VALUES \({values}\)"  # noqa: S608
+        r"(?P<conflict>(?: ON CONFLICT [^$]*?)?)(?: RETURNING (?P<returning>[^$]*))?"
     )
+    match = re.fullmatch(shape, compiled.string)
     if match is None or "DO UPDATE" in match["conflict"]:
         # Two parameter sets updating one row fail as one statement ("cannot affect row a second time").
         return None
@@ -173,8 +175,9 @@ def _over_arrays(statement: Insert, compiled: SQLCompiler) -> tuple[str, int | N
         # a longer value where the column refuses it).
         arrays.append(cast(Any, compiled).render_bind_cast(column.type, impl, f"${i}") + "[]")
     selected = ", ".join(f"p{i}" for i in range(1, len(names) + 1))
+    # Only pieces of the statement's own compiled SQL and names made here: no value reaches the text.
     sql = (
-        f"INSERT INTO {preparer.format_table(table)} ({match['columns']}) SELECT {selected} "
+        f"INSERT INTO {preparer.format_table(table)} ({match['columns']}) SELECT {selected} "  # noqa: S608
         f"FROM unnest({', '.join(arrays)}) WITH ORDINALITY AS u({selected}, ord) ORDER BY ord{match['conflict']}"
     )
     if match["returning"] is None or compiled.implicit_returning:
