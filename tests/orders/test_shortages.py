@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy import update
 from sqlmodel import col
 
-from services.common.clock import utcnow
+from services.common.clock import local_date, utcnow
 from services.common.testing import asgi_client, bearer
 from services.orders.delivery.jobs import run_cutoff
 from services.orders.orders.models import Order
@@ -33,7 +33,7 @@ async def batched(app: FastAPI, client: httpx.AsyncClient, buys: list[tuple[str,
         for n, order in enumerate(orders):
             paid_at = start + timedelta(minutes=n)
             await session.exec(update(Order).where(col(Order.id) == order["id"]).values(paid_at=paid_at))
-    await run_cutoff(app.state.db, tz=TZ, cutoff=time(0, 0), now=utcnow() + timedelta(days=1))
+    await run_cutoff(app.state.db, tz=TZ, cutoff=time(0, 0), now=app.state.clock() + timedelta(days=1))
     [batch] = (await client.get("/api/v1/delivery-batches", headers=leader())).json()["items"]
     return orders, batch["id"]
 
@@ -54,7 +54,12 @@ async def refunded(client: httpx.AsyncClient, order: dict[str, Any]) -> dict[int
 
 @pytest.fixture
 async def app(make_app: AppFactory) -> FastAPI:
-    return await build_orders_app(make_app, delivery_cutoff="00:00")
+    app = await build_orders_app(make_app, delivery_cutoff="00:00")
+    # The orders' pickup date, tomorrow's cut-off and the day a shortage is reported on all follow from one moment,
+    # so a test that runs across midnight in Shanghai still finds its report on the day it asks for.
+    moment = utcnow()
+    app.state.clock = lambda: moment
+    return app
 
 
 async def test_two_missing_apples_are_refunded_from_the_earliest_paid_orders_and_reported(app: FastAPI) -> None:
@@ -99,7 +104,7 @@ async def test_two_missing_apples_are_refunded_from_the_earliest_paid_orders_and
         assert await refunded(client, second) == {apples: 1}
 
         report = await client.get(
-            "/api/v1/shortages", params={"date": utcnow().astimezone(TZ).date().isoformat()}, headers=OPS
+            "/api/v1/shortages", params={"date": local_date(app.state.clock(), TZ).isoformat()}, headers=OPS
         )
         assert report.status_code == 200, report.text
         body = report.json()
@@ -112,7 +117,7 @@ async def test_two_missing_apples_are_refunded_from_the_earliest_paid_orders_and
         assert [(p["product_id"], p["kind"], p["quantity"], p["refund_fen"]) for p in body["products"]] == sorted(
             [(apples, "missing", 2, 1000), (pears, "damaged", 1, 800)]
         )
-        yesterday = (utcnow().astimezone(TZ).date() - timedelta(days=1)).isoformat()
+        yesterday = (local_date(app.state.clock(), TZ) - timedelta(days=1)).isoformat()
         empty = (await client.get("/api/v1/shortages", params={"date": yesterday}, headers=OPS)).json()
         assert empty["batches"] == [] and empty["products"] == []
 

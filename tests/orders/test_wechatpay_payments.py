@@ -65,9 +65,9 @@ class WeChat:
     async def notify(self, headers: dict[str, str], body: bytes) -> httpx.Response:
         return await self.client.post("/api/v1/payments/wechat/notify", content=body, headers=headers)
 
-    async def paid_and_notified(self, order: dict[str, Any]) -> str:
+    async def paid_and_notified(self, order: dict[str, Any], *, at: datetime | None = None) -> str:
         params = await self.pay_order(order)
-        transaction_id = self.stub.pay(params["out_trade_no"])
+        transaction_id = self.stub.pay(params["out_trade_no"], at=at)
         answer = await self.notify(*self.stub.payment_notification(params["out_trade_no"]))
         assert answer.status_code == 204, answer.text
         return transaction_id
@@ -345,11 +345,13 @@ async def test_the_daily_reconciliation_reports_a_missing_and_a_mismatched_line(
     eggs = await create_product(wechat.client, price_fen=800, stock=20)
     first = await new_order(wechat.client, [(eggs, 1)])
     second = await new_order(wechat.client, [(eggs, 2)])
-    await wechat.paid_and_notified(first)
-    await wechat.paid_and_notified(second)
+    # Both payments and the stranger's trade at one moment, so they share a bill day even across midnight in Shanghai
+    # (the bill and our payments are dated by the provider's success time).
+    now = datetime.now(UTC)
+    await wechat.paid_and_notified(first, at=now)
+    await wechat.paid_and_notified(second, at=now)
     second_no = next(no for no, t in wechat.stub.trades.items() if t["amount"] == 1600)
     wechat.stub.bill_amount_overrides[second_no] = 1599
-    now = datetime.now(UTC)
     wechat.stub.extra_bill_trades.append(
         {"out_trade_no": "GB424242T1", "transaction_id": "4200000000000000000000000042", "amount": 300,
          "openid": "o-x", "description": "?", "success_time": now.isoformat(timespec="seconds")}
