@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,6 +18,7 @@ from services.common.events.store import Event
 from services.common.testing import bearer, service_bearer
 from services.leaders.commission import service as commission_service
 from services.leaders.commission.jobs import settlement_job
+from services.leaders.commission.models import CommissionEntry, CommissionEntryKind
 from services.leaders.db import inbox
 from services.leaders.subscriptions import build_handlers
 from tests.leaders.conftest import OPS, SERVICE, Orders, leader_headers, make_leader
@@ -414,3 +415,73 @@ async def test_reconciliation_is_for_services_and_bounded(leaders_client: httpx.
     too_many = {"order_ids": list(range(1, 502))}
     response = await leaders_client.post("/internal/reconciliation/commission", json=too_many, headers=SERVICE)
     assert response.status_code == 422
+
+
+async def add_entry(app: FastAPI, *, kind: CommissionEntryKind, order_id: int | None, at: datetime) -> None:
+    """A ledger entry as written by an event (or forged by hand): only its kind, order and time matter here."""
+    async with app.state.db.transaction() as session:
+        session.add(
+            CommissionEntry(
+                leader_id="l1",
+                kind=kind,
+                amount_fen=0,
+                pending_delta_fen=0,
+                available_delta_fen=0,
+                in_withdrawal_delta_fen=0,
+                withdrawn_delta_fen=0,
+                pending_after_fen=0,
+                available_after_fen=0,
+                in_withdrawal_after_fen=0,
+                withdrawn_after_fen=0,
+                ref=f"test:{uuid.uuid4()}",
+                order_id=order_id,
+                created_at=at,
+            )
+        )
+
+
+async def test_orders_with_commission_answers_the_orders_credited_in_the_range_page_by_page(
+    leaders_client: httpx.AsyncClient, leaders_app: FastAPI, leader: Any
+) -> None:
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    await add_entry(leaders_app, kind=CommissionEntryKind.ACCRUAL, order_id=30, at=start)
+    await add_entry(leaders_app, kind=CommissionEntryKind.ACCRUAL, order_id=30, at=start + timedelta(hours=1))
+    await add_entry(leaders_app, kind=CommissionEntryKind.REVERSAL, order_id=10, at=start + timedelta(days=2))
+    await add_entry(leaders_app, kind=CommissionEntryKind.ACCRUAL, order_id=20, at=start + timedelta(days=3))
+    await add_entry(leaders_app, kind=CommissionEntryKind.SETTLEMENT, order_id=40, at=start + timedelta(days=1))
+    await add_entry(leaders_app, kind=CommissionEntryKind.WITHDRAWAL, order_id=None, at=start + timedelta(days=1))
+    await add_entry(leaders_app, kind=CommissionEntryKind.ACCRUAL, order_id=50, at=start - timedelta(seconds=1))
+    await add_entry(leaders_app, kind=CommissionEntryKind.ACCRUAL, order_id=60, at=start + timedelta(days=3))
+    url = "/internal/reconciliation/commission/orders"
+    window = {"since": start.isoformat(), "until": (start + timedelta(days=3)).isoformat()}
+    # `until` is excluded, and so are settlements and withdrawals: only accruals and reversals come from orders.
+    whole = await leaders_client.post(url, json=window, headers=SERVICE)
+    assert whole.status_code == 200, whole.text
+    assert whole.json() == {"order_ids": [10, 30], "next_after": None}
+    first = (await leaders_client.post(url, json=window | {"limit": 1}, headers=SERVICE)).json()
+    assert first == {"order_ids": [10], "next_after": 10}
+    second = (await leaders_client.post(url, json=window | {"limit": 1, "after": 10}, headers=SERVICE)).json()
+    assert second == {"order_ids": [30], "next_after": 30}
+    last = (await leaders_client.post(url, json=window | {"limit": 1, "after": 30}, headers=SERVICE)).json()
+    assert last == {"order_ids": [], "next_after": None}
+
+
+async def test_orders_with_commission_is_for_the_orders_service_over_a_bounded_range(
+    leaders_client: httpx.AsyncClient,
+) -> None:
+    url = "/internal/reconciliation/commission/orders"
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    body = {"since": start.isoformat(), "until": (start + timedelta(days=31)).isoformat()}
+    assert (await leaders_client.post(url, json=body, headers=SERVICE)).status_code == 200
+    # A person's token is not for internal routes (401); another service's identity is not enough (403).
+    for person in (bearer("c1", ["customer"]), OPS):
+        assert (await leaders_client.post(url, json=body, headers=person)).status_code == 401
+    points = await leaders_client.post(url, json=body, headers=service_bearer("points"))
+    assert points.status_code == 403 and points.json()["code"] == "SERVICE_NOT_ALLOWED"
+    too_long = {"since": start.isoformat(), "until": (start + timedelta(days=31, seconds=1)).isoformat()}
+    backwards = {"since": body["until"], "until": body["since"]}
+    naive = {"since": "2026-12-01T00:00:00", "until": "2026-12-02T00:00:00"}
+    for refused in (too_long, backwards, naive, body | {"limit": 5001}, body | {"after": 0}):
+        response = await leaders_client.post(url, json=refused, headers=SERVICE)
+        assert response.status_code == 422, (refused, response.text)
+    assert "31 days" in (await leaders_client.post(url, json=too_long, headers=SERVICE)).text

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 
+from services.common.testing import service_bearer
 from services.points.purchases.exceptions import PurchaseNotCredited
+from services.points.purchases.models import PurchaseAward, RefundApplied
 from tests.points.conftest import NO_NEWCOMER_RULES, SERVICE, assert_ledger_consistent, customer, set_rules
 from tests.points.events import deliver, paid, picked_up, refunded
 
@@ -101,3 +104,75 @@ async def test_reconciliation_reports_credits_reversals_and_holds(client: Any, p
     assert too_many.status_code == 422
     forbidden = await client.post("/internal/reconciliation/points", json={"order_ids": [1]}, headers=customer("u1"))
     assert forbidden.status_code == 401
+
+
+async def record(
+    app: FastAPI, *, award: int | None = None, refund: tuple[int, int] | None = None, at: datetime
+) -> None:
+    """A purchase award for order `award`, or the refund `(refund_id, order_id)`, recorded at `at`."""
+    async with app.state.db.transaction() as session:
+        if award is not None:
+            session.add(
+                PurchaseAward(
+                    order_id=award,
+                    user_id="u1",
+                    base_fen=100,
+                    points=1,
+                    points_per_yuan=1,
+                    rules_version=1,
+                    picked_up_at=at,
+                    created_at=at,
+                )
+            )
+        if refund is not None:
+            session.add(
+                RefundApplied(
+                    refund_id=refund[0],
+                    order_id=refund[1],
+                    user_id="u1",
+                    refund_fen=100,
+                    points_returned=0,
+                    picked_up=True,
+                    created_at=at,
+                )
+            )
+
+
+async def test_orders_with_points_answers_awards_and_refunds_in_the_range_page_by_page(
+    client: Any, points_app: FastAPI
+) -> None:
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    await record(points_app, award=30, at=start)
+    await record(points_app, refund=(1, 30), at=start + timedelta(hours=1))  # the same order once
+    await record(points_app, refund=(2, 10), at=start + timedelta(days=2))  # a refund whose order has no award
+    await record(points_app, award=20, at=start + timedelta(days=3))  # `until` is excluded
+    await record(points_app, award=50, at=start - timedelta(seconds=1))
+    url = "/internal/reconciliation/points/orders"
+    window = {"since": start.isoformat(), "until": (start + timedelta(days=3)).isoformat()}
+    whole = await client.post(url, json=window, headers=SERVICE)
+    assert whole.status_code == 200, whole.text
+    assert whole.json() == {"order_ids": [10, 30], "next_after": None}
+    first = (await client.post(url, json=window | {"limit": 1}, headers=SERVICE)).json()
+    assert first == {"order_ids": [10], "next_after": 10}
+    second = (await client.post(url, json=window | {"limit": 1, "after": 10}, headers=SERVICE)).json()
+    assert second == {"order_ids": [30], "next_after": 30}
+    last = (await client.post(url, json=window | {"limit": 1, "after": 30}, headers=SERVICE)).json()
+    assert last == {"order_ids": [], "next_after": None}
+
+
+async def test_orders_with_points_is_for_the_orders_service_over_a_bounded_range(client: Any) -> None:
+    url = "/internal/reconciliation/points/orders"
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    body = {"since": start.isoformat(), "until": (start + timedelta(days=31)).isoformat()}
+    assert (await client.post(url, json=body, headers=SERVICE)).status_code == 200
+    # A person's token is not for internal routes (401); another service's identity is not enough (403).
+    assert (await client.post(url, json=body, headers=customer("u1"))).status_code == 401
+    leaders = await client.post(url, json=body, headers=service_bearer("leaders"))
+    assert leaders.status_code == 403 and leaders.json()["code"] == "SERVICE_NOT_ALLOWED"
+    too_long = {"since": start.isoformat(), "until": (start + timedelta(days=31, seconds=1)).isoformat()}
+    backwards = {"since": body["until"], "until": body["since"]}
+    naive = {"since": "2026-12-01T00:00:00", "until": "2026-12-02T00:00:00"}
+    for refused in (too_long, backwards, naive, body | {"limit": 5001}, body | {"after": 0}):
+        response = await client.post(url, json=refused, headers=SERVICE)
+        assert response.status_code == 422, (refused, response.text)
+    assert "31 days" in (await client.post(url, json=too_long, headers=SERVICE)).text

@@ -187,6 +187,27 @@ async def count_effects(session: AsyncSession, order_ids: Sequence[int]) -> Sequ
     return (await session.exec(query)).all()
 
 
+async def orders_with_effects(
+    session: AsyncSession, *, since: datetime, until: datetime, after: int, limit: int
+) -> list[int]:
+    """Distinct ids above `after` of the orders with accrual or reversal entries created in `[since, until)`."""
+    order_id = col(CommissionEntry.order_id)
+    query = (
+        select(order_id)
+        .where(
+            order_id.is_not(None),
+            order_id > after,
+            col(CommissionEntry.kind).in_([CommissionEntryKind.ACCRUAL, CommissionEntryKind.REVERSAL]),
+            col(CommissionEntry.created_at) >= since,
+            col(CommissionEntry.created_at) < until,
+        )
+        .distinct()
+        .order_by(order_id)
+        .limit(limit)
+    )
+    return [int(i) for i in (await session.exec(query)).all() if i is not None]
+
+
 # --- accruals and reversals --------------------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from services.common.db import SessionDep
 from services.common.errors import problem_docs
 from services.common.exports import CSV_MEDIA_TYPE, ExportFormat, table_endpoint
 from services.common.pagination import InvalidCursor, NoParams, Page
+from services.common.reconciliation import OrdersWithEffects, OrdersWithEffectsRequest
 from services.leaders.access import NotYourLeaderAccount
 from services.leaders.commission import jobs, service, statements
 from services.leaders.commission.exceptions import CommissionAccountNotFound, InvalidPeriod
@@ -149,3 +150,17 @@ async def reconcile_commission(
     body: ReconciliationRequest, session: SessionDep, user: OrdersService
 ) -> ReconciliationResult:
     return await service.reconcile(session, order_ids=body.order_ids)
+
+
+@internal_router.post(
+    "/commission/orders",
+    response_model=OrdersWithEffects,
+    summary="The orders with accrual or reversal entries created in a range, for reconciliation (the orders service)",
+    responses=problem_docs(InvalidToken, ServiceNotAllowed),
+)
+async def orders_with_commission(
+    body: OrdersWithEffectsRequest, session: SessionDep, user: OrdersService
+) -> OrdersWithEffects:
+    """`[since, until)` of at most 31 days (422 otherwise); paged by order id: ask again with `after` set to
+    `next_after` until it is null."""
+    return await service.orders_with_effects(session, body)

@@ -18,6 +18,7 @@ from services.common.auth import Principal
 from services.common.clock import local_date
 from services.common.events.contract import OrderPaid, OrderPickedUp, OrderRefunded
 from services.common.pagination import Page, PageParams
+from services.common.reconciliation import OrdersWithEffects, OrdersWithEffectsRequest
 from services.leaders.commission import repository
 from services.leaders.commission.exceptions import AccrualNotYetRecorded, CommissionAccountNotFound
 from services.leaders.commission.models import (
@@ -397,3 +398,12 @@ async def reconcile(session: AsyncSession, *, order_ids: Sequence[int]) -> Recon
         else:
             counts.reversals[f"{refund_id}:{line_id}"] = int(count)
     return ReconciliationResult(orders=orders)
+
+
+async def orders_with_effects(session: AsyncSession, query: OrdersWithEffectsRequest) -> OrdersWithEffects:
+    """The orders this service credited or reversed commission for in the range, whatever the orders service says
+    about them: reconciliation's receiving side, which finds an accrual whose order does not exist."""
+    ids = await repository.orders_with_effects(
+        session, since=query.since, until=query.until, after=query.after or 0, limit=query.limit
+    )
+    return OrdersWithEffects.page(ids, limit=query.limit)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import func, union, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -54,3 +55,22 @@ async def awards_of(session: AsyncSession, order_ids: Sequence[int]) -> Sequence
 
 async def refunds_of(session: AsyncSession, order_ids: Sequence[int]) -> Sequence[RefundApplied]:
     return (await session.exec(select(RefundApplied).where(col(RefundApplied.order_id).in_(order_ids)))).all()
+
+
+async def orders_with_effects(
+    session: AsyncSession, *, since: datetime, until: datetime, after: int, limit: int
+) -> list[int]:
+    """Distinct ids above `after` of the orders with a purchase award or a refund recorded in `[since, until)`."""
+    awards = select(col(PurchaseAward.order_id)).where(
+        col(PurchaseAward.order_id) > after,
+        col(PurchaseAward.created_at) >= since,
+        col(PurchaseAward.created_at) < until,
+    )
+    refunds = select(col(RefundApplied.order_id)).where(
+        col(RefundApplied.order_id) > after,
+        col(RefundApplied.created_at) >= since,
+        col(RefundApplied.created_at) < until,
+    )
+    credited = union(awards, refunds).subquery()  # UNION: each order once
+    query = select(credited.c.order_id).order_by(credited.c.order_id).limit(limit)
+    return [int(i) for i in (await session.exec(query)).all()]

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends
 from services.common.auth import InvalidToken, Principal, ServiceNotAllowed, require_service
 from services.common.db import SessionDep
 from services.common.errors import problem_docs
+from services.common.reconciliation import OrdersWithEffects, OrdersWithEffectsRequest
 from services.points.purchases import service
 from services.points.purchases.schemas import ReconciliationRead, ReconciliationRequest
 
@@ -23,3 +24,17 @@ OrdersService = Annotated[Principal, Depends(require_service("orders"))]
 )
 async def reconcile_orders(body: ReconciliationRequest, session: SessionDep, user: OrdersService) -> ReconciliationRead:
     return await service.reconcile(session, order_ids=body.order_ids)
+
+
+@router.post(
+    "/points/orders",
+    response_model=OrdersWithEffects,
+    summary="The orders with purchase points or refunds recorded in a range, for reconciliation (the orders service)",
+    responses=problem_docs(InvalidToken, ServiceNotAllowed),
+)
+async def orders_with_points(
+    body: OrdersWithEffectsRequest, session: SessionDep, user: OrdersService
+) -> OrdersWithEffects:
+    """`[since, until)` of at most 31 days (422 otherwise); paged by order id: ask again with `after` set to
+    `next_after` until it is null."""
+    return await service.orders_with_effects(session, body)

@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.common.clock import local_date
 from services.common.events.contract import OrderPickedUp, OrderRefunded
+from services.common.reconciliation import OrdersWithEffects, OrdersWithEffectsRequest
 from services.points.holds import repository as holds_repository
 from services.points.holds.service import return_spent_points
 from services.points.ledger import service as ledger
@@ -145,3 +146,13 @@ async def reconcile(session: AsyncSession, *, order_ids: Sequence[int]) -> Recon
             for order_id in unique_ids
         }
     )
+
+
+async def orders_with_effects(session: AsyncSession, query: OrdersWithEffectsRequest) -> OrdersWithEffects:
+    """The orders this service credited purchase points for or applied a refund of in the range, whatever the
+    orders service says about them: reconciliation's receiving side, which finds points whose order does not
+    justify them."""
+    ids = await repository.orders_with_effects(
+        session, since=query.since, until=query.until, after=query.after or 0, limit=query.limit
+    )
+    return OrdersWithEffects.page(ids, limit=query.limit)
