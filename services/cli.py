@@ -247,29 +247,17 @@ def reconcile(
 ) -> None:
     """Check that every order effect reached leaders and points once, and that every commission or points effect
     they hold has its order; exit 1 on any loss, duplicate, mismatch or orphaned effect."""
-    from services.common.db import create_engine
-    from services.common.migrate import service_settings
-    from services.orders.reconciliation.receiving import ConsumerDatabases
     from services.orders.reconciliation.service import reconcile as reconcile_effects
 
     start, end = _instant(since), _instant(until)
 
     async def check(app: FastAPI) -> Any:
-        # The consumers' books, read directly (this command runs with every service's settings).
-        leaders = create_engine(service_settings("leaders").resolved_database_url(), pool_size=1, read_only=True)
-        points = create_engine(service_settings("points").resolved_database_url(), pool_size=1, read_only=True)
-        try:
-            async with app.state.db.reading() as session:
-                return await reconcile_effects(
-                    session,
-                    since=start,
-                    until=end,
-                    effects=app.state.effects,
-                    receiving=ConsumerDatabases(leaders=leaders, points=points),
-                )
-        finally:
-            await leaders.dispose()
-            await points.dispose()
+        # The same questions the ops route asks: the consumers answer for their own books, over HTTP (this command
+        # already needs them up for what they applied per order, so reading their databases would add nothing).
+        async with app.state.db.reading() as session:
+            return await reconcile_effects(
+                session, since=start, until=end, effects=app.state.effects, receiving=app.state.receiving
+            )
 
     report = run(run_job("orders", check))
     show(report)

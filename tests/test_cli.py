@@ -128,9 +128,47 @@ def test_reconcile_reports_and_refuses_dates_without_an_offset(databases: dict[s
     bad = runner.invoke(cli, ["reconcile", "--from", "2026-12-01T00:00:00", "--to", "2026-12-02T00:00:00+08:00"])
     assert bad.exit_code == 2
     assert "needs a UTC offset" in bad.output
-    # No order in the range: nothing to ask the other services, nothing lost.
-    good = runner.invoke(cli, ["reconcile", "--from", "2026-12-01T00:00:00+08:00", "--to", "2026-12-02T00:00:00+08:00"])
+    # Even with no order in the range the consumers are asked what they credited (an effect with no order is what a
+    # forged event leaves): with nobody answering, the check fails in one line rather than report nothing lost.
+    down = runner.invoke(cli, ["reconcile", "--from", "2026-12-01T00:00:00+08:00", "--to", "2026-12-02T00:00:00+08:00"])
+    assert down.exit_code == 1, down.output
+    assert "error:" in down.output and "Traceback" not in down.output
+
+
+def test_reconcile_asks_the_consumers_what_they_credited_and_reports_orphaned_effects(
+    databases: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.orders.clients import HttpEffectsSource, HttpReceivingSide
+    from services.orders.reconciliation.schemas import ReconciledService
+
+    credited: dict[ReconciledService, set[int]] = {ReconciledService.LEADERS: set(), ReconciledService.POINTS: set()}
+    asked: list[tuple[datetime, datetime]] = []
+
+    async def orders_with_effects(
+        self: HttpReceivingSide, *, since: datetime, until: datetime
+    ) -> dict[ReconciledService, set[int]]:
+        asked.append((since, until))
+        return credited
+
+    async def commission_effects(self: HttpEffectsSource, order_ids: Any) -> dict[str, Any]:
+        return {str(i): {"accruals": {"1": 1}, "reversals": {}} for i in order_ids}
+
+    async def points_effects(self: HttpEffectsSource, order_ids: Any) -> dict[str, Any]:
+        return {}
+
+    # The consumers' answers over HTTP, stood in for: the command asks the same questions as the ops route.
+    monkeypatch.setattr(HttpReceivingSide, "orders_with_effects", orders_with_effects)
+    monkeypatch.setattr(HttpEffectsSource, "commission_effects", commission_effects)
+    monkeypatch.setattr(HttpEffectsSource, "points_effects", points_effects)
+    window = ["reconcile", "--from", "2026-12-01T00:00:00+08:00", "--to", "2026-12-02T00:00:00+08:00"]
+    good = runner.invoke(cli, window)
     assert good.exit_code == 0, good.output
+    assert asked == [(datetime(2026, 11, 30, 16, tzinfo=UTC), datetime(2026, 12, 1, 16, tzinfo=UTC))]
+
+    credited[ReconciledService.LEADERS] = {987_654}  # commission for an order that does not exist
+    forged = runner.invoke(cli, window)
+    assert forged.exit_code == 1, forged.output
+    assert '"orphaned": 1' in forged.output or '"orphaned":1' in forged.output
 
 
 def test_a_database_that_cannot_be_reached_is_one_line_and_exit_1(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,13 @@ from services.common.txn import AfterTransaction
 from services.orders import jobs
 from services.orders.aftersales.router import router as aftersales_router
 from services.orders.categories.router import router as categories_router
-from services.orders.clients import HttpEffectsSource, HttpLeaderDirectory, HttpPointsClient, UpstreamClients
+from services.orders.clients import (
+    HttpEffectsSource,
+    HttpLeaderDirectory,
+    HttpPointsClient,
+    HttpReceivingSide,
+    UpstreamClients,
+)
 from services.orders.config import Settings, get_settings, payment_secret_problems
 from services.orders.db import inbox, outbox
 from services.orders.delivery.router import router as delivery_router
@@ -104,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "leaders": HttpLeaderDirectory(upstream, settings.leaders_url, cache_seconds=settings.leader_cache_seconds),
             "points": HttpPointsClient(upstream, settings.points_url),
             "effects": HttpEffectsSource(upstream, leaders_url=settings.leaders_url, points_url=settings.points_url),
+            "receiving": HttpReceivingSide(upstream, leaders_url=settings.leaders_url, points_url=settings.points_url),
             "payment_provider": payment_provider,
             # Refunds go through the payment provider; tests may swap in a refund-only fake.
             "refund_provider": payment_provider,

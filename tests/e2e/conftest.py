@@ -34,7 +34,13 @@ from services.common.settings import development_service_secret
 from services.common.testing import bearer, jwks_url_for_tests
 from services.gateway.app import GatewayApp, create_app
 from services.gateway.config import GatewaySettings
-from services.orders.clients import HttpEffectsSource, HttpLeaderDirectory, HttpPointsClient, UpstreamClients
+from services.orders.clients import (
+    HttpEffectsSource,
+    HttpLeaderDirectory,
+    HttpPointsClient,
+    HttpReceivingSide,
+    UpstreamClients,
+)
 from tests.conftest import AppFactory
 
 GATEWAY_BASE_URL = "http://gateway.test"
@@ -145,6 +151,7 @@ class Wiring:
         orders.state.leaders = HttpLeaderDirectory(upstream, URLS["leaders"])
         orders.state.points = HttpPointsClient(upstream, URLS["points"])
         orders.state.effects = HttpEffectsSource(upstream, leaders_url=URLS["leaders"], points_url=URLS["points"])
+        orders.state.receiving = HttpReceivingSide(upstream, leaders_url=URLS["leaders"], points_url=URLS["points"])
 
     def identity(self, service: str) -> TokenSource:
         """The service's own token: accounts signs its own; the others ask accounts with their client secret."""

@@ -1,6 +1,7 @@
 """Reconciliation walks the receiving side: commission written straight into the leaders' books for an order that
 does not exist, or for one never paid, and purchase points for an order nobody picked up, are reported as orphaned
-effects; starting from the orders alone they are invisible."""
+effects; starting from the orders alone they are invisible. The consumers answer for their own books over HTTP, so the
+ops route through the gateway and `groupbuy reconcile` find the same."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import httpx
 from fastapi import FastAPI
 
 from services.leaders.commission.models import CommissionEntry, CommissionEntryKind
-from services.orders.reconciliation.receiving import ConsumerDatabases
 from services.orders.reconciliation.schemas import OrderEffectsReport
 from services.orders.reconciliation.service import reconcile
 from services.points.purchases.models import PurchaseAward
@@ -64,14 +64,13 @@ async def forge_purchase_points(points: FastAPI, *, order_id: int, user_id: str,
 async def check(wiring: Wiring, *, walk_consumers: bool, now: datetime) -> OrderEffectsReport:
     apps = wiring.apps
     orders = apps["orders"]
-    receiving = ConsumerDatabases(leaders=apps["leaders"].state.db.engine, points=apps["points"].state.db.engine)
     async with orders.state.db.reading() as session:
         return await reconcile(
             session,
             since=now - timedelta(hours=1),
             until=now + timedelta(hours=1),
             effects=orders.state.effects,
-            receiving=receiving if walk_consumers else None,
+            receiving=orders.state.receiving if walk_consumers else None,
         )
 
 
@@ -123,3 +122,29 @@ async def test_commission_for_a_missing_or_unpaid_order_is_reported_as_orphaned(
         (FORGED_PICKUP, "points", "purchase_points", "order", "0", "1", "orphaned"),
         (paid["id"], "points", "purchase_points", "order", "0", "1", "orphaned"),
     }
+
+
+async def test_the_ops_route_through_the_gateway_reports_commission_for_an_order_that_does_not_exist(
+    e2e: httpx.AsyncClient, wiring: Wiring
+) -> None:
+    apps = wiring.apps
+    shop = await approved_leader(e2e, "leader-forged")
+    now = datetime.now(UTC)
+    window = {"from": (now - timedelta(hours=1)).isoformat(), "to": (now + timedelta(hours=1)).isoformat()}
+    honest = ok(await e2e.post("/api/v1/reconciliation", json=window, headers=ops()), 200)
+    assert (honest["orders_checked"], honest["orphaned"], honest["differences"]) == (0, 0, [])
+
+    await forge_accrual(apps["leaders"], order_id=FORGED_ORDER, line_id=7, leader_id=shop, now=now)
+    report = ok(await e2e.post("/api/v1/reconciliation", json=window, headers=ops()), 200)
+    assert (report["orphaned"], report["lost"], report["duplicated"]) == (1, 0, 0)
+    assert report["differences"] == [
+        {
+            "order_id": FORGED_ORDER,
+            "service": "leaders",
+            "effect": "accrual",
+            "ref": "line:7",
+            "expected": "0",
+            "found": "1",
+            "kind": "orphaned",
+        }
+    ]

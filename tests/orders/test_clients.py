@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from services.orders.clients import (
     HoldConflict,
     HttpLeaderDirectory,
     HttpPointsClient,
+    HttpReceivingSide,
     InsufficientPoints,
     LeadersTimeout,
     LeadersUnavailable,
@@ -23,6 +25,7 @@ from services.orders.clients import (
     PointsUnavailable,
     UpstreamClients,
 )
+from services.orders.reconciliation.schemas import ReconciledService
 from tests.conftest import AppFactory
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -205,3 +208,62 @@ async def test_order_creation_with_the_leaders_service_down_is_503(make_app: App
         )
     assert response.status_code == 503 and response.json()["code"] == "LEADERS_UNAVAILABLE"
     assert app.state.upstream._client is None  # closed on shutdown
+
+
+async def test_the_receiving_side_asks_each_consumer_window_by_window_and_page_by_page() -> None:
+    seen: list[tuple[str, dict[str, object]]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        seen.append((request.url.path, body))
+        if request.url.host == "points":
+            return httpx.Response(200, json={"order_ids": [7], "next_after": None})
+        # Leaders: the first window has two pages, the second one id.
+        if body.get("after") is None and body["since"].startswith("2026-11-01"):
+            return httpx.Response(200, json={"order_ids": [1, 2], "next_after": 2})
+        if body.get("after") == 2:
+            return httpx.Response(200, json={"order_ids": [3], "next_after": None})
+        return httpx.Response(200, json={"order_ids": [3, 9], "next_after": None})
+
+    receiving = HttpReceivingSide(upstream_with(handler), leaders_url="http://leaders", points_url="http://points")
+    since = datetime(2026, 11, 1, tzinfo=UTC)
+    until = since + timedelta(days=40)
+    found = await receiving.orders_with_effects(since=since, until=until)
+    assert found == {ReconciledService.LEADERS: {1, 2, 3, 9}, ReconciledService.POINTS: {7}}
+    second = (since + timedelta(days=31)).isoformat()
+    leaders = [(b["since"], b["until"], b.get("after")) for path, b in seen if path.endswith("/commission/orders")]
+    assert leaders == [
+        (since.isoformat(), second, None),
+        (since.isoformat(), second, 2),
+        (second, until.isoformat(), None),
+    ]
+    points = [(b["since"], b["until"]) for path, b in seen if path == "/internal/reconciliation/points/orders"]
+    assert points == [(since.isoformat(), second), (second, until.isoformat())]
+
+
+@pytest.mark.parametrize(
+    ("failure", "url", "expected"),
+    [
+        (httpx.ConnectError("refused"), "leaders", LeadersUnavailable),
+        (httpx.ReadTimeout("slow"), "leaders", LeadersTimeout),
+        (None, "leaders", LeadersUnavailable),  # a 500 (or a refusal) from upstream
+        (httpx.ConnectError("refused"), "points", PointsUnavailable),
+        (httpx.ReadTimeout("slow"), "points", PointsTimeout),
+        (None, "points", PointsUnavailable),
+    ],
+)
+async def test_receiving_side_failures_are_clear_problems(
+    failure: Exception | None, url: str, expected: type[DomainError]
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host != url:
+            return httpx.Response(200, json={"order_ids": [], "next_after": None})
+        if failure is not None:
+            raise failure
+        return httpx.Response(500)
+
+    receiving = HttpReceivingSide(upstream_with(handler), leaders_url="http://leaders", points_url="http://points")
+    since = datetime(2026, 12, 1, tzinfo=UTC)
+    with pytest.raises(expected) as raised:
+        await receiving.orders_with_effects(since=since, until=since + timedelta(days=1))
+    assert raised.value.status in (503, 504)

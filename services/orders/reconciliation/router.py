@@ -31,6 +31,14 @@ async def reconcile_orders(
     body: OrderEffectsRequest, request: Request, session: SessionDep, user: EventsStaff
 ) -> OrderEffectsReport:
     """For orders paid or cancelled in `[from, to)`: one accrual per paid line, one reversal per refunded line,
-    purchase points per picked-up order and their reversals, held points committed or released. Reports every
-    difference with the ids involved; events still in the outbox are reported as `in_flight`, not lost."""
-    return await service.reconcile(session, since=body.since, until=body.until, effects=request.app.state.effects)
+    purchase points per picked-up order and their reversals, held points committed or released. Also walks the
+    consumers' books: the orders they credited in the range are checked too, and an effect whose order does not
+    exist or does not justify it is `orphaned`. Reports every difference with the ids involved; events still in the
+    outbox are reported as `in_flight`, not lost."""
+    return await service.reconcile(
+        session,
+        since=body.since,
+        until=body.until,
+        effects=request.app.state.effects,
+        receiving=request.app.state.receiving,
+    )

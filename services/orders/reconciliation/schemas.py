@@ -60,6 +60,6 @@ class OrderEffectsReport(BaseModel):
         default=0,
         description="Effects the consumers hold for an order that does not exist or does not justify them (a "
         "commission accrual for an unpaid order, purchase points before pickup); found by walking the consumers' "
-        "books, which `groupbuy reconcile` does",
+        "books (the orders they credited in the range), so even an effect no order points at is found",
     )
     differences: list[Difference]

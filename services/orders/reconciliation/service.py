@@ -6,7 +6,8 @@ applied (`/internal/reconciliation/...`, counts keyed by the same references), a
 `lost` (never applied), `duplicated` (applied more than once), `mismatch` (in another state), or `in_flight` (its
 event is still in the outbox, so not a loss yet). With a `ReceivingSide` (`receiving.py`) it also walks the
 consumers' books: the orders they credited in the range are checked too, and an effect whose order does not exist or
-is not in a state that justifies it is `orphaned` (a forged event's commission; `groupbuy reconcile` walks them).
+is not in a state that justifies it is `orphaned` (a forged event's commission). The ops route and the command both
+walk them.
 Run it from ops (`POST /api/v1/reconciliation`) or as a command:
 
     groupbuy reconcile --from 2026-12-01T00:00:00+08:00 --to 2026-12-02T00:00:00+08:00
