@@ -63,7 +63,14 @@ async def test_contract_paths_work_through_the_gateway(gateway: httpx.AsyncClien
 
 
 @pytest.mark.parametrize(
-    "path", ["/internal/points/holds", "/internal/points/holds/1/release", "/internal/reconciliation/points"]
+    "path",
+    [
+        "/internal/points/holds",
+        "/internal/points/holds/1/release",
+        "/internal/reconciliation/points",
+        "/internal/reconciliation/points/orders",
+        "/internal/reconciliation/commission/orders",
+    ],
 )
 async def test_internal_paths_are_not_routed_by_the_gateway(gateway: httpx.AsyncClient, path: str) -> None:
     response = await gateway.post(path, json={}, headers=service_bearer("orders"))
