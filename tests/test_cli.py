@@ -138,7 +138,8 @@ def test_reconcile_reports_and_refuses_dates_without_an_offset(databases: dict[s
 def test_reconcile_asks_the_consumers_what_they_credited_and_reports_orphaned_effects(
     databases: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from services.orders.clients import HttpEffectsSource, HttpReceivingSide
+    from services.orders.clients import HttpEffectsSource
+    from services.orders.reconciliation.receiving import HttpReceivingSide
     from services.orders.reconciliation.schemas import ReconciledService
 
     credited: dict[ReconciledService, set[int]] = {ReconciledService.LEADERS: set(), ReconciledService.POINTS: set()}

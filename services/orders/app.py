@@ -21,7 +21,6 @@ from services.orders.clients import (
     HttpEffectsSource,
     HttpLeaderDirectory,
     HttpPointsClient,
-    HttpReceivingSide,
     UpstreamClients,
 )
 from services.orders.config import Settings, get_settings, payment_secret_problems
@@ -44,6 +43,7 @@ from services.orders.payments.router import router as payments_router
 from services.orders.privacy.router import router as privacy_router
 from services.orders.procurement.router import router as procurement_router
 from services.orders.products.router import router as products_router
+from services.orders.reconciliation.receiving import HttpReceivingSide
 from services.orders.reconciliation.router import router as reconciliation_router
 from services.orders.subscriptions import HANDLERS
 from services.orders.tickets.router import router as tickets_router

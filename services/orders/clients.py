@@ -1,7 +1,7 @@
 """The two services the orders service calls synchronously, behind small interfaces.
 
-`create_app` puts an implementation of each on `app.state` (`leaders`, `points`, and `effects` and `receiving` for
-reconciliation); tests swap in in-memory fakes.
+`create_app` puts an implementation of each on `app.state` (`leaders`, `points`, and `effects` for reconciliation;
+`receiving` comes from `reconciliation/receiving.py`); tests swap in in-memory fakes.
 The HTTP implementations share one pooled `httpx.AsyncClient` per app, carry a short timeout and the orders
 service's own token (from accounts),
 and turn every failure into a clear problem: upstream down → 503, no answer in time → 504, a refusal by the points
@@ -24,8 +24,6 @@ import httpx
 
 from services.common.auth import TokenSource
 from services.common.errors import Conflict, DomainError, InvalidInput, ServiceUnavailable, UpstreamTimeout
-from services.common.reconciliation import MAX_PAGE, MAX_RANGE
-from services.orders.reconciliation.schemas import ReconciledService
 
 log = logging.getLogger("services.orders.clients")
 
@@ -339,57 +337,3 @@ class HttpEffectsSource:
     async def points_effects(self, order_ids: Sequence[int]) -> dict[str, Any]:
         url = f"{self._points_url}/internal/reconciliation/points"
         return await self._ask(url, order_ids, PointsUnavailable, PointsTimeout)
-
-
-class HttpReceivingSide:
-    """Which orders the leaders and points services recorded effects for in a range, whatever the orders say, for
-    reconciliation's receiving side (`POST {url}/internal/reconciliation/commission/orders` and `.../points/orders`).
-
-    The consumers answer at most 31 days and 5000 ids per question, so a longer range is asked window by window and
-    each window page by page."""
-
-    def __init__(self, upstream: UpstreamClients, *, leaders_url: str, points_url: str) -> None:
-        self._upstream = upstream
-        self._leaders_url = leaders_url
-        self._points_url = points_url
-
-    async def orders_with_effects(self, *, since: datetime, until: datetime) -> dict[ReconciledService, set[int]]:
-        leaders = f"{self._leaders_url}/internal/reconciliation/commission/orders"
-        points = f"{self._points_url}/internal/reconciliation/points/orders"
-        return {
-            ReconciledService.LEADERS: await self._walk(leaders, since, until, LeadersUnavailable, LeadersTimeout),
-            ReconciledService.POINTS: await self._walk(points, since, until, PointsUnavailable, PointsTimeout),
-        }
-
-    async def _walk(
-        self,
-        url: str,
-        since: datetime,
-        until: datetime,
-        unavailable: type[ServiceUnavailable],
-        timed_out: type[UpstreamTimeout],
-    ) -> set[int]:
-        found: set[int] = set()
-        start = since
-        while start < until:
-            end = min(until, start + MAX_RANGE)
-            after: int | None = None
-            while True:
-                body: dict[str, Any] = {"since": start.isoformat(), "until": end.isoformat(), "limit": MAX_PAGE}
-                if after is not None:
-                    body["after"] = after
-                try:
-                    response = await self._upstream.client.post(url, json=body, headers=await self._upstream.headers())
-                except httpx.TimeoutException as exc:
-                    raise timed_out() from exc
-                except httpx.HTTPError as exc:
-                    raise unavailable() from exc
-                if response.status_code != 200:
-                    raise unavailable(f"Reconciliation query answered {response.status_code}")
-                page = response.json()
-                found.update(int(i) for i in page["order_ids"])
-                if page["next_after"] is None:
-                    break
-                after = int(page["next_after"])
-            start = end
-        return found

@@ -38,9 +38,9 @@ from services.orders.clients import (
     HttpEffectsSource,
     HttpLeaderDirectory,
     HttpPointsClient,
-    HttpReceivingSide,
     UpstreamClients,
 )
+from services.orders.reconciliation.receiving import HttpReceivingSide
 from tests.conftest import AppFactory
 
 GATEWAY_BASE_URL = "http://gateway.test"

@@ -17,7 +17,6 @@ from services.orders.clients import (
     HoldConflict,
     HttpLeaderDirectory,
     HttpPointsClient,
-    HttpReceivingSide,
     InsufficientPoints,
     LeadersTimeout,
     LeadersUnavailable,
@@ -25,6 +24,7 @@ from services.orders.clients import (
     PointsUnavailable,
     UpstreamClients,
 )
+from services.orders.reconciliation.receiving import HttpReceivingSide
 from services.orders.reconciliation.schemas import ReconciledService
 from tests.conftest import AppFactory
 
