@@ -151,6 +151,20 @@ class UpstreamClients:
         """The Authorization header with the orders service's own token (503 when accounts cannot give one)."""
         return {"Authorization": f"Bearer {await self.tokens.token()}"}
 
+    async def ask(
+        self, url: str, body: dict[str, Any], *, unavailable: type[ServiceUnavailable], timed_out: type[UpstreamTimeout]
+    ) -> Any:
+        """POST an internal question as this service; its JSON answer, or the 503/504 `unavailable`/`timed_out`."""
+        try:
+            response = await self.client.post(url, json=body, headers=await self.headers())
+        except httpx.TimeoutException as exc:
+            raise timed_out() from exc
+        except httpx.HTTPError as exc:
+            raise unavailable() from exc
+        if response.status_code != 200:
+            raise unavailable(f"Reconciliation query answered {response.status_code}")
+        return response.json()
+
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()
@@ -317,17 +331,10 @@ class HttpEffectsSource:
     ) -> dict[str, Any]:
         if not order_ids:
             return {}
-        try:
-            response = await self._upstream.client.post(
-                url, json={"order_ids": list(order_ids)}, headers=await self._upstream.headers()
-            )
-        except httpx.TimeoutException as exc:
-            raise timed_out() from exc
-        except httpx.HTTPError as exc:
-            raise unavailable() from exc
-        if response.status_code != 200:
-            raise unavailable(f"Reconciliation query answered {response.status_code}")
-        orders: dict[str, Any] = response.json()["orders"]
+        answer = await self._upstream.ask(
+            url, {"order_ids": list(order_ids)}, unavailable=unavailable, timed_out=timed_out
+        )
+        orders: dict[str, Any] = answer["orders"]
         return orders
 
     async def commission_effects(self, order_ids: Sequence[int]) -> dict[str, Any]:

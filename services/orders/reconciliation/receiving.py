@@ -17,8 +17,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-import httpx
-
 from services.common.errors import ServiceUnavailable, UpstreamTimeout
 from services.common.reconciliation import MAX_PAGE, MAX_RANGE
 from services.orders.clients import (
@@ -74,15 +72,7 @@ class HttpReceivingSide:
                 body: dict[str, Any] = {"since": start.isoformat(), "until": end.isoformat(), "limit": MAX_PAGE}
                 if after is not None:
                     body["after"] = after
-                try:
-                    response = await self._upstream.client.post(url, json=body, headers=await self._upstream.headers())
-                except httpx.TimeoutException as exc:
-                    raise timed_out() from exc
-                except httpx.HTTPError as exc:
-                    raise unavailable() from exc
-                if response.status_code != 200:
-                    raise unavailable(f"Reconciliation query answered {response.status_code}")
-                page = response.json()
+                page = await self._upstream.ask(url, body, unavailable=unavailable, timed_out=timed_out)
                 found.update(int(i) for i in page["order_ids"])
                 if page["next_after"] is None:
                     break
